@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "ShmMailbox",
+    products: [
+        .library(name: "ShmMailbox", targets: ["ShmMailbox"]),
+        .executable(name: "shmbox", targets: ["shmbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Thin C layer: futex wait/wake, cpu pause. Nothing else belongs here.
+        .target(name: "CShim", path: "CShim"),
+        .target(name: "ShmMailbox", dependencies: ["CShim"]),
+        .executableTarget(
+            name: "shmbox",
+            dependencies: [
+                "ShmMailbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A helper process the tests spawn: it sends, receives and verifies messages.
+        .executableTarget(
+            name: "MailboxTestPeer",
+            dependencies: ["ShmMailbox"],
+            path: "Tests/MailboxTestPeer"
+        ),
+        .testTarget(
+            name: "ShmMailboxTests",
+            dependencies: ["ShmMailbox", "CShim", "MailboxTestPeer", "shmbox"]
+        ),
+    ]
+)

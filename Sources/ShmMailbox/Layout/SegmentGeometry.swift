@@ -1,0 +1,128 @@
+import Synchronization
+
+/// The sizes that shape a mailbox segment, computed at creation and re-validated at every open.
+struct SegmentGeometry: Equatable {
+    let kind: MailboxOptions.RingKind
+    let capacity: Int
+    let maxMessageSize: Int
+    let dataOffset: Int
+    let dataSize: Int
+    /// Shared ring: bytes per slot; one-to-one ring: 0.
+    let slotStride: Int
+    var segmentSize: Int { dataOffset + dataSize }
+
+    /// The geometry for new mailbox options, or `invalidOptions`.
+    init(kind: MailboxOptions.RingKind, capacity: Int, maxMessageSize: Int) throws(MailboxError) {
+        guard (1...SegmentLayout.capacityLimit).contains(capacity) else {
+            throw .invalidOptions("capacity must be 1...\(SegmentLayout.capacityLimit) messages, not \(capacity)")
+        }
+        guard (1...SegmentLayout.maxMessageSizeLimit).contains(maxMessageSize) else {
+            throw .invalidOptions("maxMessageSize must be 1...\(SegmentLayout.maxMessageSizeLimit) bytes, not \(maxMessageSize)")
+        }
+        self.kind = kind
+        self.capacity = capacity
+        self.maxMessageSize = maxMessageSize
+        self.dataOffset = SegmentLayout.dataOffset
+        switch kind {
+        case .oneToOne:
+            guard let size = OneToOneRing.dataSize(capacity: capacity, maxMessageSize: maxMessageSize) else {
+                throw .invalidOptions("capacity \(capacity) × maxMessageSize \(maxMessageSize) is too large")
+            }
+            slotStride = 0
+            dataSize = size
+        case .shared:
+            slotStride = SharedRing.slotStride(maxMessageSize: maxMessageSize)
+            let (size, overflow) = capacity.multipliedReportingOverflow(by: slotStride)
+            guard !overflow, size <= 1 << 46 else {
+                throw .invalidOptions("capacity \(capacity) × maxMessageSize \(maxMessageSize) is too large")
+            }
+            dataSize = size
+        }
+    }
+
+    /// Writes the geometry and identity fields of a new segment (everything but `magic`).
+    func write(to header: UnsafeMutableRawPointer, mode: UInt32, creator: ProcessIdentity, createdAt: UInt64) {
+        header.storeBytes(of: SegmentLayout.version, toByteOffset: SegmentLayout.versionOffset, as: UInt32.self)
+        let kindCode = kind == .oneToOne ? SegmentLayout.ringKindOneToOne : SegmentLayout.ringKindShared
+        header.storeBytes(of: kindCode, toByteOffset: SegmentLayout.ringKindOffset, as: UInt32.self)
+        header.storeBytes(of: UInt64(segmentSize), toByteOffset: SegmentLayout.segmentSizeOffset, as: UInt64.self)
+        header.storeBytes(of: UInt64(dataOffset), toByteOffset: SegmentLayout.dataOffsetOffset, as: UInt64.self)
+        header.storeBytes(of: UInt64(dataSize), toByteOffset: SegmentLayout.dataSizeOffset, as: UInt64.self)
+        header.storeBytes(of: UInt64(capacity), toByteOffset: SegmentLayout.capacityOffset, as: UInt64.self)
+        header.storeBytes(of: UInt64(maxMessageSize), toByteOffset: SegmentLayout.maxMessageSizeOffset, as: UInt64.self)
+        header.storeBytes(of: UInt64(slotStride), toByteOffset: SegmentLayout.slotStrideOffset, as: UInt64.self)
+        header.storeBytes(of: mode, toByteOffset: SegmentLayout.modeOffset, as: UInt32.self)
+        header.storeBytes(of: UInt32(bitPattern: creator.pid), toByteOffset: SegmentLayout.creatorPidOffset, as: UInt32.self)
+        header.storeBytes(of: creator.startTime, toByteOffset: SegmentLayout.creatorStartTimeOffset, as: UInt64.self)
+        header.storeBytes(of: createdAt, toByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
+    }
+
+    /// Publishes a fully initialised segment: openers that see the magic see everything before it.
+    static func publish(_ header: UnsafeMutableRawPointer) {
+        // Release: pairs with the acquire load in `read`, so an opener that sees the magic also
+        // sees every header field and slot word written before it.
+        header.atomicUInt64(at: SegmentLayout.magicOffset).pointee.store(SegmentLayout.magic, ordering: .releasing)
+    }
+
+    /// Reads and validates the header of an opened segment. Every field is checked against the
+    /// rules above and against the mapped size, so later bounds derived from it are safe.
+    static func read(from segment: SharedSegment, waitForMagic: Duration) throws(MailboxError) -> SegmentGeometry {
+        let header = segment.base
+        let magicWord = header.atomicUInt64(at: SegmentLayout.magicOffset)
+        let deadline = MonotonicClock.deadline(after: waitForMagic)
+        // Acquire: pairs with `publish`; a creator may still be initialising, so wait briefly.
+        var magic = magicWord.pointee.load(ordering: .acquiring)
+        while magic == 0 && MonotonicClock.now() < deadline {
+            usleepShort()
+            magic = magicWord.pointee.load(ordering: .acquiring)
+        }
+        guard magic != 0 else {
+            throw .corrupted(reason: "the segment was never initialised (its creator died while creating it?)")
+        }
+        guard magic == SegmentLayout.magic else { throw .notAMailbox(segment.name.name) }
+        let version = header.load(fromByteOffset: SegmentLayout.versionOffset, as: UInt32.self)
+        guard version == SegmentLayout.version else {
+            throw .incompatibleVersion(found: version, supported: SegmentLayout.version)
+        }
+        func field(_ offset: Int) -> UInt64 { header.load(fromByteOffset: offset, as: UInt64.self) }
+        let kindCode = header.load(fromByteOffset: SegmentLayout.ringKindOffset, as: UInt32.self)
+        let kind: MailboxOptions.RingKind
+        switch kindCode {
+        case SegmentLayout.ringKindOneToOne: kind = .oneToOne
+        case SegmentLayout.ringKindShared: kind = .shared
+        default: throw .corrupted(reason: "unknown ring kind \(kindCode)")
+        }
+        let capacity = field(SegmentLayout.capacityOffset)
+        let maxMessageSize = field(SegmentLayout.maxMessageSizeOffset)
+        guard capacity >= 1, capacity <= UInt64(SegmentLayout.capacityLimit),
+              maxMessageSize >= 1, maxMessageSize <= UInt64(SegmentLayout.maxMessageSizeLimit) else {
+            throw .corrupted(reason: "capacity \(capacity) or maxMessageSize \(maxMessageSize) out of range")
+        }
+        let expected: SegmentGeometry
+        do {
+            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize))
+        } catch {
+            throw .corrupted(reason: "impossible geometry (capacity \(capacity), maxMessageSize \(maxMessageSize))")
+        }
+        // The derived fields must be exactly what this version computes for these options.
+        guard field(SegmentLayout.dataOffsetOffset) == UInt64(expected.dataOffset),
+              field(SegmentLayout.dataSizeOffset) == UInt64(expected.dataSize),
+              field(SegmentLayout.slotStrideOffset) == UInt64(expected.slotStride),
+              field(SegmentLayout.segmentSizeOffset) == UInt64(expected.segmentSize) else {
+            throw .corrupted(reason: "header geometry fields disagree with capacity \(capacity) and maxMessageSize \(maxMessageSize)")
+        }
+        guard expected.segmentSize <= segment.size else {
+            throw .corrupted(reason: "segment is truncated: \(segment.size) bytes, header says \(expected.segmentSize)")
+        }
+        return expected
+    }
+
+    private static func usleepShort() {
+        var request = timespec(tv_sec: 0, tv_nsec: 200_000)
+        _ = nanosleep(&request, nil)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,90 @@
+/// Byte offsets and constants of the shared-memory format, version 1.
+///
+/// `Layout/README.md` beside this file documents the format; this enum is its single source of
+/// truth in code. Fields are read and written at these explicit offsets (never through Swift
+/// struct layout), in native byte order (little-endian on every supported platform).
+enum SegmentLayout {
+    /// "SHMMBOX1" read as a little-endian UInt64. Published last, with a release store.
+    static let magic: UInt64 = 0x3158_4F42_4D4D_4853
+    static let version: UInt32 = 1
+    /// The header occupies one page; ring data starts right after it.
+    static let headerSize = 4096
+    /// Spacing between fields written by different processes: two cache lines, so that
+    /// adjacent-line prefetching does not couple them either.
+    static let lineSize = 128
+
+    // Line 0: identity and geometry, written once by the creator before `magic` is published.
+    static let magicOffset = 0              // u64
+    static let versionOffset = 8            // u32
+    static let ringKindOffset = 12          // u32: 1 one-to-one, 2 shared
+    static let segmentSizeOffset = 16       // u64
+    static let dataOffsetOffset = 24        // u64
+    static let dataSizeOffset = 32          // u64
+    static let capacityOffset = 40          // u64: messages
+    static let maxMessageSizeOffset = 48    // u64: bytes
+    static let slotStrideOffset = 56        // u64: shared ring only, else 0
+    static let modeOffset = 64              // u32
+    static let creatorPidOffset = 68        // u32
+    static let creatorStartTimeOffset = 72  // u64: clock ticks after boot (/proc/PID/stat field 22)
+    static let createdAtOffset = 80         // u64: Unix time in nanoseconds
+    // 88..<128 reserved (zero) for ownership, receiver policy and buffering kind.
+
+    // Line 1 (128): written by senders.
+    static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)
+    static let producedCountOffset = 136    // u64 messages (one-to-one only)
+
+    // Line 2 (256): written by receivers.
+    static let headOffset = 256             // u64 position (one-to-one: bytes; shared: messages)
+    static let consumedCountOffset = 264    // u64 messages (one-to-one only)
+
+    // Line 3 (384): "a message arrived" event (futex word bumped by senders, waiter count).
+    static let messageEventOffset = 384     // u32 futex word, u32 waiters at +4
+
+    // Line 4 (512): "space freed" event (futex word bumped by receivers, waiter count).
+    static let spaceEventOffset = 512       // u32 futex word, u32 waiters at +4
+
+    // Line 5 (640): roles of a one-to-one mailbox (pid of the live sender / receiver, 0 = none).
+    static let senderRoleOffset = 640       // u32
+    static let receiverRoleOffset = 644     // u32
+    // 768..<1024 reserved for ownership and receiver-policy state.
+
+    // 1024..<3072: participants table, `participantCount` entries of `participantSize` bytes.
+    static let participantsOffset = 1024
+    static let participantCount = 64
+    static let participantSize = 32
+    static let participantPid = 0           // u32, 0 = free; claimed by compare-and-swap
+    static let participantRoles = 4         // u32 bit set: 1 sent, 2 received
+    static let participantStartTime = 8     // u64
+    static let participantFirstSeen = 16    // u64 Unix nanoseconds
+    // 3072..<4096 reserved.
+
+    static let dataOffset = headerSize
+
+    // One-to-one ring records (16-byte aligned, never straddling the end of the data area).
+    static let recordHeaderSize = 16
+    static let recordAlignment = 16
+    static let recordLength = 0             // u32 payload bytes
+    static let recordKind = 4               // u32
+    static let recordSender = 8             // u32 pid
+    static let kindMessage: UInt32 = 1
+    static let kindPadding: UInt32 = 2
+    static let kindCancelled: UInt32 = 3    // shared ring: a claim whose writer gave up
+
+    // Shared ring slots: u64 state word, u32 length, u32 kind, payload at +16; stride 64-aligned.
+    static let slotState = 0
+    static let slotLength = 8
+    static let slotKind = 12
+    static let slotHeaderSize = 16
+    static let slotAlignment = 64
+
+    static let ringKindOneToOne: UInt32 = 1
+    static let ringKindShared: UInt32 = 2
+
+    /// Largest accepted `maxMessageSize` (1 GiB) and capacity (16 Mi messages).
+    static let maxMessageSizeLimit = 1 << 30
+    static let capacityLimit = 1 << 24
+
+    static func align(_ value: Int, to alignment: Int) -> Int {
+        (value + alignment - 1) & ~(alignment - 1)
+    }
+}

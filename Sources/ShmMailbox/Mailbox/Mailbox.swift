@@ -1,0 +1,443 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShim
+import Synchronization
+
+/// A named mailbox in shared memory that processes on this machine send messages to and
+/// receive messages from.
+///
+/// ```swift
+/// // producer process
+/// let box = try Mailbox.create("orders")
+/// try box.send("hello")
+///
+/// // consumer process
+/// let box = try Mailbox.open("orders")
+/// let message = try box.receive()          // blocks until a message arrives
+/// print(message.string, "from pid", message.sender)
+/// ```
+///
+/// Every call comes in three forms: blocking (`send(_:)`, `receive()`), timed (`timeout:`,
+/// throws `MailboxError.timedOut`) and non-blocking (`trySend` returns `false` when full,
+/// `tryReceive` returns `nil` when empty).
+///
+/// A handle is not `Sendable`: use it from one thread at a time (a `.shared` mailbox may be
+/// opened by several threads, each with its own handle), and open the mailbox again in a child
+/// after `fork`.
+public final class Mailbox {
+    /// The mailbox's name.
+    public let name: String
+    /// The ring kind chosen at creation.
+    public let kind: MailboxOptions.RingKind
+    /// The most messages that can wait.
+    public let capacity: Int
+    /// The largest message in bytes.
+    public let maxMessageSize: Int
+    /// How this handle waits in blocking and timed calls.
+    public var waitStrategy: WaitStrategy
+
+    private enum Ring {
+        case oneToOne(OneToOneRing)
+        case shared(SharedRing)
+    }
+
+    private let segment: SharedSegment
+    private let ring: Ring
+    private let messageEvent: EventCount
+    private let spaceEvent: EventCount
+    private let me: ProcessIdentity
+    private let pid: UInt32
+    /// Roles (ParticipantTable bits) this handle has recorded and, for one-to-one, claimed.
+    private var roles: UInt32 = 0
+    private var isClosed = false
+    /// A slot this handle found stuck (claimed or taken and not moving), and since when.
+    private var stall: (word: UInt64, position: UInt64, since: UInt64)?
+
+    /// Longest single futex sleep: a blocked caller re-checks at least this often, which bounds
+    /// how long a dead peer's stuck claim can go unnoticed.
+    static let sleepSliceNanos: UInt64 = 50_000_000
+    /// How long a slot must stay stuck before its holder's liveness is checked.
+    static let stallCheckNanos: UInt64 = 2_000_000
+
+    private init(name: MailboxName, segment: SharedSegment, geometry: SegmentGeometry, waitStrategy: WaitStrategy, me: ProcessIdentity) {
+        self.name = name.name
+        self.kind = geometry.kind
+        self.capacity = geometry.capacity
+        self.maxMessageSize = geometry.maxMessageSize
+        self.waitStrategy = waitStrategy
+        self.segment = segment
+        self.me = me
+        self.pid = UInt32(bitPattern: me.pid)
+        switch geometry.kind {
+        case .oneToOne: ring = .oneToOne(OneToOneRing(header: segment.base, geometry: geometry))
+        case .shared: ring = .shared(SharedRing(header: segment.base, geometry: geometry))
+        }
+        messageEvent = EventCount(base: segment.base, offset: SegmentLayout.messageEventOffset)
+        spaceEvent = EventCount(base: segment.base, offset: SegmentLayout.spaceEventOffset)
+    }
+
+    deinit {
+        releaseRoles()
+    }
+
+    // MARK: Lifecycle
+
+    /// Creates a new mailbox (`shm_open(O_CREAT | O_EXCL)`, pages reserved with
+    /// `posix_fallocate`) and returns a handle to it.
+    ///
+    /// - Throws: `invalidName`, `invalidOptions`, `alreadyExists`, `permissionDenied`,
+    ///   `outOfSharedMemory` (when `/dev/shm` cannot hold it), `system`.
+    public static func create(_ name: String, options: MailboxOptions = MailboxOptions()) throws(MailboxError) -> Mailbox {
+        let validName = try MailboxName(name)
+        let geometry = try SegmentGeometry(kind: options.kind, capacity: options.capacity, maxMessageSize: options.maxMessageSize)
+        guard options.permissions & ~0o777 == 0, options.permissions & 0o600 == 0o600 else {
+            throw .invalidOptions("permissions must be within 0o777 and include 0o600, not 0o\(String(options.permissions, radix: 8))")
+        }
+        let segment = try SharedSegment.create(validName, size: geometry.segmentSize, mode: mode_t(options.permissions))
+        let me = ProcessIdentity.current()
+        geometry.write(to: segment.base, mode: options.permissions, creator: me, createdAt: unixNanos())
+        if geometry.kind == .shared { SharedRing.initialize(header: segment.base, geometry: geometry) }
+        SegmentGeometry.publish(segment.base)
+        return Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
+    }
+
+    /// Opens an existing mailbox, validating its header (magic, version, geometry against the
+    /// segment's size).
+    ///
+    /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `notAMailbox`,
+    ///   `incompatibleVersion`, `corrupted`, `system`.
+    public static func open(_ name: String, waitStrategy: WaitStrategy = .default) throws(MailboxError) -> Mailbox {
+        let validName = try MailboxName(name)
+        let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.headerSize, waitForSize: .milliseconds(500))
+        let geometry = try SegmentGeometry.read(from: segment, waitForMagic: .seconds(2))
+        return Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())
+    }
+
+    /// Removes the mailbox's name (`shm_unlink`). Processes that have it open keep using it; the
+    /// memory is freed when the last of them closes it.
+    ///
+    /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `system`.
+    public static func delete(_ name: String) throws(MailboxError) {
+        try SharedSegment.unlink(MailboxName(name))
+    }
+
+    /// Gives up this handle's one-to-one role (if any); later calls throw `closed`. The mapping is
+    /// released when the handle is deinitialised.
+    public func close() {
+        releaseRoles()
+        isClosed = true
+    }
+
+    /// Messages waiting right now (a snapshot).
+    public var depth: Int {
+        switch ring {
+        case .oneToOne(let ring): return ring.depth
+        case .shared(let ring): return ring.depth
+        }
+    }
+
+    /// Processes recorded as having sent to or received from this mailbox.
+    public var participants: [Participant] {
+        ParticipantTable(header: segment.base).all()
+    }
+
+    /// The permission bits the mailbox was created with.
+    public var permissions: UInt32 {
+        segment.base.load(fromByteOffset: SegmentLayout.modeOffset, as: UInt32.self)
+    }
+
+    // MARK: Sending
+
+    /// Sends the bytes of `buffer`, waiting for space for at most `timeout` (forever if nil).
+    ///
+    /// - Throws: `messageTooLarge`, `timedOut`, `closed`, `roleTaken`, `corrupted`.
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try typed { try sendCopy(buffer, deadline: Self.deadline(timeout)) }
+    }
+
+    /// Sends `bytes` (an `Array`, `Data`, a slice…), waiting at most `timeout` (forever if nil).
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try typed { try withBytes(bytes) { try sendCopy($0, deadline: Self.deadline(timeout)) } }
+    }
+
+    /// Sends the UTF-8 bytes of `text`, waiting at most `timeout` (forever if nil).
+    public func send(_ text: String, timeout: Duration? = nil) throws(MailboxError) {
+        var text = text
+        _ = try typed { try text.withUTF8 { try sendCopy(UnsafeRawBufferPointer($0), deadline: Self.deadline(timeout)) } }
+    }
+
+    /// Sends the bytes of `value` (read back with `Message.load(as:)`), waiting at most `timeout`.
+    public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try typed { try withUnsafeBytes(of: value) { try sendCopy($0, deadline: Self.deadline(timeout)) } }
+    }
+
+    /// Sends `buffer` if there is room now; returns `false` (sending nothing) when the mailbox is full.
+    public func trySend(_ buffer: UnsafeRawBufferPointer) throws(MailboxError) -> Bool {
+        try typed { try sendCopy(buffer, deadline: 0) }
+    }
+
+    /// Sends `bytes` if there is room now; returns `false` when the mailbox is full.
+    public func trySend<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(MailboxError) -> Bool {
+        try typed { try withBytes(bytes) { try sendCopy($0, deadline: 0) } }
+    }
+
+    /// Sends `text` as UTF-8 if there is room now; returns `false` when the mailbox is full.
+    public func trySend(_ text: String) throws(MailboxError) -> Bool {
+        var text = text
+        return try typed { try text.withUTF8 { try sendCopy(UnsafeRawBufferPointer($0), deadline: 0) } }
+    }
+
+    /// Sends the bytes of `value` if there is room now; returns `false` when the mailbox is full.
+    public func trySend<T: BitwiseCopyable>(value: T) throws(MailboxError) -> Bool {
+        try typed { try withUnsafeBytes(of: value) { try sendCopy($0, deadline: 0) } }
+    }
+
+    /// Zero-copy send: reserves `count` bytes in the mailbox and lets `fill` write the message
+    /// straight into shared memory; the message is published when `fill` returns. `fill` must
+    /// write all `count` bytes. If `fill` throws, nothing is delivered and its error is rethrown.
+    /// Waits for space at most `timeout` (forever if nil).
+    ///
+    /// - Throws: what `fill` throws, or a `MailboxError`.
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), fill)
+    }
+
+    /// Zero-copy send if there is room now; returns `false` (without calling `fill`) when full.
+    public func trySend(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        try sendReserving(count: count, deadline: 0, fill)
+    }
+
+    // MARK: Receiving
+
+    /// Takes the oldest message, waiting at most `timeout` for one (forever if nil).
+    ///
+    /// - Throws: `timedOut`, `closed`, `roleTaken`, `corrupted`.
+    public func receive(timeout: Duration? = nil) throws(MailboxError) -> Message {
+        try typed { try receiveCopy(deadline: Self.deadline(timeout))! }
+    }
+
+    /// Takes the oldest message if there is one; returns nil at once when the mailbox is empty.
+    public func tryReceive() throws(MailboxError) -> Message? {
+        try typed { try receiveCopy(deadline: 0) }
+    }
+
+    /// Zero-copy receive: hands the oldest message's bytes (valid only inside `body`) and its
+    /// sender's pid to `body`, then frees its space, also when `body` throws. Waits at most
+    /// `timeout` for a message (forever if nil).
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R {
+        try receiveLoop(deadline: Self.deadline(timeout), body)!
+    }
+
+    /// Zero-copy receive if a message is waiting; returns nil at once when the mailbox is empty.
+    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R? {
+        try receiveLoop(deadline: 0, body)
+    }
+
+    // MARK: Engine
+
+    private func sendCopy(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws -> Bool {
+        try sendReserving(count: buffer.count, deadline: deadline) { target in
+            if let source = buffer.baseAddress, !target.isEmpty {
+                target.baseAddress!.copyMemory(from: source, byteCount: buffer.count)
+            }
+        }
+    }
+
+    private func receiveCopy(deadline: UInt64) throws -> Message? {
+        try receiveLoop(deadline: deadline) { bytes, sender in
+            Message(bytes: [UInt8](bytes), sender: sender)
+        }
+    }
+
+    /// Returns false only for a non-blocking call (deadline 0) that found the mailbox full.
+    @inline(__always)
+    private func sendReserving(count: Int, deadline: UInt64, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        guard !isClosed else { throw MailboxError.closed }
+        guard count >= 0, count <= maxMessageSize else {
+            throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
+        }
+        if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent) }
+        let sent = try wait(on: spaceEvent, deadline: deadline) { () throws -> Bool? in
+            switch ring {
+            case .oneToOne(let ring):
+                return try ring.tryWrite(length: count, sender: pid, fill) ? true : nil
+            case .shared(let ring):
+                switch try ring.tryWrite(length: count, sender: pid, fill) {
+                case .written: return true
+                case .full(let word, let position):
+                    noteStall(word: word, position: position, in: ring)
+                    return nil
+                }
+            }
+        }
+        guard sent != nil else { return false }
+        messageEvent.notify()
+        return true
+    }
+
+    /// Returns nil only for a non-blocking call (deadline 0) that found the mailbox empty.
+    @inline(__always)
+    private func receiveLoop<R>(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+        guard !isClosed else { throw MailboxError.closed }
+        if roles & ParticipantTable.received == 0 { try takeRole(ParticipantTable.received) }
+        // A throwing body still consumed a message, so the space event must fire either way.
+        var consumed = false
+        defer { if consumed { spaceEvent.notify() } }
+        return try wait(on: messageEvent, deadline: deadline) { () throws -> R? in
+            switch ring {
+            case .oneToOne(let ring):
+                return try ring.tryRead { bytes, sender in
+                    consumed = true
+                    return try body(bytes, sender)
+                }
+            case .shared(let ring):
+                switch try ring.tryRead(receiver: pid, { bytes, sender in
+                    consumed = true
+                    return try body(bytes, sender)
+                }) {
+                case .message(let result): return result
+                case .empty: return nil
+                case .pending(let word, let position):
+                    noteStall(word: word, position: position, in: ring)
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Runs `attempt` until it returns a value, spinning then sleeping on `event` as the wait
+    /// strategy says. Returns nil when `deadline` passes with a deadline of 0 (non-blocking);
+    /// throws `timedOut` when a later deadline passes.
+    @inline(__always)
+    private func wait<R>(on event: EventCount, deadline: UInt64, _ attempt: () throws -> R?) throws -> R? {
+        if let result = try attempt() { return result }
+        if deadline == 0 { return nil }
+        return try waitSlowly(on: event, deadline: deadline, attempt)
+    }
+
+    private func waitSlowly<R>(on event: EventCount, deadline: UInt64, _ attempt: () throws -> R?) throws -> R {
+        let spinBudget = waitStrategy.spinNanos
+        if spinBudget > 0 {
+            let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
+            var round: UInt32 = 0
+            while true {
+                for _ in 0..<32 {
+                    shimPause()
+                    if let result = try attempt() { return result }
+                }
+                round &+= 1
+                let now = MonotonicClock.now()
+                if now >= deadline { throw MailboxError.timedOut }
+                if now >= spinEnd { break }
+                // Under `.spin`, let a starved peer on the same CPU run now and then.
+                if round & 1023 == 0 { sched_yield() }
+            }
+        }
+        while true {
+            let key = event.prepareToWait()
+            if let result = try attempt() {
+                event.cancel()
+                return result
+            }
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                event.cancel()
+                throw MailboxError.timedOut
+            }
+            let slice = stall == nil ? Self.sleepSliceNanos : Self.stallCheckNanos
+            event.sleep(key: key, timeoutNanos: min(deadline - now, slice))
+            if let result = try attempt() { return result }
+        }
+    }
+
+    /// Tracks a shared-ring slot that blocks progress; once it has stayed the same for
+    /// `stallCheckNanos`, frees it if the process holding it is dead.
+    private func noteStall(word: UInt64, position: UInt64, in ring: SharedRing) {
+        let state = SharedRing.state(of: word)
+        guard state == SharedRing.stateClaimed || state == SharedRing.stateTaken else { return }
+        let now = MonotonicClock.now()
+        guard let seen = stall, seen.word == word, seen.position == position else {
+            stall = (word, position, now)
+            return
+        }
+        guard now &- seen.since >= Self.stallCheckNanos else { return }
+        if !ProcessIdentity.isAlive(pid: SharedRing.pid(of: word)) {
+            if ring.release(stuck: word, at: position) { spaceEvent.notify() }
+            stall = nil
+        } else {
+            stall = (word, position, now)
+        }
+    }
+
+    // MARK: Roles
+
+    /// Records this process as a sender or receiver and, on a one-to-one mailbox, claims the role
+    /// (taking it over from a dead holder).
+    private func takeRole(_ role: UInt32) throws {
+        if kind == .oneToOne {
+            let offset = role == ParticipantTable.sent ? SegmentLayout.senderRoleOffset : SegmentLayout.receiverRoleOffset
+            let word = segment.base.atomicUInt32(at: offset)
+            while true {
+                // Acquire: if we take over, we see everything the previous holder published.
+                let holder = word.pointee.load(ordering: .acquiring)
+                if holder == pid { break }
+                if holder != 0, ProcessIdentity.isAlive(pid: Int32(bitPattern: holder)) {
+                    throw MailboxError.roleTaken(role == ParticipantTable.sent ? .sender : .receiver, pid: Int32(bitPattern: holder))
+                }
+                // Acquire-release: the CAS hands the role over exactly once.
+                if word.pointee.compareExchange(expected: holder, desired: pid, ordering: .acquiringAndReleasing).exchanged { break }
+            }
+        }
+        roles |= role
+        ParticipantTable(header: segment.base).record(me, role: role, nowUnixNanos: Self.unixNanos())
+    }
+
+    private func releaseRoles() {
+        guard kind == .oneToOne, !isClosed else { return }
+        for (role, offset) in [(ParticipantTable.sent, SegmentLayout.senderRoleOffset),
+                               (ParticipantTable.received, SegmentLayout.receiverRoleOffset)] where roles & role != 0 {
+            // Release: our last publication is ordered before the role becomes free.
+            _ = segment.base.atomicUInt32(at: offset).pointee.compareExchange(expected: pid, desired: 0, ordering: .releasing)
+        }
+        roles = 0
+    }
+
+    // MARK: Helpers
+
+    private static func deadline(_ timeout: Duration?) -> UInt64 {
+        guard let timeout else { return .max }
+        // A zero or negative timeout still makes one attempt, then times out.
+        return max(1, MonotonicClock.deadline(after: timeout))
+    }
+
+    static func unixNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
+/// Runs `body`, whose only possible errors are `MailboxError`s, with a typed throw.
+@inline(__always)
+func typed<R>(_ body: () throws -> R) throws(MailboxError) -> R {
+    do {
+        return try body()
+    } catch let error as MailboxError {
+        throw error
+    } catch {
+        throw .system(operation: "\(error)", errno: 0)
+    }
+}
+
+@inline(__always)
+private func withBytes<Bytes: Collection<UInt8>, R>(_ bytes: Bytes, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    if let result = try bytes.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
+        return result
+    }
+    return try Array(bytes).withUnsafeBytes(body)
+}
+
+
+@inline(__always)
+private func shimPause() { shim_cpu_pause() }

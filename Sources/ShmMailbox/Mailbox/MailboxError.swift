@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one error type of ShmMailbox.
+///
+/// Every failure of the library is one of these cases; each `description` says what happened and
+/// what to do about it. Operations that take a closure (`send(count:_:)`, `receive(_:)`) also
+/// rethrow whatever the closure throws.
+public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Which side of a one-to-one mailbox a process holds.
+    public enum Role: String, Sendable {
+        case sender
+        case receiver
+    }
+
+    /// The mailbox name breaks the naming rules (1–200 characters of `A–Z a–z 0–9 . _ -`,
+    /// not starting with `.`).
+    case invalidName(String, reason: String)
+    /// The options passed to `Mailbox.create` are out of range.
+    case invalidOptions(String)
+    /// `Mailbox.create` found a mailbox (or another shared-memory object) with this name.
+    case alreadyExists(String)
+    /// No mailbox with this name exists.
+    case notFound(String)
+    /// The segment exists but its permissions do not let this process open it.
+    case permissionDenied(String)
+    /// The shared-memory object exists but was not created by ShmMailbox.
+    case notAMailbox(String)
+    /// The segment was written by an incompatible version of ShmMailbox.
+    case incompatibleVersion(found: UInt32, supported: UInt32)
+    /// The segment's contents break the layout's rules (a truncated file, a position or a record
+    /// length out of bounds). Nothing was read outside the mapping.
+    case corrupted(reason: String)
+    /// A message is larger than the mailbox's `maxMessageSize`.
+    case messageTooLarge(size: Int, limit: Int)
+    /// A one-to-one mailbox already has a live process in this role.
+    case roleTaken(Role, pid: Int32)
+    /// A received message does not have the size of the type it was loaded as.
+    case sizeMismatch(expected: Int, actual: Int)
+    /// The mailbox handle was closed.
+    case closed
+    /// A timed `send` or `receive` ran out of time.
+    case timedOut
+    /// `/dev/shm` has no room for the segment (or the unbounded mailbox's next segment).
+    case outOfSharedMemory(requested: Int)
+    /// A system call failed in a way none of the cases above describes.
+    case system(operation: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name, let reason):
+            return "invalid mailbox name \"\(name)\": \(reason); use 1-200 characters of A-Z a-z 0-9 . _ - not starting with '.'"
+        case .invalidOptions(let why):
+            return "invalid mailbox options: \(why)"
+        case .alreadyExists(let name):
+            return "mailbox \"\(name)\" already exists; open it, or delete it first (shmbox delete \(name))"
+        case .notFound(let name):
+            return "mailbox \"\(name)\" does not exist; create it first (shmbox create \(name))"
+        case .permissionDenied(let name):
+            return "permission denied for mailbox \"\(name)\"; run as its owner or create it with a wider mode (--mode 0660)"
+        case .notAMailbox(let name):
+            return "shared-memory object for \"\(name)\" was not created by ShmMailbox; pick another name or remove /dev/shm/shmmb.\(name)"
+        case .incompatibleVersion(let found, let supported):
+            return "mailbox layout version \(found) is not supported (this build reads version \(supported)); recreate the mailbox with this version"
+        case .corrupted(let reason):
+            return "mailbox segment is corrupted: \(reason); delete and recreate the mailbox"
+        case .messageTooLarge(let size, let limit):
+            return "message of \(size) bytes exceeds the mailbox's maxMessageSize of \(limit) bytes; split it or create the mailbox with a larger maxMessageSize"
+        case .roleTaken(let role, let pid):
+            return "this one-to-one mailbox already has a \(role.rawValue) (process \(pid)); use a shared mailbox for several \(role.rawValue)s"
+        case .sizeMismatch(let expected, let actual):
+            return "message has \(actual) bytes but the requested type needs \(expected)"
+        case .closed:
+            return "the mailbox handle is closed"
+        case .timedOut:
+            return "the operation timed out"
+        case .outOfSharedMemory(let requested):
+            return "not enough shared memory for \(requested) bytes; free space in /dev/shm or use a smaller capacity or maxMessageSize"
+        case .system(let operation, let code):
+            return "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/// How `Mailbox.create` shapes a new mailbox.
+public struct MailboxOptions: Sendable, Equatable {
+    /// Which ring carries the messages.
+    public enum RingKind: String, Sendable, Equatable, CaseIterable {
+        /// One sending and one receiving process at a time (each role is claimed on first use and
+        /// taken over if its holder dies). Fastest: no atomic read-modify-write on the hot path,
+        /// messages packed densely. Within a process, one thread sends and one thread receives.
+        case oneToOne
+        /// Any number of sending and receiving processes (and threads). Each message goes to
+        /// exactly one receiver; messages from one sender arrive in the order sent.
+        case shared
+    }
+
+    /// The most messages that can wait in the mailbox (1...16,777,216). A sender blocks, times
+    /// out or gets `false` from `trySend` when this many are waiting.
+    public var capacity: Int
+    /// The largest message in bytes (1 B...1 GiB). Larger sends throw `messageTooLarge`.
+    /// Shared memory used is about `capacity × maxMessageSize` (twice that, rounded to a power of
+    /// two, for `.oneToOne`), reserved at creation.
+    public var maxMessageSize: Int
+    /// The ring kind; `.shared` unless you know there is one sender and one receiver.
+    public var kind: RingKind
+    /// Permission bits of the segment (default `0o600`: only this user). Must include `0o600`.
+    public var permissions: UInt32
+    /// How this handle waits in blocking and timed calls.
+    public var waitStrategy: WaitStrategy
+
+    public init(
+        capacity: Int = 1024,
+        maxMessageSize: Int = 4096,
+        kind: RingKind = .shared,
+        permissions: UInt32 = 0o600,
+        waitStrategy: WaitStrategy = .default
+    ) {
+        self.capacity = capacity
+        self.maxMessageSize = maxMessageSize
+        self.kind = kind
+        self.permissions = permissions
+        self.waitStrategy = waitStrategy
+    }
+}

@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A POSIX shared-memory object mapped read-write into this process.
+///
+/// Wraps `shm_open`, `ftruncate`, `posix_fallocate`, `fchmod`, `fstat`, `mmap`, `munmap` and
+/// `shm_unlink`. The mapping is released when the segment is deinitialised; the object itself
+/// lives on until `unlink(_:)`.
+final class SharedSegment: @unchecked Sendable {
+    /// The mapped bytes. Valid until deinit.
+    let base: UnsafeMutableRawPointer
+    /// Bytes mapped (the object's size at open).
+    let size: Int
+    let name: MailboxName
+
+    private init(base: UnsafeMutableRawPointer, size: Int, name: MailboxName) {
+        self.base = base
+        self.size = size
+        self.name = name
+    }
+
+    deinit {
+        munmap(base, size)
+    }
+
+    /// Creates a new object of `size` bytes with exactly `mode` permissions (the umask is
+    /// overridden), reserves all of its pages so a full `/dev/shm` fails here rather than with a
+    /// SIGBUS on first touch, and maps it. The memory is zero-filled.
+    static func create(_ name: MailboxName, size: Int, mode: mode_t) throws(MailboxError) -> SharedSegment {
+        let fd = shm_open(name.objectName, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw openError(errno, name: name, operation: "shm_open(create)") }
+        defer { close(fd) }
+        do throws(MailboxError) {
+            // shm_open's mode is filtered by the umask; set the permissions the caller asked for.
+            guard fchmod(fd, mode) == 0 else { throw systemError(errno, "fchmod") }
+            guard ftruncate(fd, off_t(size)) == 0 else {
+                let code = errno
+                throw code == ENOSPC || code == EFBIG ? MailboxError.outOfSharedMemory(requested: size)
+                                                      : systemError(code, "ftruncate")
+            }
+            // posix_fallocate returns the error code instead of setting errno.
+            let rc = posix_fallocate(fd, 0, off_t(size))
+            guard rc == 0 else {
+                throw rc == ENOSPC || rc == EFBIG ? MailboxError.outOfSharedMemory(requested: size)
+                                                  : systemError(rc, "posix_fallocate")
+            }
+            let base = try map(fd, size: size)
+            return SharedSegment(base: base, size: size, name: name)
+        } catch {
+            shm_unlink(name.objectName)
+            throw error
+        }
+    }
+
+    /// Opens and maps an existing object. `minimumSize` bytes must be present (a shorter object is
+    /// `corrupted`); `waitForSize` gives a creator that has not sized the object yet a moment.
+    static func open(_ name: MailboxName, minimumSize: Int, waitForSize: Duration) throws(MailboxError) -> SharedSegment {
+        let fd = shm_open(name.objectName, O_RDWR | O_CLOEXEC, 0)
+        guard fd >= 0 else { throw openError(errno, name: name, operation: "shm_open") }
+        defer { close(fd) }
+        let deadline = MonotonicClock.deadline(after: waitForSize)
+        var size = 0
+        while true {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw systemError(errno, "fstat") }
+            size = Int(info.st_size)
+            if size >= minimumSize { break }
+            if MonotonicClock.now() >= deadline {
+                throw size == 0 && minimumSize > 0
+                    ? .corrupted(reason: "the shared-memory object is empty (its creator died before sizing it?)")
+                    : .corrupted(reason: "the shared-memory object has \(size) bytes, fewer than the \(minimumSize) of a mailbox header")
+            }
+            usleep(1000)
+        }
+        let base = try map(fd, size: size)
+        return SharedSegment(base: base, size: size, name: name)
+    }
+
+    /// Removes the object's name; processes that have it mapped keep their mapping.
+    static func unlink(_ name: MailboxName) throws(MailboxError) {
+        guard shm_unlink(name.objectName) == 0 else {
+            throw openError(errno, name: name, operation: "shm_unlink")
+        }
+    }
+
+    /// Whether an object with this name exists (whatever its contents).
+    static func exists(_ name: MailboxName) -> Bool {
+        var info = stat()
+        return stat("/dev/shm/" + MailboxName.objectPrefix + name.name, &info) == 0
+    }
+
+    private static func map(_ fd: Int32, size: Int) throws(MailboxError) -> UnsafeMutableRawPointer {
+        let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        guard let address, address != MAP_FAILED else {
+            let code = errno
+            throw code == ENOMEM ? .outOfSharedMemory(requested: size) : systemError(code, "mmap")
+        }
+        return address
+    }
+
+    private static func openError(_ code: Int32, name: MailboxName, operation: String) -> MailboxError {
+        switch code {
+        case EEXIST: return .alreadyExists(name.name)
+        case ENOENT: return .notFound(name.name)
+        case EACCES, EPERM: return .permissionDenied(name.name)
+        case ENOSPC: return .outOfSharedMemory(requested: 0)
+        case ENAMETOOLONG, EINVAL: return .invalidName(name.name, reason: "the system rejected it")
+        default: return systemError(code, operation)
+        }
+    }
+
+    private static func systemError(_ code: Int32, _ operation: String) -> MailboxError {
+        .system(operation: operation, errno: code)
+    }
+}

@@ -1,0 +1,177 @@
+import Synchronization
+
+/// The single-sender, single-receiver ring: variable-size records in a power-of-two byte area.
+///
+/// Only the sender writes `tail` and `producedCount`; only the receiver writes `head` and
+/// `consumedCount`. Each side keeps a private cache of the other side's position and reloads it
+/// only when the cache says "full" (sender) or "empty" (receiver), so in steady state each side
+/// touches the other's cache line once per batch, not once per message. There are no
+/// read-modify-write atomics on this path: plain loads, release stores and acquire loads.
+///
+/// A record is a 16-byte header (length, kind, sender pid, reserved) and its payload, padded to
+/// 16 bytes. A record never straddles the end of the area; the sender fills the rest of the area
+/// with a padding record instead. `capacity` bounds the number of waiting messages exactly;
+/// the byte area is sized so that `capacity` maximum-size messages always fit.
+///
+/// Everything read from shared memory is checked before use: a position or record that breaks
+/// these rules throws `MailboxError.corrupted`, and no byte outside the data area is read.
+final class OneToOneRing {
+    private let tail: UnsafeMutablePointer<Atomic<UInt64>>
+    private let producedCount: UnsafeMutablePointer<Atomic<UInt64>>
+    private let head: UnsafeMutablePointer<Atomic<UInt64>>
+    private let consumedCount: UnsafeMutablePointer<Atomic<UInt64>>
+    private let data: UnsafeMutableRawPointer
+    private let dataSize: UInt64
+    private let mask: UInt64
+    private let capacity: UInt64
+    private let maxMessageSize: Int
+
+    // Sender-private caches of the receiver's positions (stale values are conservative).
+    private var cachedHead: UInt64 = 0
+    private var cachedConsumed: UInt64 = 0
+    // Receiver-private cache of the sender's tail (a stale value only hides new messages).
+    private var cachedTail: UInt64 = 0
+
+    init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
+        tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
+        producedCount = header.atomicUInt64(at: SegmentLayout.producedCountOffset)
+        head = header.atomicUInt64(at: SegmentLayout.headOffset)
+        consumedCount = header.atomicUInt64(at: SegmentLayout.consumedCountOffset)
+        data = header + geometry.dataOffset
+        dataSize = UInt64(geometry.dataSize)
+        mask = UInt64(geometry.dataSize - 1)
+        capacity = UInt64(geometry.capacity)
+        maxMessageSize = geometry.maxMessageSize
+    }
+
+    /// Bytes of data area a payload of `length` bytes takes.
+    @inline(__always)
+    static func recordSize(payload length: Int) -> Int {
+        SegmentLayout.align(SegmentLayout.recordHeaderSize + length, to: SegmentLayout.recordAlignment)
+    }
+
+    /// Data-area size that guarantees `capacity` records of `maxMessageSize` fit, whatever the
+    /// wrap-around padding: a power of two of at least (capacity + 1) maximum records.
+    static func dataSize(capacity: Int, maxMessageSize: Int) -> Int? {
+        let record = recordSize(payload: maxMessageSize)
+        let (needed, overflow) = (capacity + 1).multipliedReportingOverflow(by: record)
+        guard !overflow, needed <= 1 << 46 else { return nil }
+        var size = 4096
+        while size < needed { size <<= 1 }
+        return size
+    }
+
+    // MARK: Sender side
+
+    /// Writes one record of `length` payload bytes, filled by `fill`, and publishes it.
+    /// Returns false when the ring is full. If `fill` throws, nothing is published.
+    @inline(__always)
+    func tryWrite(length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        // Relaxed: this process is the only writer of tail and producedCount (the sender role
+        // is claimed before the first send), so it reads back its own latest stores.
+        var position = tail.pointee.load(ordering: .relaxed)
+        let produced = producedCount.pointee.load(ordering: .relaxed)
+        let record = UInt64(Self.recordSize(payload: length))
+        var index = position & mask
+        let toEnd = dataSize - index
+        let needed = toEnd < record ? toEnd + record : record
+
+        if produced &- cachedConsumed >= capacity || position &+ needed &- cachedHead > dataSize {
+            // Acquire: the receiver finished reading the bytes before it released head, so
+            // overwriting them afterwards cannot race with its reads.
+            cachedHead = head.pointee.load(ordering: .acquiring)
+            // Relaxed: stored before head's release store, so the acquire above covers it.
+            cachedConsumed = consumedCount.pointee.load(ordering: .relaxed)
+            guard cachedHead <= position, position - cachedHead <= dataSize,
+                  cachedConsumed <= produced, produced - cachedConsumed <= capacity else {
+                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(cachedHead), tail \(position), consumed \(cachedConsumed), produced \(produced))")
+            }
+            if produced - cachedConsumed >= capacity || position + needed - cachedHead > dataSize {
+                return false
+            }
+        }
+
+        if toEnd < record {
+            // Pad to the end of the area so the record does not straddle it.
+            writeHeader(at: index, length: UInt32(toEnd) - UInt32(SegmentLayout.recordHeaderSize),
+                        kind: SegmentLayout.kindPadding, sender: sender)
+            position += toEnd
+            index = 0
+        }
+        let payload = UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length)
+        try fill(payload)
+        writeHeader(at: index, length: UInt32(length), kind: SegmentLayout.kindMessage, sender: sender)
+        // Relaxed: ordered before the release store of tail below, which publishes both.
+        producedCount.pointee.store(produced &+ 1, ordering: .relaxed)
+        // Release: the record's bytes become visible no later than the position that covers them.
+        tail.pointee.store(position &+ record, ordering: .releasing)
+        return true
+    }
+
+    @inline(__always)
+    private func writeHeader(at index: UInt64, length: UInt32, kind: UInt32, sender: UInt32) {
+        let at = data + Int(index)
+        at.storeBytes(of: length, toByteOffset: SegmentLayout.recordLength, as: UInt32.self)
+        at.storeBytes(of: kind, toByteOffset: SegmentLayout.recordKind, as: UInt32.self)
+        at.storeBytes(of: sender, toByteOffset: SegmentLayout.recordSender, as: UInt32.self)
+    }
+
+    // MARK: Receiver side
+
+    /// Hands the oldest record to `body` (payload valid only inside it) and releases its space,
+    /// also when `body` throws. Returns nil when the ring is empty.
+    @inline(__always)
+    func tryRead<R>(_ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+        // Relaxed: this process is the only writer of head and consumedCount.
+        var position = head.pointee.load(ordering: .relaxed)
+        if position == cachedTail {
+            // Acquire: pairs with the sender's release store, making the records it covers visible.
+            cachedTail = tail.pointee.load(ordering: .acquiring)
+            if position == cachedTail { return nil }
+        }
+        guard cachedTail &- position <= dataSize else {
+            throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(cachedTail))")
+        }
+        var index = position & mask
+        var at = data + Int(index)
+        var kind = at.load(fromByteOffset: SegmentLayout.recordKind, as: UInt32.self)
+        if kind == SegmentLayout.kindPadding {
+            position += dataSize - index
+            guard position < cachedTail, cachedTail - position <= dataSize else {
+                throw MailboxError.corrupted(reason: "padding record runs past the published tail")
+            }
+            index = 0
+            at = data
+            kind = at.load(fromByteOffset: SegmentLayout.recordKind, as: UInt32.self)
+        }
+        // Read the length once into a local: another process could change the shared copy.
+        let length = Int(at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self))
+        guard kind == SegmentLayout.kindMessage else {
+            throw MailboxError.corrupted(reason: "record at position \(position) has unknown kind \(kind)")
+        }
+        guard length <= maxMessageSize else {
+            throw MailboxError.corrupted(reason: "record at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
+        }
+        let record = UInt64(Self.recordSize(payload: length))
+        guard record <= dataSize - index, record <= cachedTail - position else {
+            throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring or the published tail")
+        }
+        let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
+        defer {
+            // Relaxed: ordered before the release store of head, which publishes both.
+            let consumed = consumedCount.pointee.load(ordering: .relaxed)
+            consumedCount.pointee.store(consumed &+ 1, ordering: .relaxed)
+            // Release: our reads of the record happen before the sender may reuse its bytes.
+            head.pointee.store(position &+ record, ordering: .releasing)
+        }
+        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: length), sender)
+    }
+
+    /// Messages waiting (a snapshot).
+    var depth: Int {
+        // Acquire/relaxed snapshot for reporting only.
+        let produced = producedCount.pointee.load(ordering: .acquiring)
+        let consumed = consumedCount.pointee.load(ordering: .acquiring)
+        return produced >= consumed ? Int(min(produced - consumed, capacity)) : 0
+    }
+}

@@ -1,0 +1,292 @@
+import Synchronization
+
+/// The many-senders, many-receivers ring: `capacity` fixed-size slots, each holding one
+/// variable-size message of up to `maxMessageSize` bytes.
+///
+/// The design follows Vyukov's bounded MPMC queue (a sequence number per slot), changed so that
+/// the word that claims a slot also names the claiming process. Each slot starts with one 64-bit
+/// state word:
+///
+///     bits 24..<64  sequence: the position (mod 2^40) the slot currently serves
+///     bits 22..<24  state: 0 empty, 1 claimed by a sender, 2 full, 3 taken by a receiver
+///     bits  0..<22  pid of the claiming sender or taking receiver (Linux pids fit in 22 bits)
+///
+/// A slot moves `empty(p) → claimed(p, sender) → full(p, sender) → taken(p, receiver) →
+/// empty(p + capacity)`, each step by compare-and-swap or (for the owner of the slot) a release
+/// store. `tail` and `head` are 64-bit hints of the next position to claim / take; whoever finds
+/// them behind a slot that has moved on advances them (helping), so a process that dies between
+/// claiming a slot and advancing `tail` stalls nobody.
+///
+/// Crash windows: a sender killed between claim and commit leaves `claimed(p, pid)`; a receiver
+/// that finds such a slot at the head and sees `pid` dead (`kill(pid, 0)` / `/proc`) turns it into
+/// `empty(p + capacity)` and moves on. A receiver killed between take and release leaves
+/// `taken(p, pid)`; a sender that finds the ring full because of such a slot frees it the same
+/// way (the message it held is lost with the receiver that took it). `Mailbox` checks liveness only
+/// after a slot has stayed stuck for a while, so a slow but live process is never skipped.
+///
+/// Why slots and not a byte ring: the per-slot word makes every crash window detectable and
+/// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
+final class SharedRing {
+    enum WriteResult {
+        case written
+        /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check).
+        case full(blockedBy: UInt64, position: UInt64)
+    }
+
+    enum ReadResult<R> {
+        case message(R)
+        case empty
+        /// The slot at the head is claimed by a sender that has not committed yet.
+        case pending(word: UInt64, position: UInt64)
+    }
+
+    static let sequenceBits: UInt64 = 40
+    static let sequenceShift: UInt64 = 24
+    static let stateShift: UInt64 = 22
+    static let pidMask: UInt64 = (1 << 22) - 1
+    static let stateEmpty: UInt64 = 0
+    static let stateClaimed: UInt64 = 1
+    static let stateFull: UInt64 = 2
+    static let stateTaken: UInt64 = 3
+
+    private let tail: UnsafeMutablePointer<Atomic<UInt64>>
+    private let head: UnsafeMutablePointer<Atomic<UInt64>>
+    private let slots: UnsafeMutableRawPointer
+    private let slotStride: Int
+    private let capacity: UInt64
+    private let maxMessageSize: Int
+
+    init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
+        tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
+        head = header.atomicUInt64(at: SegmentLayout.headOffset)
+        slots = header + geometry.dataOffset
+        slotStride = geometry.slotStride
+        capacity = UInt64(geometry.capacity)
+        maxMessageSize = geometry.maxMessageSize
+    }
+
+    static func slotStride(maxMessageSize: Int) -> Int {
+        SegmentLayout.align(SegmentLayout.slotHeaderSize + maxMessageSize, to: SegmentLayout.slotAlignment)
+    }
+
+    /// Writes the initial state words (`empty(i)` for slot i). Creator only, before publication.
+    static func initialize(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
+        for index in 0..<geometry.capacity {
+            let word = header.atomicUInt64(at: geometry.dataOffset + index * geometry.slotStride)
+            // Relaxed: the segment is not yet published (magic is stored later with release).
+            word.pointee.store(makeWord(position: UInt64(index), state: stateEmpty, pid: 0), ordering: .relaxed)
+        }
+    }
+
+    // MARK: State words
+
+    @inline(__always)
+    static func makeWord(position: UInt64, state: UInt64, pid: UInt32) -> UInt64 {
+        (position << sequenceShift) | (state << stateShift) | (UInt64(pid) & pidMask)
+    }
+
+    @inline(__always)
+    static func state(of word: UInt64) -> UInt64 { (word >> stateShift) & 3 }
+
+    @inline(__always)
+    static func pid(of word: UInt64) -> Int32 { Int32(word & pidMask) }
+
+    /// The slot's sequence minus `position`, as a signed 40-bit difference.
+    @inline(__always)
+    static func distance(_ word: UInt64, from position: UInt64) -> Int64 {
+        let sequence = word >> sequenceShift
+        return Int64(bitPattern: (sequence &- position) << sequenceShift) >> Int64(sequenceShift)
+    }
+
+    @inline(__always)
+    private func stateWord(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        slots.atomicUInt64(at: Int(position % capacity) * slotStride)
+    }
+
+    @inline(__always)
+    private func slot(_ position: UInt64) -> UnsafeMutableRawPointer {
+        slots + Int(position % capacity) * slotStride
+    }
+
+    // MARK: Sender side
+
+    /// Claims a slot, lets `fill` write `length` payload bytes into it, and commits it. If `fill`
+    /// throws, the slot is committed as a cancelled record that receivers skip, and the error is
+    /// rethrown.
+    @inline(__always)
+    func tryWrite(length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WriteResult {
+        var staleReloads = 0
+        while true {
+            // Acquire: pairs with the release in `advance`, so the slot word we read next is at
+            // least as new as the state that justified this tail value.
+            let position = tail.pointee.load(ordering: .acquiring)
+            let word = stateWord(position)
+            // Acquire: if the slot is empty for us, the receiver's reads of its previous content
+            // happened before (it released the slot with a release store).
+            let current = word.pointee.load(ordering: .acquiring)
+            let distance = Self.distance(current, from: position)
+            if distance == 0 {
+                if Self.state(of: current) == Self.stateEmpty {
+                    let claimed = Self.makeWord(position: position, state: Self.stateClaimed, pid: sender)
+                    // Acquiring-and-releasing: acquire as above; release is not needed for data
+                    // (we have written nothing yet) but keeps the claim ordered before our writes.
+                    if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .acquiringAndReleasing).exchanged {
+                        advance(tail, from: position)
+                        try commit(position, length: length, sender: sender, fill)
+                        return .written
+                    }
+                } else {
+                    // Another sender claimed this position: help tail past it.
+                    advance(tail, from: position)
+                }
+                continue
+            }
+            if distance < 0 {
+                // The slot still serves the previous lap: the ring is full. Check tail against head
+                // so a corrupted tail cannot make the ring look full forever.
+                let taken = head.pointee.load(ordering: .acquiring)
+                if position &- taken > capacity {
+                    throw MailboxError.corrupted(reason: "shared ring tail \(position) is more than capacity \(capacity) ahead of head \(taken)")
+                }
+                return .full(blockedBy: current, position: position &- capacity)
+            }
+            // distance > 0: tail is behind the slot (someone has not advanced it yet).
+            guard distance <= Int64(capacity) else {
+                throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of tail")
+            }
+            // The slot serves a later lap, so `position` was used already: help tail past it.
+            advance(tail, from: position)
+            staleReloads += 1
+            if staleReloads > 1 << 20 {
+                throw MailboxError.corrupted(reason: "shared ring tail never catches up with its slots")
+            }
+        }
+    }
+
+    @inline(__always)
+    private func commit(_ position: UInt64, length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        let at = slot(position)
+        var kind = SegmentLayout.kindMessage
+        var committedLength = length
+        defer {
+            at.storeBytes(of: UInt32(committedLength), toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
+            at.storeBytes(of: kind, toByteOffset: SegmentLayout.slotKind, as: UInt32.self)
+            // Release: the payload and header bytes are visible before the slot reads as full.
+            stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, pid: sender), ordering: .releasing)
+        }
+        do {
+            try fill(UnsafeMutableRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length))
+        } catch {
+            kind = SegmentLayout.kindCancelled
+            committedLength = 0
+            throw error
+        }
+    }
+
+    // MARK: Receiver side
+
+    /// Takes the oldest committed message, hands it to `body` (valid only inside) and frees the
+    /// slot, also when `body` throws. Cancelled records are skipped.
+    @inline(__always)
+    func tryRead<R>(receiver: UInt32, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> ReadResult<R> {
+        var staleReloads = 0
+        while true {
+            // Acquire: pairs with `advance`'s release (see tryWrite).
+            let position = head.pointee.load(ordering: .acquiring)
+            let word = stateWord(position)
+            // Acquire: pairs with the sender's release in `commit`: a full slot's bytes are visible.
+            let current = word.pointee.load(ordering: .acquiring)
+            let distance = Self.distance(current, from: position)
+            if distance == 0 {
+                switch Self.state(of: current) {
+                case Self.stateFull:
+                    let taken = Self.makeWord(position: position, state: Self.stateTaken, pid: receiver)
+                    // Acquire-release: acquire makes the payload visible; the claim needs no release.
+                    guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
+                    advance(head, from: position)
+                    if let result = try consume(position, sender: Self.pid(of: current), body) {
+                        return .message(result)
+                    }
+                    continue
+                case Self.stateEmpty:
+                    return .empty
+                case Self.stateClaimed:
+                    return .pending(word: current, position: position)
+                default:
+                    // Taken by another receiver: help head past it.
+                    advance(head, from: position)
+                    continue
+                }
+            }
+            if distance < 0 {
+                // The slot still serves the previous lap: nothing was written at `position` yet.
+                let written = tail.pointee.load(ordering: .acquiring)
+                if position &- written < (1 << 63), position &- written > capacity {
+                    throw MailboxError.corrupted(reason: "shared ring head \(position) is ahead of tail \(written)")
+                }
+                return .empty
+            }
+            guard distance <= Int64(capacity) else {
+                throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of head")
+            }
+            // The slot serves a later lap, so `position` was used already: help head past it.
+            advance(head, from: position)
+            staleReloads += 1
+            if staleReloads > 1 << 20 {
+                throw MailboxError.corrupted(reason: "shared ring head never catches up with its slots")
+            }
+        }
+    }
+
+    /// Reads the taken slot at `position`; returns nil for a cancelled record.
+    @inline(__always)
+    private func consume<R>(_ position: UInt64, sender: Int32, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+        let at = slot(position)
+        defer {
+            // Release: our reads of the slot happen before a sender can claim it for the next lap.
+            stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0), ordering: .releasing)
+        }
+        // Read header fields once into locals: another process could change the shared copies.
+        let length = Int(at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self))
+        let kind = at.load(fromByteOffset: SegmentLayout.slotKind, as: UInt32.self)
+        if kind == SegmentLayout.kindCancelled { return nil }
+        guard kind == SegmentLayout.kindMessage else {
+            throw MailboxError.corrupted(reason: "shared ring slot at position \(position) has unknown kind \(kind)")
+        }
+        guard length <= maxMessageSize else {
+            throw MailboxError.corrupted(reason: "shared ring slot at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
+        }
+        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender)
+    }
+
+    /// Moves `cursor` from `position` to `position + 1` unless someone already did.
+    @inline(__always)
+    private func advance(_ cursor: UnsafeMutablePointer<Atomic<UInt64>>, from position: UInt64) {
+        // Release: a process that reads the new cursor value (acquire) also sees the slot state
+        // that justified advancing it. Failure ordering relaxed: someone else advanced it.
+        _ = cursor.pointee.compareExchange(expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
+    }
+
+    // MARK: Crash recovery
+
+    /// Frees a slot whose claiming sender (state `claimed`) or taking receiver (state `taken`)
+    /// died, if the slot still holds exactly `word`. Returns whether it did.
+    func release(stuck word: UInt64, at position: UInt64) -> Bool {
+        let state = Self.state(of: word)
+        guard state == Self.stateClaimed || state == Self.stateTaken,
+              Self.distance(word, from: position) == 0 else { return false }
+        let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0)
+        // Acquire-release: the CAS only succeeds on the exact stuck word, so a slot that moved on
+        // meanwhile is left alone; release publishes the freed slot to senders.
+        let done = stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
+        if done && state == Self.stateClaimed { advance(head, from: position) }
+        return done
+    }
+
+    /// Messages waiting (a snapshot: tail minus head, clamped to capacity).
+    var depth: Int {
+        let taken = head.pointee.load(ordering: .acquiring)
+        let written = tail.pointee.load(ordering: .acquiring)
+        return written >= taken ? Int(min(written - taken, capacity)) : 0
+    }
+}
