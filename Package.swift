@@ -13,7 +13,7 @@ let package = Package(
     targets: [
         // Thin C layer: futex wait/wake, cpu pause. Nothing else belongs here.
         .target(name: "CShim", path: "CShim"),
-        .target(name: "ShmMailbox", dependencies: ["CShim"]),
+        .target(name: "ShmMailbox", dependencies: ["CShim"], exclude: ["Layout/README.md"]),
         .executableTarget(
             name: "shmbox",
             dependencies: [
@@ -21,15 +21,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Self-checking test messages, shared by the tests and their helper process.
+        .target(name: "MailboxTestSupport", path: "Tests/MailboxTestSupport"),
         // A helper process the tests spawn: it sends, receives and verifies messages.
         .executableTarget(
             name: "MailboxTestPeer",
-            dependencies: ["ShmMailbox"],
+            dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
         .testTarget(
             name: "ShmMailboxTests",
-            dependencies: ["ShmMailbox", "CShim", "MailboxTestPeer", "shmbox"]
+            dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
         ),
     ]
 )

@@ -1,1 +1,179 @@
-print("x")
+// A peer process for the multi-process tests. Each command opens a mailbox by name, does one
+// job, reports on stdout, and exits 0 on success or 1 (with a reason on stderr) on failure.
+//
+//   send NAME SENDER COUNT MIN MAX            send messages 0..<COUNT (COUNT -1: forever)
+//   receive NAME COUNT OUTFILE               receive COUNT messages (or until a stop message),
+//                                             verify each, write "sender sequence" lines to OUTFILE
+//   receive-sequence NAME SENDER COUNT MIN MAX   receive exactly messages 0..<COUNT of SENDER, in order
+//   die-in-send NAME                         claim space for a message, then SIGKILL itself
+//   die-in-receive NAME                      take a message, then SIGKILL itself
+//   open NAME                                open; print "ok", or the error and exit 3
+//                                            (permission denied), 4 (not found) or 2 (other)
+//   sleep-then-send NAME MILLIS TEXT         sleep, then send TEXT
+//   sleep-then-receive NAME MILLIS COUNT     sleep, then receive COUNT messages and print them
+//
+// Environment: PEER_STRATEGY=spin|block|adaptive picks the wait strategy (default adaptive).
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailboxTestSupport
+import ShmMailbox
+
+func fail(_ message: String) -> Never {
+    let line = Array("MailboxTestPeer: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+
+func strategy() -> WaitStrategy {
+    switch getenv("PEER_STRATEGY").map({ String(cString: $0) }) {
+    case "spin": return .spin
+    case "block": return .block
+    default: return .default
+    }
+}
+
+/// Prints `text` and a newline straight to file descriptor 1 (unbuffered, so a parent sees it
+/// even if this process is killed right after).
+func say(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
+
+func openMailbox(_ name: String) -> Mailbox {
+    do {
+        return try Mailbox.open(name, waitStrategy: strategy())
+    } catch {
+        fail("open \(name): \(error)")
+    }
+}
+
+func sleepMillis(_ millis: Int) {
+    var request = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else { fail("no command") }
+func argument(_ index: Int) -> String {
+    guard index < arguments.count else { fail("\(command): missing argument \(index)") }
+    return arguments[index]
+}
+func number(_ index: Int) -> Int {
+    guard let value = Int(argument(index)) else { fail("\(command): argument \(index) is not a number") }
+    return value
+}
+
+
+switch command {
+case "send":
+    let box = openMailbox(argument(1))
+    let sender = UInt32(number(2))
+    let count = number(3)
+    let minSize = number(4)
+    let maxSize = number(5)
+    var sequence: UInt64 = 0
+    while count < 0 || sequence < UInt64(count) {
+        let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+        do {
+            try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+        } catch {
+            fail("send \(sequence): \(error)")
+        }
+        sequence += 1
+    }
+    say("sent \(sequence)")
+
+case "receive":
+    let box = openMailbox(argument(1))
+    let count = number(2)
+    let path = argument(3)
+    var lastSequence: [UInt32: UInt64] = [:]
+    var lines = ""
+    var received = 0
+    while count < 0 || received < count {
+        let outcome: (UInt32, UInt64)
+        do {
+            outcome = try box.receive(timeout: .seconds(60)) { bytes, _ in try TestMessages.verify(bytes) }
+        } catch {
+            fail("receive after \(received) messages: \(error)")
+        }
+        let (sender, sequence) = outcome
+        if sender == TestMessages.stopSender { break }
+        if let last = lastSequence[sender], sequence <= last {
+            fail("sender \(sender): message \(sequence) arrived after \(last)")
+        }
+        lastSequence[sender] = sequence
+        lines += "\(sender) \(sequence)\n"
+        received += 1
+    }
+    guard let file = fopen(path, "w") else { fail("cannot write \(path)") }
+    fputs(lines, file)
+    fclose(file)
+    say("received \(received)")
+
+case "receive-sequence":
+    let box = openMailbox(argument(1))
+    let sender = UInt32(number(2))
+    let count = number(3)
+    let minSize = number(4)
+    let maxSize = number(5)
+    for sequence in 0..<UInt64(count) {
+        let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+        do {
+            try box.receive(timeout: .seconds(60)) { bytes, _ in
+                try TestMessages.verify(bytes, sender: sender, sequence: sequence, length: length)
+            }
+        } catch {
+            fail("message \(sequence): \(error)")
+        }
+    }
+    say("received \(count)")
+
+case "die-in-send":
+    let box = openMailbox(argument(1))
+    say("claiming")
+    _ = try? box.send(count: 64) { buffer in
+        // Half-written message, never committed.
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xEE)
+        kill(getpid(), SIGKILL)
+    }
+    fail("still alive after SIGKILL")
+
+case "die-in-receive":
+    let box = openMailbox(argument(1))
+    say("taking")
+    _ = try? box.receive(timeout: .seconds(30)) { _, _ in kill(getpid(), SIGKILL) }
+    fail("still alive after SIGKILL")
+
+case "open":
+    do {
+        _ = try Mailbox.open(argument(1))
+        say("ok")
+    } catch {
+        say("\(error)")
+        switch error {
+        case .permissionDenied: exit(3)
+        case .notFound: exit(4)
+        default: exit(2)
+        }
+    }
+
+case "sleep-then-send":
+    let box = openMailbox(argument(1))
+    sleepMillis(number(2))
+    do { try box.send(argument(3)) } catch { fail("send: \(error)") }
+    say("sent")
+
+case "sleep-then-receive":
+    let box = openMailbox(argument(1))
+    sleepMillis(number(2))
+    for _ in 0..<number(3) {
+        do { say(try box.receive(timeout: .seconds(30)).string) } catch { fail("receive: \(error)") }
+    }
+
+default:
+    fail("unknown command \(command)")
+}

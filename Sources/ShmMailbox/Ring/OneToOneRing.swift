@@ -124,13 +124,15 @@ final class OneToOneRing {
     func tryRead<R>(_ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
         // Relaxed: this process is the only writer of head and consumedCount.
         var position = head.pointee.load(ordering: .relaxed)
-        if position == cachedTail {
+        // The cache is only a hint: reload it when it says "empty" or does not fit this head
+        // (a new handle, or a receiver role taken over from another process).
+        if position == cachedTail || cachedTail &- position > dataSize {
             // Acquire: pairs with the sender's release store, making the records it covers visible.
             cachedTail = tail.pointee.load(ordering: .acquiring)
             if position == cachedTail { return nil }
-        }
-        guard cachedTail &- position <= dataSize else {
-            throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(cachedTail))")
+            guard cachedTail &- position <= dataSize else {
+                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(cachedTail))")
+            }
         }
         var index = position & mask
         var at = data + Int(index)

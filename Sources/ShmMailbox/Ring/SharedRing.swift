@@ -145,8 +145,8 @@ final class SharedRing {
                 // The slot still serves the previous lap: the ring is full. Check tail against head
                 // so a corrupted tail cannot make the ring look full forever.
                 let taken = head.pointee.load(ordering: .acquiring)
-                if position &- taken > capacity {
-                    throw MailboxError.corrupted(reason: "shared ring tail \(position) is more than capacity \(capacity) ahead of head \(taken)")
+                guard isPlausibleGap(position, taken) else {
+                    throw MailboxError.corrupted(reason: "shared ring tail \(position) and head \(taken) are further apart than capacity \(capacity) allows")
                 }
                 return .full(blockedBy: current, position: position &- capacity)
             }
@@ -221,8 +221,8 @@ final class SharedRing {
             if distance < 0 {
                 // The slot still serves the previous lap: nothing was written at `position` yet.
                 let written = tail.pointee.load(ordering: .acquiring)
-                if position &- written < (1 << 63), position &- written > capacity {
-                    throw MailboxError.corrupted(reason: "shared ring head \(position) is ahead of tail \(written)")
+                guard isPlausibleGap(written, position) else {
+                    throw MailboxError.corrupted(reason: "shared ring head \(position) and tail \(written) are further apart than capacity \(capacity) allows")
                 }
                 return .empty
             }
@@ -257,6 +257,14 @@ final class SharedRing {
             throw MailboxError.corrupted(reason: "shared ring slot at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
         }
         return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender)
+    }
+
+    /// Whether `tail` and `head` (both hints) can both be right. Legitimately tail − head lies in
+    /// 0...capacity, plus a little lag of either hint behind the slots; far outside means garbage.
+    private func isPlausibleGap(_ tail: UInt64, _ head: UInt64) -> Bool {
+        let gap = Int64(bitPattern: tail &- head)
+        let slack = Int64(capacity) * 2 + 1024
+        return gap >= -slack && gap <= slack
     }
 
     /// Moves `cursor` from `position` to `position + 1` unless someone already did.

@@ -1,0 +1,165 @@
+import Foundation
+import MailboxTestSupport
+import Testing
+@testable import ShmMailbox
+
+@Suite("Mailbox API")
+struct APITests {
+    @Test(arguments: ["", ".hidden", "a/b", "../escape", "space here", "ümlaut", "tab\t",
+                      String(repeating: "x", count: 201)])
+    func invalidNamesAreRejected(name: String) {
+        expectError({ $0.isInvalidName }) { try Mailbox.create(name) }
+        expectError({ $0.isInvalidName }) { try Mailbox.open(name) }
+        expectError({ $0.isInvalidName }) { try Mailbox.delete(name) }
+    }
+
+    @Test func longestValidNameWorks() throws {
+        let prefix = uniqueName("n")
+        let name = prefix + String(repeating: "z", count: 200 - prefix.utf8.count)
+        #expect(name.utf8.count == 200)
+        let box = try Mailbox.create(name)
+        defer { try? Mailbox.delete(name) }
+        try box.send("ok")
+        #expect(try Mailbox.open(name).receive().string == "ok")
+    }
+
+    @Test(arguments: [
+        MailboxOptions(capacity: 0), MailboxOptions(capacity: -1), MailboxOptions(capacity: 1 << 25),
+        MailboxOptions(maxMessageSize: 0), MailboxOptions(maxMessageSize: (1 << 30) + 1),
+        MailboxOptions(permissions: 0o400), MailboxOptions(permissions: 0o1777),
+    ])
+    func invalidOptionsAreRejected(options: MailboxOptions) {
+        withName("options") { name in
+            expectError({ $0.isInvalidOptions }) { try Mailbox.create(name, options: options) }
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/shmmb." + name), "nothing may be left behind")
+        }
+    }
+
+    @Test func createOpenDeleteLifecycle() throws {
+        try withName("lifecycle") { name in
+            expectError(.notFound(name)) { try Mailbox.open(name) }
+            expectError(.notFound(name)) { try Mailbox.delete(name) }
+            let box = try Mailbox.create(name, options: MailboxOptions(capacity: 3, maxMessageSize: 100))
+            expectError(.alreadyExists(name)) { try Mailbox.create(name) }
+            let other = try Mailbox.open(name)
+            #expect(other.capacity == 3 && other.maxMessageSize == 100 && other.kind == .shared)
+            try box.send("still here")
+            try Mailbox.delete(name)
+            expectError(.notFound(name)) { try Mailbox.open(name) }
+            // Handles opened before the delete keep working.
+            #expect(try other.receive().string == "still here")
+            box.close()
+            expectError(.closed) { try box.send("x") }
+            expectError(.closed) { try box.tryReceive() }
+        }
+    }
+
+    @Test(arguments: MailboxOptions.RingKind.allCases)
+    func oversizedMessageIsRefusedAndNothingIsLost(kind: MailboxOptions.RingKind) throws {
+        try withMailbox("oversized", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: kind)) { _, box throws in
+            let kept = TestMessages.make(sender: 1, sequence: 0, length: 64)
+            try box.send(kept)
+            expectError(.messageTooLarge(size: 65, limit: 64)) { try box.send([UInt8](repeating: 1, count: 65)) }
+            expectError(.messageTooLarge(size: 65, limit: 64)) { try box.trySend([UInt8](repeating: 1, count: 65)) }
+            #expect(throws: MailboxError.messageTooLarge(size: 1000, limit: 64)) {
+                try box.send(count: 1000) { _ in Issue.record("fill must not run") }
+            }
+            #expect(box.depth == 1)
+            #expect(try box.receive().bytes == kept)
+        }
+    }
+
+    /// Capacity counts messages exactly, whatever their size, in both ring kinds.
+    @Test(arguments: MailboxOptions.RingKind.allCases, [1, 3, 64])
+    func capacityIsExact(kind: MailboxOptions.RingKind, capacity: Int) throws {
+        try withMailbox("capacity", MailboxOptions(capacity: capacity, maxMessageSize: 512, kind: kind)) { _, box throws in
+            for index in 0..<capacity { #expect(try box.trySend([UInt8(index % 256)])) }
+            #expect(try box.trySend([0]) == false)
+            #expect(box.depth == capacity)
+            for index in 0..<capacity { #expect(try box.tryReceive()?.bytes == [UInt8(index % 256)]) }
+            #expect(try box.tryReceive() == nil)
+            // Full-size messages fit `capacity` times too.
+            for _ in 0..<capacity { #expect(try box.trySend([UInt8](repeating: 9, count: 512))) }
+            #expect(try box.trySend([0]) == false)
+        }
+    }
+
+    @Test(arguments: MailboxOptions.RingKind.allCases)
+    func payloadForms(kind: MailboxOptions.RingKind) throws {
+        struct Point: BitwiseCopyable, Equatable { var x: Double; var y: Int32 }
+        try withMailbox("forms", MailboxOptions(capacity: 16, maxMessageSize: 256, kind: kind)) { _, box throws in
+            try box.send("héllo")
+            try box.send([1, 2, 3] as [UInt8])
+            try box.send(ArraySlice<UInt8>([9, 8, 7, 6])[1...])
+            try box.send(value: Point(x: 1.5, y: -7))
+            try [UInt8](repeating: 42, count: 10).withUnsafeBytes { try box.send($0) }
+            try box.send(count: 5) { buffer in
+                for index in 0..<5 { buffer[index] = UInt8(100 + index) }
+            }
+            try box.send([] as [UInt8])
+            try box.send(Set<UInt8>([5]))
+
+            let text = try box.receive()
+            #expect(text.string == "héllo")
+            #expect(text.sender == getpid())
+            #expect(try box.receive().bytes == [1, 2, 3])
+            #expect(try box.receive().bytes == [8, 7, 6])
+            let point = try box.receive()
+            #expect(try point.load(as: Point.self) == Point(x: 1.5, y: -7))
+            expectError(.sizeMismatch(expected: MemoryLayout<UInt64>.size, actual: MemoryLayout<Point>.size)) {
+                try point.load(as: UInt64.self)
+            }
+            #expect(try box.receive { bytes, _ in Array(bytes) } == [UInt8](repeating: 42, count: 10))
+            #expect(try box.receive().bytes == [100, 101, 102, 103, 104])
+            #expect(try box.receive().bytes == [])
+            #expect(try box.tryReceive { bytes, sender in (Array(bytes), sender) }.map { $0.0 } == [5])
+            #expect(try box.tryReceive { _, _ in 1 } == nil)
+        }
+    }
+
+    /// A zero-copy send whose closure throws delivers nothing; a zero-copy receive whose
+    /// closure throws still consumes its message. Both leave the mailbox consistent.
+    @Test(arguments: MailboxOptions.RingKind.allCases)
+    func throwingClosures(kind: MailboxOptions.RingKind) throws {
+        struct Oops: Error {}
+        try withMailbox("throwing", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: kind)) { _, box throws in
+            #expect(throws: Oops.self) { try box.send(count: 10) { _ in throw Oops() } }
+            try box.send("a")
+            try box.send("b")
+            #expect(throws: Oops.self) { try box.receive { _, _ in throw Oops() } }
+            #expect(try box.receive().string == "b")
+            #expect(try box.tryReceive() == nil)
+        }
+    }
+
+    @Test func participantsAreRecorded() throws {
+        try withMailbox("participants") { _, box throws in
+            #expect(box.participants.isEmpty)
+            try box.send("x")
+            _ = try box.receive()
+            let me = try #require(box.participants.first)
+            #expect(box.participants.count == 1)
+            #expect(me.process.pid == getpid())
+            #expect(me.hasSent && me.hasReceived && me.isAlive)
+        }
+    }
+}
+
+extension MultiProcess {
+    @Suite("One-to-one roles")
+    struct Roles {
+        /// A second live sending process on a one-to-one mailbox is refused with `roleTaken`;
+        /// the first sender's messages are untouched.
+        @Test func secondSenderIsRefused() throws {
+            try withMailbox("roles", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .oneToOne)) { name, box throws in
+                try box.send("mine")
+                let intruder = try Peer(["send", name, "5", "1", "1", "8"])
+                let result = intruder.finish(timeout: .seconds(30))
+                #expect(result.status == 1)
+                #expect(result.stderr.contains("already has a sender (process \(getpid()))"), "stderr: \(result.stderr)")
+                #expect(try box.receive().string == "mine")
+                #expect(try box.tryReceive() == nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import MailboxTestSupport
+import Testing
+@testable import ShmMailbox
+
+extension MultiProcess {
+    @Suite("Processes killed with SIGKILL")
+    struct Crashes {
+        /// A sender killed between claiming a slot and committing it: receivers skip the abandoned
+        /// claim within a bounded time and every other message arrives.
+        @Test func senderKilledBetweenClaimAndCommit() throws {
+            try withMailbox("die-send", MailboxOptions(capacity: 8, maxMessageSize: 128, kind: .shared)) { name, box throws in
+                try box.send("before")
+                let doomed = try Peer(["die-in-send", name])
+                let result = doomed.finish(timeout: .seconds(30))
+                #expect(result.signaled && result.status == SIGKILL, "peer should have killed itself: \(result)")
+                #expect(result.stdout.contains("claiming"))
+                try box.send("after")
+                #expect(try box.receive(timeout: .seconds(5)).string == "before")
+                let (message, seconds) = try timed { try box.receive(timeout: .seconds(5)) }
+                #expect(message.string == "after")
+                #expect(seconds < 1, "skipping the dead claim took \(seconds) s")
+                // The ring keeps working across many laps after the repair.
+                for round in 0..<100 {
+                    try box.send("round \(round)")
+                    #expect(try box.receive(timeout: .seconds(5)).string == "round \(round)")
+                }
+            }
+        }
+
+        /// A receiver killed between taking a message and releasing its slot: a sender that finds
+        /// the mailbox full because of it frees the slot; the other messages are all delivered.
+        @Test func receiverKilledBetweenTakeAndRelease() throws {
+            try withMailbox("die-recv", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                for index in 0..<4 { try box.send("m\(index)") }
+                let doomed = try Peer(["die-in-receive", name])
+                let result = doomed.finish(timeout: .seconds(30))
+                #expect(result.signaled && result.status == SIGKILL, "peer should have killed itself: \(result)")
+                let (_, seconds) = try timed { try box.send("m4", timeout: .seconds(5)) }
+                #expect(seconds < 1, "freeing the dead receiver's slot took \(seconds) s")
+                // m0 went down with the receiver that took it; the rest arrive in order.
+                for index in 1...4 {
+                    #expect(try box.receive(timeout: .seconds(5)).string == "m\(index)")
+                }
+                #expect(try box.tryReceive() == nil)
+            }
+        }
+
+        /// A sender SIGKILLed at an arbitrary point mid-stream leaves the mailbox usable: its
+        /// messages so far arrive intact and in order, and a new sender's messages follow.
+        @Test(arguments: MailboxOptions.RingKind.allCases)
+        func senderKilledMidStream(kind: MailboxOptions.RingKind) throws {
+            let minSize = TestMessages.headerSize
+            try withMailbox("kill-stream-\(kind)", MailboxOptions(capacity: 64, maxMessageSize: 256, kind: kind)) { name, box throws in
+                let first = try Peer(["send", name, "1", "-1", String(minSize), "256"])
+                var next: [UInt32: UInt64] = [1: 0, 2: 0]
+                func receiveOne() throws -> UInt32 {
+                    try box.receive(timeout: .seconds(30)) { bytes, _ in
+                        let (sender, sequence) = try TestMessages.verify(bytes)
+                        #expect(sequence == next[sender], "sender \(sender): got \(sequence), expected \(next[sender] ?? 0)")
+                        next[sender] = sequence + 1
+                        return sender
+                    }
+                }
+                for _ in 0..<2_000 { _ = try receiveOne() }
+                first.kill9()
+                let result = first.finish(timeout: .seconds(10))
+                #expect(result.signaled)
+                // A second sender takes over (on a one-to-one mailbox: takes over the dead role).
+                let second = try Peer(["send", name, "2", "500", String(minSize), "256"])
+                while next[2]! < 500 { _ = try receiveOne() }
+                second.expectSuccess()
+                #expect(try box.tryReceive() == nil)
+                #expect(next[1]! >= 2_000)
+            }
+        }
+    }
+}
