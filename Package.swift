@@ -29,6 +29,12 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
+        // Two-process speed check (64-byte stream and round trips) until `ringbench` exists.
+        .executableTarget(
+            name: "mailbox-quickcheck",
+            dependencies: ["ShmMailbox"],
+            path: "Benchmarks/QuickCheck"
+        ),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
