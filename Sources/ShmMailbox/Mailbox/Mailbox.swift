@@ -122,6 +122,12 @@ public final class Mailbox {
         try SharedSegment.unlink(MailboxName(name))
     }
 
+    /// The names of all mailboxes on this machine (the `shmmb.*` objects in `/dev/shm`), sorted.
+    /// A name listed here may still fail to open (damaged, foreign, or not permitted).
+    public static func list() throws(MailboxError) -> [String] {
+        try SharedSegment.mailboxNames()
+    }
+
     /// Gives up this handle's one-to-one role (if any); later calls throw `closed`. The mapping is
     /// released when the handle is deinitialised.
     public func close() {

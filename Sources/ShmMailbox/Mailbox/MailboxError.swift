@@ -74,7 +74,7 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
         case .closed:
             return "the mailbox handle is closed"
         case .timedOut:
-            return "the operation timed out"
+            return "timed out waiting for a message (receive) or for room in a full mailbox (send); nothing was sent or taken"
         case .outOfSharedMemory(let requested):
             return "not enough shared memory for \(requested) bytes; free space in /dev/shm or use a smaller capacity or maxMessageSize"
         case .system(let operation, let code):

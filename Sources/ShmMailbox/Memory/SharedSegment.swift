@@ -84,10 +84,25 @@ final class SharedSegment: @unchecked Sendable {
         }
     }
 
-    /// Whether an object with this name exists (whatever its contents).
-    static func exists(_ name: MailboxName) -> Bool {
-        var info = stat()
-        return stat("/dev/shm/" + MailboxName.objectPrefix + name.name, &info) == 0
+    /// Where Linux keeps POSIX shared-memory objects.
+    static let directory = "/dev/shm"
+
+    /// The mailbox names of all `shmmb.*` objects (`opendir`/`readdir` on /dev/shm), sorted.
+    static func mailboxNames() throws(MailboxError) -> [String] {
+        guard let stream = opendir(directory) else {
+            throw .system(operation: "opendir(\(directory))", errno: errno)
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let fileName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if fileName.hasPrefix(MailboxName.objectPrefix) {
+                names.append(String(fileName.dropFirst(MailboxName.objectPrefix.count)))
+            }
+        }
+        return names.sorted()
     }
 
     private static func map(_ fd: Int32, size: Int) throws(MailboxError) -> UnsafeMutableRawPointer {

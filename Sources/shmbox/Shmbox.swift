@@ -1,0 +1,108 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import ShmMailbox
+
+/// `shmbox`: create, inspect and use ShmMailbox mailboxes from the shell.
+@main
+struct Shmbox: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shmbox",
+        abstract: "Create, inspect and use shared-memory mailboxes.",
+        discussion: """
+            Mailboxes live in /dev/shm as shmmb.<name>. Names are 1-200 characters of \
+            A-Z a-z 0-9 . _ - and do not start with '.'.
+            """,
+        subcommands: [
+            CreateCommand.self, SendCommand.self, ReceiveCommand.self,
+            ListCommand.self, InspectCommand.self, DeleteCommand.self,
+        ]
+    )
+}
+
+/// Runs `body`; a `MailboxError` is reported as one `shmbox: error: …` line on standard error
+/// and turned into exit status 1 (instead of ArgumentParser's usage text).
+func reportingMailboxErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as MailboxError {
+        printError(error.description)
+        throw ExitCode.failure
+    }
+}
+
+/// Writes `shmbox: error: <message>` to standard error.
+func printError(_ message: String) {
+    var line = "shmbox: error: \(message)\n"
+    line.withUTF8 { bytes in
+        var rest = UnsafeRawBufferPointer(bytes)
+        while !rest.isEmpty {
+            let written = write(STDERR_FILENO, rest.baseAddress, rest.count)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            rest = UnsafeRawBufferPointer(rebasing: rest[written...])
+        }
+    }
+}
+
+/// Prints `line` to standard output and flushes it at once, so readers of a pipe see each line
+/// as soon as it is printed.
+func printLine(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+/// The `--kind` values.
+enum KindArgument: String, ExpressibleByArgument, CaseIterable {
+    case shared
+    case oneToOne = "one-to-one"
+
+    var ringKind: MailboxOptions.RingKind {
+        switch self {
+        case .shared: return .shared
+        case .oneToOne: return .oneToOne
+        }
+    }
+}
+
+extension MailboxOptions.RingKind {
+    /// The kind as `--kind` spells it.
+    var argumentName: String {
+        switch self {
+        case .shared: return KindArgument.shared.rawValue
+        case .oneToOne: return KindArgument.oneToOne.rawValue
+        }
+    }
+}
+
+/// Permission bits given in octal (`0600`, `660`, `0o640`).
+struct OctalMode: ExpressibleByArgument {
+    var bits: UInt32
+
+    init(bits: UInt32) {
+        self.bits = bits
+    }
+
+    init?(argument: String) {
+        let digits = argument.hasPrefix("0o") ? argument.dropFirst(2) : Substring(argument)
+        guard !digits.isEmpty, digits.allSatisfy({ ("0"..."7").contains($0) }),
+              let bits = UInt32(digits, radix: 8) else { return nil }
+        self.bits = bits
+    }
+
+    var defaultValueDescription: String { octal(bits) }
+}
+
+/// `bits` in octal with a leading zero, as `chmod` shows them (`0600`).
+func octal(_ bits: UInt32) -> String {
+    let digits = String(bits, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
+/// Rejects negative, infinite and NaN timeouts.
+func validateTimeout(_ seconds: Double?) throws {
+    if let seconds, !(seconds.isFinite && seconds >= 0) {
+        throw ValidationError("--timeout must be a number of seconds, 0 or more.")
+    }
+}
