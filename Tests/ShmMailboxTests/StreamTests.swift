@@ -41,11 +41,20 @@ extension MultiProcess {
         /// Four sending processes, two receiving processes on one shared mailbox: every message
         /// arrives exactly once, intact, and each sender's messages arrive in order.
         @Test func fourSendersTwoReceivers() throws {
-            let perSender = 20_000
-            let senders: [UInt32] = [1, 2, 3, 4]
-            try withMailbox("fanin", MailboxOptions(capacity: 128, maxMessageSize: 512, kind: .shared)) { name, box throws in
+            try manyToMany(senders: 4, receivers: 2, perSender: 20_000, capacity: 128)
+        }
+
+        /// Six processes on two CPUs around a 4-slot ring: processes are preempted mid-operation
+        /// all the time and the ring laps while they sleep, which exercises the stale-position paths.
+        @Test func oversubscribedTinyRing() throws {
+            try manyToMany(senders: 3, receivers: 3, perSender: 10_000, capacity: 4)
+        }
+
+        private func manyToMany(senders senderCount: Int, receivers receiverCount: Int, perSender: Int, capacity: Int) throws {
+            let senders = (1...senderCount).map { UInt32($0) }
+            try withMailbox("fanin", MailboxOptions(capacity: capacity, maxMessageSize: 512, kind: .shared)) { name, box throws in
                 let directory = FileManager.default.temporaryDirectory.path
-                let outputs = (0..<2).map { "\(directory)/\(name)-receiver\($0).txt" }
+                let outputs = (0..<receiverCount).map { "\(directory)/\(name)-receiver\($0).txt" }
                 defer { for path in outputs { try? FileManager.default.removeItem(atPath: path) } }
                 let receivers = try outputs.map { try Peer(["receive", name, "-1", $0]) }
                 let sending = try senders.map {

@@ -145,13 +145,19 @@ final class SharedRing {
                 // The slot still serves the previous lap: the ring is full. Check tail against head
                 // so a corrupted tail cannot make the ring look full forever.
                 let taken = head.pointee.load(ordering: .acquiring)
-                guard isPlausibleGap(position, taken) else {
+                if !isPlausibleGap(position, taken) {
+                    // Either we were preempted and `position` is stale (tail moved: retry), or
+                    // the positions are garbage (tail did not move: report it).
+                    if tail.pointee.load(ordering: .acquiring) != position { continue }
                     throw MailboxError.corrupted(reason: "shared ring tail \(position) and head \(taken) are further apart than capacity \(capacity) allows")
                 }
                 return .full(blockedBy: current, position: position &- capacity)
             }
             // distance > 0: tail is behind the slot (someone has not advanced it yet).
-            guard distance <= Int64(capacity) else {
+            if distance > Int64(capacity) {
+                // A slot can be more than a lap ahead of tail only if tail moved on since we read
+                // it (we were preempted): retry. If tail has not moved, the segment is damaged.
+                if tail.pointee.load(ordering: .acquiring) != position { continue }
                 throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of tail")
             }
             // The slot serves a later lap, so `position` was used already: help tail past it.
@@ -221,12 +227,17 @@ final class SharedRing {
             if distance < 0 {
                 // The slot still serves the previous lap: nothing was written at `position` yet.
                 let written = tail.pointee.load(ordering: .acquiring)
-                guard isPlausibleGap(written, position) else {
+                if !isPlausibleGap(written, position) {
+                    // Stale head after preemption (head moved: retry) or garbage (report it).
+                    if head.pointee.load(ordering: .acquiring) != position { continue }
                     throw MailboxError.corrupted(reason: "shared ring head \(position) and tail \(written) are further apart than capacity \(capacity) allows")
                 }
                 return .empty
             }
-            guard distance <= Int64(capacity) else {
+            if distance > Int64(capacity) {
+                // More than a lap ahead of head: head moved on while we were preempted (retry),
+                // or, if it did not move, the segment is damaged.
+                if head.pointee.load(ordering: .acquiring) != position { continue }
                 throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of head")
             }
             // The slot serves a later lap, so `position` was used already: help head past it.
