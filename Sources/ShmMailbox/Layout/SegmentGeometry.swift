@@ -64,8 +64,10 @@ struct SegmentGeometry: Equatable {
         header.atomicUInt64(at: SegmentLayout.magicOffset).pointee.store(SegmentLayout.magic, ordering: .releasing)
     }
 
-    /// Reads and validates the header of an opened segment. Every field is checked against the
-    /// rules above and against the mapped size, so later bounds derived from it are safe.
+    /// Reads and validates the header of an opened segment: magic, version, ring kind, capacity
+    /// and maximum size in range, every derived size exactly as this version computes it, and the
+    /// whole segment inside the mapping, so that bounds derived from the geometry are safe.
+    /// (Informational fields such as the mode and the creator are not checked.)
     static func read(from segment: SharedSegment, waitForMagic: Duration) throws(MailboxError) -> SegmentGeometry {
         let header = segment.base
         let magicWord = header.atomicUInt64(at: SegmentLayout.magicOffset)

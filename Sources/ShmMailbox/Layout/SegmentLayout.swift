@@ -9,8 +9,9 @@ enum SegmentLayout {
     static let version: UInt32 = 1
     /// The header occupies one page; ring data starts right after it.
     static let headerSize = 4096
-    /// Spacing between fields written by different processes: two cache lines, so that
-    /// adjacent-line prefetching does not couple them either.
+    /// Spacing between the hot fields written by different processes (tail, head): two cache
+    /// lines, so that adjacent-line prefetching does not couple them either. The event and role
+    /// lines are written by both sides, but only on slow paths (going to sleep, waking, claiming).
     static let lineSize = 128
 
     // Line 0: identity and geometry, written once by the creator before `magic` is published.
@@ -40,7 +41,8 @@ enum SegmentLayout {
     // Line 3 (384): "a message arrived" event (futex word bumped by senders, waiter count).
     static let messageEventOffset = 384     // u32 futex word, u32 waiters at +4
 
-    // Line 4 (512): "space freed" event (futex word bumped by receivers, waiter count).
+    // Line 4 (512): "space freed" event (futex word bumped by receivers, and by a sender that
+    // frees a dead receiver's slot; waiter count).
     static let spaceEventOffset = 512       // u32 futex word, u32 waiters at +4
 
     // Line 5 (640): roles of a one-to-one mailbox (pid of the live sender / receiver, 0 = none).
@@ -52,7 +54,7 @@ enum SegmentLayout {
     static let participantsOffset = 1024
     static let participantCount = 64
     static let participantSize = 32
-    static let participantPid = 0           // u32, 0 = free; claimed by compare-and-swap
+    static let participantPid = 0           // u32, 0 = free, 0xFFFFFFFF = being claimed (CAS)
     static let participantRoles = 4         // u32 bit set: 1 sent, 2 received
     static let participantStartTime = 8     // u64
     static let participantFirstSeen = 16    // u64 Unix nanoseconds

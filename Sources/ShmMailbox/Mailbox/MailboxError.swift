@@ -42,7 +42,7 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     case closed
     /// A timed `send` or `receive` ran out of time.
     case timedOut
-    /// `/dev/shm` has no room for the segment (or the unbounded mailbox's next segment).
+    /// `/dev/shm` has no room for the segment.
     case outOfSharedMemory(requested: Int)
     /// A system call failed in a way none of the cases above describes.
     case system(operation: String, errno: Int32)

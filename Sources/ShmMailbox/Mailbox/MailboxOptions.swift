@@ -15,8 +15,10 @@ public struct MailboxOptions: Sendable, Equatable {
     /// out or gets `false` from `trySend` when this many are waiting.
     public var capacity: Int
     /// The largest message in bytes (1 B...1 GiB). Larger sends throw `messageTooLarge`.
-    /// Shared memory used is about `capacity × maxMessageSize` (twice that, rounded to a power of
-    /// two, for `.oneToOne`), reserved at creation.
+    ///
+    /// Shared memory, all reserved at creation: `.shared` takes
+    /// `capacity × align(16 + maxMessageSize, 64)` bytes; `.oneToOne` takes the power of two at or
+    /// above `(capacity + 1) × align(16 + maxMessageSize, 16)`; both add a 4 KiB header.
     public var maxMessageSize: Int
     /// The ring kind; `.shared` unless you know there is one sender and one receiver.
     public var kind: RingKind

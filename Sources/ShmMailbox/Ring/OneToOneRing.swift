@@ -171,7 +171,7 @@ final class OneToOneRing {
 
     /// Messages waiting (a snapshot).
     var depth: Int {
-        // Acquire/relaxed snapshot for reporting only.
+        // Acquire loads: a snapshot for reporting only; it orders nothing else.
         let produced = producedCount.pointee.load(ordering: .acquiring)
         let consumed = consumedCount.pointee.load(ordering: .acquiring)
         return produced >= consumed ? Int(min(produced - consumed, capacity)) : 0
