@@ -6,9 +6,11 @@ let package = Package(
     products: [
         .library(name: "ShmMailbox", targets: ["ShmMailbox"]),
         .executable(name: "shmbox", targets: ["shmbox"]),
+        .executable(name: "ringbench", targets: ["ringbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Thin C layer: futex wait/wake, cpu pause. Nothing else belongs here.
@@ -28,6 +30,26 @@ let package = Package(
             name: "MailboxTestPeer",
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
+        ),
+        // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP),
+        // workloads and reports. Uses ShmMailbox's public API only.
+        .target(
+            name: "RingBenchKit",
+            dependencies: [
+                "ShmMailbox", "CShim",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "ringbench",
+            dependencies: [
+                "RingBenchKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RingBenchKitTests",
+            dependencies: ["RingBenchKit", "ringbench"]
         ),
         // Two-process speed check (64-byte stream and round trips) until `ringbench` exists.
         .executableTarget(

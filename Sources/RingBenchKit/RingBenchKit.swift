@@ -1,0 +1,1 @@
+// RingBenchKit: see Transports/, Workloads/, Report/.

@@ -1,0 +1,1 @@
+print("ringbench: not yet")
