@@ -1,7 +1,8 @@
 // A peer process for the multi-process tests. Each command opens a mailbox by name, does one
 // job, reports on stdout, and exits 0 on success or 1 (with a reason on stderr) on failure.
 //
-//   send NAME SENDER COUNT MIN MAX            send messages 0..<COUNT (COUNT -1: forever)
+//   send NAME SENDER COUNT MIN MAX [BATCH]    send messages 0..<COUNT (COUNT -1: forever),
+//                                             BATCH at a time inside `Mailbox.batch` if given
 //   receive NAME COUNT OUTFILE               receive COUNT messages (or until a stop message),
 //                                             verify each, write "sender sequence" lines to OUTFILE
 //   receive-sequence NAME SENDER COUNT MIN MAX   receive exactly messages 0..<COUNT of SENDER, in order
@@ -74,8 +75,9 @@ case "send":
     let count = number(3)
     let minSize = number(4)
     let maxSize = number(5)
+    let batch = arguments.count > 6 ? number(6) : 1
     var sequence: UInt64 = 0
-    while count < 0 || sequence < UInt64(count) {
+    func sendOne() {
         let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
         do {
             try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
@@ -83,6 +85,14 @@ case "send":
             fail("send \(sequence): \(error)")
         }
         sequence += 1
+    }
+    while count < 0 || sequence < UInt64(count) {
+        if batch > 1 {
+            let end = count < 0 ? sequence + UInt64(batch) : min(UInt64(count), sequence + UInt64(batch))
+            box.batch { while sequence < end { sendOne() } }
+        } else {
+            sendOne()
+        }
     }
     say("sent \(sequence)")
 

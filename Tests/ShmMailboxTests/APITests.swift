@@ -132,6 +132,37 @@ struct APITests {
         }
     }
 
+    /// On a one-to-one mailbox a batch is invisible until it ends; on either kind its messages
+    /// then arrive in order, and `receiveBatch` respects its limit.
+    @Test(arguments: MailboxOptions.RingKind.allCases)
+    func batchSemantics(kind: MailboxOptions.RingKind) throws {
+        try withMailbox("batch-api", MailboxOptions(capacity: 8, maxMessageSize: 32, kind: kind)) { name, box throws in
+            let reader = try Mailbox.open(name)
+            try box.batch {
+                try box.send("one")
+                try box.batch { try box.send("two") }   // nested: still one batch
+                if kind == .oneToOne {
+                    #expect(try reader.tryReceive() == nil, "a one-to-one batch is published as a whole")
+                }
+            }
+            try box.send("three")
+            var seen: [String] = []
+            #expect(try reader.receiveBatch(limit: 2) { bytes, _ in seen.append(String(decoding: bytes, as: UTF8.self)) } == 2)
+            #expect(try reader.receiveBatch { bytes, _ in seen.append(String(decoding: bytes, as: UTF8.self)) } == 1)
+            #expect(seen == ["one", "two", "three"])
+            #expect(try reader.tryReceiveBatch { _, _ in } == 0)
+            expectError(.timedOut) { try reader.receiveBatch(timeout: .milliseconds(20)) { _, _ in } }
+            // A batch larger than the mailbox publishes what it has when it finds the mailbox
+            // full; a non-blocking send inside it then reports full instead of waiting forever.
+            var accepted = 0
+            try box.batch {
+                while try box.trySend("x") { accepted += 1 }
+            }
+            #expect(accepted == 8)
+            #expect(try reader.tryReceiveBatch { _, _ in } == 8)
+        }
+    }
+
     @Test func participantsAreRecorded() throws {
         try withMailbox("participants") { _, box throws in
             #expect(box.participants.isEmpty)

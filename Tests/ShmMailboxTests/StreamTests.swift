@@ -87,6 +87,32 @@ extension MultiProcess {
             }
         }
 
+        /// Batched sends from another process (batches larger than the mailbox, so a batch must
+        /// publish part of itself to make progress) received with `receiveBatch`: every message
+        /// arrives once, in order, intact.
+        @Test(arguments: MailboxOptions.RingKind.allCases)
+        func batchedSendAndReceive(kind: MailboxOptions.RingKind) throws {
+            let count = 50_000
+            try withMailbox("batch-\(kind)", MailboxOptions(capacity: 16, maxMessageSize: 256, kind: kind)) { name, box throws in
+                let sender = try Peer(["send", name, "9", String(count), "1", "256", "40"])
+                var next: UInt64 = 0
+                var largestBatch = 0
+                while next < UInt64(count) {
+                    let taken = try box.receiveBatch(limit: 10, timeout: .seconds(60)) { bytes, from in
+                        let length = TestMessages.length(sender: 9, sequence: next, minSize: 1, maxSize: 256)
+                        try TestMessages.verify(bytes, sender: 9, sequence: next, length: length)
+                        #expect(from == sender.pid)
+                        next += 1
+                    }
+                    #expect(taken >= 1 && taken <= 10)
+                    largestBatch = max(largestBatch, taken)
+                }
+                #expect(sender.expectSuccess().contains("sent \(count)"))
+                #expect(next == UInt64(count))
+                #expect(try box.tryReceiveBatch { _, _ in Issue.record("nothing should be left") } == 0)
+            }
+        }
+
         /// Many messages through a small one-to-one ring force the wrap-around padding path on
         /// every lap; sizes vary so records land at every offset.
         @Test func wrapAroundInOneProcess() throws {

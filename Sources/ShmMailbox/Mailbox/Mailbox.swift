@@ -51,6 +51,12 @@ public final class Mailbox {
     /// Roles (ParticipantTable bits) this handle has recorded and, for one-to-one, claimed.
     private var roles: UInt32 = 0
     private var isClosed = false
+    /// Nesting depth of `batch { }` calls; sends publish at depth 0 only.
+    private var batchDepth = 0
+    /// Sends made inside a batch that no receiver has been told about yet.
+    private var hasUnnotifiedSends = false
+    /// Messages taken by a batch receive whose space is not yet released and announced.
+    private var hasUnnotifiedReceives = false
     /// A slot this handle found stuck (claimed or taken and not moving), and since when.
     private var stall: (word: UInt64, position: UInt64, since: UInt64)?
 
@@ -75,10 +81,6 @@ public final class Mailbox {
         }
         messageEvent = EventCount(base: segment.base, offset: SegmentLayout.messageEventOffset)
         spaceEvent = EventCount(base: segment.base, offset: SegmentLayout.spaceEventOffset)
-    }
-
-    deinit {
-        releaseRoles()
     }
 
     // MARK: Lifecycle
@@ -131,8 +133,16 @@ public final class Mailbox {
     /// Gives up this handle's one-to-one role (if any); later calls throw `closed`. The mapping is
     /// released when the handle is deinitialised.
     public func close() {
+        guard !isClosed else { return }
+        flushSends()
+        finishReceives()
         releaseRoles()
         isClosed = true
+    }
+
+    deinit {
+        close()
+        if case .oneToOne(let ring) = ring { ring.deallocate() }
     }
 
     /// Messages waiting right now (a snapshot).
@@ -214,6 +224,27 @@ public final class Mailbox {
         try sendReserving(count: count, deadline: 0, fill)
     }
 
+    /// Sends made inside `body` on this handle are announced together when `body` returns: at most
+    /// one wake-up for the whole batch and, on a `.oneToOne` mailbox, one release store that
+    /// publishes all of it (its receiver sees none of the batch before then). On a `.shared`
+    /// mailbox each message is visible at once and only the wake-up waits. A send that finds the
+    /// mailbox full first publishes what came before it, so a batch never waits on itself.
+    /// Use it for bursts; calls may nest.
+    ///
+    /// ```swift
+    /// try box.batch {
+    ///     for order in orders { try box.send(value: order) }
+    /// }
+    /// ```
+    public func batch<R>(_ body: () throws -> R) rethrows -> R {
+        batchDepth += 1
+        defer {
+            batchDepth -= 1
+            if batchDepth == 0 { flushSends() }
+        }
+        return try body()
+    }
+
     // MARK: Receiving
 
     /// Takes the oldest message, waiting at most `timeout` for one (forever if nil).
@@ -240,6 +271,22 @@ public final class Mailbox {
         try receiveLoop(deadline: 0, body)
     }
 
+    /// Takes every waiting message, up to `limit`, handing each (bytes valid only inside) with its
+    /// sender's pid to `body`, and frees their space together: one release store and at most one
+    /// wake-up for the batch. Waits at most `timeout` (forever if nil) for the first message, then
+    /// takes only what is already there. Returns how many messages it took (at least 1).
+    ///
+    /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
+    ///   another `MailboxError`.
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: Self.deadline(timeout), body)
+    }
+
+    /// Like `receiveBatch`, without waiting: returns 0 at once when the mailbox is empty.
+    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: 0, body)
+    }
+
     // MARK: Engine
 
     private func sendCopy(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws -> Bool {
@@ -264,10 +311,11 @@ public final class Mailbox {
             throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
         }
         if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent) }
-        let sent = try wait(on: spaceEvent, deadline: deadline) { () throws -> Bool? in
+        let publish = batchDepth == 0
+        func attempt() throws -> Bool? {
             switch ring {
             case .oneToOne(let ring):
-                return try ring.tryWrite(length: count, sender: pid, fill) ? true : nil
+                return try ring.tryWrite(length: count, sender: pid, publish: publish, fill) ? true : nil
             case .shared(let ring):
                 switch try ring.tryWrite(length: count, sender: pid, fill) {
                 case .written: return true
@@ -277,23 +325,46 @@ public final class Mailbox {
                 }
             }
         }
-        guard sent != nil else { return false }
-        messageEvent.notify()
+        if try attempt() == nil {
+            // Full: whatever this handle has batched must become visible before it waits for
+            // room, or its receiver could never make any.
+            flushSends()
+            if deadline == 0 { return false }
+            _ = try waitSlowly(on: spaceEvent, deadline: deadline, attempt)
+        }
+        if publish {
+            messageEvent.notify()
+        } else {
+            hasUnnotifiedSends = true
+        }
         return true
     }
 
+    /// Publishes batched sends and wakes receivers that sleep, once for the whole batch.
+    private func flushSends() {
+        guard hasUnnotifiedSends else { return }
+        hasUnnotifiedSends = false
+        if case .oneToOne(let ring) = ring { _ = ring.publishWrites() }
+        messageEvent.notify()
+    }
+
     /// Returns nil only for a non-blocking call (deadline 0) that found the mailbox empty.
+    /// With `release: false` the space of the message taken is released by `finishReceives()`.
     @inline(__always)
-    private func receiveLoop<R>(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+    private func receiveLoop<R>(deadline: UInt64, release: Bool = true, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
         guard !isClosed else { throw MailboxError.closed }
         if roles & ParticipantTable.received == 0 { try takeRole(ParticipantTable.received) }
         // A throwing body still consumed a message, so the space event must fire either way.
         var consumed = false
-        defer { if consumed { spaceEvent.notify() } }
+        defer {
+            if consumed {
+                if release { spaceEvent.notify() } else { hasUnnotifiedReceives = true }
+            }
+        }
         return try wait(on: messageEvent, deadline: deadline) { () throws -> R? in
             switch ring {
             case .oneToOne(let ring):
-                return try ring.tryRead { bytes, sender in
+                return try ring.tryRead(release: release) { bytes, sender in
                     consumed = true
                     return try body(bytes, sender)
                 }
@@ -310,6 +381,27 @@ public final class Mailbox {
                 }
             }
         }
+    }
+
+    /// Takes up to `limit` messages, waiting (until `deadline`) only for the first, and releases
+    /// their space together.
+    private func receiveMany(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Int {
+        guard limit > 0 else { return 0 }
+        defer { finishReceives() }
+        guard try receiveLoop(deadline: deadline, release: false, body) != nil else { return 0 }
+        var count = 1
+        while count < limit, try receiveLoop(deadline: 0, release: false, body) != nil {
+            count += 1
+        }
+        return count
+    }
+
+    /// Releases the space of messages taken with `release: false` and wakes senders that sleep.
+    private func finishReceives() {
+        guard hasUnnotifiedReceives else { return }
+        hasUnnotifiedReceives = false
+        if case .oneToOne(let ring) = ring { _ = ring.releaseReads() }
+        spaceEvent.notify()
     }
 
     /// Runs `attempt` until it returns a value, spinning then sleeping on `event` as the wait

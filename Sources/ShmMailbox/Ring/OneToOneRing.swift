@@ -15,7 +15,28 @@ import Synchronization
 ///
 /// Everything read from shared memory is checked before use: a position or record that breaks
 /// these rules throws `MailboxError.corrupted`, and no byte outside the data area is read.
-final class OneToOneRing {
+struct OneToOneRing {
+    /// This handle's private view of the ring: caches of the other side's positions and the
+    /// positions of batched but unpublished work. Lives in process memory (never shared), behind a
+    /// pointer so the ring itself stays a trivial value: no reference counting and no exclusivity
+    /// checks on the hot path.
+    struct LocalState {
+        // Sender-private caches of the receiver's positions (stale values are conservative).
+        var cachedHead: UInt64 = 0
+        var cachedConsumed: UInt64 = 0
+        // Receiver-private cache of the sender's tail (a stale value only hides new messages).
+        var cachedTail: UInt64 = 0
+        // Batching: records written but not yet published (sender), and records read but whose
+        // space is not yet released (receiver). While a flag is set, the local values are this
+        // side's true positions and the shared copies lag behind them.
+        var hasUnpublishedWrites = false
+        var unpublishedTail: UInt64 = 0
+        var unpublishedProduced: UInt64 = 0
+        var hasUnreleasedReads = false
+        var unreleasedHead: UInt64 = 0
+        var unreleasedConsumed: UInt64 = 0
+    }
+
     private let tail: UnsafeMutablePointer<Atomic<UInt64>>
     private let producedCount: UnsafeMutablePointer<Atomic<UInt64>>
     private let head: UnsafeMutablePointer<Atomic<UInt64>>
@@ -26,11 +47,8 @@ final class OneToOneRing {
     private let capacity: UInt64
     private let maxMessageSize: Int
 
-    // Sender-private caches of the receiver's positions (stale values are conservative).
-    private var cachedHead: UInt64 = 0
-    private var cachedConsumed: UInt64 = 0
-    // Receiver-private cache of the sender's tail (a stale value only hides new messages).
-    private var cachedTail: UInt64 = 0
+    /// Owned by the handle that created this value; freed with `deallocate()`.
+    private let local: UnsafeMutablePointer<LocalState>
 
     init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
         tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
@@ -42,6 +60,14 @@ final class OneToOneRing {
         mask = UInt64(geometry.dataSize - 1)
         capacity = UInt64(geometry.capacity)
         maxMessageSize = geometry.maxMessageSize
+        local = .allocate(capacity: 1)
+        local.initialize(to: LocalState())
+    }
+
+    /// Frees the handle-private state. The ring must not be used afterwards.
+    func deallocate() {
+        local.deinitialize(count: 1)
+        local.deallocate()
     }
 
     /// Bytes of data area a payload of `length` bytes takes.
@@ -63,30 +89,38 @@ final class OneToOneRing {
 
     // MARK: Sender side
 
-    /// Writes one record of `length` payload bytes, filled by `fill`, and publishes it.
-    /// Returns false when the ring is full. If `fill` throws, nothing is published.
+    /// Writes one record of `length` payload bytes, filled by `fill`, and publishes it (or, with
+    /// `publish: false`, leaves it for `publishWrites()`). Returns false when the ring is full.
+    /// If `fill` throws, nothing is written.
     @inline(__always)
-    func tryWrite(length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
-        // Relaxed: this process is the only writer of tail and producedCount (the sender role
-        // is claimed before the first send), so it reads back its own latest stores.
-        var position = tail.pointee.load(ordering: .relaxed)
-        let produced = producedCount.pointee.load(ordering: .relaxed)
+    func tryWrite(length: Int, sender: UInt32, publish: Bool, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        var position: UInt64
+        let produced: UInt64
+        if local.pointee.hasUnpublishedWrites {
+            position = local.pointee.unpublishedTail
+            produced = local.pointee.unpublishedProduced
+        } else {
+            // Relaxed: this process is the only writer of tail and producedCount (the sender role
+            // is claimed before the first send), so it reads back its own latest stores.
+            position = tail.pointee.load(ordering: .relaxed)
+            produced = producedCount.pointee.load(ordering: .relaxed)
+        }
         let record = UInt64(Self.recordSize(payload: length))
         var index = position & mask
         let toEnd = dataSize - index
         let needed = toEnd < record ? toEnd + record : record
 
-        if produced &- cachedConsumed >= capacity || position &+ needed &- cachedHead > dataSize {
+        if produced &- local.pointee.cachedConsumed >= capacity || position &+ needed &- local.pointee.cachedHead > dataSize {
             // Acquire: the receiver finished reading the bytes before it released head, so
             // overwriting them afterwards cannot race with its reads.
-            cachedHead = head.pointee.load(ordering: .acquiring)
+            local.pointee.cachedHead = head.pointee.load(ordering: .acquiring)
             // Relaxed: stored before head's release store, so the acquire above covers it.
-            cachedConsumed = consumedCount.pointee.load(ordering: .relaxed)
-            guard cachedHead <= position, position - cachedHead <= dataSize,
-                  cachedConsumed <= produced, produced - cachedConsumed <= capacity else {
-                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(cachedHead), tail \(position), consumed \(cachedConsumed), produced \(produced))")
+            local.pointee.cachedConsumed = consumedCount.pointee.load(ordering: .relaxed)
+            guard local.pointee.cachedHead <= position, position - local.pointee.cachedHead <= dataSize,
+                  local.pointee.cachedConsumed <= produced, produced - local.pointee.cachedConsumed <= capacity else {
+                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(local.pointee.cachedHead), tail \(position), consumed \(local.pointee.cachedConsumed), produced \(produced))")
             }
-            if produced - cachedConsumed >= capacity || position + needed - cachedHead > dataSize {
+            if produced - local.pointee.cachedConsumed >= capacity || position + needed - local.pointee.cachedHead > dataSize {
                 return false
             }
         }
@@ -101,11 +135,32 @@ final class OneToOneRing {
         let payload = UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length)
         try fill(payload)
         writeHeader(at: index, length: UInt32(length), kind: SegmentLayout.kindMessage, sender: sender)
-        // Relaxed: ordered before the release store of tail below, which publishes both.
-        producedCount.pointee.store(produced &+ 1, ordering: .relaxed)
-        // Release: the record's bytes become visible no later than the position that covers them.
-        tail.pointee.store(position &+ record, ordering: .releasing)
+        if publish {
+            local.pointee.hasUnpublishedWrites = false
+            store(tail: position &+ record, produced: produced &+ 1)
+        } else {
+            local.pointee.unpublishedTail = position &+ record
+            local.pointee.unpublishedProduced = produced &+ 1
+            local.pointee.hasUnpublishedWrites = true
+        }
         return true
+    }
+
+    /// Publishes records written with `publish: false`. Returns whether there were any.
+    @inline(__always)
+    func publishWrites() -> Bool {
+        guard local.pointee.hasUnpublishedWrites else { return false }
+        local.pointee.hasUnpublishedWrites = false
+        store(tail: local.pointee.unpublishedTail, produced: local.pointee.unpublishedProduced)
+        return true
+    }
+
+    @inline(__always)
+    private func store(tail newTail: UInt64, produced: UInt64) {
+        // Relaxed: ordered before the release store of tail below, which publishes both.
+        producedCount.pointee.store(produced, ordering: .relaxed)
+        // Release: the records' bytes become visible no later than the position that covers them.
+        tail.pointee.store(newTail, ordering: .releasing)
     }
 
     @inline(__always)
@@ -118,20 +173,21 @@ final class OneToOneRing {
 
     // MARK: Receiver side
 
-    /// Hands the oldest record to `body` (payload valid only inside it) and releases its space,
-    /// also when `body` throws. Returns nil when the ring is empty.
+    /// Hands the oldest record to `body` (payload valid only inside it) and releases its space
+    /// (or, with `release: false`, leaves that to `releaseReads()`), also when `body` throws.
+    /// Returns nil when the ring is empty.
     @inline(__always)
-    func tryRead<R>(_ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+    func tryRead<R>(release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
         // Relaxed: this process is the only writer of head and consumedCount.
-        var position = head.pointee.load(ordering: .relaxed)
+        var position = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedHead : head.pointee.load(ordering: .relaxed)
         // The cache is only a hint: reload it when it says "empty" or does not fit this head
         // (a new handle, or a receiver role taken over from another process).
-        if position == cachedTail || cachedTail &- position > dataSize {
+        if position == local.pointee.cachedTail || local.pointee.cachedTail &- position > dataSize {
             // Acquire: pairs with the sender's release store, making the records it covers visible.
-            cachedTail = tail.pointee.load(ordering: .acquiring)
-            if position == cachedTail { return nil }
-            guard cachedTail &- position <= dataSize else {
-                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(cachedTail))")
+            local.pointee.cachedTail = tail.pointee.load(ordering: .acquiring)
+            if position == local.pointee.cachedTail { return nil }
+            guard local.pointee.cachedTail &- position <= dataSize else {
+                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(local.pointee.cachedTail))")
             }
         }
         var index = position & mask
@@ -139,7 +195,7 @@ final class OneToOneRing {
         var kind = at.load(fromByteOffset: SegmentLayout.recordKind, as: UInt32.self)
         if kind == SegmentLayout.kindPadding {
             position += dataSize - index
-            guard position < cachedTail, cachedTail - position <= dataSize else {
+            guard position < local.pointee.cachedTail, local.pointee.cachedTail - position <= dataSize else {
                 throw MailboxError.corrupted(reason: "padding record runs past the published tail")
             }
             index = 0
@@ -155,18 +211,40 @@ final class OneToOneRing {
             throw MailboxError.corrupted(reason: "record at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
         }
         let record = UInt64(Self.recordSize(payload: length))
-        guard record <= dataSize - index, record <= cachedTail - position else {
+        guard record <= dataSize - index, record <= local.pointee.cachedTail - position else {
             throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring or the published tail")
         }
         let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
         defer {
-            // Relaxed: ordered before the release store of head, which publishes both.
-            let consumed = consumedCount.pointee.load(ordering: .relaxed)
-            consumedCount.pointee.store(consumed &+ 1, ordering: .relaxed)
-            // Release: our reads of the record happen before the sender may reuse its bytes.
-            head.pointee.store(position &+ record, ordering: .releasing)
+            // Relaxed: this process is the only writer of consumedCount.
+            let consumed = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedConsumed : consumedCount.pointee.load(ordering: .relaxed)
+            if release {
+                local.pointee.hasUnreleasedReads = false
+                store(head: position &+ record, consumed: consumed &+ 1)
+            } else {
+                local.pointee.unreleasedHead = position &+ record
+                local.pointee.unreleasedConsumed = consumed &+ 1
+                local.pointee.hasUnreleasedReads = true
+            }
         }
         return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: length), sender)
+    }
+
+    /// Releases the space of records read with `release: false`. Returns whether there were any.
+    @inline(__always)
+    func releaseReads() -> Bool {
+        guard local.pointee.hasUnreleasedReads else { return false }
+        local.pointee.hasUnreleasedReads = false
+        store(head: local.pointee.unreleasedHead, consumed: local.pointee.unreleasedConsumed)
+        return true
+    }
+
+    @inline(__always)
+    private func store(head newHead: UInt64, consumed: UInt64) {
+        // Relaxed: ordered before the release store of head below, which publishes both.
+        consumedCount.pointee.store(consumed, ordering: .relaxed)
+        // Release: our reads of the records happen before the sender may reuse their bytes.
+        head.pointee.store(newHead, ordering: .releasing)
     }
 
     /// Messages waiting (a snapshot).

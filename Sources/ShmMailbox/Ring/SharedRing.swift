@@ -26,7 +26,7 @@ import Synchronization
 ///
 /// Why slots and not a byte ring: the per-slot word makes every crash window detectable and
 /// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
-final class SharedRing {
+struct SharedRing {
     enum WriteResult {
         case written
         /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check).
