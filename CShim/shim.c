@@ -2,8 +2,10 @@
 #include "CShim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,4 +25,22 @@ int shim_futex_wait(uint32_t *address, uint32_t expected, int64_t timeout_ns) {
 int shim_futex_wake(uint32_t *address, int32_t count) {
     long rc = syscall(SYS_futex, address, FUTEX_WAKE, count, NULL, NULL, 0);
     return rc >= 0 ? (int)rc : -errno;
+}
+
+int shim_membarrier_register_global(void) {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : errno;
+}
+
+int shim_membarrier_global(void) {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : errno;
+}
+
+mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize) {
+    if (oflag & O_CREAT) {
+        struct mq_attr attr = {0};
+        attr.mq_maxmsg = maxmsg;
+        attr.mq_msgsize = msgsize;
+        return mq_open(name, oflag, mode, &attr);
+    }
+    return mq_open(name, oflag);
 }

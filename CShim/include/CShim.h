@@ -23,4 +23,28 @@ static inline void shim_cpu_pause(void) {
 #endif
 }
 
+/// A compiler-only barrier: no memory access moves across it at compile time. Emits no
+/// instruction; the CPU may still reorder (see `shim_membarrier_global`).
+static inline void shim_compiler_barrier(void) {
+    __asm__ __volatile__("" ::: "memory");
+}
+
+/// Registers this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (other processes' global
+/// barriers then interrupt its threads). `syscall(SYS_membarrier, REGISTER_GLOBAL_EXPEDITED)`.
+/// Returns 0 or the errno.
+int shim_membarrier_register_global(void);
+
+/// Runs a full memory barrier on every CPU that currently runs a thread of a registered process.
+/// `syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED)`. Returns 0 or the errno.
+int shim_membarrier_global(void);
+
+// ringbench (RingBenchKit): POSIX message queues. `mq_open` is variadic, which Swift cannot call;
+// the other mq_* functions and `struct mq_attr` come from <mqueue.h> as they are.
+#include <mqueue.h>
+
+/// `mq_open(name, oflag, mode, &attr)` with `attr.mq_maxmsg = maxmsg` and `attr.mq_msgsize = msgsize`
+/// when `oflag` has O_CREAT, otherwise `mq_open(name, oflag)`. Returns the descriptor or
+/// `(mqd_t)-1` with errno set.
+mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize);
+
 #endif

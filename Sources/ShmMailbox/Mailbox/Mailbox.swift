@@ -433,7 +433,7 @@ public final class Mailbox {
             }
         }
         while true {
-            let key = event.prepareToWait()
+            let (key, reliable) = event.prepareToWait()
             if let result = try attempt() {
                 event.cancel()
                 return result
@@ -443,7 +443,7 @@ public final class Mailbox {
                 event.cancel()
                 throw MailboxError.timedOut
             }
-            let slice = stall == nil ? Self.sleepSliceNanos : Self.stallCheckNanos
+            let slice = stall == nil && reliable ? Self.sleepSliceNanos : Self.stallCheckNanos
             event.sleep(key: key, timeoutNanos: min(deadline - now, slice))
             if let result = try attempt() { return result }
         }
