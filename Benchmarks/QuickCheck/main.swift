@@ -68,10 +68,10 @@ func streamSender(_ name: String, count: Int, strategyName: String, batch: Int) 
 func echo(_ requests: String, _ replies: String, count: Int, strategyName: String) throws {
     let inbox = try Mailbox.open(requests, waitStrategy: strategy(named: strategyName))
     let outbox = try Mailbox.open(replies, waitStrategy: strategy(named: strategyName))
-    var payload = [UInt8](repeating: 0, count: messageSize)
     for _ in 0..<count {
-        try inbox.receive { bytes, _ in payload.withUnsafeMutableBytes { $0.copyMemory(from: bytes) } }
-        try outbox.send(payload)
+        // Zero copy both ways: the reply carries the request's sequence number back.
+        let sequence = try inbox.receive { bytes, _ in bytes.load(as: UInt64.self) }
+        try outbox.send(count: messageSize) { $0.storeBytes(of: sequence, as: UInt64.self) }
     }
 }
 
@@ -113,16 +113,13 @@ func pingPong(kind: MailboxOptions.RingKind, strategyName: String, count: Int) t
     let inbox = try Mailbox.create(replies, options: options)
     defer { try? Mailbox.delete(replies) }
     let child = spawnSelf(["echo", requests, replies, String(count), strategyName])
-    var payload = [UInt8](repeating: 7, count: messageSize)
-    var samples = [UInt64]()
-    samples.reserveCapacity(count)
+    var samples = [UInt64](repeating: 0, count: count)
     for index in 0..<count {
-        payload.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(index), as: UInt64.self) }
         let start = nanos()
-        try outbox.send(payload)
-        let reply = try inbox.receive()
-        samples.append(nanos() - start)
-        precondition(reply.bytes == payload, "reply \(index) differs")
+        try outbox.send(count: messageSize) { $0.storeBytes(of: UInt64(index), as: UInt64.self) }
+        let echoed = try inbox.receive { bytes, _ in bytes.load(as: UInt64.self) }
+        samples[index] = nanos() - start
+        precondition(echoed == UInt64(index), "reply \(index) carries \(echoed)")
     }
     reap(child)
     samples.sort()

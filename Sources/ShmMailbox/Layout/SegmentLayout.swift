@@ -65,12 +65,15 @@ enum SegmentLayout {
     // One-to-one ring records (16-byte aligned, never straddling the end of the data area).
     static let recordHeaderSize = 16
     static let recordAlignment = 16
-    static let recordLength = 0             // u32 payload bytes
-    static let recordKind = 4               // u32
-    static let recordSender = 8             // u32 pid
+    static let recordStamp = 0              // u64: position + 1, stored last (release) = present
+    static let recordLength = 8             // u32 payload bytes, or `paddingLength`
+    static let recordSender = 12            // u32 pid
+    /// Length of a padding record, which fills the data area from its position to the end.
+    static let paddingLength = UInt32.max
+
+    // Shared ring slot kinds.
     static let kindMessage: UInt32 = 1
-    static let kindPadding: UInt32 = 2
-    static let kindCancelled: UInt32 = 3    // shared ring: a claim whose writer gave up
+    static let kindCancelled: UInt32 = 3    // a claim whose writer gave up
 
     // Shared ring slots: u64 state word, u32 length, u32 kind, payload at +16; stride 64-aligned.
     static let slotState = 0

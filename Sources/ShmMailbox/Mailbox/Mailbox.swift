@@ -225,11 +225,11 @@ public final class Mailbox {
     }
 
     /// Sends made inside `body` on this handle are announced together when `body` returns: at most
-    /// one wake-up for the whole batch and, on a `.oneToOne` mailbox, one release store that
-    /// publishes all of it (its receiver sees none of the batch before then). On a `.shared`
-    /// mailbox each message is visible at once and only the wake-up waits. A send that finds the
-    /// mailbox full first publishes what came before it, so a batch never waits on itself.
-    /// Use it for bursts; calls may nest.
+    /// one wake-up (and, on a `.oneToOne` mailbox, one store of the published tail) for the whole
+    /// batch instead of one per message. Each message can be taken as soon as it is written by a
+    /// receiver that is not asleep; a sleeping receiver wakes when the batch ends. A send that
+    /// finds the mailbox full first announces what came before it, so a batch never waits on
+    /// itself. Use it for bursts; calls may nest.
     ///
     /// ```swift
     /// try box.batch {

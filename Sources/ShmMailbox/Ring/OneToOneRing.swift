@@ -2,33 +2,37 @@ import Synchronization
 
 /// The single-sender, single-receiver ring: variable-size records in a power-of-two byte area.
 ///
-/// Only the sender writes `tail` and `producedCount`; only the receiver writes `head` and
-/// `consumedCount`. Each side keeps a private cache of the other side's position and reloads it
-/// only when the cache says "full" (sender) or "empty" (receiver), so in steady state each side
-/// touches the other's cache line once per batch, not once per message. There are no
-/// read-modify-write atomics on this path: plain loads, release stores and acquire loads.
+/// A record is a 16-byte header and its payload, padded to 16 bytes. The header's first word is
+/// the record's *stamp*: one more than the 64-bit position at which it was written (so the
+/// zero-filled area holds no record). The sender writes the payload and the rest of the header,
+/// then stores the stamp with release ordering; the receiver treats the record at `head` as
+/// present exactly when its stamp is `head + 1`. So the receiver
+/// never reads the sender's `tail` on its fast path: a message costs the receiver one cache-line
+/// transfer (the record's), not two (tail, then record). A record never straddles the end of the
+/// area; the sender fills the rest of the area with a padding record instead.
 ///
-/// A record is a 16-byte header (length, kind, sender pid, reserved) and its payload, padded to
-/// 16 bytes. A record never straddles the end of the area; the sender fills the rest of the area
-/// with a padding record instead. `capacity` bounds the number of waiting messages exactly;
-/// the byte area is sized so that `capacity` maximum-size messages always fit.
+/// Only the sender writes `tail` and `producedCount`; only the receiver writes `head` and
+/// `consumedCount`. The sender keeps a private cache of the receiver's positions and reloads it
+/// only when the cache says "full". `tail` is published for the sender's own restarts, for
+/// inspection and for the receiver's corruption check; the receiver reads it only when it finds
+/// no record at `head`. There are no read-modify-write atomics here: plain loads, release
+/// stores and acquire loads. `capacity` bounds the number of waiting messages exactly; the byte
+/// area is sized so that `capacity` maximum-size messages always fit.
 ///
 /// Everything read from shared memory is checked before use: a position or record that breaks
 /// these rules throws `MailboxError.corrupted`, and no byte outside the data area is read.
 struct OneToOneRing {
-    /// This handle's private view of the ring: caches of the other side's positions and the
-    /// positions of batched but unpublished work. Lives in process memory (never shared), behind a
-    /// pointer so the ring itself stays a trivial value: no reference counting and no exclusivity
-    /// checks on the hot path.
+    /// This handle's private view of the ring: caches of the receiver's positions, and positions
+    /// of work not yet published. Lives in process memory (never shared), behind a pointer so the
+    /// ring itself stays a trivial value: no reference counting and no exclusivity checks on the
+    /// hot path.
     struct LocalState {
         // Sender-private caches of the receiver's positions (stale values are conservative).
         var cachedHead: UInt64 = 0
         var cachedConsumed: UInt64 = 0
-        // Receiver-private cache of the sender's tail (a stale value only hides new messages).
-        var cachedTail: UInt64 = 0
-        // Batching: records written but not yet published (sender), and records read but whose
-        // space is not yet released (receiver). While a flag is set, the local values are this
-        // side's true positions and the shared copies lag behind them.
+        // Records written (and stamped) whose tail is not yet published (sender), and records read
+        // whose space is not yet released (receiver). While a flag is set, the local values are
+        // this side's true positions and the shared copies lag behind them.
         var hasUnpublishedWrites = false
         var unpublishedTail: UInt64 = 0
         var unpublishedProduced: UInt64 = 0
@@ -46,7 +50,8 @@ struct OneToOneRing {
     private let mask: UInt64
     private let capacity: UInt64
     private let maxMessageSize: Int
-
+    /// Padding is only ever written where a record of at most this size did not fit.
+    private let maxRecordSize: UInt64
     /// Owned by the handle that created this value; freed with `deallocate()`.
     private let local: UnsafeMutablePointer<LocalState>
 
@@ -60,6 +65,7 @@ struct OneToOneRing {
         mask = UInt64(geometry.dataSize - 1)
         capacity = UInt64(geometry.capacity)
         maxMessageSize = geometry.maxMessageSize
+        maxRecordSize = UInt64(Self.recordSize(payload: geometry.maxMessageSize))
         local = .allocate(capacity: 1)
         local.initialize(to: LocalState())
     }
@@ -87,11 +93,20 @@ struct OneToOneRing {
         return size
     }
 
+    @inline(__always)
+    private func stamp(at index: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        data.atomicUInt64(at: Int(index) + SegmentLayout.recordStamp)
+    }
+
+    /// The stamp of a record written at `position`.
+    @inline(__always)
+    private static func stampValue(_ position: UInt64) -> UInt64 { position &+ 1 }
+
     // MARK: Sender side
 
-    /// Writes one record of `length` payload bytes, filled by `fill`, and publishes it (or, with
-    /// `publish: false`, leaves it for `publishWrites()`). Returns false when the ring is full.
-    /// If `fill` throws, nothing is written.
+    /// Writes and stamps one record of `length` payload bytes, filled by `fill`; the receiver can
+    /// take it at once. With `publish: false` the tail is left for `publishWrites()`. Returns
+    /// false when the ring is full. If `fill` throws, no message is written.
     @inline(__always)
     func tryWrite(length: Int, sender: UInt32, publish: Bool, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
         var position: UInt64
@@ -113,62 +128,63 @@ struct OneToOneRing {
         if produced &- local.pointee.cachedConsumed >= capacity || position &+ needed &- local.pointee.cachedHead > dataSize {
             // Acquire: the receiver finished reading the bytes before it released head, so
             // overwriting them afterwards cannot race with its reads.
-            local.pointee.cachedHead = head.pointee.load(ordering: .acquiring)
+            let freshHead = head.pointee.load(ordering: .acquiring)
             // Relaxed: stored before head's release store, so the acquire above covers it.
-            local.pointee.cachedConsumed = consumedCount.pointee.load(ordering: .relaxed)
-            guard local.pointee.cachedHead <= position, position - local.pointee.cachedHead <= dataSize,
-                  local.pointee.cachedConsumed <= produced, produced - local.pointee.cachedConsumed <= capacity else {
-                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(local.pointee.cachedHead), tail \(position), consumed \(local.pointee.cachedConsumed), produced \(produced))")
+            let freshConsumed = consumedCount.pointee.load(ordering: .relaxed)
+            guard freshHead <= position, position - freshHead <= dataSize,
+                  freshConsumed <= produced, produced - freshConsumed <= capacity else {
+                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(freshHead), tail \(position), consumed \(freshConsumed), produced \(produced))")
             }
-            if produced - local.pointee.cachedConsumed >= capacity || position + needed - local.pointee.cachedHead > dataSize {
+            local.pointee.cachedHead = freshHead
+            local.pointee.cachedConsumed = freshConsumed
+            if produced - freshConsumed >= capacity || position + needed - freshHead > dataSize {
                 return false
             }
         }
 
         if toEnd < record {
-            // Pad to the end of the area so the record does not straddle it.
-            writeHeader(at: index, length: UInt32(toEnd) - UInt32(SegmentLayout.recordHeaderSize),
-                        kind: SegmentLayout.kindPadding, sender: sender)
+            // Pad to the end of the area so the record does not straddle it. The padding is
+            // visible at once, so from here on it counts as written even if `fill` throws.
+            writeHeader(at: index, position: position, length: SegmentLayout.paddingLength, sender: sender)
             position += toEnd
             index = 0
+            remember(tail: position, produced: produced)
         }
-        let payload = UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length)
-        try fill(payload)
-        writeHeader(at: index, length: UInt32(length), kind: SegmentLayout.kindMessage, sender: sender)
-        if publish {
-            local.pointee.hasUnpublishedWrites = false
-            store(tail: position &+ record, produced: produced &+ 1)
-        } else {
-            local.pointee.unpublishedTail = position &+ record
-            local.pointee.unpublishedProduced = produced &+ 1
-            local.pointee.hasUnpublishedWrites = true
-        }
+        try fill(UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length))
+        writeHeader(at: index, position: position, length: UInt32(length), sender: sender)
+        remember(tail: position &+ record, produced: produced &+ 1)
+        if publish { _ = publishWrites() }
         return true
     }
 
-    /// Publishes records written with `publish: false`. Returns whether there were any.
+    /// Writes a record header; the stamp goes last, with release ordering.
+    @inline(__always)
+    private func writeHeader(at index: UInt64, position: UInt64, length: UInt32, sender: UInt32) {
+        let at = data + Int(index)
+        at.storeBytes(of: length, toByteOffset: SegmentLayout.recordLength, as: UInt32.self)
+        at.storeBytes(of: sender, toByteOffset: SegmentLayout.recordSender, as: UInt32.self)
+        // Release: the payload and header fields are visible no later than the stamp that
+        // declares the record present.
+        stamp(at: index).pointee.store(Self.stampValue(position), ordering: .releasing)
+    }
+
+    @inline(__always)
+    private func remember(tail newTail: UInt64, produced: UInt64) {
+        local.pointee.unpublishedTail = newTail
+        local.pointee.unpublishedProduced = produced
+        local.pointee.hasUnpublishedWrites = true
+    }
+
+    /// Publishes the tail of records written with `publish: false`. Returns whether there were any.
     @inline(__always)
     func publishWrites() -> Bool {
         guard local.pointee.hasUnpublishedWrites else { return false }
         local.pointee.hasUnpublishedWrites = false
-        store(tail: local.pointee.unpublishedTail, produced: local.pointee.unpublishedProduced)
-        return true
-    }
-
-    @inline(__always)
-    private func store(tail newTail: UInt64, produced: UInt64) {
         // Relaxed: ordered before the release store of tail below, which publishes both.
-        producedCount.pointee.store(produced, ordering: .relaxed)
-        // Release: the records' bytes become visible no later than the position that covers them.
-        tail.pointee.store(newTail, ordering: .releasing)
-    }
-
-    @inline(__always)
-    private func writeHeader(at index: UInt64, length: UInt32, kind: UInt32, sender: UInt32) {
-        let at = data + Int(index)
-        at.storeBytes(of: length, toByteOffset: SegmentLayout.recordLength, as: UInt32.self)
-        at.storeBytes(of: kind, toByteOffset: SegmentLayout.recordKind, as: UInt32.self)
-        at.storeBytes(of: sender, toByteOffset: SegmentLayout.recordSender, as: UInt32.self)
+        producedCount.pointee.store(local.pointee.unpublishedProduced, ordering: .relaxed)
+        // Release: a reader of tail sees every record (and stamp) before it.
+        tail.pointee.store(local.pointee.unpublishedTail, ordering: .releasing)
+        return true
     }
 
     // MARK: Receiver side
@@ -180,54 +196,74 @@ struct OneToOneRing {
     func tryRead<R>(release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
         // Relaxed: this process is the only writer of head and consumedCount.
         var position = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedHead : head.pointee.load(ordering: .relaxed)
-        // The cache is only a hint: reload it when it says "empty" or does not fit this head
-        // (a new handle, or a receiver role taken over from another process).
-        if position == local.pointee.cachedTail || local.pointee.cachedTail &- position > dataSize {
-            // Acquire: pairs with the sender's release store, making the records it covers visible.
-            local.pointee.cachedTail = tail.pointee.load(ordering: .acquiring)
-            if position == local.pointee.cachedTail { return nil }
-            guard local.pointee.cachedTail &- position <= dataSize else {
-                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(local.pointee.cachedTail))")
-            }
-        }
         var index = position & mask
         var at = data + Int(index)
-        var kind = at.load(fromByteOffset: SegmentLayout.recordKind, as: UInt32.self)
-        if kind == SegmentLayout.kindPadding {
-            position += dataSize - index
-            guard position < local.pointee.cachedTail, local.pointee.cachedTail - position <= dataSize else {
-                throw MailboxError.corrupted(reason: "padding record runs past the published tail")
+        // Acquire: pairs with the sender's release store of the stamp; the record is complete.
+        guard stamp(at: index).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
+            try checkEmpty(at: position)
+            return nil
+        }
+        var length = at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self)
+        if length == SegmentLayout.paddingLength {
+            let toEnd = dataSize - index
+            guard toEnd < maxRecordSize else {
+                throw MailboxError.corrupted(reason: "padding record at position \(position) spans \(toEnd) bytes, more than a record can need")
             }
+            position += toEnd
             index = 0
             at = data
-            kind = at.load(fromByteOffset: SegmentLayout.recordKind, as: UInt32.self)
+            // Skipping the padding is progress even if no record follows yet.
+            rememberRead(head: position, consumed: consumedSoFar())
+            guard stamp(at: 0).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
+                if release { _ = releaseReads() }
+                try checkEmpty(at: position)
+                return nil
+            }
+            length = at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self)
         }
-        // Read the length once into a local: another process could change the shared copy.
-        let length = Int(at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self))
-        guard kind == SegmentLayout.kindMessage else {
-            throw MailboxError.corrupted(reason: "record at position \(position) has unknown kind \(kind)")
-        }
-        guard length <= maxMessageSize else {
+        // `length` is a local copy: another process changing the shared one cannot affect us.
+        guard length <= UInt32(maxMessageSize) else {
             throw MailboxError.corrupted(reason: "record at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
         }
-        let record = UInt64(Self.recordSize(payload: length))
-        guard record <= dataSize - index, record <= local.pointee.cachedTail - position else {
-            throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring or the published tail")
+        let record = UInt64(Self.recordSize(payload: Int(length)))
+        guard record <= dataSize - index else {
+            throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring")
         }
         let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
         defer {
-            // Relaxed: this process is the only writer of consumedCount.
-            let consumed = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedConsumed : consumedCount.pointee.load(ordering: .relaxed)
-            if release {
-                local.pointee.hasUnreleasedReads = false
-                store(head: position &+ record, consumed: consumed &+ 1)
-            } else {
-                local.pointee.unreleasedHead = position &+ record
-                local.pointee.unreleasedConsumed = consumed &+ 1
-                local.pointee.hasUnreleasedReads = true
-            }
+            rememberRead(head: position &+ record, consumed: consumedSoFar() &+ 1)
+            if release { _ = releaseReads() }
         }
-        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: length), sender)
+        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender)
+    }
+
+    /// No record is stamped at `position`: fine if the sender has not written one, corrupted if
+    /// the published tail says it has (or the tail is nowhere near the head).
+    private func checkEmpty(at position: UInt64) throws {
+        // Acquire: pairs with the tail's release store; every record before it is stamped.
+        let written = tail.pointee.load(ordering: .acquiring)
+        let ahead = Int64(bitPattern: written &- position)
+        // The tail may trail the head (batched or padding-only writes), never by a whole area.
+        guard ahead >= -Int64(dataSize), ahead <= Int64(dataSize) else {
+            throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(written))")
+        }
+        // Loaded after the tail (acquire), the stamp must now be there if the tail covers it.
+        if ahead > 0 && stamp(at: position & mask).pointee.load(ordering: .acquiring) != Self.stampValue(position) {
+            throw MailboxError.corrupted(reason: "record at position \(position) is covered by tail \(written) but not stamped")
+        }
+    }
+
+    @inline(__always)
+    private func consumedSoFar() -> UInt64 {
+        // Relaxed: this process is the only writer of consumedCount.
+        local.pointee.hasUnreleasedReads ? local.pointee.unreleasedConsumed : consumedCount.pointee.load(ordering: .relaxed)
+    }
+
+    @inline(__always)
+    private func rememberRead(head newHead: UInt64, consumed: UInt64) {
+        local.pointee.unreleasedHead = newHead
+        local.pointee.unreleasedConsumed = consumed
+        local.pointee.hasUnreleasedReads = true
     }
 
     /// Releases the space of records read with `release: false`. Returns whether there were any.
@@ -235,19 +271,14 @@ struct OneToOneRing {
     func releaseReads() -> Bool {
         guard local.pointee.hasUnreleasedReads else { return false }
         local.pointee.hasUnreleasedReads = false
-        store(head: local.pointee.unreleasedHead, consumed: local.pointee.unreleasedConsumed)
+        // Relaxed: ordered before the release store of head below, which publishes both.
+        consumedCount.pointee.store(local.pointee.unreleasedConsumed, ordering: .relaxed)
+        // Release: our reads of the records happen before the sender may reuse their bytes.
+        head.pointee.store(local.pointee.unreleasedHead, ordering: .releasing)
         return true
     }
 
-    @inline(__always)
-    private func store(head newHead: UInt64, consumed: UInt64) {
-        // Relaxed: ordered before the release store of head below, which publishes both.
-        consumedCount.pointee.store(consumed, ordering: .relaxed)
-        // Release: our reads of the records happen before the sender may reuse their bytes.
-        head.pointee.store(newHead, ordering: .releasing)
-    }
-
-    /// Messages waiting (a snapshot).
+    /// Messages waiting (a snapshot; batched work not yet published is not counted).
     var depth: Int {
         // Acquire loads: a snapshot for reporting only; it orders nothing else.
         let produced = producedCount.pointee.load(ordering: .acquiring)
