@@ -24,11 +24,33 @@ struct CreateCommand: ParsableCommand {
     @Option(help: "shared: any number of senders and receivers; one-to-one: one of each, faster.")
     var kind = KindArgument.shared
 
+    @Option(help: """
+        none: anyone may receive; system: owned by --owner-pid (or this command), which grants \
+        receive rights. For a process-owned mailbox use `shmbox receive NAME --create`.
+        """)
+    var owner = MailboxOptions.Ownership.none
+
+    @Option(help: "With --owner system: the process to hand ownership to right away.")
+    var ownerPid: Int32?
+
+    func validate() throws {
+        if owner == .process {
+            throw ValidationError("a process-owned mailbox would vanish when this command ends; use `shmbox receive NAME --create --owner process`.")
+        }
+        if ownerPid != nil && owner != .system {
+            throw ValidationError("--owner-pid needs --owner system.")
+        }
+    }
+
     func run() throws {
         let options = MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize,
-                                     kind: kind.ringKind, permissions: mode.bits)
+                                     kind: kind.ringKind, permissions: mode.bits, ownership: owner)
         try reportingMailboxErrors {
-            _ = try Mailbox.create(name, options: options)
+            let mailbox = try Mailbox.create(name, options: options)
+            if let ownerPid {
+                // This command ends at once; a system-owned mailbox keeps living, so hand it on.
+                try mailbox.transferOwnership(to: ownerPid)
+            }
         }
     }
 }

@@ -24,6 +24,10 @@ struct InspectCommand: ParsableCommand {
             printLine("depth: \(mailbox.depth)")
             printLine("max message size: \(mailbox.maxMessageSize)")
             printLine("mode: \(octal(mailbox.permissions))")
+            printLine("ownership: \(mailbox.ownership.rawValue)")
+            if let owner = mailbox.owner {
+                printLine("owner: \(owner.pid) \(owner.isAlive ? "alive" : "dead")")
+            }
             for participant in mailbox.participants {
                 var roles: [String] = []
                 if participant.hasSent { roles.append("sent") }

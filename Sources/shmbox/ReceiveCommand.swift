@@ -25,6 +25,18 @@ struct ReceiveCommand: ParsableCommand {
     @Flag(help: "Do not wait: take only the messages waiting now.")
     var nonblocking = false
 
+    @Flag(help: "Create the mailbox first (it must not exist), owned as --owner says.")
+    var create = false
+
+    @Option(help: "With --create: process (this shmbox process owns it; it disappears when this command ends), system or none.")
+    var owner = MailboxOptions.Ownership.process
+
+    @Option(help: "With --create: the most messages that can wait.")
+    var capacity = MailboxOptions().capacity
+
+    @Option(help: "With --create: the largest message in bytes.")
+    var maxMessageSize = MailboxOptions().maxMessageSize
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be 1 or more.") }
         try validateTimeout(timeout)
@@ -36,7 +48,11 @@ struct ReceiveCommand: ParsableCommand {
     func run() throws {
         let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
         try reportingMailboxErrors {
-            let mailbox = try Mailbox.open(name)
+            let mailbox = create
+                ? try Mailbox.create(name, options: MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize, ownership: owner))
+                : try Mailbox.open(name)
+            defer { mailbox.close() }
+            if create { printLine("ready") }
             for _ in 0..<count {
                 let message: Message
                 if nonblocking {

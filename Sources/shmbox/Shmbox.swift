@@ -17,6 +17,7 @@ struct Shmbox: ParsableCommand {
         subcommands: [
             CreateCommand.self, SendCommand.self, ReceiveCommand.self,
             ListCommand.self, InspectCommand.self, DeleteCommand.self,
+            GrantCommand.self, TransferCommand.self, GCCommand.self,
         ]
     )
 }
@@ -52,6 +53,8 @@ func printLine(_ line: String) {
     print(line)
     fflush(nil)
 }
+
+extension MailboxOptions.Ownership: ExpressibleByArgument {}
 
 /// The `--kind` values.
 enum KindArgument: String, ExpressibleByArgument, CaseIterable {

@@ -8,8 +8,11 @@
 //   receive-sequence NAME SENDER COUNT MIN MAX   receive exactly messages 0..<COUNT of SENDER, in order
 //   die-in-send NAME                         claim space for a message, then SIGKILL itself
 //   die-in-receive NAME                      take a message, then SIGKILL itself
-//   open NAME                                open; print "ok", or the error and exit 3
-//                                            (permission denied), 4 (not found) or 2 (other)
+//   open NAME                                open; print "ok", or the error and exit with
+//                                            `exitCode(for:)`
+//   own NAME CAPACITY [MILLIS]               create a process-owned mailbox, print "ready", then
+//                                            sleep (forever, or MILLIS and then close it and exit)
+//   receive-one NAME                         receive one message (10 s at most) and print it
 //   sleep-then-send NAME MILLIS TEXT         sleep, then send TEXT
 //   sleep-then-receive NAME MILLIS COUNT     sleep, then receive COUNT messages and print them
 //
@@ -47,6 +50,18 @@ func openMailbox(_ name: String) -> Mailbox {
         return try Mailbox.open(name, waitStrategy: strategy())
     } catch {
         fail("open \(name): \(error)")
+    }
+}
+
+/// Exit statuses the tests read: 3 permission denied, 4 not found, 5 owner terminated,
+/// 6 not permitted, 2 any other error.
+func exitCode(for error: MailboxError) -> Int32 {
+    switch error {
+    case .permissionDenied: return 3
+    case .notFound: return 4
+    case .ownerTerminated: return 5
+    case .notPermitted: return 6
+    default: return 2
     }
 }
 
@@ -164,11 +179,32 @@ case "open":
         say("ok")
     } catch {
         say("\(error)")
-        switch error {
-        case .permissionDenied: exit(3)
-        case .notFound: exit(4)
-        default: exit(2)
-        }
+        exit(exitCode(for: error))
+    }
+
+case "own":
+    let box: Mailbox
+    do {
+        box = try Mailbox.create(argument(1), options: MailboxOptions(capacity: number(2), maxMessageSize: 64, ownership: .process))
+    } catch {
+        fail("create: \(error)")
+    }
+    say("ready")
+    if arguments.count > 3 {
+        sleepMillis(number(3))
+        box.close()
+        say("closed")
+    } else {
+        while true { pause() }
+    }
+
+case "receive-one":
+    let box = openMailbox(argument(1))
+    do {
+        say(try box.receive(timeout: .seconds(10)).string)
+    } catch {
+        say("\(error)")
+        exit(exitCode(for: error))
     }
 
 case "sleep-then-send":

@@ -3,6 +3,7 @@ import Synchronization
 /// The sizes that shape a mailbox segment, computed at creation and re-validated at every open.
 struct SegmentGeometry: Equatable {
     let kind: MailboxOptions.RingKind
+    let ownership: MailboxOptions.Ownership
     let capacity: Int
     let maxMessageSize: Int
     let dataOffset: Int
@@ -12,7 +13,8 @@ struct SegmentGeometry: Equatable {
     var segmentSize: Int { dataOffset + dataSize }
 
     /// The geometry for new mailbox options, or `invalidOptions`.
-    init(kind: MailboxOptions.RingKind, capacity: Int, maxMessageSize: Int) throws(MailboxError) {
+    init(kind: MailboxOptions.RingKind, capacity: Int, maxMessageSize: Int,
+         ownership: MailboxOptions.Ownership = .none) throws(MailboxError) {
         guard (1...SegmentLayout.capacityLimit).contains(capacity) else {
             throw .invalidOptions("capacity must be 1...\(SegmentLayout.capacityLimit) messages, not \(capacity)")
         }
@@ -20,6 +22,7 @@ struct SegmentGeometry: Equatable {
             throw .invalidOptions("maxMessageSize must be 1...\(SegmentLayout.maxMessageSizeLimit) bytes, not \(maxMessageSize)")
         }
         self.kind = kind
+        self.ownership = ownership
         self.capacity = capacity
         self.maxMessageSize = maxMessageSize
         self.dataOffset = SegmentLayout.dataOffset
@@ -55,6 +58,15 @@ struct SegmentGeometry: Equatable {
         header.storeBytes(of: UInt32(bitPattern: creator.pid), toByteOffset: SegmentLayout.creatorPidOffset, as: UInt32.self)
         header.storeBytes(of: creator.startTime, toByteOffset: SegmentLayout.creatorStartTimeOffset, as: UInt64.self)
         header.storeBytes(of: createdAt, toByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
+        header.storeBytes(of: Self.code(of: ownership), toByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
+    }
+
+    static func code(of ownership: MailboxOptions.Ownership) -> UInt32 {
+        switch ownership {
+        case .none: return 0
+        case .system: return 1
+        case .process: return 2
+        }
     }
 
     /// Publishes a fully initialised segment: openers that see the magic see everything before it.
@@ -94,6 +106,10 @@ struct SegmentGeometry: Equatable {
         case SegmentLayout.ringKindShared: kind = .shared
         default: throw .corrupted(reason: "unknown ring kind \(kindCode)")
         }
+        let ownershipCode = header.load(fromByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
+        guard let ownership = MailboxOptions.Ownership.allCases.first(where: { code(of: $0) == ownershipCode }) else {
+            throw .corrupted(reason: "unknown ownership \(ownershipCode)")
+        }
         let capacity = field(SegmentLayout.capacityOffset)
         let maxMessageSize = field(SegmentLayout.maxMessageSizeOffset)
         guard capacity >= 1, capacity <= UInt64(SegmentLayout.capacityLimit),
@@ -102,7 +118,7 @@ struct SegmentGeometry: Equatable {
         }
         let expected: SegmentGeometry
         do {
-            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize))
+            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize), ownership: ownership)
         } catch {
             throw .corrupted(reason: "impossible geometry (capacity \(capacity), maxMessageSize \(maxMessageSize))")
         }

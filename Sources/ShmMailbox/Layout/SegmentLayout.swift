@@ -28,7 +28,8 @@ enum SegmentLayout {
     static let creatorPidOffset = 68        // u32
     static let creatorStartTimeOffset = 72  // u64: clock ticks after boot (/proc/PID/stat field 22)
     static let createdAtOffset = 80         // u64: Unix time in nanoseconds
-    // 88..<128 reserved (zero) for ownership, receiver policy and buffering kind.
+    static let ownershipOffset = 88         // u32: 0 none, 1 system, 2 process
+    // 92..<128 reserved (zero) for receiver policy and buffering kind.
 
     // Line 1 (128): written by senders.
     static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)
@@ -45,10 +46,16 @@ enum SegmentLayout {
     // frees a dead receiver's slot; waiter count).
     static let spaceEventOffset = 512       // u32 futex word, u32 waiters at +4
 
-    // Line 5 (640): roles of a one-to-one mailbox (pid of the live sender / receiver, 0 = none).
-    static let senderRoleOffset = 640       // u32
-    static let receiverRoleOffset = 644     // u32
-    // 768..<1024 reserved for ownership and receiver-policy state.
+    // Line 5 (640): roles of a one-to-one mailbox (packed identity of the sender / receiver,
+    // 0 = none; see `ProcessIdentity.packed`).
+    static let senderRoleOffset = 640       // u64
+    static let receiverRoleOffset = 648     // u64
+
+    // Line 6 (768): ownership, written rarely (creation, transfer, owner's exit).
+    static let ownerOffset = 768            // u64 packed identity of the owner, 0 = none
+    static let ownerFlagsOffset = 776       // u32: bit 0 = the owner has terminated the mailbox
+    static let ownerTerminatedFlag: UInt32 = 1
+    // 896..<1024 reserved for receiver-policy state.
 
     // 1024..<3072: participants table, `participantCount` entries of `participantSize` bytes.
     static let participantsOffset = 1024
@@ -58,7 +65,10 @@ enum SegmentLayout {
     static let participantRoles = 4         // u32 bit set: 1 sent, 2 received
     static let participantStartTime = 8     // u64
     static let participantFirstSeen = 16    // u64 Unix nanoseconds
-    // 3072..<4096 reserved.
+    // 3072..<3328: receive rights granted by a system owner: 32 packed identities, 0 = free.
+    static let rightsOffset = 3072
+    static let rightsCount = 32
+    // 3328..<4096 reserved.
 
     static let dataOffset = headerSize
 

@@ -36,18 +36,30 @@ public final class Mailbox {
     public let maxMessageSize: Int
     /// How this handle waits in blocking and timed calls.
     public var waitStrategy: WaitStrategy
+    /// Who owns the mailbox, chosen at creation.
+    public let ownership: MailboxOptions.Ownership
 
     private enum Ring {
         case oneToOne(OneToOneRing)
         case shared(SharedRing)
     }
 
-    private let segment: SharedSegment
+    let segment: SharedSegment
     private let ring: Ring
-    private let messageEvent: EventCount
-    private let spaceEvent: EventCount
-    private let me: ProcessIdentity
+    let messageEvent: EventCount
+    let spaceEvent: EventCount
+    let me: ProcessIdentity
     private let pid: UInt32
+    /// The owner word (packed identity) and the owner's flags in the segment.
+    let ownerWord: UnsafeMutablePointer<Atomic<UInt64>>
+    let ownerFlags: UnsafeMutablePointer<Atomic<UInt32>>
+    /// The owner word value under which this handle's receive right was last confirmed.
+    var confirmedOwner: UInt64 = 0
+    /// Coarse-clock time of the next liveness check of a process owner.
+    var nextOwnerCheck: UInt64 = 0
+    /// Whether closing this handle terminates the mailbox (the creating handle of a
+    /// process-owned mailbox).
+    var terminatesOnClose = false
     /// Roles (ParticipantTable bits) this handle has recorded and, for one-to-one, claimed.
     private var roles: UInt32 = 0
     private var isClosed = false
@@ -69,6 +81,9 @@ public final class Mailbox {
     private init(name: MailboxName, segment: SharedSegment, geometry: SegmentGeometry, waitStrategy: WaitStrategy, me: ProcessIdentity) {
         self.name = name.name
         self.kind = geometry.kind
+        self.ownership = geometry.ownership
+        self.ownerWord = segment.base.atomicUInt64(at: SegmentLayout.ownerOffset)
+        self.ownerFlags = segment.base.atomicUInt32(at: SegmentLayout.ownerFlagsOffset)
         self.capacity = geometry.capacity
         self.maxMessageSize = geometry.maxMessageSize
         self.waitStrategy = waitStrategy
@@ -92,7 +107,8 @@ public final class Mailbox {
     ///   `outOfSharedMemory` (when `/dev/shm` cannot hold it), `system`.
     public static func create(_ name: String, options: MailboxOptions = MailboxOptions()) throws(MailboxError) -> Mailbox {
         let validName = try MailboxName(name)
-        let geometry = try SegmentGeometry(kind: options.kind, capacity: options.capacity, maxMessageSize: options.maxMessageSize)
+        let geometry = try SegmentGeometry(kind: options.kind, capacity: options.capacity,
+                                           maxMessageSize: options.maxMessageSize, ownership: options.ownership)
         guard options.permissions & ~0o777 == 0, options.permissions & 0o600 == 0o600 else {
             throw .invalidOptions("permissions must be within 0o777 and include 0o600, not 0o\(String(options.permissions, radix: 8))")
         }
@@ -100,20 +116,29 @@ public final class Mailbox {
         let me = ProcessIdentity.current()
         geometry.write(to: segment.base, mode: options.permissions, creator: me, createdAt: unixNanos())
         if geometry.kind == .shared { SharedRing.initialize(header: segment.base, geometry: geometry) }
+        if options.ownership != .none {
+            // Relaxed: published by the release store of the magic below.
+            segment.base.atomicUInt64(at: SegmentLayout.ownerOffset).pointee.store(me.packed, ordering: .relaxed)
+        }
         SegmentGeometry.publish(segment.base)
-        return Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
+        let box = Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
+        box.terminatesOnClose = options.ownership == .process
+        return box
     }
 
     /// Opens an existing mailbox, validating its header (magic, version, geometry against the
     /// segment's size).
     ///
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `notAMailbox`,
-    ///   `incompatibleVersion`, `corrupted`, `system`.
+    ///   `incompatibleVersion`, `corrupted`, `ownerTerminated` (a process-owned mailbox whose
+    ///   owner has gone; the segment is removed), `system`.
     public static func open(_ name: String, waitStrategy: WaitStrategy = .default) throws(MailboxError) -> Mailbox {
         let validName = try MailboxName(name)
         let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.headerSize, waitForSize: .milliseconds(500))
         let geometry = try SegmentGeometry.read(from: segment, waitForMagic: .seconds(2))
-        return Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())
+        let box = Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())
+        if box.ownership == .process { try box.checkOwner(force: true) }
+        return box
     }
 
     /// Removes the mailbox's name (`shm_unlink`). Processes that have it open keep using it; the
@@ -137,6 +162,7 @@ public final class Mailbox {
         flushSends()
         finishReceives()
         releaseRoles()
+        if terminatesOnClose { terminate() }
         isClosed = true
     }
 
@@ -311,6 +337,7 @@ public final class Mailbox {
             throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
         }
         if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent) }
+        if ownership == .process { try checkOwner(force: false) }
         let publish = batchDepth == 0
         func attempt() throws -> Bool? {
             switch ring {
@@ -353,6 +380,10 @@ public final class Mailbox {
     @inline(__always)
     private func receiveLoop<R>(deadline: UInt64, release: Bool = true, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
         guard !isClosed else { throw MailboxError.closed }
+        if ownership != .none, ownerWord.pointee.load(ordering: .relaxed) != confirmedOwner {
+            // Relaxed: a stale owner value only delays noticing a transfer by one call.
+            try checkReceiveRight()
+        }
         if roles & ParticipantTable.received == 0 { try takeRole(ParticipantTable.received) }
         // A throwing body still consumed a message, so the space event must fire either way.
         var consumed = false
@@ -426,6 +457,7 @@ public final class Mailbox {
                 }
                 round &+= 1
                 let now = MonotonicClock.now()
+                if ownership == .process { try checkOwner(force: false) }
                 if now >= deadline { throw MailboxError.timedOut }
                 if now >= spinEnd { break }
                 // Under `.spin`, let a starved peer on the same CPU run now and then.
@@ -445,6 +477,7 @@ public final class Mailbox {
             }
             let slice = stall == nil && reliable ? Self.sleepSliceNanos : Self.stallCheckNanos
             event.sleep(key: key, timeoutNanos: min(deadline - now, slice))
+            if ownership == .process { try checkOwner(force: true) }
             if let result = try attempt() { return result }
         }
     }
@@ -475,16 +508,18 @@ public final class Mailbox {
     private func takeRole(_ role: UInt32) throws {
         if kind == .oneToOne {
             let offset = role == ParticipantTable.sent ? SegmentLayout.senderRoleOffset : SegmentLayout.receiverRoleOffset
-            let word = segment.base.atomicUInt32(at: offset)
+            let word = segment.base.atomicUInt64(at: offset)
+            let mine = me.packed
             while true {
                 // Acquire: if we take over, we see everything the previous holder published.
                 let holder = word.pointee.load(ordering: .acquiring)
-                if holder == pid { break }
-                if holder != 0, ProcessIdentity.isAlive(pid: Int32(bitPattern: holder)) {
-                    throw MailboxError.roleTaken(role == ParticipantTable.sent ? .sender : .receiver, pid: Int32(bitPattern: holder))
+                if holder == mine { break }
+                if holder != 0, ProcessIdentity.isAlive(packed: holder) {
+                    throw MailboxError.roleTaken(role == ParticipantTable.sent ? .sender : .receiver,
+                                                 pid: ProcessIdentity(packed: holder).pid)
                 }
                 // Acquire-release: the CAS hands the role over exactly once.
-                if word.pointee.compareExchange(expected: holder, desired: pid, ordering: .acquiringAndReleasing).exchanged { break }
+                if word.pointee.compareExchange(expected: holder, desired: mine, ordering: .acquiringAndReleasing).exchanged { break }
             }
         }
         roles |= role
@@ -496,7 +531,7 @@ public final class Mailbox {
         for (role, offset) in [(ParticipantTable.sent, SegmentLayout.senderRoleOffset),
                                (ParticipantTable.received, SegmentLayout.receiverRoleOffset)] where roles & role != 0 {
             // Release: our last publication is ordered before the role becomes free.
-            _ = segment.base.atomicUInt32(at: offset).pointee.compareExchange(expected: pid, desired: 0, ordering: .releasing)
+            _ = segment.base.atomicUInt64(at: offset).pointee.compareExchange(expected: me.packed, desired: 0, ordering: .releasing)
         }
         roles = 0
     }

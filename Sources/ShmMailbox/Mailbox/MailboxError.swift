@@ -38,6 +38,14 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     case roleTaken(Role, pid: Int32)
     /// A received message does not have the size of the type it was loaded as.
     case sizeMismatch(expected: Int, actual: Int)
+    /// The process that owned this process-owned mailbox closed it, exited or died; the mailbox
+    /// is gone.
+    case ownerTerminated(String)
+    /// This process may not do that here: receive from a mailbox it has no receive right to, or
+    /// grant or transfer rights it does not own.
+    case notPermitted(String)
+    /// No running process has this pid.
+    case noSuchProcess(Int32)
     /// The mailbox handle was closed.
     case closed
     /// A timed `send` or `receive` ran out of time.
@@ -71,6 +79,12 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "this one-to-one mailbox already has a \(role.rawValue) (process \(pid)); use a shared mailbox for several \(role.rawValue)s"
         case .sizeMismatch(let expected, let actual):
             return "message has \(actual) bytes but the requested type needs \(expected)"
+        case .ownerTerminated(let name):
+            return "the process that owned mailbox \"\(name)\" has gone, and the mailbox with it; create a new one"
+        case .notPermitted(let what):
+            return "not permitted: \(what)"
+        case .noSuchProcess(let pid):
+            return "no process \(pid) is running"
         case .closed:
             return "the mailbox handle is closed"
         case .timedOut:

@@ -11,6 +11,22 @@ public struct MailboxOptions: Sendable, Equatable {
         case shared
     }
 
+    /// Who owns a mailbox, which decides who may receive from it and how long it lives.
+    public enum Ownership: String, Sendable, Equatable, CaseIterable {
+        /// No owner: every process that can open the mailbox may send and receive. It lives until
+        /// `Mailbox.delete`. (Not in the textbook model; the practical default, like a POSIX
+        /// message queue.)
+        case none
+        /// Owned by the system: it lives until `Mailbox.delete`, whoever created it. The creator
+        /// is its owner and at first its only receiver; `grantReceive(to:)` lets other processes
+        /// receive and `transferOwnership(to:)` hands ownership on.
+        case system
+        /// Owned by the creating process: only the owner receives, others only send. When the
+        /// owner closes it, exits or dies (also `kill -9`), the mailbox disappears: senders,
+        /// including ones blocked in `send`, get `ownerTerminated`.
+        case process
+    }
+
     /// The most messages that can wait in the mailbox (1...16,777,216). A sender blocks, times
     /// out or gets `false` from `trySend` when this many are waiting.
     public var capacity: Int
@@ -26,18 +42,22 @@ public struct MailboxOptions: Sendable, Equatable {
     public var permissions: UInt32
     /// How this handle waits in blocking and timed calls.
     public var waitStrategy: WaitStrategy
+    /// Who owns the mailbox (default `.none`: anyone who can open it may receive).
+    public var ownership: Ownership
 
     public init(
         capacity: Int = 1024,
         maxMessageSize: Int = 4096,
         kind: RingKind = .shared,
         permissions: UInt32 = 0o600,
-        waitStrategy: WaitStrategy = .default
+        waitStrategy: WaitStrategy = .default,
+        ownership: Ownership = .none
     ) {
         self.capacity = capacity
         self.maxMessageSize = maxMessageSize
         self.kind = kind
         self.permissions = permissions
         self.waitStrategy = waitStrategy
+        self.ownership = ownership
     }
 }

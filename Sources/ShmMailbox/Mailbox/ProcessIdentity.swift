@@ -23,6 +23,40 @@ public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(pid)" }
 
+    /// Bits of the start time kept in a packed identity (42 bits of clock ticks: over a thousand
+    /// years at 100 ticks per second).
+    static let packedStartBits: UInt64 = 42
+    static let packedPidMask: UInt64 = (1 << 22) - 1
+
+    /// The identity in one 64-bit word, for fields that must change atomically: the pid in the
+    /// low 22 bits (Linux pids stay below 2^22), the start time's low 42 bits above it.
+    /// Never 0 for a real process.
+    var packed: UInt64 {
+        (UInt64(UInt32(bitPattern: pid)) & Self.packedPidMask)
+            | (startTime & ((1 << Self.packedStartBits) - 1)) << 22
+    }
+
+    /// The identity stored by `packed` (start time truncated to 42 bits).
+    init(packed: UInt64) {
+        self.init(pid: Int32(truncatingIfNeeded: packed & Self.packedPidMask), startTime: packed >> 22)
+    }
+
+    /// Whether the process a packed identity names still runs (pid and start time both match).
+    static func isAlive(packed: UInt64) -> Bool {
+        guard packed != 0 else { return false }
+        let identity = ProcessIdentity(packed: packed)
+        guard let status = status(of: identity.pid) else { return pidExists(identity.pid) }
+        if status.state == UInt8(ascii: "Z") || status.state == UInt8(ascii: "X") { return false }
+        return identity.startTime == 0 || status.startTime & ((1 << packedStartBits) - 1) == identity.startTime
+    }
+
+    /// The identity of a running process, or nil if `pid` does not run.
+    static func live(pid: Int32) -> ProcessIdentity? {
+        guard pid > 0, let status = status(of: pid),
+              status.state != UInt8(ascii: "Z"), status.state != UInt8(ascii: "X") else { return nil }
+        return ProcessIdentity(pid: pid, startTime: status.startTime)
+    }
+
     /// Whether this very process still runs: the pid exists, is not a zombie, and (when both
     /// start times are known) started at the recorded time.
     public var isAlive: Bool {

@@ -81,6 +81,16 @@ struct EventCount {
     }
 }
 
+extension EventCount {
+    /// Wakes every sleeper whether or not the count says someone sleeps (used when a mailbox
+    /// goes away, so that nobody keeps waiting for it).
+    func wakeEveryone() {
+        // Release: sleepers that see the new value also see the state change that caused it.
+        word.pointee.wrappingAdd(1, ordering: .releasing)
+        Futex.wakeAll(word)
+    }
+}
+
 /// `membarrier(2)` for the asymmetric Dekker barrier of `EventCount`.
 enum MemoryBarriers {
     /// Whether this process is registered for global expedited barriers (tried once).

@@ -1,0 +1,57 @@
+import ArgumentParser
+import ShmMailbox
+
+/// `shmbox grant NAME PID`: lets a process receive from a system-owned mailbox.
+struct GrantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant",
+        abstract: "Let process PID receive from a system-owned mailbox (run as its owner)."
+    )
+
+    @Argument(help: "The mailbox name.")
+    var name: String
+
+    @Argument(help: "The process to grant the receive right to.")
+    var pid: Int32
+
+    func run() throws {
+        try reportingMailboxErrors {
+            try Mailbox.open(name).grantReceive(to: pid)
+        }
+    }
+}
+
+/// `shmbox transfer NAME PID`: hands a system-owned mailbox to another process.
+struct TransferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer",
+        abstract: "Make process PID the owner of a system-owned mailbox (run as its owner)."
+    )
+
+    @Argument(help: "The mailbox name.")
+    var name: String
+
+    @Argument(help: "The new owner.")
+    var pid: Int32
+
+    func run() throws {
+        try reportingMailboxErrors {
+            try Mailbox.open(name).transferOwnership(to: pid)
+        }
+    }
+}
+
+/// `shmbox gc`: removes process-owned mailboxes whose owner has gone.
+struct GCCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove process-owned mailboxes whose owner has exited or died.",
+        discussion: "Prints the name of each mailbox it removed, one per line."
+    )
+
+    func run() throws {
+        try reportingMailboxErrors {
+            for name in try Mailbox.removeAbandoned() { printLine(name) }
+        }
+    }
+}
