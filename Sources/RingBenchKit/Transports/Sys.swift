@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin helpers over Glibc shared by the transports: errors from `errno`, EINTR-safe calls,
+/// socket options, clocks, CPU time, affinity.
+enum Sys {
+    /// The current `errno` as a `BenchError`.
+    static func failure(_ operation: String, _ code: Int32 = errno) -> BenchError {
+        .system(operation: operation, errno: code)
+    }
+
+    /// Throws when `rc` is -1.
+    @discardableResult
+    static func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(BenchError) -> Int32 {
+        if rc == -1 { throw failure(operation()) }
+        return rc
+    }
+
+    /// Runs `call` again while it fails with EINTR.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ call: () -> T) -> T {
+        while true {
+            let rc = call()
+            if rc != -1 || errno != EINTR { return rc }
+        }
+    }
+
+    /// `pipe` with both ends close-on-exec (`pipe2` needs _GNU_SOURCE, which Glibc's Swift module
+    /// lacks; ringbench starts processes from one thread only, so there is no window to leak in).
+    static func makePipe(_ fds: inout [Int32]) throws(BenchError) {
+        try check(pipe(&fds), "pipe")
+        setCloseOnExec(fds[0])
+        setCloseOnExec(fds[1])
+    }
+
+    static func setCloseOnExec(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+
+    static func close(_ fd: Int32) {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// Ignore SIGPIPE: a write to a closed pipe or socket then fails with EPIPE instead of killing us.
+    static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    // MARK: Socket options
+
+    static func setInt(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int) -> Bool {
+        var v = Int32(clamping: value)
+        return setsockopt(fd, level, option, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
+    static func getInt(_ fd: Int32, _ level: Int32, _ option: Int32) -> Int {
+        var v: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, level, option, &v, &length) == 0 else { return 0 }
+        return Int(v)
+    }
+
+    /// `SO_RCVTIMEO` and `SO_SNDTIMEO`: a blocked call returns EAGAIN after `seconds`, so the caller
+    /// can check that its peer is still alive.
+    static func setTimeouts(_ fd: Int32, seconds: Int = 1) throws(BenchError) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        try check(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, size), "setsockopt(SO_RCVTIMEO)")
+        try check(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, size), "setsockopt(SO_SNDTIMEO)")
+    }
+
+    /// Raises a socket buffer to at least `bytes` as the kernel counts it (it doubles what is
+    /// asked): first with the `…FORCE` option (needs CAP_NET_ADMIN, ignores net.core.*mem_max),
+    /// else with the ordinary one (capped at net.core.*mem_max). Returns the size reached and
+    /// whether the forced option worked.
+    static func raiseBuffer(_ fd: Int32, send: Bool, toAtLeast bytes: Int) -> (size: Int, forced: Bool) {
+        let option = send ? SO_SNDBUF : SO_RCVBUF
+        let force = send ? SO_SNDBUFFORCE : SO_RCVBUFFORCE
+        let current = getInt(fd, SOL_SOCKET, option)
+        if current >= bytes { return (current, false) }
+        let ask = (bytes + 1) / 2
+        if setInt(fd, SOL_SOCKET, force, ask) {
+            return (getInt(fd, SOL_SOCKET, option), true)
+        }
+        _ = setInt(fd, SOL_SOCKET, option, ask)
+        return (getInt(fd, SOL_SOCKET, option), false)
+    }
+
+    // MARK: Files
+
+    /// A small text file (a /proc entry), or nil.
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let n = bytes.withUnsafeMutableBytes { raw in retrying { read(fd, raw.baseAddress, raw.count) } }
+        guard n >= 0 else { return nil }
+        return String(decoding: bytes[0..<n], as: UTF8.self)
+    }
+
+    static func readIntFile(_ path: String) -> Int? {
+        readSmallFile(path).flatMap { Int($0.trimmingSpaces) }
+    }
+
+    /// Writes all of `text` to `fd` (short writes and EINTR handled); false on failure.
+    @discardableResult
+    static func writeAll(_ fd: Int32, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            var offset = 0
+            while offset < utf8.count {
+                let n = retrying { write(fd, utf8.baseAddress! + offset, utf8.count - offset) }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    // MARK: Clocks
+
+    /// Nanoseconds on CLOCK_MONOTONIC (vDSO, no system call).
+    @inline(__always)
+    static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// User plus system CPU seconds of this process so far (getrusage RUSAGE_SELF).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ tv: timeval) -> Double { Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    // MARK: Affinity
+
+    private typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer?) -> Int32
+
+    /// Pins the calling process to one CPU (`sched_setaffinity`, which Glibc's Swift module does
+    /// not declare without _GNU_SOURCE, so it is looked up by name).
+    static func pin(toCPU cpu: Int) throws(BenchError) {
+        var set = cpu_set_t()
+        let bits = MemoryLayout<cpu_set_t>.size * 8
+        guard cpu >= 0, cpu < bits else { throw .invalidArgument("--pin: CPU \(cpu) is out of range 0..<\(bits)") }
+        withUnsafeMutableBytes(of: &set) { raw in
+            let word = raw.load(fromByteOffset: (cpu / 64) * 8, as: UInt64.self) | (1 << UInt64(cpu % 64))
+            raw.storeBytes(of: word, toByteOffset: (cpu / 64) * 8, as: UInt64.self)
+        }
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity") else {
+            throw .system(operation: "dlsym(sched_setaffinity)", errno: ENOSYS)
+        }
+        let setAffinity = unsafeBitCast(symbol, to: SetAffinity.self)
+        let rc = withUnsafeBytes(of: &set) { setAffinity(0, MemoryLayout<cpu_set_t>.size, $0.baseAddress) }
+        if rc != 0 { throw failure("sched_setaffinity(CPU \(cpu))") }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// A page-aligned, zeroed buffer owned by one link or workload; freed on deinit. Reused for every
+/// message, so the hot loops allocate nothing.
+final class ByteBuffer {
+    let base: UnsafeMutableRawPointer
+    let count: Int
+
+    init(count: Int) {
+        self.count = max(count, 1)
+        var pointer: UnsafeMutableRawPointer?
+        precondition(posix_memalign(&pointer, 4096, self.count) == 0 && pointer != nil, "out of memory (\(count) bytes)")
+        base = pointer!
+        memset(base, 0, self.count)
+    }
+
+    deinit { free(base) }
+
+    var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: count) }
+
+    func bytes(_ length: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
+    func mutableBytes(_ length: Int) -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: length) }
+}

@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What ringbench measures.
+public enum Workload: String, Sendable, CaseIterable {
+    /// Ping-pong round trips, each timed.
+    case latency
+    /// A one-way stream from one sender.
+    case throughput
+    /// Streams from several sending processes into one receiver.
+    case fanin
+}
+
+/// The options of a ringbench run (the command line, parsed).
+public struct BenchOptions: Sendable {
+    /// Transports to measure; empty: every transport (for fan-in every one but `shm-shared`,
+    /// which `shm` already is there).
+    public var transports: [TransportKind] = []
+    /// Message sizes in bytes (at least 8); empty: the default sizes.
+    public var sizes: [Int] = []
+    /// Timed messages per cell (round trips for latency; all senders together for fan-in). With
+    /// neither `count` nor `duration`, a per-size default with a time cap.
+    public var count: Int?
+    /// Seconds per cell instead of a count.
+    public var duration: Double?
+    /// Untimed messages first (per sender); nil: a tenth of the default count, at most 1000.
+    public var warmup: Int?
+    /// Runs per cell; the median run by the main figure is reported.
+    public var runs = 1
+    /// CPUs: the parent's first, then the peers' (round robin). Empty: no pinning.
+    public var pin: [Int] = []
+    public var strategy: WaitChoice = .adaptive
+    public var verify: VerifyMode = .sequence
+    /// Messages the shm link may publish together in a stream (throughput, fan-in).
+    public var batch = 64
+    /// Sending processes in a fan-in.
+    public var senders = 2
+    /// Debugging: the peer flips a byte of this message (sequence number).
+    public var corruptAt: Int?
+    /// Show a progress line on standard error (the CLI sets it when stderr is a terminal).
+    public var progress = false
+
+    public init() {}
+
+    /// Sizes when none are given: the `compare` matrix.
+    public static let compareSizes = [8, 64, 1024, 16384, 65536, 1_048_576]
+    /// Sizes for a single workload when none are given.
+    public static let defaultSizes = [64]
+    /// Seconds of timed messages per cell at most, unless `--count` or `--duration` says otherwise.
+    public static let defaultCapSeconds = 1.0
+    /// Largest size accepted (ShmMailbox's limit).
+    public static let maxSize = 1 << 30
+
+    /// Timed messages per cell by default: about 256 MiB of payload, within 256…1,000,000
+    /// messages for streams and 500…100,000 round trips for latency; the time cap usually ends
+    /// slow transports' cells earlier.
+    public static func defaultCount(_ workload: Workload, size: Int) -> Int {
+        let budget = (256 << 20) / max(1, size)
+        switch workload {
+        case .latency: return min(100_000, max(500, budget))
+        case .throughput, .fanin: return min(1_000_000, max(256, budget))
+        }
+    }
+
+    /// Checks the options; throws `BenchError.invalidArgument` naming the bad one.
+    public func validate() throws {
+        for size in sizes where size < MessageCodec.minimumSize || size > Self.maxSize {
+            throw BenchError.invalidArgument("--size \(size): sizes must be \(MessageCodec.minimumSize) B (room for the sequence number) to 1 GiB")
+        }
+        if count != nil && duration != nil { throw BenchError.invalidArgument("give --count or --duration, not both") }
+        if let count, count < 1 { throw BenchError.invalidArgument("--count must be at least 1") }
+        if let duration, !(duration > 0) { throw BenchError.invalidArgument("--duration must be positive") }
+        if let warmup, warmup < 0 { throw BenchError.invalidArgument("--warmup must not be negative") }
+        if runs < 1 { throw BenchError.invalidArgument("--runs must be at least 1") }
+        if batch < 1 { throw BenchError.invalidArgument("--batch must be at least 1") }
+        if senders < 1 || senders > 256 { throw BenchError.invalidArgument("--senders must be 1 to 256") }
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        for cpu in pin where cpu < 0 || cpu >= max(cpus, 1) {
+            throw BenchError.invalidArgument("--pin: CPU \(cpu) does not exist (CPUs 0-\(cpus - 1))")
+        }
+    }
+}
+
+/// Runs workloads over transports and sizes and collects the report.
+enum Runner {
+    static func run(_ workloads: [Workload], _ options: BenchOptions, defaultSizes: [Int]) throws -> BenchmarkReport {
+        try options.validate()
+        Sys.ignoreSIGPIPE()
+        let machine = MachineFacts.current()
+        if let cpu = options.pin.first { try Sys.pin(toCPU: cpu) }
+
+        var cells: [Cell] = []
+        for workload in workloads {
+            let sizes = options.sizes.isEmpty ? defaultSizes : options.sizes
+            for transport in transports(for: workload, options) {
+                for size in sizes { cells.append(cell(workload, transport, size, options)) }
+            }
+        }
+        var results: [BenchmarkResult] = []
+        let progress = Progress(enabled: options.progress, total: cells.count * options.runs)
+        defer { progress.clear() }
+        for cell in cells {
+            var rows: [BenchmarkResult] = []
+            for run in 0..<options.runs {
+                progress.show("\(cell.workload.rawValue) \(cell.transport.rawValue) \(cell.size) B" + (options.runs > 1 ? " run \(run + 1)/\(options.runs)" : ""))
+                rows.append(try cell.run())
+            }
+            results.append(median(rows))
+        }
+        return BenchmarkReport(machine: machine, results: results)
+    }
+
+    /// The transports to run for `workload`, telling on stderr about any that cannot do it.
+    static func transports(for workload: Workload, _ options: BenchOptions) -> [TransportKind] {
+        var chosen = options.transports.isEmpty ? TransportKind.allCases : options.transports
+        if options.transports.isEmpty, workload == .fanin { chosen.removeAll { $0 == .shmShared } }
+        let shape: LinkShape = workload == .fanin ? .fanIn(senders: options.senders) : workload == .latency ? .pingPong : .oneWay
+        return chosen.filter { transport in
+            guard let reason = transport.limitation(for: shape) else { return true }
+            Sys.writeAll(2, "ringbench: skipping \(transport.rawValue) for \(workload.rawValue): \(reason)\n")
+            return false
+        }
+    }
+
+    static func cell(_ workload: Workload, _ transport: TransportKind, _ size: Int, _ options: BenchOptions) -> Cell {
+        let defaultCount = BenchOptions.defaultCount(workload, size: size)
+        let count: Int?
+        let cap: Double?
+        if let given = options.count {
+            count = given
+            cap = nil
+        } else if let duration = options.duration {
+            count = nil
+            cap = duration
+        } else {
+            count = defaultCount
+            cap = BenchOptions.defaultCapSeconds
+        }
+        return Cell(workload: workload, transport: transport, size: size, count: count,
+                    warmup: options.warmup ?? min(1000, defaultCount / 10), capSeconds: cap, senders: options.senders,
+                    strategy: options.strategy, verify: options.verify, batch: options.batch, pin: options.pin,
+                    corruptAt: options.corruptAt)
+    }
+
+    /// The median run by the main figure (p50 for latency, msgs/s otherwise; the lower middle
+    /// for an even count), with the figure's range over all runs.
+    static func median(_ rows: [BenchmarkResult]) -> BenchmarkResult {
+        func figure(_ row: BenchmarkResult) -> Double { row.workload == "latency" ? row.p50Ns ?? 0 : row.msgsPerSec }
+        let sorted = rows.sorted { figure($0) < figure($1) }
+        var chosen = sorted[(sorted.count - 1) / 2]
+        chosen.runs = rows.count
+        chosen.minOverRuns = figure(sorted.first!)
+        chosen.maxOverRuns = figure(sorted.last!)
+        if rows.count > 1 { chosen.note += "; median of \(rows.count) runs" }
+        return chosen
+    }
+}
+
+/// The `\r`-updated progress line on standard error.
+final class Progress {
+    private let enabled: Bool
+    private let total: Int
+    private var done = 0
+    private let started = Sys.nanos()
+
+    init(enabled: Bool, total: Int) {
+        self.enabled = enabled
+        self.total = total
+    }
+
+    func show(_ text: String) {
+        done += 1
+        guard enabled else { return }
+        let elapsed = Int(Double(Sys.nanos() - started) / 1e9)
+        Sys.writeAll(2, "\r\u{1B}[K[\(done)/\(total)] \(elapsed) s  \(text)")
+    }
+
+    func clear() {
+        if enabled { Sys.writeAll(2, "\r\u{1B}[K") }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+@testable import RingBenchKit
+
+@Suite(.serialized)
+struct WorkloadTests {
+    // MARK: Latency
+
+    @Test func latencyPercentilesAreOrdered() throws {
+        let report = try RingbenchProcess.report([
+            "latency", "--transport", "shm", "--transport", "uds-stream", "--transport", "pipe",
+            "--size", "64", "--size", "20000", "--count", "500", "--warmup", "50", "--verify", "checksum",
+        ])
+        #expect(report.results.count == 6)
+        for row in report.results {
+            let p50 = try #require(row.p50Ns), p90 = try #require(row.p90Ns), p99 = try #require(row.p99Ns)
+            let p999 = try #require(row.p999Ns), max = try #require(row.maxNs), mean = try #require(row.meanNs)
+            #expect(p50 > 0)
+            #expect(p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max, "\(row.transport) \(row.size): \(p50) \(p90) \(p99) \(p999) \(max)")
+            #expect(mean > 0 && mean <= max)
+            #expect(row.messages == 500)
+            #expect(row.verified == "checksum")
+            #expect(row.workload == "latency")
+        }
+        #expect(report.results.first?.transport == "shm/adaptive")
+    }
+
+    @Test(arguments: ["spin", "block"])
+    func sharedMemoryStrategiesRun(_ strategy: String) throws {
+        let report = try RingbenchProcess.report([
+            "latency", "--transport", "shm", "--transport", "shm-shared", "--count", "300", "--strategy", strategy,
+        ])
+        #expect(report.results.map(\.transport) == ["shm/\(strategy)", "shm-shared/\(strategy)"])
+    }
+
+    // MARK: Fan-in
+
+    @Test func fanInDeliversEverySendersMessages() throws {
+        let report = try RingbenchProcess.report([
+            "fanin", "--senders", "3", "--transport", "shm", "--transport", "uds-dgram", "--transport", "uds-stream",
+            "--transport", "mqueue", "--size", "64", "--size", "20000", "--count", "1500", "--warmup", "20",
+            "--verify", "checksum",
+        ])
+        #expect(report.results.count == 8)
+        for row in report.results {
+            #expect(row.workload == "fanin")
+            #expect(row.messages == 1500)  // 500 from each of the 3 senders
+            #expect(row.msgsPerSec > 0)
+            #expect(row.note.contains("3 senders"))
+        }
+        let shm = try #require(report.results.first)
+        #expect(shm.note.contains("shared ring"))
+    }
+
+    // MARK: Verification is a hard error
+
+    @Test(arguments: [TransportKind.shm, .mqueue, .udsDgram, .tcp])
+    func corruptedMessageStopsTheRun(_ transport: TransportKind) throws {
+        let outcome = try RingbenchProcess.run([
+            "throughput", "--transport", transport.rawValue, "--size", "20000", "--count", "1000", "--warmup", "10",
+            "--verify", "checksum", "--corrupt-at", "300",
+        ])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("message 300"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("checksum mismatch"), "\(outcome.stderr)")
+        #expect(outcome.stdout.isEmpty)
+    }
+
+    @Test func corruptedEchoStopsALatencyRun() throws {
+        let outcome = try RingbenchProcess.run([
+            "latency", "--transport", "uds-seqpacket", "--count", "1000", "--warmup", "0", "--corrupt-at", "77",
+        ])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("message 77"), "\(outcome.stderr)")
+    }
+
+    // MARK: Options
+
+    @Test func durationRunsAboutThatLong() throws {
+        let report = try RingbenchProcess.report(["throughput", "--transport", "pipe", "--duration", "0.3", "--warmup", "100"])
+        let row = try #require(report.results.first)
+        #expect(row.messages > 0)
+        #expect(row.seconds > 0.2 && row.seconds < 5)
+    }
+
+    @Test func runsReportTheMedianAndTheRange() throws {
+        let report = try RingbenchProcess.report(["throughput", "--transport", "shm", "--count", "20000", "--runs", "3"])
+        let row = try #require(report.results.first)
+        #expect(row.runs == 3)
+        let low = try #require(row.minOverRuns), high = try #require(row.maxOverRuns)
+        #expect(low <= row.msgsPerSec && row.msgsPerSec <= high)
+    }
+
+    @Test func compareMeasuresLatencyAndThroughputForEachCell() throws {
+        let outcome = try RingbenchProcess.run([
+            "compare", "--transport", "shm", "--transport", "uds-stream", "--size", "8", "--size", "4k",
+            "--count", "300", "--format", "csv",
+        ])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let lines = outcome.stdout.split(separator: "\n")
+        #expect(lines.count == 1 + 2 * 2 * 2)
+        #expect(lines.first?.hasPrefix("transport,workload,size") == true)
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        for arguments in [["throughput", "--size", "4"], ["latency", "--transport", "carrier-pigeon"],
+                          ["throughput", "--count", "10", "--duration", "1"], ["fanin", "--senders", "0"]] {
+            let outcome = try RingbenchProcess.run(arguments)
+            #expect(outcome.status != 0, "\(arguments)")
+            #expect(!outcome.stderr.isEmpty)
+        }
+    }
+
+    // MARK: In-process pieces
+
+    @Test func checksumCatchesEveryFlippedByte() throws {
+        for size in [8, 9, 63, 64, 100] {
+            let codec = MessageCodec(size: size, mode: .checksum)
+            let buffer = ByteBuffer(count: size)
+            codec.write(MessageHeader(sequence: 41, sender: 2, last: false), into: buffer.base)
+            #expect(try codec.verify(buffer.bytes(size), sequence: 41, sender: 2) == false)
+            for index in 0..<size {
+                buffer.base.storeBytes(of: buffer.base.load(fromByteOffset: index, as: UInt8.self) ^ 0x10,
+                                       toByteOffset: index, as: UInt8.self)
+                #expect(throws: BenchError.self) { try codec.verify(buffer.bytes(size), sequence: 41, sender: 2) }
+                buffer.base.storeBytes(of: buffer.base.load(fromByteOffset: index, as: UInt8.self) ^ 0x10,
+                                       toByteOffset: index, as: UInt8.self)
+            }
+            #expect(throws: BenchError.self) { try codec.verify(buffer.bytes(size - 1), sequence: 41, sender: 2) }
+            #expect(throws: BenchError.self) { try codec.verify(buffer.bytes(size), sequence: 42, sender: 2) }
+        }
+    }
+
+    @Test func errorNamesTheMessageAndByte() {
+        let codec = MessageCodec(size: 32, mode: .checksum)
+        let buffer = ByteBuffer(count: 32)
+        codec.write(MessageHeader(sequence: 5, sender: 0, last: true), into: buffer.base)
+        buffer.base.storeBytes(of: 0, toByteOffset: 20, as: UInt8.self)
+        buffer.base.storeBytes(of: 0xFF, toByteOffset: 21, as: UInt8.self)
+        do {
+            _ = try codec.verify(buffer.bytes(32), sequence: 5, sender: 0)
+            Issue.record("corruption not caught")
+        } catch {
+            #expect("\(error)".contains("message 5"))
+            #expect("\(error)".contains("byte 2"))
+        }
+    }
+
+    @Test func headerRoundTrips() {
+        let header = MessageHeader(sequence: 123_456_789, sender: 300, last: true)
+        #expect(MessageHeader(word: header.word) == header)
+    }
+
+    @Test func medianPicksTheMiddleRun() {
+        func row(_ rate: Double) -> BenchmarkResult {
+            BenchmarkResult(transport: "pipe", workload: "throughput", size: 64, runs: 1, messages: 10, seconds: 10 / rate,
+                            msgsPerSec: rate, bytesPerSec: rate * 64, cpuSenderS: 0, cpuReceiverS: 0, verified: "sequence", note: "n")
+        }
+        let median = Runner.median([row(5), row(1), row(3)])
+        #expect(median.msgsPerSec == 3 && median.runs == 3 && median.minOverRuns == 1 && median.maxOverRuns == 5)
+    }
+
+    @Test func sizesParseWithSuffixes() {
+        #expect(RingBench.parseSize("64") == 64)
+        #expect(RingBench.parseSize("16k") == 16384)
+        #expect(RingBench.parseSize("1MiB") == 1 << 20)
+        #expect(RingBench.parseSize("x") == nil)
+    }
+
+    @Test func defaultCountsShrinkWithSize() {
+        #expect(BenchOptions.defaultCount(.throughput, size: 8) == 1_000_000)
+        #expect(BenchOptions.defaultCount(.throughput, size: 1 << 20) == 256)
+        #expect(BenchOptions.defaultCount(.latency, size: 1 << 20) == 500)
+    }
+}
