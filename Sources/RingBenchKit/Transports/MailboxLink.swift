@@ -136,25 +136,49 @@ final class MailboxLink: Link {
 
     func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        // batch: publish the `count` messages together once the lead's API lands:
-        //     try outbox.batch { for index in 0..<count { try fill(index, message); try outbox.send(UnsafeRawBufferPointer(message)) } }
-        // (keeping the trySend/timeout/watchdog handling of `send`).
-        for index in 0..<count {
-            try fill(index, message)
-            try send(UnsafeRawBufferPointer(message))
+        guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
+        // One tail store and at most one wake-up for the whole batch (`Mailbox.batch`); a send
+        // that finds the ring full publishes the batch so far before it waits.
+        let bytes = UnsafeRawBufferPointer(message)
+        try outbox.batch {
+            for index in 0..<count {
+                try fill(index, message)
+                let sent: Bool
+                do throws(MailboxError) {
+                    sent = try outbox.trySend(bytes)
+                } catch {
+                    throw BenchError.mailbox(operation: "send", description: error.description)
+                }
+                if !sent { try send(bytes) }   // full: the slow path waits in slices
+            }
         }
     }
 
     func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        // batch: take what is waiting in one call once the lead's API lands:
-        //     try inbox.receiveBatch(limit: limit, timeout: Self.slice) { bytes, _ in copy into `buffer`; try body(…) }
-        // (waiting in slices with the watchdog as `receiveOne` does).
-        var taken = 0
-        while taken < limit, let length = try receiveOne(wait: taken == 0) {
-            try body(buffer.bytes(length))
-            taken += 1
+        guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
+        let target = buffer
+        // Each message is copied out (as `recv` would) before `body` sees it; the ring space of
+        // the whole batch is released together when `receiveBatch` returns.
+        let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32) throws in
+            guard bytes.count <= target.count else {
+                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
+            }
+            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
+            try body(target.bytes(bytes.count))
         }
-        return taken
+        do {
+            let taken = try inbox.tryReceiveBatch(limit: limit, copyOut)
+            if taken > 0 { return taken }
+            while true {
+                do {
+                    return try inbox.receiveBatch(limit: limit, timeout: Self.slice, copyOut)
+                } catch MailboxError.timedOut {
+                    try watchdog.checkPeer()
+                }
+            }
+        } catch let error as MailboxError {
+            throw BenchError.mailbox(operation: "receive", description: error.description)
+        }
     }
 
     /// Copies the next message into `buffer` and returns its length; nil when `wait` is false and

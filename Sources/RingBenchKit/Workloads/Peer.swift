@@ -75,14 +75,18 @@ enum Peer {
         var cpuStart = 0.0
         let capNanos = config.capSeconds > 0 ? UInt64(config.capSeconds * 1e9) : UInt64.max
 
-        let fill = { (index: Int, target: UnsafeMutableRawBufferPointer) in
-            let number = sequence + index
-            codec.write(MessageHeader(sequence: number, sender: sender, last: number == total - 1), into: target.baseAddress!)
-            if number == corruptAt { Self.corrupt(target, codec) }
+        // Sends messages first..<first + count. The closure is passed straight to sendBatch (not
+        // stored), and captures only constants, so its hot path has no exclusivity checks.
+        func sendBatch(from first: Int, count: Int, last: Int) throws {
+            try link.sendBatch(count: count, buffer: message) { index, target in
+                let number = first + index
+                codec.write(MessageHeader(sequence: number, sender: sender, last: number == last), into: target.baseAddress!)
+                if number == corruptAt { Self.corrupt(target, codec) }
+            }
         }
         while sequence < warmup {
             let count = min(batch, warmup - sequence)
-            try link.sendBatch(count: count, buffer: message, fill: fill)
+            try sendBatch(from: sequence, count: count, last: total - 1)
             sequence += count
         }
         cpuStart = Sys.cpuSeconds()
@@ -90,7 +94,7 @@ enum Peer {
         while sequence < total {
             if capNanos != .max, Sys.nanos() &- started >= capNanos { total = sequence + 1 }
             let count = min(batch, total - sequence)
-            try link.sendBatch(count: count, buffer: message, fill: fill)
+            try sendBatch(from: sequence, count: count, last: total - 1)
             sequence += count
         }
         let seconds = Double(Sys.nanos() &- started) / 1e9

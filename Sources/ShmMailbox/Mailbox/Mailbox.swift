@@ -195,44 +195,54 @@ public final class Mailbox {
     ///
     /// - Throws: `messageTooLarge`, `timedOut`, `closed`, `roleTaken`, `corrupted`.
     public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(MailboxError) {
-        _ = try typed { try sendCopy(buffer, deadline: Self.deadline(timeout)) }
+        _ = try sendBuffer(buffer, deadline: Self.deadline(timeout))
     }
 
     /// Sends `bytes` (an `Array`, `Data`, a slice…), waiting at most `timeout` (forever if nil).
+    @inlinable
     public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
-        _ = try typed { try withBytes(bytes) { try sendCopy($0, deadline: Self.deadline(timeout)) } }
+        _ = try sendContents(of: bytes, deadline: Self.deadline(timeout))
     }
 
     /// Sends the UTF-8 bytes of `text`, waiting at most `timeout` (forever if nil).
     public func send(_ text: String, timeout: Duration? = nil) throws(MailboxError) {
         var text = text
-        _ = try typed { try text.withUTF8 { try sendCopy(UnsafeRawBufferPointer($0), deadline: Self.deadline(timeout)) } }
+        let deadline = Self.deadline(timeout)
+        _ = try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: deadline) }
+        }.get()
     }
 
     /// Sends the bytes of `value` (read back with `Message.load(as:)`), waiting at most `timeout`.
+    @inlinable
     public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) throws(MailboxError) {
-        _ = try typed { try withUnsafeBytes(of: value) { try sendCopy($0, deadline: Self.deadline(timeout)) } }
+        let deadline = Self.deadline(timeout)
+        _ = try withUnsafeBytes(of: value) { (bytes) throws(MailboxError) -> Bool in try sendBuffer(bytes, deadline: deadline) }
     }
 
     /// Sends `buffer` if there is room now; returns `false` (sending nothing) when the mailbox is full.
     public func trySend(_ buffer: UnsafeRawBufferPointer) throws(MailboxError) -> Bool {
-        try typed { try sendCopy(buffer, deadline: 0) }
+        try sendBuffer(buffer, deadline: 0)
     }
 
     /// Sends `bytes` if there is room now; returns `false` when the mailbox is full.
+    @inlinable
     public func trySend<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(MailboxError) -> Bool {
-        try typed { try withBytes(bytes) { try sendCopy($0, deadline: 0) } }
+        try sendContents(of: bytes, deadline: 0)
     }
 
     /// Sends `text` as UTF-8 if there is room now; returns `false` when the mailbox is full.
     public func trySend(_ text: String) throws(MailboxError) -> Bool {
         var text = text
-        return try typed { try text.withUTF8 { try sendCopy(UnsafeRawBufferPointer($0), deadline: 0) } }
+        return try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: 0) }
+        }.get()
     }
 
     /// Sends the bytes of `value` if there is room now; returns `false` when the mailbox is full.
+    @inlinable
     public func trySend<T: BitwiseCopyable>(value: T) throws(MailboxError) -> Bool {
-        try typed { try withUnsafeBytes(of: value) { try sendCopy($0, deadline: 0) } }
+        try withUnsafeBytes(of: value) { (bytes) throws(MailboxError) -> Bool in try sendBuffer(bytes, deadline: 0) }
     }
 
     /// Zero-copy send: reserves `count` bytes in the mailbox and lets `fill` write the message
@@ -277,24 +287,31 @@ public final class Mailbox {
     ///
     /// - Throws: `timedOut`, `closed`, `roleTaken`, `corrupted`.
     public func receive(timeout: Duration? = nil) throws(MailboxError) -> Message {
-        try typed { try receiveCopy(deadline: Self.deadline(timeout))! }
+        try receiveCopy(deadline: Self.deadline(timeout))!
     }
 
     /// Takes the oldest message if there is one; returns nil at once when the mailbox is empty.
     public func tryReceive() throws(MailboxError) -> Message? {
-        try typed { try receiveCopy(deadline: 0) }
+        try receiveCopy(deadline: 0)
     }
 
     /// Zero-copy receive: hands the oldest message's bytes (valid only inside `body`) and its
     /// sender's pid to `body`, then frees its space, also when `body` throws. Waits at most
     /// `timeout` for a message (forever if nil).
+    @inlinable
     public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R {
-        try receiveLoop(deadline: Self.deadline(timeout), body)!
+        var result: R?
+        _ = try receiveOne(deadline: Self.deadline(timeout), release: true) { result = try body($0, $1) }
+        // receiveOne returns only after `body` returned (a blocking call never reports empty).
+        return result!
     }
 
     /// Zero-copy receive if a message is waiting; returns nil at once when the mailbox is empty.
+    @inlinable
     public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R? {
-        try receiveLoop(deadline: 0, body)
+        var result: R?
+        guard try receiveOne(deadline: 0, release: true, { result = try body($0, $1) }) else { return nil }
+        return result
     }
 
     /// Takes every waiting message, up to `limit`, handing each (bytes valid only inside) with its
@@ -315,18 +332,43 @@ public final class Mailbox {
 
     // MARK: Engine
 
-    private func sendCopy(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws -> Bool {
-        try sendReserving(count: buffer.count, deadline: deadline) { target in
-            if let source = buffer.baseAddress, !target.isEmpty {
-                target.baseAddress!.copyMemory(from: source, byteCount: buffer.count)
+    // The public generic calls are thin inlinable wrappers over these non-generic entry points,
+    // so a client module specializes the wrapper and never pays for generic metadata here.
+
+    /// Copies `buffer` into the mailbox. Returns false only for a non-blocking call that found it full.
+    @usableFromInline
+    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
+        try typed {
+            try sendReserving(count: buffer.count, deadline: deadline) { target in
+                if let source = buffer.baseAddress, !target.isEmpty {
+                    target.baseAddress!.copyMemory(from: source, byteCount: buffer.count)
+                }
             }
         }
     }
 
-    private func receiveCopy(deadline: UInt64) throws -> Message? {
-        try receiveLoop(deadline: deadline) { bytes, sender in
-            Message(bytes: [UInt8](bytes), sender: sender)
+    /// `sendBuffer` for any collection of bytes: in place when it is contiguous, else via a copy.
+    @inlinable
+    func sendContents<Bytes: Collection<UInt8>>(of bytes: Bytes, deadline: UInt64) throws(MailboxError) -> Bool {
+        var outcome: Result<Bool, MailboxError>?
+        _ = bytes.withContiguousStorageIfAvailable { buffer in
+            outcome = Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(buffer), deadline: deadline) }
         }
+        if let outcome { return try outcome.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(buffer, deadline: deadline) }
+        }.get()
+    }
+
+    private func receiveCopy(deadline: UInt64) throws(MailboxError) -> Message? {
+        var message: Message?
+        let taken = try typed {
+            try receiveOne(deadline: deadline, release: true) { bytes, sender in
+                message = Message(bytes: [UInt8](bytes), sender: sender)
+            }
+        }
+        return taken ? message : nil
     }
 
     /// Returns false only for a non-blocking call (deadline 0) that found the mailbox full.
@@ -339,25 +381,25 @@ public final class Mailbox {
         if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent) }
         if ownership == .process { try checkOwner(force: false) }
         let publish = batchDepth == 0
-        func attempt() throws -> Bool? {
+        func attempt() throws -> Bool {
             switch ring {
             case .oneToOne(let ring):
-                return try ring.tryWrite(length: count, sender: pid, publish: publish, fill) ? true : nil
+                return try ring.tryWrite(length: count, sender: pid, publish: publish, fill)
             case .shared(let ring):
                 switch try ring.tryWrite(length: count, sender: pid, fill) {
                 case .written: return true
                 case .full(let word, let position):
                     noteStall(word: word, position: position, in: ring)
-                    return nil
+                    return false
                 }
             }
         }
-        if try attempt() == nil {
+        if try !attempt() {
             // Full: whatever this handle has batched must become visible before it waits for
             // room, or its receiver could never make any.
             flushSends()
             if deadline == 0 { return false }
-            _ = try waitSlowly(on: spaceEvent, deadline: deadline, attempt)
+            try waitSlowly(on: spaceEvent, deadline: deadline, attempt)
         }
         if publish {
             messageEvent.notify()
@@ -375,10 +417,11 @@ public final class Mailbox {
         messageEvent.notify()
     }
 
-    /// Returns nil only for a non-blocking call (deadline 0) that found the mailbox empty.
-    /// With `release: false` the space of the message taken is released by `finishReceives()`.
-    @inline(__always)
-    private func receiveLoop<R>(deadline: UInt64, release: Bool = true, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+    /// Takes one message and hands it to `body`. Returns false only for a non-blocking call
+    /// (deadline 0) that found the mailbox empty. With `release: false` the space of the message
+    /// taken is released by `finishReceives()`.
+    @usableFromInline
+    func receiveOne(deadline: UInt64, release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
         guard !isClosed else { throw MailboxError.closed }
         if ownership != .none, ownerWord.pointee.load(ordering: .relaxed) != confirmedOwner {
             // Relaxed: a stale owner value only delays noticing a transfer by one call.
@@ -392,23 +435,23 @@ public final class Mailbox {
                 if release { spaceEvent.notify() } else { hasUnnotifiedReceives = true }
             }
         }
-        return try wait(on: messageEvent, deadline: deadline) { () throws -> R? in
+        return try wait(on: messageEvent, deadline: deadline) { () throws -> Bool in
             switch ring {
             case .oneToOne(let ring):
                 return try ring.tryRead(release: release) { bytes, sender in
                     consumed = true
-                    return try body(bytes, sender)
+                    try body(bytes, sender)
                 }
             case .shared(let ring):
                 switch try ring.tryRead(receiver: pid, { bytes, sender in
                     consumed = true
-                    return try body(bytes, sender)
+                    try body(bytes, sender)
                 }) {
-                case .message(let result): return result
-                case .empty: return nil
+                case .message: return true
+                case .empty: return false
                 case .pending(let word, let position):
                     noteStall(word: word, position: position, in: ring)
-                    return nil
+                    return false
                 }
             }
         }
@@ -419,10 +462,15 @@ public final class Mailbox {
     private func receiveMany(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Int {
         guard limit > 0 else { return 0 }
         defer { finishReceives() }
-        guard try receiveLoop(deadline: deadline, release: false, body) != nil else { return 0 }
+        guard try receiveOne(deadline: deadline, release: false, body) else { return 0 }
+        // The first message passed every check; take the rest of the batch straight from the
+        // ring, without the per-call checks and waiting machinery.
         var count = 1
-        while count < limit, try receiveLoop(deadline: 0, release: false, body) != nil {
-            count += 1
+        switch ring {
+        case .oneToOne(let ring):
+            while count < limit, try ring.tryRead(release: false, body) { count += 1 }
+        case .shared(let ring):
+            while count < limit, case .message = try ring.tryRead(receiver: pid, body) { count += 1 }
         }
         return count
     }
@@ -439,13 +487,16 @@ public final class Mailbox {
     /// strategy says. Returns nil when `deadline` passes with a deadline of 0 (non-blocking);
     /// throws `timedOut` when a later deadline passes.
     @inline(__always)
-    private func wait<R>(on event: EventCount, deadline: UInt64, _ attempt: () throws -> R?) throws -> R? {
-        if let result = try attempt() { return result }
-        if deadline == 0 { return nil }
-        return try waitSlowly(on: event, deadline: deadline, attempt)
+    private func wait(on event: EventCount, deadline: UInt64, _ attempt: () throws -> Bool) throws -> Bool {
+        if try attempt() { return true }
+        if deadline == 0 { return false }
+        try waitSlowly(on: event, deadline: deadline, attempt)
+        return true
     }
 
-    private func waitSlowly<R>(on event: EventCount, deadline: UInt64, _ attempt: () throws -> R?) throws -> R {
+    /// Returns once `attempt` succeeded; throws `timedOut` when `deadline` passes first.
+    @inline(never)
+    private func waitSlowly(on event: EventCount, deadline: UInt64, _ attempt: () throws -> Bool) throws {
         let spinBudget = waitStrategy.spinNanos
         if spinBudget > 0 {
             let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
@@ -453,7 +504,7 @@ public final class Mailbox {
             while true {
                 for _ in 0..<32 {
                     shimPause()
-                    if let result = try attempt() { return result }
+                    if try attempt() { return }
                 }
                 round &+= 1
                 let now = MonotonicClock.now()
@@ -466,9 +517,9 @@ public final class Mailbox {
         }
         while true {
             let (key, reliable) = event.prepareToWait()
-            if let result = try attempt() {
+            if try attempt() {
                 event.cancel()
-                return result
+                return
             }
             let now = MonotonicClock.now()
             guard now < deadline else {
@@ -478,12 +529,13 @@ public final class Mailbox {
             let slice = stall == nil && reliable ? Self.sleepSliceNanos : Self.stallCheckNanos
             event.sleep(key: key, timeoutNanos: min(deadline - now, slice))
             if ownership == .process { try checkOwner(force: true) }
-            if let result = try attempt() { return result }
+            if try attempt() { return }
         }
     }
 
     /// Tracks a shared-ring slot that blocks progress; once it has stayed the same for
     /// `stallCheckNanos`, frees it if the process holding it is dead.
+    @inline(never)
     private func noteStall(word: UInt64, position: UInt64, in ring: SharedRing) {
         let state = SharedRing.state(of: word)
         guard state == SharedRing.stateClaimed || state == SharedRing.stateTaken else { return }
@@ -505,6 +557,7 @@ public final class Mailbox {
 
     /// Records this process as a sender or receiver and, on a one-to-one mailbox, claims the role
     /// (taking it over from a dead holder).
+    @inline(never)
     private func takeRole(_ role: UInt32) throws {
         if kind == .oneToOne {
             let offset = role == ParticipantTable.sent ? SegmentLayout.senderRoleOffset : SegmentLayout.receiverRoleOffset
@@ -538,7 +591,8 @@ public final class Mailbox {
 
     // MARK: Helpers
 
-    private static func deadline(_ timeout: Duration?) -> UInt64 {
+    @usableFromInline
+    static func deadline(_ timeout: Duration?) -> UInt64 {
         guard let timeout else { return .max }
         // A zero or negative timeout still makes one attempt, then times out.
         return max(1, MonotonicClock.deadline(after: timeout))
@@ -563,13 +617,6 @@ func typed<R>(_ body: () throws -> R) throws(MailboxError) -> R {
     }
 }
 
-@inline(__always)
-private func withBytes<Bytes: Collection<UInt8>, R>(_ bytes: Bytes, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-    if let result = try bytes.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
-        return result
-    }
-    return try Array(bytes).withUnsafeBytes(body)
-}
 
 
 @inline(__always)

@@ -191,9 +191,9 @@ struct OneToOneRing {
 
     /// Hands the oldest record to `body` (payload valid only inside it) and releases its space
     /// (or, with `release: false`, leaves that to `releaseReads()`), also when `body` throws.
-    /// Returns nil when the ring is empty.
+    /// Returns false when the ring is empty.
     @inline(__always)
-    func tryRead<R>(release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+    func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
         // Relaxed: this process is the only writer of head and consumedCount.
         var position = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedHead : head.pointee.load(ordering: .relaxed)
         var index = position & mask
@@ -201,7 +201,7 @@ struct OneToOneRing {
         // Acquire: pairs with the sender's release store of the stamp; the record is complete.
         guard stamp(at: index).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
             try checkEmpty(at: position)
-            return nil
+            return false
         }
         var length = at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self)
         if length == SegmentLayout.paddingLength {
@@ -217,7 +217,7 @@ struct OneToOneRing {
             guard stamp(at: 0).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
                 if release { _ = releaseReads() }
                 try checkEmpty(at: position)
-                return nil
+                return false
             }
             length = at.load(fromByteOffset: SegmentLayout.recordLength, as: UInt32.self)
         }
@@ -234,7 +234,8 @@ struct OneToOneRing {
             rememberRead(head: position &+ record, consumed: consumedSoFar() &+ 1)
             if release { _ = releaseReads() }
         }
-        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender)
+        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender)
+        return true
     }
 
     /// No record is stamped at `position`: fine if the sender has not written one, corrupted if

@@ -33,8 +33,8 @@ struct SharedRing {
         case full(blockedBy: UInt64, position: UInt64)
     }
 
-    enum ReadResult<R> {
-        case message(R)
+    enum ReadResult {
+        case message
         case empty
         /// The slot at the head is claimed by a sender that has not committed yet.
         case pending(word: UInt64, position: UInt64)
@@ -194,7 +194,7 @@ struct SharedRing {
     /// Takes the oldest committed message, hands it to `body` (valid only inside) and frees the
     /// slot, also when `body` throws. Cancelled records are skipped.
     @inline(__always)
-    func tryRead<R>(receiver: UInt32, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> ReadResult<R> {
+    func tryRead(receiver: UInt32, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> ReadResult {
         var staleReloads = 0
         while true {
             // Acquire: pairs with `advance`'s release (see tryWrite).
@@ -210,8 +210,8 @@ struct SharedRing {
                     // Acquire-release: acquire makes the payload visible; the claim needs no release.
                     guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
                     advance(head, from: position)
-                    if let result = try consume(position, sender: Self.pid(of: current), body) {
-                        return .message(result)
+                    if try consume(position, sender: Self.pid(of: current), body) {
+                        return .message
                     }
                     continue
                 case Self.stateEmpty:
@@ -249,9 +249,9 @@ struct SharedRing {
         }
     }
 
-    /// Reads the taken slot at `position`; returns nil for a cancelled record.
+    /// Reads the taken slot at `position`; returns false for a cancelled record.
     @inline(__always)
-    private func consume<R>(_ position: UInt64, sender: Int32, _ body: (UnsafeRawBufferPointer, Int32) throws -> R) throws -> R? {
+    private func consume(_ position: UInt64, sender: Int32, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
         let at = slot(position)
         defer {
             // Release: our reads of the slot happen before a sender can claim it for the next lap.
@@ -260,14 +260,15 @@ struct SharedRing {
         // Read header fields once into locals: another process could change the shared copies.
         let length = Int(at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self))
         let kind = at.load(fromByteOffset: SegmentLayout.slotKind, as: UInt32.self)
-        if kind == SegmentLayout.kindCancelled { return nil }
+        if kind == SegmentLayout.kindCancelled { return false }
         guard kind == SegmentLayout.kindMessage else {
             throw MailboxError.corrupted(reason: "shared ring slot at position \(position) has unknown kind \(kind)")
         }
         guard length <= maxMessageSize else {
             throw MailboxError.corrupted(reason: "shared ring slot at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
         }
-        return try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender)
+        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender)
+        return true
     }
 
     /// Whether `tail` and `head` (both hints) can both be right. Legitimately tail − head lies in
