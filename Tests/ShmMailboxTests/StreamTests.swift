@@ -90,16 +90,19 @@ extension MultiProcess {
         /// Batched sends from another process (batches larger than the mailbox, so a batch must
         /// publish part of itself to make progress) received with `receiveBatch`: every message
         /// arrives once, in order, intact.
-        @Test(arguments: MailboxOptions.RingKind.allCases)
-        func batchedSendAndReceive(kind: MailboxOptions.RingKind) throws {
-            let count = 50_000
-            try withMailbox("batch-\(kind)", MailboxOptions(capacity: 16, maxMessageSize: 256, kind: kind)) { name, box throws in
-                let sender = try Peer(["send", name, "9", String(count), "1", "256", "40"])
+        /// The second case streams batches many times larger than the whole ring while the
+        /// receiver keeps up, so a batch's unpublished tail could fall far behind the head.
+        @Test(arguments: MailboxOptions.RingKind.allCases, [(16, 256, 50_000), (2, 4096, 20_000)])
+        func batchedSendAndReceive(kind: MailboxOptions.RingKind, shape: (capacity: Int, maxSize: Int, count: Int)) throws {
+            let count = shape.count
+            let options = MailboxOptions(capacity: shape.capacity, maxMessageSize: shape.maxSize, kind: kind)
+            try withMailbox("batch-\(kind)", options) { name, box throws in
+                let sender = try Peer(["send", name, "9", String(count), "1", String(shape.maxSize), "100"])
                 var next: UInt64 = 0
                 var largestBatch = 0
                 while next < UInt64(count) {
                     let taken = try box.receiveBatch(limit: 10, timeout: .seconds(60)) { bytes, from in
-                        let length = TestMessages.length(sender: 9, sequence: next, minSize: 1, maxSize: 256)
+                        let length = TestMessages.length(sender: 9, sequence: next, minSize: 1, maxSize: shape.maxSize)
                         try TestMessages.verify(bytes, sender: 9, sequence: next, length: length)
                         #expect(from == sender.pid)
                         next += 1

@@ -36,6 +36,8 @@ struct OneToOneRing {
         var hasUnpublishedWrites = false
         var unpublishedTail: UInt64 = 0
         var unpublishedProduced: UInt64 = 0
+        // The tail this sender last published (or found published).
+        var publishedTail: UInt64 = 0
         var hasUnreleasedReads = false
         var unreleasedHead: UInt64 = 0
         var unreleasedConsumed: UInt64 = 0
@@ -121,6 +123,7 @@ struct OneToOneRing {
             // is claimed before the first send), so it reads back its own latest stores.
             position = tail.pointee.load(ordering: .relaxed)
             produced = producedCount.pointee.load(ordering: .relaxed)
+            local.pointee.publishedTail = position
         }
         let record = UInt64(Self.recordSize(payload: length))
         var index = position & mask
@@ -155,7 +158,12 @@ struct OneToOneRing {
         try fill(UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length))
         writeHeader(at: index, position: position, length: UInt32(length), sender: sender)
         remember(tail: position &+ record, produced: produced &+ 1)
-        if publish { _ = publishWrites() }
+        // Inside a batch, publish anyway once half the area is unpublished: a receiver that keeps
+        // up never lets the ring fill, and the published tail must stay within one area of the
+        // receiver's head (the receiver's consistency check relies on it).
+        if publish || position &+ record &- local.pointee.publishedTail >= dataSize / 2 {
+            _ = publishWrites()
+        }
         return true
     }
 
@@ -186,6 +194,7 @@ struct OneToOneRing {
         producedCount.pointee.store(local.pointee.unpublishedProduced, ordering: .relaxed)
         // Release: a reader of tail sees every record (and stamp) before it.
         tail.pointee.store(local.pointee.unpublishedTail, ordering: .releasing)
+        local.pointee.publishedTail = local.pointee.unpublishedTail
         return true
     }
 
