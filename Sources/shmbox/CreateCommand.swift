@@ -33,6 +33,9 @@ struct CreateCommand: ParsableCommand {
     @Option(help: "With --owner system: the process to hand ownership to right away.")
     var ownerPid: Int32?
 
+    @Option(help: "Who may receive: pair (one sender, one receiver), exclusive (one receiver at a time) or competing (default for shared).")
+    var policy: MailboxOptions.ReceiverPolicy?
+
     func validate() throws {
         if owner == .process {
             throw ValidationError("a process-owned mailbox would vanish when this command ends; use `shmbox receive NAME --create --owner process`.")
@@ -44,7 +47,8 @@ struct CreateCommand: ParsableCommand {
 
     func run() throws {
         let options = MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize,
-                                     kind: kind.ringKind, permissions: mode.bits, ownership: owner)
+                                     kind: kind.ringKind, permissions: mode.bits, ownership: owner,
+                                     receiverPolicy: policy)
         try reportingMailboxErrors {
             let mailbox = try Mailbox.create(name, options: options)
             if let ownerPid {

@@ -25,6 +25,7 @@ struct InspectCommand: ParsableCommand {
             printLine("max message size: \(mailbox.maxMessageSize)")
             printLine("mode: \(octal(mailbox.permissions))")
             printLine("ownership: \(mailbox.ownership.rawValue)")
+            printLine("receiver policy: \(mailbox.receiverPolicy.rawValue)")
             if let owner = mailbox.owner {
                 printLine("owner: \(owner.pid) \(owner.isAlive ? "alive" : "dead")")
             }

@@ -55,6 +55,7 @@ func printLine(_ line: String) {
 }
 
 extension MailboxOptions.Ownership: ExpressibleByArgument {}
+extension MailboxOptions.ReceiverPolicy: ExpressibleByArgument {}
 
 /// The `--kind` values.
 enum KindArgument: String, ExpressibleByArgument, CaseIterable {

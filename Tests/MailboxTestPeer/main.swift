@@ -12,7 +12,8 @@
 //                                            `exitCode(for:)`
 //   own NAME CAPACITY [MILLIS]               create a process-owned mailbox, print "ready", then
 //                                            sleep (forever, or MILLIS and then close it and exit)
-//   receive-one NAME                         receive one message (10 s at most) and print it
+//   receive-one NAME [wait]                  receive one message (10 s at most) and print it;
+//                                            `wait` waits for an exclusive mailbox's turn
 //   sleep-then-send NAME MILLIS TEXT         sleep, then send TEXT
 //   sleep-then-receive NAME MILLIS COUNT     sleep, then receive COUNT messages and print them
 //
@@ -54,13 +55,15 @@ func openMailbox(_ name: String) -> Mailbox {
 }
 
 /// Exit statuses the tests read: 3 permission denied, 4 not found, 5 owner terminated,
-/// 6 not permitted, 2 any other error.
+/// 6 not permitted, 7 receiver busy, 8 role taken, 2 any other error.
 func exitCode(for error: MailboxError) -> Int32 {
     switch error {
     case .permissionDenied: return 3
     case .notFound: return 4
     case .ownerTerminated: return 5
     case .notPermitted: return 6
+    case .receiverBusy: return 7
+    case .roleTaken: return 8
     default: return 2
     }
 }
@@ -200,6 +203,7 @@ case "own":
 
 case "receive-one":
     let box = openMailbox(argument(1))
+    if arguments.count > 2 && arguments[2] == "wait" { box.whenReceiverBusy = .wait }
     do {
         say(try box.receive(timeout: .seconds(10)).string)
     } catch {

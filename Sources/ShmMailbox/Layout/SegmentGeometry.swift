@@ -4,6 +4,7 @@ import Synchronization
 struct SegmentGeometry: Equatable {
     let kind: MailboxOptions.RingKind
     let ownership: MailboxOptions.Ownership
+    let receiverPolicy: MailboxOptions.ReceiverPolicy
     let capacity: Int
     let maxMessageSize: Int
     let dataOffset: Int
@@ -14,7 +15,13 @@ struct SegmentGeometry: Equatable {
 
     /// The geometry for new mailbox options, or `invalidOptions`.
     init(kind: MailboxOptions.RingKind, capacity: Int, maxMessageSize: Int,
-         ownership: MailboxOptions.Ownership = .none) throws(MailboxError) {
+         ownership: MailboxOptions.Ownership = .none,
+         receiverPolicy: MailboxOptions.ReceiverPolicy? = nil) throws(MailboxError) {
+        let policy = receiverPolicy ?? (kind == .oneToOne ? .pair : .competing)
+        guard kind == .shared || policy == .pair else {
+            throw .invalidOptions("a one-to-one mailbox has one sender and one receiver (receiver policy pair); use kind shared for \(policy.rawValue)")
+        }
+        self.receiverPolicy = policy
         guard (1...SegmentLayout.capacityLimit).contains(capacity) else {
             throw .invalidOptions("capacity must be 1...\(SegmentLayout.capacityLimit) messages, not \(capacity)")
         }
@@ -59,6 +66,15 @@ struct SegmentGeometry: Equatable {
         header.storeBytes(of: creator.startTime, toByteOffset: SegmentLayout.creatorStartTimeOffset, as: UInt64.self)
         header.storeBytes(of: createdAt, toByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
         header.storeBytes(of: Self.code(of: ownership), toByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
+        header.storeBytes(of: Self.code(of: receiverPolicy), toByteOffset: SegmentLayout.receiverPolicyOffset, as: UInt32.self)
+    }
+
+    static func code(of policy: MailboxOptions.ReceiverPolicy) -> UInt32 {
+        switch policy {
+        case .pair: return 1
+        case .exclusive: return 2
+        case .competing: return 3
+        }
     }
 
     static func code(of ownership: MailboxOptions.Ownership) -> UInt32 {
@@ -110,6 +126,10 @@ struct SegmentGeometry: Equatable {
         guard let ownership = MailboxOptions.Ownership.allCases.first(where: { code(of: $0) == ownershipCode }) else {
             throw .corrupted(reason: "unknown ownership \(ownershipCode)")
         }
+        let policyCode = header.load(fromByteOffset: SegmentLayout.receiverPolicyOffset, as: UInt32.self)
+        guard let policy = MailboxOptions.ReceiverPolicy.allCases.first(where: { code(of: $0) == policyCode }) else {
+            throw .corrupted(reason: "unknown receiver policy \(policyCode)")
+        }
         let capacity = field(SegmentLayout.capacityOffset)
         let maxMessageSize = field(SegmentLayout.maxMessageSizeOffset)
         guard capacity >= 1, capacity <= UInt64(SegmentLayout.capacityLimit),
@@ -118,7 +138,8 @@ struct SegmentGeometry: Equatable {
         }
         let expected: SegmentGeometry
         do {
-            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize), ownership: ownership)
+            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize),
+                                           ownership: ownership, receiverPolicy: policy)
         } catch {
             throw .corrupted(reason: "impossible geometry (capacity \(capacity), maxMessageSize \(maxMessageSize))")
         }

@@ -29,7 +29,8 @@ enum SegmentLayout {
     static let creatorStartTimeOffset = 72  // u64: clock ticks after boot (/proc/PID/stat field 22)
     static let createdAtOffset = 80         // u64: Unix time in nanoseconds
     static let ownershipOffset = 88         // u32: 0 none, 1 system, 2 process
-    // 92..<128 reserved (zero) for receiver policy and buffering kind.
+    static let receiverPolicyOffset = 92    // u32: 1 pair, 2 exclusive, 3 competing
+    // 96..<128 reserved (zero) for the buffering kind.
 
     // Line 1 (128): written by senders.
     static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)

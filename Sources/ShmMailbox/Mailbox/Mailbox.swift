@@ -38,6 +38,18 @@ public final class Mailbox {
     public var waitStrategy: WaitStrategy
     /// Who owns the mailbox, chosen at creation.
     public let ownership: MailboxOptions.Ownership
+    /// Who may receive when several processes try, chosen at creation.
+    public let receiverPolicy: MailboxOptions.ReceiverPolicy
+
+    /// What a receive on an `.exclusive` mailbox does while another process holds the turn.
+    public enum WhenReceiverBusy: Sendable {
+        /// Throw `receiverBusy` at once.
+        case fail
+        /// Wait for the turn (within the call's timeout; non-blocking calls still throw).
+        case wait
+    }
+    /// This handle's choice when an `.exclusive` mailbox's receive turn is taken (default `.fail`).
+    public var whenReceiverBusy = WhenReceiverBusy.fail
 
     private enum Ring {
         case oneToOne(OneToOneRing)
@@ -82,6 +94,7 @@ public final class Mailbox {
         self.name = name.name
         self.kind = geometry.kind
         self.ownership = geometry.ownership
+        self.receiverPolicy = geometry.receiverPolicy
         self.ownerWord = segment.base.atomicUInt64(at: SegmentLayout.ownerOffset)
         self.ownerFlags = segment.base.atomicUInt32(at: SegmentLayout.ownerFlagsOffset)
         self.capacity = geometry.capacity
@@ -108,7 +121,8 @@ public final class Mailbox {
     public static func create(_ name: String, options: MailboxOptions = MailboxOptions()) throws(MailboxError) -> Mailbox {
         let validName = try MailboxName(name)
         let geometry = try SegmentGeometry(kind: options.kind, capacity: options.capacity,
-                                           maxMessageSize: options.maxMessageSize, ownership: options.ownership)
+                                           maxMessageSize: options.maxMessageSize, ownership: options.ownership,
+                                           receiverPolicy: options.receiverPolicy)
         guard options.permissions & ~0o777 == 0, options.permissions & 0o600 == 0o600 else {
             throw .invalidOptions("permissions must be within 0o777 and include 0o600, not 0o\(String(options.permissions, radix: 8))")
         }
@@ -378,7 +392,7 @@ public final class Mailbox {
         guard count >= 0, count <= maxMessageSize else {
             throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
         }
-        if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent) }
+        if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent, deadline: 0) }
         if ownership == .process { try checkOwner(force: false) }
         let publish = batchDepth == 0
         func attempt() throws -> Bool {
@@ -427,7 +441,7 @@ public final class Mailbox {
             // Relaxed: a stale owner value only delays noticing a transfer by one call.
             try checkReceiveRight()
         }
-        if roles & ParticipantTable.received == 0 { try takeRole(ParticipantTable.received) }
+        if roles & ParticipantTable.received == 0 { try takeRole(ParticipantTable.received, deadline: deadline) }
         // A throwing body still consumed a message, so the space event must fire either way.
         var consumed = false
         defer {
@@ -555,11 +569,17 @@ public final class Mailbox {
 
     // MARK: Roles
 
-    /// Records this process as a sender or receiver and, on a one-to-one mailbox, claims the role
-    /// (taking it over from a dead holder).
+    /// Whether the receiver policy limits `role` to one process at a time.
+    private func isExclusive(_ role: UInt32) -> Bool {
+        receiverPolicy == .pair || (receiverPolicy == .exclusive && role == ParticipantTable.received)
+    }
+
+    /// Records this process as a sender or receiver and, where the receiver policy allows only one
+    /// process in the role, claims it (taking it over from a dead holder). An `.exclusive`
+    /// receiver whose handle says `.wait` polls for the turn until `deadline`.
     @inline(never)
-    private func takeRole(_ role: UInt32) throws {
-        if kind == .oneToOne {
+    private func takeRole(_ role: UInt32, deadline: UInt64) throws {
+        if isExclusive(role) {
             let offset = role == ParticipantTable.sent ? SegmentLayout.senderRoleOffset : SegmentLayout.receiverRoleOffset
             let word = segment.base.atomicUInt64(at: offset)
             let mine = me.packed
@@ -568,8 +588,15 @@ public final class Mailbox {
                 let holder = word.pointee.load(ordering: .acquiring)
                 if holder == mine { break }
                 if holder != 0, ProcessIdentity.isAlive(packed: holder) {
-                    throw MailboxError.roleTaken(role == ParticipantTable.sent ? .sender : .receiver,
-                                                 pid: ProcessIdentity(packed: holder).pid)
+                    let pid = ProcessIdentity(packed: holder).pid
+                    guard receiverPolicy == .exclusive else {
+                        throw MailboxError.roleTaken(role == ParticipantTable.sent ? .sender : .receiver, pid: pid)
+                    }
+                    guard whenReceiverBusy == .wait, deadline != 0 else { throw MailboxError.receiverBusy(pid: pid) }
+                    guard MonotonicClock.now() < deadline else { throw MailboxError.timedOut }
+                    // The turn frees when its holder closes or dies; neither is announced, so poll.
+                    usleep(1_000)
+                    continue
                 }
                 // Acquire-release: the CAS hands the role over exactly once.
                 if word.pointee.compareExchange(expected: holder, desired: mine, ordering: .acquiringAndReleasing).exchanged { break }
@@ -580,7 +607,7 @@ public final class Mailbox {
     }
 
     private func releaseRoles() {
-        guard kind == .oneToOne, !isClosed else { return }
+        guard receiverPolicy != .competing, !isClosed else { return }
         for (role, offset) in [(ParticipantTable.sent, SegmentLayout.senderRoleOffset),
                                (ParticipantTable.received, SegmentLayout.receiverRoleOffset)] where roles & role != 0 {
             // Release: our last publication is ordered before the role becomes free.

@@ -27,6 +27,21 @@ public struct MailboxOptions: Sendable, Equatable {
         case process
     }
 
+    /// Who may receive when several processes try (the textbook's choices for a mailbox shared by
+    /// more than two processes).
+    public enum ReceiverPolicy: String, Sendable, Equatable, CaseIterable {
+        /// At most two processes: one sender and one receiver. A third process is refused with
+        /// `roleTaken`; a role whose holder died is taken over. (The only policy of `.oneToOne`.)
+        case pair
+        /// Many senders, but one receiving process at a time: it holds the receive turn until it
+        /// closes its handle or dies. Another receiver gets `receiverBusy`, or waits for the turn
+        /// if its handle's `whenReceiverBusy` is `.wait`.
+        case exclusive
+        /// Many senders and receivers; each message goes to exactly one of the receivers,
+        /// whichever takes it first. (The default for `.shared`.)
+        case competing
+    }
+
     /// The most messages that can wait in the mailbox (1...16,777,216). A sender blocks, times
     /// out or gets `false` from `trySend` when this many are waiting.
     public var capacity: Int
@@ -44,6 +59,9 @@ public struct MailboxOptions: Sendable, Equatable {
     public var waitStrategy: WaitStrategy
     /// Who owns the mailbox (default `.none`: anyone who can open it may receive).
     public var ownership: Ownership
+    /// Who may receive; nil picks the kind's default (`.pair` for `.oneToOne`, `.competing` for
+    /// `.shared`). `.oneToOne` mailboxes support `.pair` only.
+    public var receiverPolicy: ReceiverPolicy?
 
     public init(
         capacity: Int = 1024,
@@ -51,7 +69,8 @@ public struct MailboxOptions: Sendable, Equatable {
         kind: RingKind = .shared,
         permissions: UInt32 = 0o600,
         waitStrategy: WaitStrategy = .default,
-        ownership: Ownership = .none
+        ownership: Ownership = .none,
+        receiverPolicy: ReceiverPolicy? = nil
     ) {
         self.capacity = capacity
         self.maxMessageSize = maxMessageSize
@@ -59,5 +78,6 @@ public struct MailboxOptions: Sendable, Equatable {
         self.permissions = permissions
         self.waitStrategy = waitStrategy
         self.ownership = ownership
+        self.receiverPolicy = receiverPolicy
     }
 }
