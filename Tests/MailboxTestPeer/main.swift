@@ -14,6 +14,7 @@
 //                                            sleep (forever, or MILLIS and then close it and exit)
 //   receive-one NAME [wait]                  receive one message (10 s at most) and print it;
 //                                            `wait` waits for an exclusive mailbox's turn
+//   send-sync NAME TEXT                      send TEXT until received; print "delivered to PID"
 //   sleep-then-send NAME MILLIS TEXT         sleep, then send TEXT
 //   sleep-then-receive NAME MILLIS COUNT     sleep, then receive COUNT messages and print them
 //
@@ -206,6 +207,16 @@ case "receive-one":
     if arguments.count > 2 && arguments[2] == "wait" { box.whenReceiverBusy = .wait }
     do {
         say(try box.receive(timeout: .seconds(10)).string)
+    } catch {
+        say("\(error)")
+        exit(exitCode(for: error))
+    }
+
+case "send-sync":
+    let box = openMailbox(argument(1))
+    do {
+        let delivery = try box.send(argument(2), timeout: .seconds(30), until: .received)
+        say("delivered to \(delivery?.receiver.pid ?? 0)")
     } catch {
         say("\(error)")
         exit(exitCode(for: error))

@@ -24,7 +24,7 @@ struct APITests {
     }
 
     @Test(arguments: [
-        MailboxOptions(capacity: 0), MailboxOptions(capacity: -1), MailboxOptions(capacity: 1 << 25),
+        MailboxOptions(capacity: 0, kind: .oneToOne), MailboxOptions(capacity: -1), MailboxOptions(capacity: 1 << 25),
         MailboxOptions(maxMessageSize: 0), MailboxOptions(maxMessageSize: (1 << 30) + 1),
         MailboxOptions(permissions: 0o400), MailboxOptions(permissions: 0o1777),
     ])

@@ -165,7 +165,8 @@ import Testing
         let name = Self.uniqueName("opts")
         defer { try? Mailbox.delete(name) }
         expectFailure(try shmbox("create", name, "--mode", "0400"), containing: "must be within 0o777 and include 0o600")
-        expectFailure(try shmbox("create", name, "--capacity", "0"), containing: "invalid mailbox options")
+        expectFailure(try shmbox("create", name, "--capacity", "0", "--kind", "one-to-one"), containing: "invalid mailbox options")
+        expectFailure(try shmbox("create", name, "--capacity", "16777217"), containing: "invalid mailbox options")
         #expect(throws: MailboxError.notFound(name)) { try Mailbox.open(name) }
     }
 

@@ -5,6 +5,9 @@ struct SegmentGeometry: Equatable {
     let kind: MailboxOptions.RingKind
     let ownership: MailboxOptions.Ownership
     let receiverPolicy: MailboxOptions.ReceiverPolicy
+    /// Zero capacity: one slot, and every send waits until a receiver has taken its message.
+    let isRendezvous: Bool
+    /// Slots in the ring (1 for a zero-capacity mailbox).
     let capacity: Int
     let maxMessageSize: Int
     let dataOffset: Int
@@ -21,15 +24,21 @@ struct SegmentGeometry: Equatable {
         guard kind == .shared || policy == .pair else {
             throw .invalidOptions("a one-to-one mailbox has one sender and one receiver (receiver policy pair); use kind shared for \(policy.rawValue)")
         }
-        self.receiverPolicy = policy
-        guard (1...SegmentLayout.capacityLimit).contains(capacity) else {
-            throw .invalidOptions("capacity must be 1...\(SegmentLayout.capacityLimit) messages, not \(capacity)")
+        guard (0...SegmentLayout.capacityLimit).contains(capacity) else {
+            throw .invalidOptions("capacity must be 0 (no buffering) to \(SegmentLayout.capacityLimit) messages, not \(capacity)")
+        }
+        guard capacity > 0 || kind == .shared else {
+            throw .invalidOptions("a zero-capacity mailbox needs kind shared (a one-to-one ring cannot take back a message nobody received)")
         }
         guard (1...SegmentLayout.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw .invalidOptions("maxMessageSize must be 1...\(SegmentLayout.maxMessageSizeLimit) bytes, not \(maxMessageSize)")
         }
+        self.receiverPolicy = policy
+        self.isRendezvous = capacity == 0
         self.kind = kind
         self.ownership = ownership
+        // A zero-capacity mailbox has one slot, held only while its sender waits for a receiver.
+        let capacity = max(1, capacity)
         self.capacity = capacity
         self.maxMessageSize = maxMessageSize
         self.dataOffset = SegmentLayout.dataOffset
@@ -67,6 +76,7 @@ struct SegmentGeometry: Equatable {
         header.storeBytes(of: createdAt, toByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
         header.storeBytes(of: Self.code(of: ownership), toByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
         header.storeBytes(of: Self.code(of: receiverPolicy), toByteOffset: SegmentLayout.receiverPolicyOffset, as: UInt32.self)
+        header.storeBytes(of: UInt32(isRendezvous ? 1 : 0), toByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
     }
 
     static func code(of policy: MailboxOptions.ReceiverPolicy) -> UInt32 {
@@ -138,7 +148,11 @@ struct SegmentGeometry: Equatable {
         }
         let expected: SegmentGeometry
         do {
-            expected = try SegmentGeometry(kind: kind, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize),
+            let buffering = header.load(fromByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
+            guard buffering <= 1, buffering == 0 || capacity == 1 else {
+                throw MailboxError.corrupted(reason: "buffering \(buffering) with capacity \(capacity)")
+            }
+            expected = try SegmentGeometry(kind: kind, capacity: buffering == 1 ? 0 : Int(capacity), maxMessageSize: Int(maxMessageSize),
                                            ownership: ownership, receiverPolicy: policy)
         } catch {
             throw .corrupted(reason: "impossible geometry (capacity \(capacity), maxMessageSize \(maxMessageSize))")

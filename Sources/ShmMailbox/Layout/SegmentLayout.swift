@@ -30,7 +30,8 @@ enum SegmentLayout {
     static let createdAtOffset = 80         // u64: Unix time in nanoseconds
     static let ownershipOffset = 88         // u32: 0 none, 1 system, 2 process
     static let receiverPolicyOffset = 92    // u32: 1 pair, 2 exclusive, 3 competing
-    // 96..<128 reserved (zero) for the buffering kind.
+    static let bufferingOffset = 96         // u32: 0 bounded, 1 zero capacity (rendezvous)
+    // 100..<128 reserved (zero).
 
     // Line 1 (128): written by senders.
     static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)
@@ -39,6 +40,8 @@ enum SegmentLayout {
     // Line 2 (256): written by receivers.
     static let headOffset = 256             // u64 position (one-to-one: bytes; shared: messages)
     static let consumedCountOffset = 264    // u64 messages (one-to-one only)
+    static let lastReceiverOffset = 272     // u64 packed identity of the latest receiver to take
+                                            // the one-to-one receiver role (never cleared)
 
     // Line 3 (384): "a message arrived" event (futex word bumped by senders, waiter count).
     static let messageEventOffset = 384     // u32 futex word, u32 waiters at +4
@@ -85,12 +88,16 @@ enum SegmentLayout {
     // Shared ring slot kinds.
     static let kindMessage: UInt32 = 1
     static let kindCancelled: UInt32 = 3    // a claim whose writer gave up
+    static let kindDelivered: UInt32 = 4    // a receipt message the receiver has finished with
+    static let kindReceipt: UInt32 = 5      // a message whose sender waits to learn who took it
 
     // Shared ring slots: u64 state word, u32 length, u32 kind, payload at +16; stride 64-aligned.
     static let slotState = 0
     static let slotLength = 8
     static let slotKind = 12
-    static let slotHeaderSize = 16
+    static let slotSender = 16              // u64 packed identity of the sender
+    static let slotTakenBy = 24             // u64 packed identity of the receiver (receipts)
+    static let slotHeaderSize = 32
     static let slotAlignment = 64
 
     static let ringKindOneToOne: UInt32 = 1

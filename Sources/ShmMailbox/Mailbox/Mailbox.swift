@@ -62,6 +62,10 @@ public final class Mailbox {
     let spaceEvent: EventCount
     let me: ProcessIdentity
     private let pid: UInt32
+    /// `me.packed`, computed once.
+    private let packedMe: UInt64
+    /// Zero capacity: every send waits until a receiver has taken its message.
+    private let isRendezvous: Bool
     /// The owner word (packed identity) and the owner's flags in the segment.
     let ownerWord: UnsafeMutablePointer<Atomic<UInt64>>
     let ownerFlags: UnsafeMutablePointer<Atomic<UInt32>>
@@ -97,12 +101,14 @@ public final class Mailbox {
         self.receiverPolicy = geometry.receiverPolicy
         self.ownerWord = segment.base.atomicUInt64(at: SegmentLayout.ownerOffset)
         self.ownerFlags = segment.base.atomicUInt32(at: SegmentLayout.ownerFlagsOffset)
-        self.capacity = geometry.capacity
+        self.capacity = geometry.isRendezvous ? 0 : geometry.capacity
+        self.isRendezvous = geometry.isRendezvous
         self.maxMessageSize = geometry.maxMessageSize
         self.waitStrategy = waitStrategy
         self.segment = segment
         self.me = me
         self.pid = UInt32(bitPattern: me.pid)
+        self.packedMe = me.packed
         switch geometry.kind {
         case .oneToOne: ring = .oneToOne(OneToOneRing(header: segment.base, geometry: geometry))
         case .shared: ring = .shared(SharedRing(header: segment.base, geometry: geometry))
@@ -234,6 +240,41 @@ public final class Mailbox {
         _ = try withUnsafeBytes(of: value) { (bytes) throws(MailboxError) -> Bool in try sendBuffer(bytes, deadline: deadline) }
     }
 
+    /// Sends the bytes of `buffer` and, with `until: .received`, returns only once a receiver has
+    /// taken the message, naming it (a receipt). A message nobody took within `timeout` is taken
+    /// back (`timedOut`, nothing sent) on a `.shared` mailbox; on a `.oneToOne` mailbox it stays
+    /// queued. `timeout: .zero` sends only if a receiver takes the message at once.
+    ///
+    /// - Throws: `timedOut`, `receiverDied` (the receiver that took it died while reading it), or
+    ///   what `send(_:timeout:)` throws.
+    @discardableResult
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        try sendBuffer(buffer, deadline: Self.deadline(timeout), completion: completion).delivery
+    }
+
+    /// `send(_:timeout:until:)` for an `Array`, `Data`, a slice or any collection of bytes.
+    @discardableResult
+    @inlinable
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        let deadline = Self.deadline(timeout)
+        let copy = Array(bytes)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(MailboxError) -> SendResult in try sendBuffer(buffer, deadline: deadline, completion: completion) }
+        }.get().delivery
+    }
+
+    /// `send(_:timeout:until:)` for the UTF-8 bytes of `text`.
+    @discardableResult
+    public func send(_ text: String, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        var text = text
+        let deadline = Self.deadline(timeout)
+        return try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> SendResult in
+                try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: deadline, completion: completion)
+            }
+        }.get().delivery
+    }
+
     /// Sends `buffer` if there is room now; returns `false` (sending nothing) when the mailbox is full.
     public func trySend(_ buffer: UnsafeRawBufferPointer) throws(MailboxError) -> Bool {
         try sendBuffer(buffer, deadline: 0)
@@ -266,12 +307,12 @@ public final class Mailbox {
     ///
     /// - Throws: what `fill` throws, or a `MailboxError`.
     public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), fill)
+        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), completion: .queued, fill)
     }
 
     /// Zero-copy send if there is room now; returns `false` (without calling `fill`) when full.
     public func trySend(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
-        try sendReserving(count: count, deadline: 0, fill)
+        try sendReserving(count: count, deadline: 0, completion: .queued, fill) != .full
     }
 
     /// Sends made inside `body` on this handle are announced together when `body` returns: at most
@@ -352,8 +393,14 @@ public final class Mailbox {
     /// Copies `buffer` into the mailbox. Returns false only for a non-blocking call that found it full.
     @usableFromInline
     func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
+        try sendBuffer(buffer, deadline: deadline, completion: .queued) != .full
+    }
+
+    /// Copies `buffer` into the mailbox and, for `.received`, waits until a receiver took it.
+    @usableFromInline
+    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: UInt64, completion: Completion) throws(MailboxError) -> SendResult {
         try typed {
-            try sendReserving(count: buffer.count, deadline: deadline) { target in
+            try sendReserving(count: buffer.count, deadline: deadline, completion: completion) { target in
                 if let source = buffer.baseAddress, !target.isEmpty {
                     target.baseAddress!.copyMemory(from: source, byteCount: buffer.count)
                 }
@@ -385,9 +432,11 @@ public final class Mailbox {
         return taken ? message : nil
     }
 
-    /// Returns false only for a non-blocking call (deadline 0) that found the mailbox full.
+    /// Returns `.full` only for a non-blocking call (deadline 0) that found the mailbox full (or,
+    /// for a synchronous send, no receiver to take the message at once).
     @inline(__always)
-    private func sendReserving(count: Int, deadline: UInt64, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+    private func sendReserving(count: Int, deadline: UInt64, completion: Completion,
+                               _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> SendResult {
         guard !isClosed else { throw MailboxError.closed }
         guard count >= 0, count <= maxMessageSize else {
             throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
@@ -395,13 +444,19 @@ public final class Mailbox {
         if roles & ParticipantTable.sent == 0 { try takeRole(ParticipantTable.sent, deadline: 0) }
         if ownership == .process { try checkOwner(force: false) }
         let publish = batchDepth == 0
+        let waits = completion == .received || isRendezvous
+        var written: UInt64 = 0
         func attempt() throws -> Bool {
             switch ring {
             case .oneToOne(let ring):
-                return try ring.tryWrite(length: count, sender: pid, publish: publish, fill)
+                guard try ring.tryWrite(length: count, sender: pid, publish: publish, fill) else { return false }
+                written = ring.writtenCount
+                return true
             case .shared(let ring):
-                switch try ring.tryWrite(length: count, sender: pid, fill) {
-                case .written: return true
+                switch try ring.tryWrite(length: count, sender: pid, identity: packedMe, receipt: waits, fill) {
+                case .written(let position):
+                    written = position
+                    return true
                 case .full(let word, let position):
                     noteStall(word: word, position: position, in: ring)
                     return false
@@ -412,7 +467,7 @@ public final class Mailbox {
             // Full: whatever this handle has batched must become visible before it waits for
             // room, or its receiver could never make any.
             flushSends()
-            if deadline == 0 { return false }
+            if deadline == 0 { return .full }
             try waitSlowly(on: spaceEvent, deadline: deadline, attempt)
         }
         if publish {
@@ -420,7 +475,64 @@ public final class Mailbox {
         } else {
             hasUnnotifiedSends = true
         }
-        return true
+        guard waits else { return .queued }
+        flushSends()
+        do {
+            return .delivered(try awaitDelivery(of: written, deadline: deadline))
+        } catch MailboxError.timedOut where deadline == 0 {
+            return .full
+        }
+    }
+
+    /// Waits until the message this handle wrote (`written`: its slot position on a shared ring,
+    /// its sequence number on a one-to-one ring) has been taken, and returns who took it. On a
+    /// shared ring a message nobody took by `deadline` is taken back (`timedOut`, nothing sent);
+    /// on a one-to-one ring it stays queued.
+    @inline(never)
+    private func awaitDelivery(of written: UInt64, deadline: UInt64) throws -> ProcessIdentity {
+        switch ring {
+        case .oneToOne(let ring):
+            _ = try wait(on: spaceEvent, deadline: max(deadline, 1)) { ring.hasConsumed(written) }
+            // Acquire: names the receiver that took the role before consuming the message (the
+            // role word itself is cleared when that receiver closes).
+            let receiver = segment.base.atomicUInt64(at: SegmentLayout.lastReceiverOffset).pointee.load(ordering: .acquiring)
+            return ProcessIdentity(packed: receiver)
+        case .shared(let ring):
+            var receiver: UInt64 = 0
+            var takingSince: UInt64 = 0
+            func check() throws -> Bool {
+                switch ring.delivery(at: written, sender: pid) {
+                case .waiting:
+                    return false
+                case .taking(let receiverPid, let word):
+                    // A receiver that dies while reading would strand us: check it after a while.
+                    let now = MonotonicClock.now()
+                    if takingSince == 0 { takingSince = now }
+                    if now &- takingSince > Self.stallCheckNanos, !ProcessIdentity.isAlive(pid: receiverPid) {
+                        if ring.release(stuck: word, at: written) { spaceEvent.notify() }
+                        throw MailboxError.receiverDied(pid: receiverPid)
+                    }
+                    return false
+                case .delivered(let identity):
+                    receiver = identity
+                    spaceEvent.notify()
+                    return true
+                case .lost:
+                    throw MailboxError.receiverDied(pid: 0)
+                }
+            }
+            do {
+                _ = try wait(on: spaceEvent, deadline: max(deadline, 1), check)
+            } catch MailboxError.timedOut {
+                if ring.retract(at: written, sender: pid) {
+                    spaceEvent.notify()
+                    throw MailboxError.timedOut
+                }
+                // A receiver took it meanwhile; it is being read: wait for the receipt.
+                _ = try wait(on: spaceEvent, deadline: .max, check)
+            }
+            return ProcessIdentity(packed: receiver)
+        }
     }
 
     /// Publishes batched sends and wakes receivers that sleep, once for the whole batch.
@@ -457,7 +569,7 @@ public final class Mailbox {
                     try body(bytes, sender)
                 }
             case .shared(let ring):
-                switch try ring.tryRead(receiver: pid, { bytes, sender in
+                switch try ring.tryRead(receiver: pid, identity: packedMe, { bytes, sender in
                     consumed = true
                     try body(bytes, sender)
                 }) {
@@ -484,7 +596,7 @@ public final class Mailbox {
         case .oneToOne(let ring):
             while count < limit, try ring.tryRead(release: false, body) { count += 1 }
         case .shared(let ring):
-            while count < limit, case .message = try ring.tryRead(receiver: pid, body) { count += 1 }
+            while count < limit, case .message = try ring.tryRead(receiver: pid, identity: packedMe, body) { count += 1 }
         }
         return count
     }
@@ -559,7 +671,7 @@ public final class Mailbox {
             return
         }
         guard now &- seen.since >= Self.stallCheckNanos else { return }
-        if !ProcessIdentity.isAlive(pid: SharedRing.pid(of: word)) {
+        if ring.holderIsDead(word, at: position) {
             if ring.release(stuck: word, at: position) { spaceEvent.notify() }
             stall = nil
         } else {
@@ -600,6 +712,10 @@ public final class Mailbox {
                 }
                 // Acquire-release: the CAS hands the role over exactly once.
                 if word.pointee.compareExchange(expected: holder, desired: mine, ordering: .acquiringAndReleasing).exchanged { break }
+            }
+            if kind == .oneToOne && role == ParticipantTable.received {
+                // Release: a synchronous sender that sees its message consumed reads this name.
+                segment.base.atomicUInt64(at: SegmentLayout.lastReceiverOffset).pointee.store(mine, ordering: .releasing)
             }
         }
         roles |= role

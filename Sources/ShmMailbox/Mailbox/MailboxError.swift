@@ -36,6 +36,9 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     case messageTooLarge(size: Int, limit: Int)
     /// A one-to-one mailbox already has a live process in this role.
     case roleTaken(Role, pid: Int32)
+    /// The receiver that took a message a synchronous send waited on died before it finished
+    /// reading it; the message may be lost.
+    case receiverDied(pid: Int32)
     /// An exclusive mailbox's receive turn is held by another live process.
     case receiverBusy(pid: Int32)
     /// A received message does not have the size of the type it was loaded as.
@@ -79,6 +82,8 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "message of \(size) bytes exceeds the mailbox's maxMessageSize of \(limit) bytes; split it or create the mailbox with a larger maxMessageSize"
         case .roleTaken(let role, let pid):
             return "this one-to-one mailbox already has a \(role.rawValue) (process \(pid)); use a shared mailbox for several \(role.rawValue)s"
+        case .receiverDied(let pid):
+            return "receiver \(pid) took the message but died before finishing it; send it again if it matters"
         case .receiverBusy(let pid):
             return "process \(pid) holds this exclusive mailbox's receive turn; wait until it closes the mailbox (whenReceiverBusy = .wait) or use a competing mailbox"
         case .sizeMismatch(let expected, let actual):

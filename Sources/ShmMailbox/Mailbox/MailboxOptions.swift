@@ -42,8 +42,10 @@ public struct MailboxOptions: Sendable, Equatable {
         case competing
     }
 
-    /// The most messages that can wait in the mailbox (1...16,777,216). A sender blocks, times
-    /// out or gets `false` from `trySend` when this many are waiting.
+    /// The most messages that can wait in the mailbox (0...16,777,216). A sender blocks, times
+    /// out or gets `false` from `trySend` when this many are waiting. `0` is zero capacity (no
+    /// buffering, `.shared` only): no message ever waits, every send completes only when a
+    /// receiver takes its message — with a blocking receive, a rendezvous.
     public var capacity: Int
     /// The largest message in bytes (1 B...1 GiB). Larger sends throw `messageTooLarge`.
     ///

@@ -300,6 +300,18 @@ struct OneToOneRing {
         return true
     }
 
+    /// How many messages this sender has written in all (the sequence of its latest message).
+    var writtenCount: UInt64 {
+        // Relaxed: this process is the only writer of producedCount.
+        local.pointee.hasUnpublishedWrites ? local.pointee.unpublishedProduced : producedCount.pointee.load(ordering: .relaxed)
+    }
+
+    /// Whether the receiver has taken `count` messages in all (released their space).
+    func hasConsumed(_ count: UInt64) -> Bool {
+        // Acquire: a receiver that released the message has finished reading it.
+        consumedCount.pointee.load(ordering: .acquiring) >= count
+    }
+
     /// Messages waiting (a snapshot; batched work not yet published is not counted).
     var depth: Int {
         // Acquire loads: a snapshot for reporting only; it orders nothing else.

@@ -28,7 +28,7 @@ import Synchronization
 /// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
 struct SharedRing {
     enum WriteResult {
-        case written
+        case written(position: UInt64)
         /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check).
         case full(blockedBy: UInt64, position: UInt64)
     }
@@ -114,7 +114,8 @@ struct SharedRing {
     /// throws, the slot is committed as a cancelled record that receivers skip, and the error is
     /// rethrown.
     @inline(__always)
-    func tryWrite(length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WriteResult {
+    func tryWrite(length: Int, sender: UInt32, identity: UInt64, receipt: Bool,
+                  _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WriteResult {
         var staleReloads = 0
         while true {
             // Acquire: pairs with the release in `advance`, so the slot word we read next is at
@@ -132,8 +133,8 @@ struct SharedRing {
                     // (we have written nothing yet) but keeps the claim ordered before our writes.
                     if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .acquiringAndReleasing).exchanged {
                         advance(tail, from: position)
-                        try commit(position, length: length, sender: sender, fill)
-                        return .written
+                        try commit(position, length: length, sender: sender, identity: identity, receipt: receipt, fill)
+                        return .written(position: position)
                     }
                 } else {
                     // Another sender claimed this position: help tail past it.
@@ -170,9 +171,11 @@ struct SharedRing {
     }
 
     @inline(__always)
-    private func commit(_ position: UInt64, length: Int, sender: UInt32, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    private func commit(_ position: UInt64, length: Int, sender: UInt32, identity: UInt64, receipt: Bool,
+                        _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         let at = slot(position)
-        var kind = SegmentLayout.kindMessage
+        var kind = receipt ? SegmentLayout.kindReceipt : SegmentLayout.kindMessage
+        at.storeBytes(of: identity, toByteOffset: SegmentLayout.slotSender, as: UInt64.self)
         var committedLength = length
         defer {
             at.storeBytes(of: UInt32(committedLength), toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
@@ -194,7 +197,7 @@ struct SharedRing {
     /// Takes the oldest committed message, hands it to `body` (valid only inside) and frees the
     /// slot, also when `body` throws. Cancelled records are skipped.
     @inline(__always)
-    func tryRead(receiver: UInt32, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> ReadResult {
+    func tryRead(receiver: UInt32, identity: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> ReadResult {
         var staleReloads = 0
         while true {
             // Acquire: pairs with `advance`'s release (see tryWrite).
@@ -210,7 +213,7 @@ struct SharedRing {
                     // Acquire-release: acquire makes the payload visible; the claim needs no release.
                     guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
                     advance(head, from: position)
-                    if try consume(position, sender: Self.pid(of: current), body) {
+                    if try consume(position, sender: Self.pid(of: current), receiver: identity, body) {
                         return .message
                     }
                     continue
@@ -249,19 +252,29 @@ struct SharedRing {
         }
     }
 
-    /// Reads the taken slot at `position`; returns false for a cancelled record.
+    /// Reads the taken slot at `position`; returns false for a cancelled record. A receipt
+    /// message is not freed here: it is marked delivered (naming `receiver`), and its waiting
+    /// sender frees it after reading the receipt.
     @inline(__always)
-    private func consume(_ position: UInt64, sender: Int32, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
+    private func consume(_ position: UInt64, sender: Int32, receiver: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
         let at = slot(position)
-        defer {
-            // Release: our reads of the slot happen before a sender can claim it for the next lap.
-            stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0), ordering: .releasing)
-        }
         // Read header fields once into locals: another process could change the shared copies.
         let length = Int(at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self))
         let kind = at.load(fromByteOffset: SegmentLayout.slotKind, as: UInt32.self)
-        if kind == SegmentLayout.kindCancelled { return false }
-        guard kind == SegmentLayout.kindMessage else {
+        // A full slot naming no sender was taken back by its sender (`retract`).
+        let cancelled = kind == SegmentLayout.kindCancelled || sender == 0
+        defer {
+            if kind == SegmentLayout.kindReceipt && !cancelled {
+                at.storeBytes(of: receiver, toByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
+                // Release: the sender that sees "delivered" also sees who took the message.
+                at.atomicUInt32(at: SegmentLayout.slotKind).pointee.store(SegmentLayout.kindDelivered, ordering: .releasing)
+            } else {
+                // Release: our reads of the slot happen before a sender can claim it for the next lap.
+                stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0), ordering: .releasing)
+            }
+        }
+        if cancelled { return false }
+        guard kind == SegmentLayout.kindMessage || kind == SegmentLayout.kindReceipt else {
             throw MailboxError.corrupted(reason: "shared ring slot at position \(position) has unknown kind \(kind)")
         }
         guard length <= maxMessageSize else {
@@ -289,6 +302,19 @@ struct SharedRing {
 
     // MARK: Crash recovery
 
+    /// Whether the process a stuck slot waits for has died: the claiming sender (state
+    /// `claimed`), the taking receiver (state `taken`), or, for a delivered receipt message, the
+    /// sender that should collect the receipt.
+    func holderIsDead(_ word: UInt64, at position: UInt64) -> Bool {
+        let state = Self.state(of: word)
+        if state == Self.stateTaken,
+           slot(position).atomicUInt32(at: SegmentLayout.slotKind).pointee.load(ordering: .acquiring) == SegmentLayout.kindDelivered {
+            let sender = slot(position).load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self)
+            return !ProcessIdentity.isAlive(packed: sender)
+        }
+        return !ProcessIdentity.isAlive(pid: Self.pid(of: word))
+    }
+
     /// Frees a slot whose claiming sender (state `claimed`) or taking receiver (state `taken`)
     /// died, if the slot still holds exactly `word`. Returns whether it did.
     func release(stuck word: UInt64, at position: UInt64) -> Bool {
@@ -301,6 +327,57 @@ struct SharedRing {
         let done = stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
         if done && state == Self.stateClaimed { advance(head, from: position) }
         return done
+    }
+
+    // MARK: Delivery of a receipt message (the sender's side)
+
+    enum Delivery {
+        /// Still waiting in the mailbox.
+        case waiting
+        /// A receiver is reading it (`word` is the slot's state word, for crash recovery).
+        case taking(receiverPid: Int32, word: UInt64)
+        /// Taken and read by this receiver; the slot has been freed.
+        case delivered(receiver: UInt64)
+        /// The slot no longer holds the message (freed after its receiver died).
+        case lost
+    }
+
+    /// Where the receipt message written at `position` by `sender` stands; frees the slot once the
+    /// receipt is read.
+    func delivery(at position: UInt64, sender: UInt32) -> Delivery {
+        let word = stateWord(position)
+        // Acquire: pairs with the receiver's release stores (state word, then kind).
+        let current = word.pointee.load(ordering: .acquiring)
+        guard Self.distance(current, from: position) == 0 else { return .lost }
+        switch Self.state(of: current) {
+        case Self.stateFull:
+            return .waiting
+        case Self.stateTaken:
+            let at = slot(position)
+            guard at.atomicUInt32(at: SegmentLayout.slotKind).pointee.load(ordering: .acquiring) == SegmentLayout.kindDelivered else {
+                return .taking(receiverPid: Self.pid(of: current), word: current)
+            }
+            let receiver = at.load(fromByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
+            let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0)
+            // Acquire-release: only the exact delivered word is freed; release publishes the slot.
+            guard word.pointee.compareExchange(expected: current, desired: freed, ordering: .acquiringAndReleasing).exchanged else {
+                return .lost
+            }
+            return .delivered(receiver: receiver)
+        default:
+            return .lost
+        }
+    }
+
+    /// Takes back a receipt message nobody has taken yet, by turning `full(p, sender)` into
+    /// `full(p, 0)`: a full slot naming no sender is a cancelled message, which the receiver that
+    /// reaches it skips and frees in the normal way (so `head` passes it like any other slot).
+    /// Returns false if a receiver got to the message first.
+    func retract(at position: UInt64, sender: UInt32) -> Bool {
+        let full = Self.makeWord(position: position, state: Self.stateFull, pid: sender)
+        let cancelled = Self.makeWord(position: position, state: Self.stateFull, pid: 0)
+        // Acquire-release: succeeds only while no receiver has taken the message.
+        return stateWord(position).pointee.compareExchange(expected: full, desired: cancelled, ordering: .acquiringAndReleasing).exchanged
     }
 
     /// Messages waiting (a snapshot: tail minus head, clamped to capacity).
