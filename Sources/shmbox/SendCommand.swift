@@ -21,6 +21,9 @@ struct SendCommand: ParsableCommand {
     @Option(help: "Wait at most this many seconds for space for each message (default: forever).")
     var timeout: Double?
 
+    @Flag(help: "Return only once a receiver has taken each message, and print which process did.")
+    var waitReceived = false
+
     func validate() throws {
         try validateTimeout(timeout)
     }
@@ -29,12 +32,21 @@ struct SendCommand: ParsableCommand {
         let timeout = timeout.map { Duration.seconds($0) }
         try reportingMailboxErrors {
             let mailbox = try Mailbox.open(name)
+            func send(_ message: String) throws(MailboxError) {
+                guard waitReceived else {
+                    try mailbox.send(message, timeout: timeout)
+                    return
+                }
+                if let delivery = try mailbox.send(message, timeout: timeout, until: .received) {
+                    printLine("delivered to \(delivery.receiver.pid)")
+                }
+            }
             if let text {
-                try mailbox.send(text, timeout: timeout)
+                try send(text)
                 return
             }
             while let line = readLine(strippingNewline: true) {
-                try mailbox.send(line, timeout: timeout)
+                try send(line)
             }
         }
     }

@@ -84,6 +84,17 @@ extension MultiProcess {
             }
         }
 
+        /// `shmbox send --wait-received` waits for a receiver and names it.
+        @Test func shmboxSendWaitsForTheReceiver() throws {
+            try withMailbox("cli-sync", MailboxOptions(capacity: 2, maxMessageSize: 64)) { name, box throws in
+                let sender = try Peer(["send", name, "hand it over", "--wait-received"], executable: "shmbox")
+                usleep(200_000)
+                #expect(sender.process.isRunning, "shmbox send --wait-received must wait for a receiver")
+                #expect(try box.receive(timeout: .seconds(10)).string == "hand it over")
+                #expect(sender.expectSuccess() == "delivered to \(getpid())\n")
+            }
+        }
+
         /// A synchronous sender in another process waits for this process's receive.
         @Test func remoteSynchronousSender() throws {
             try withMailbox("remote-sync", MailboxOptions(capacity: 2, maxMessageSize: 64)) { name, box throws in
