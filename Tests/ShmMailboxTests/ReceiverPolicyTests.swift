@@ -1,4 +1,5 @@
 import Foundation
+import MailboxTestSupport
 import Testing
 @testable import ShmMailbox
 
@@ -66,6 +67,53 @@ extension MultiProcess {
                     try Mailbox.create(name, options: MailboxOptions(kind: .oneToOne, receiverPolicy: .competing))
                 }
             }
+        }
+    }
+}
+
+extension MultiProcess.ReceiverPolicies {
+    /// Reads what a `receive` helper wrote down: the sequence numbers it got from sender 1.
+    static func sequences(in path: String) throws -> [UInt64] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            return parts.count == 2 && parts[0] == "1" ? UInt64(parts[1]) : nil
+        }
+    }
+
+    /// `.roundRobin`: three receiving processes take turns, so each gets every third message;
+    /// after one of them is killed, the other two take turns.
+    @Test func roundRobinTakesTurnsAndSkipsTheDead() throws {
+        let options = MailboxOptions(capacity: 8, maxMessageSize: 64, receiverPolicy: .roundRobin)
+        try withMailbox("round-robin", options) { name, box throws in
+            let directory = FileManager.default.temporaryDirectory.path
+            let outputs = (0..<3).map { "\(directory)/\(name)-\($0).txt" }
+            defer { for path in outputs { try? FileManager.default.removeItem(atPath: path) } }
+            var receivers = try outputs.map { try Peer(["receive", name, "-1", $0]) }
+            usleep(400_000)   // all three register at their first receive
+            for sequence in 0..<30 {
+                try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 24), timeout: .seconds(20))
+            }
+            // Kill one receiver; the turn skips it from now on.
+            let victim = receivers.remove(at: 1)
+            usleep(200_000)
+            victim.kill9()
+            victim.finish()
+            for sequence in 30..<50 {
+                try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 24), timeout: .seconds(20))
+            }
+            let stop = TestMessages.make(sender: TestMessages.stopSender, sequence: 0, length: TestMessages.headerSize)
+            for _ in receivers { try box.send(stop, timeout: .seconds(20)) }
+            for receiver in receivers { receiver.expectSuccess() }
+            let survivors = try [outputs[0], outputs[2]].map(Self.sequences(in:))
+            for got in survivors {
+                let first = got.filter { $0 < 30 }
+                let later = got.filter { $0 >= 30 }
+                #expect(first.count == 10, "before the kill each of three receivers gets every third message: \(first)")
+                #expect(zip(first, first.dropFirst()).allSatisfy { $1 - $0 == 3 }, "turns of three: \(first)")
+                #expect(later.count == 10, "after the kill each of the two gets every second message: \(later)")
+                #expect(zip(later, later.dropFirst()).allSatisfy { $1 - $0 == 2 }, "turns of two: \(later)")
+            }
+            #expect(Set(survivors.joined()).count == survivors.joined().count, "no message twice")
         }
     }
 }

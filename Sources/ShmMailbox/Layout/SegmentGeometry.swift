@@ -84,6 +84,7 @@ struct SegmentGeometry: Equatable {
         case .pair: return 1
         case .exclusive: return 2
         case .competing: return 3
+        case .roundRobin: return 4
         }
     }
 

@@ -29,7 +29,7 @@ enum SegmentLayout {
     static let creatorStartTimeOffset = 72  // u64: clock ticks after boot (/proc/PID/stat field 22)
     static let createdAtOffset = 80         // u64: Unix time in nanoseconds
     static let ownershipOffset = 88         // u32: 0 none, 1 system, 2 process
-    static let receiverPolicyOffset = 92    // u32: 1 pair, 2 exclusive, 3 competing
+    static let receiverPolicyOffset = 92    // u32: 1 pair, 2 exclusive, 3 competing, 4 round robin
     static let bufferingOffset = 96         // u32: 0 bounded, 1 zero capacity (rendezvous)
     // 100..<128 reserved (zero).
 
@@ -59,7 +59,9 @@ enum SegmentLayout {
     static let ownerOffset = 768            // u64 packed identity of the owner, 0 = none
     static let ownerFlagsOffset = 776       // u32: bit 0 = the owner has terminated the mailbox
     static let ownerTerminatedFlag: UInt32 = 1
-    // 896..<1024 reserved for receiver-policy state.
+    // Line 7 (896): round robin: the index (into the receivers table) whose turn it is.
+    static let turnOffset = 896             // u64
+    // 904..<1024 reserved.
 
     // 1024..<3072: participants table, `participantCount` entries of `participantSize` bytes.
     static let participantsOffset = 1024
@@ -72,7 +74,10 @@ enum SegmentLayout {
     // 3072..<3328: receive rights granted by a system owner: 32 packed identities, 0 = free.
     static let rightsOffset = 3072
     static let rightsCount = 32
-    // 3328..<4096 reserved.
+    // 3328..<3456: round-robin receivers, 16 packed identities in turn order, 0 = free.
+    static let receiversOffset = 3328
+    static let receiversCount = 16
+    // 3456..<4096 reserved.
 
     static let dataOffset = headerSize
 

@@ -85,6 +85,10 @@ public final class Mailbox {
     private var hasUnnotifiedSends = false
     /// Messages taken by a batch receive whose space is not yet released and announced.
     private var hasUnnotifiedReceives = false
+    /// This handle's entry in a round-robin mailbox's receivers table, once registered.
+    var turnEntry: Int?
+    /// When this handle last checked the liveness of the receiver whose turn it is.
+    var turnCheckedAt: UInt64 = 0
     /// A slot this handle found stuck (claimed or taken and not moving), and since when.
     private var stall: (word: UInt64, position: UInt64, since: UInt64)?
 
@@ -182,6 +186,7 @@ public final class Mailbox {
         flushSends()
         finishReceives()
         releaseRoles()
+        if let turnEntry { leaveTurns(turnEntry) }
         if terminatesOnClose { terminate() }
         isClosed = true
     }
@@ -559,6 +564,8 @@ public final class Mailbox {
         defer {
             if consumed {
                 if release { spaceEvent.notify() } else { hasUnnotifiedReceives = true }
+                // Round robin: a message taken (even if `body` threw) ends this receiver's turn.
+                if let turnEntry { finishTurn(turnEntry) }
             }
         }
         return try wait(on: messageEvent, deadline: deadline) { () throws -> Bool in
@@ -569,11 +576,13 @@ public final class Mailbox {
                     try body(bytes, sender)
                 }
             case .shared(let ring):
+                if let turnEntry, !hasTurn(turnEntry) { return false }
                 switch try ring.tryRead(receiver: pid, identity: packedMe, { bytes, sender in
                     consumed = true
                     try body(bytes, sender)
                 }) {
-                case .message: return true
+                case .message:
+                    return true
                 case .empty: return false
                 case .pending(let word, let position):
                     noteStall(word: word, position: position, in: ring)
@@ -589,6 +598,8 @@ public final class Mailbox {
         guard limit > 0 else { return 0 }
         defer { finishReceives() }
         guard try receiveOne(deadline: deadline, release: false, body) else { return 0 }
+        // Round robin: one message per turn.
+        if turnEntry != nil { return 1 }
         // The first message passed every check; take the rest of the batch straight from the
         // ring, without the per-call checks and waiting machinery.
         var count = 1
@@ -717,6 +728,9 @@ public final class Mailbox {
                 // Release: a synchronous sender that sees its message consumed reads this name.
                 segment.base.atomicUInt64(at: SegmentLayout.lastReceiverOffset).pointee.store(mine, ordering: .releasing)
             }
+        }
+        if receiverPolicy == .roundRobin && role == ParticipantTable.received {
+            turnEntry = try registerForTurns()
         }
         roles |= role
         ParticipantTable(header: segment.base).record(me, role: role, nowUnixNanos: Self.unixNanos())

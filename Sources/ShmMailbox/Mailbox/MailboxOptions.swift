@@ -40,6 +40,10 @@ public struct MailboxOptions: Sendable, Equatable {
         /// Many senders and receivers; each message goes to exactly one of the receivers,
         /// whichever takes it first. (The default for `.shared`.)
         case competing
+        /// Receivers take turns in the order they registered (at their first receive, up to 16):
+        /// the n-th message goes to the n-th receiver in turn. A receiver that closes its handle
+        /// or dies is skipped. A receiver whose turn it is holds the others up until it receives.
+        case roundRobin
     }
 
     /// The most messages that can wait in the mailbox (0...16,777,216). A sender blocks, times
