@@ -455,7 +455,8 @@ public final class Mailbox {
             switch ring {
             case .oneToOne(let ring):
                 guard try ring.tryWrite(length: count, sender: pid, publish: publish, fill) else { return false }
-                written = ring.writtenCount
+                // Only a synchronous send needs the message's sequence number.
+                if waits { written = ring.writtenCount }
                 return true
             case .shared(let ring):
                 switch try ring.tryWrite(length: count, sender: pid, identity: packedMe, receipt: waits, fill) {
