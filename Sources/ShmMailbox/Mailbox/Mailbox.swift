@@ -129,7 +129,11 @@ public final class Mailbox {
     /// - Throws: `invalidName`, `invalidOptions`, `alreadyExists`, `permissionDenied`,
     ///   `outOfSharedMemory` (when `/dev/shm` cannot hold it), `system`.
     public static func create(_ name: String, options: MailboxOptions = MailboxOptions()) throws(MailboxError) -> Mailbox {
-        let validName = try MailboxName(name)
+        try create(MailboxName(name), options: options)
+    }
+
+    /// `create(_:options:)` for a validated or derived name.
+    static func create(_ validName: MailboxName, options: MailboxOptions) throws(MailboxError) -> Mailbox {
         let geometry = try SegmentGeometry(kind: options.kind, capacity: options.capacity,
                                            maxMessageSize: options.maxMessageSize, ownership: options.ownership,
                                            receiverPolicy: options.receiverPolicy)
@@ -157,7 +161,11 @@ public final class Mailbox {
     ///   `incompatibleVersion`, `corrupted`, `ownerTerminated` (a process-owned mailbox whose
     ///   owner has gone; the segment is removed), `system`.
     public static func open(_ name: String, waitStrategy: WaitStrategy = .default) throws(MailboxError) -> Mailbox {
-        let validName = try MailboxName(name)
+        try open(MailboxName(name), waitStrategy: waitStrategy)
+    }
+
+    /// `open(_:waitStrategy:)` for a validated or derived name.
+    static func open(_ validName: MailboxName, waitStrategy: WaitStrategy) throws(MailboxError) -> Mailbox {
         let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.headerSize, waitForSize: .milliseconds(500))
         let geometry = try SegmentGeometry.read(from: segment, waitForMagic: .seconds(2))
         let box = Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())

@@ -25,6 +25,20 @@ struct MailboxName: Sendable, Equatable {
         self.name = name
     }
 
+    /// A name for a segment the library derives from user names (an unbounded mailbox's further
+    /// segments, an endpoint, a link between endpoints). Derived names contain a character that
+    /// valid names never do (`#`, `@` or `>`), so they cannot collide with a mailbox, and
+    /// `Mailbox.list()` leaves them out.
+    init(derived name: String) {
+        precondition(!name.utf8.contains(UInt8(ascii: "/")) && name.utf8.count <= 250, "bad derived name \(name)")
+        self.name = name
+    }
+
+    /// Whether `name` is a valid user-given mailbox name (not a derived one).
+    static func isValid(_ name: String) -> Bool {
+        (try? MailboxName(name)) != nil
+    }
+
     private static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),

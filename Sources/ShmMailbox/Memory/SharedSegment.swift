@@ -88,7 +88,13 @@ final class SharedSegment: @unchecked Sendable {
     static let directory = "/dev/shm"
 
     /// The mailbox names of all `shmmb.*` objects (`opendir`/`readdir` on /dev/shm), sorted.
+    /// Segments with derived names (see `MailboxName(derived:)`) are left out.
     static func mailboxNames() throws(MailboxError) -> [String] {
+        try objectNames().filter(MailboxName.isValid)
+    }
+
+    /// The names (without the `shmmb.` prefix) of all `shmmb.*` objects, derived ones included, sorted.
+    static func objectNames() throws(MailboxError) -> [String] {
         guard let stream = opendir(directory) else {
             throw .system(operation: "opendir(\(directory))", errno: errno)
         }
