@@ -6,13 +6,17 @@ struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a mailbox.",
-        discussion: "Shared memory of about capacity × max-message-size bytes is reserved at once."
+        discussion: "Shared memory of about capacity × max-message-size bytes is reserved at once (per segment when unbounded)."
     )
 
     @Argument(help: "The mailbox name.")
     var name: String
 
-    @Option(help: "The most messages that can wait (1-16777216).")
+    @Option(help: """
+        How many messages can wait: a number (1-16777216); zero (every send waits for a \
+        receiver; shared only); unbounded or unbounded:N (senders never wait: the mailbox grows \
+        by segments of N messages, default 1024, and gives them back when drained; shared only).
+        """)
     var capacity = MailboxOptions().capacity
 
     @Option(help: "The largest message in bytes (1 B to 1 GiB).")

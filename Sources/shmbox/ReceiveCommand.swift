@@ -31,7 +31,7 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: "With --create: process (this shmbox process owns it; it disappears when this command ends), system or none.")
     var owner = MailboxOptions.Ownership.process
 
-    @Option(help: "With --create: the most messages that can wait.")
+    @Option(help: "With --create: how many messages can wait (a number, zero, unbounded or unbounded:N).")
     var capacity = MailboxOptions().capacity
 
     @Option(help: "With --create: the largest message in bytes.")

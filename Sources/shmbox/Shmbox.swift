@@ -80,6 +80,33 @@ extension MailboxOptions.RingKind {
     }
 }
 
+/// `--capacity` values: `zero` (or 0), a number of messages, `unbounded`, or `unbounded:N`
+/// (segments of N messages).
+extension Capacity: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "zero": self = .zero
+        case "unbounded": self = .unbounded
+        default:
+            if argument.hasPrefix("unbounded:") {
+                guard let segment = Int(argument.dropFirst("unbounded:".count)), segment > 0 else { return nil }
+                self = .unbounded(segmentCapacity: segment)
+            } else {
+                guard let messages = Int(argument), messages >= 0 else { return nil }
+                self = .bounded(messages)
+            }
+        }
+    }
+
+    public var defaultValueDescription: String {
+        switch kind {
+        case .zero: return "zero"
+        case .bounded: return "\(messages)"
+        case .unbounded: return "unbounded:\(messages)"
+        }
+    }
+}
+
 /// Permission bits given in octal (`0600`, `660`, `0o640`).
 struct OctalMode: ExpressibleByArgument {
     var bits: UInt32

@@ -17,6 +17,10 @@
 //   send-sync NAME TEXT                      send TEXT until received; print "delivered to PID"
 //   sleep-then-send NAME MILLIS TEXT         sleep, then send TEXT
 //   sleep-then-receive NAME MILLIS COUNT     sleep, then receive COUNT messages and print them
+//   exhaust NAME SEGMENT MAXSIZE             create an unbounded mailbox (segments of SEGMENT
+//                                            messages), send until `outOfSharedMemory`, then
+//                                            check that every message sent is there, in order,
+//                                            and that sending works again once drained
 //
 // Environment: PEER_STRATEGY=spin|block|adaptive picks the wait strategy (default adaptive).
 
@@ -189,7 +193,7 @@ case "open":
 case "own":
     let box: Mailbox
     do {
-        box = try Mailbox.create(argument(1), options: MailboxOptions(capacity: number(2), maxMessageSize: 64, ownership: .process))
+        box = try Mailbox.create(argument(1), options: MailboxOptions(capacity: .bounded(number(2)), maxMessageSize: 64, ownership: .process))
     } catch {
         fail("create: \(error)")
     }
@@ -234,6 +238,9 @@ case "sleep-then-receive":
     for _ in 0..<number(3) {
         do { say(try box.receive(timeout: .seconds(30)).string) } catch { fail("receive: \(error)") }
     }
+
+case "exhaust":
+    exhaust(name: argument(1), segmentCapacity: number(2), maxSize: number(3))
 
 default:
     fail("unknown command \(command)")

@@ -24,7 +24,8 @@ struct APITests {
     }
 
     @Test(arguments: [
-        MailboxOptions(capacity: 0, kind: .oneToOne), MailboxOptions(capacity: -1), MailboxOptions(capacity: 1 << 25),
+        MailboxOptions(capacity: 0, kind: .oneToOne), MailboxOptions(capacity: -1), MailboxOptions(capacity: .bounded(1 << 25)),
+        MailboxOptions(capacity: .unbounded, kind: .oneToOne), MailboxOptions(capacity: .unbounded(segmentCapacity: 0)),
         MailboxOptions(maxMessageSize: 0), MailboxOptions(maxMessageSize: (1 << 30) + 1),
         MailboxOptions(permissions: 0o400), MailboxOptions(permissions: 0o1777),
     ])
@@ -72,7 +73,7 @@ struct APITests {
     /// Capacity counts messages exactly, whatever their size, in both ring kinds.
     @Test(arguments: MailboxOptions.RingKind.allCases, [1, 3, 64])
     func capacityIsExact(kind: MailboxOptions.RingKind, capacity: Int) throws {
-        try withMailbox("capacity", MailboxOptions(capacity: capacity, maxMessageSize: 512, kind: kind)) { _, box throws in
+        try withMailbox("capacity", MailboxOptions(capacity: .bounded(capacity), maxMessageSize: 512, kind: kind)) { _, box throws in
             for index in 0..<capacity { #expect(try box.trySend([UInt8(index % 256)])) }
             #expect(try box.trySend([0]) == false)
             #expect(box.depth == capacity)

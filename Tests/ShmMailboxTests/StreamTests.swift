@@ -41,16 +41,18 @@ extension MultiProcess {
         /// Four sending processes, two receiving processes on one shared mailbox: every message
         /// arrives exactly once, intact, and each sender's messages arrive in order.
         @Test func fourSendersTwoReceivers() throws {
-            try manyToMany(senders: 4, receivers: 2, perSender: 20_000, capacity: 128)
+            try Self.manyToMany(senders: 4, receivers: 2, perSender: 20_000, capacity: 128)
         }
 
         /// Six processes on two CPUs around a 4-slot ring: processes are preempted mid-operation
         /// all the time and the ring laps while they sleep, which exercises the stale-position paths.
         @Test func oversubscribedTinyRing() throws {
-            try manyToMany(senders: 3, receivers: 3, perSender: 10_000, capacity: 4)
+            try Self.manyToMany(senders: 3, receivers: 3, perSender: 10_000, capacity: 4)
         }
 
-        private func manyToMany(senders senderCount: Int, receivers receiverCount: Int, perSender: Int, capacity: Int) throws {
+        /// `senderCount` processes send `perSender` messages each to `receiverCount` processes;
+        /// checks that every message arrived once, intact and in its sender's order.
+        static func manyToMany(senders senderCount: Int, receivers receiverCount: Int, perSender: Int, capacity: Capacity) throws {
             let senders = (1...senderCount).map { UInt32($0) }
             try withMailbox("fanin", MailboxOptions(capacity: capacity, maxMessageSize: 512, kind: .shared)) { name, box throws in
                 let directory = FileManager.default.temporaryDirectory.path
@@ -95,7 +97,7 @@ extension MultiProcess {
         @Test(arguments: MailboxOptions.RingKind.allCases, [(16, 256, 50_000), (2, 4096, 20_000)])
         func batchedSendAndReceive(kind: MailboxOptions.RingKind, shape: (capacity: Int, maxSize: Int, count: Int)) throws {
             let count = shape.count
-            let options = MailboxOptions(capacity: shape.capacity, maxMessageSize: shape.maxSize, kind: kind)
+            let options = MailboxOptions(capacity: .bounded(shape.capacity), maxMessageSize: shape.maxSize, kind: kind)
             try withMailbox("batch-\(kind)", options) { name, box throws in
                 let sender = try Peer(["send", name, "9", String(count), "1", String(shape.maxSize), "100"])
                 var next: UInt64 = 0

@@ -50,7 +50,7 @@ private func makeMailbox(_ label: String, kind: MailboxOptions.RingKind) throws 
     let name = mailboxName(label)
     // A previous process with the same pid may have died before deleting it.
     try? Mailbox.delete(name)
-    return try Mailbox.create(name, options: MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize, kind: kind))
+    return try Mailbox.create(name, options: MailboxOptions(capacity: .bounded(capacity), maxMessageSize: maxMessageSize, kind: kind))
 }
 
 private func deleteMailbox(_ label: String) {

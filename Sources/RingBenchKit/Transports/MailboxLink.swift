@@ -33,7 +33,7 @@ final class MailboxSetup: TransportSetup {
         do {
             for name in names {
                 boxes.append(try Mailbox.create(name, options: MailboxOptions(
-                    capacity: capacity, maxMessageSize: plan.size, kind: kind, waitStrategy: plan.strategy.waitStrategy)))
+                    capacity: .bounded(capacity), maxMessageSize: plan.size, kind: kind, waitStrategy: plan.strategy.waitStrategy)))
             }
         } catch {
             tearDown()

@@ -5,9 +5,8 @@ struct SegmentGeometry: Equatable {
     let kind: MailboxOptions.RingKind
     let ownership: MailboxOptions.Ownership
     let receiverPolicy: MailboxOptions.ReceiverPolicy
-    /// Zero capacity: one slot, and every send waits until a receiver has taken its message.
-    let isRendezvous: Bool
-    /// Slots in the ring (1 for a zero-capacity mailbox).
+    let buffering: Buffering
+    /// Slots in the ring (1 for a zero-capacity mailbox; per segment for an unbounded one).
     let capacity: Int
     let maxMessageSize: Int
     let dataOffset: Int
@@ -16,29 +15,60 @@ struct SegmentGeometry: Equatable {
     let slotStride: Int
     var segmentSize: Int { dataOffset + dataSize }
 
+    /// How a segment buffers (the `buffering` header field).
+    enum Buffering: UInt32, Equatable {
+        /// A bounded ring.
+        case bounded = 0
+        /// Zero capacity: one slot, and every send waits until a receiver has taken its message.
+        case zero = 1
+        /// The first segment of an unbounded mailbox (the one named after it).
+        case unbounded = 2
+        /// A further segment of an unbounded mailbox (see `SegmentChain`).
+        case chained = 3
+    }
+
     /// The geometry for new mailbox options, or `invalidOptions`.
-    init(kind: MailboxOptions.RingKind, capacity: Int, maxMessageSize: Int,
+    init(kind: MailboxOptions.RingKind, capacity: Capacity, maxMessageSize: Int,
          ownership: MailboxOptions.Ownership = .none,
          receiverPolicy: MailboxOptions.ReceiverPolicy? = nil) throws(MailboxError) {
+        let buffering: Buffering
+        switch capacity.kind {
+        case .zero: buffering = .zero
+        case .bounded: buffering = .bounded
+        case .unbounded: buffering = .unbounded
+        }
+        try self.init(kind: kind, buffering: buffering, capacity: capacity.messages, maxMessageSize: maxMessageSize,
+                      ownership: ownership, receiverPolicy: receiverPolicy)
+    }
+
+    /// The geometry of a segment with `buffering`, or `invalidOptions`.
+    init(kind: MailboxOptions.RingKind, buffering: Buffering, capacity: Int, maxMessageSize: Int,
+         ownership: MailboxOptions.Ownership, receiverPolicy: MailboxOptions.ReceiverPolicy?) throws(MailboxError) {
         let policy = receiverPolicy ?? (kind == .oneToOne ? .pair : .competing)
         guard kind == .shared || policy == .pair else {
             throw .invalidOptions("a one-to-one mailbox has one sender and one receiver (receiver policy pair); use kind shared for \(policy.rawValue)")
         }
-        guard (0...SegmentLayout.capacityLimit).contains(capacity) else {
-            throw .invalidOptions("capacity must be 0 (no buffering) to \(SegmentLayout.capacityLimit) messages, not \(capacity)")
+        if buffering == .zero {
+            guard kind == .shared else {
+                throw .invalidOptions("a zero-capacity mailbox needs kind shared (a one-to-one ring cannot take back a message nobody received)")
+            }
+        } else {
+            guard (1...SegmentLayout.capacityLimit).contains(capacity) else {
+                throw .invalidOptions("capacity must be 1 to \(SegmentLayout.capacityLimit) messages (or zero), not \(capacity)")
+            }
         }
-        guard capacity > 0 || kind == .shared else {
-            throw .invalidOptions("a zero-capacity mailbox needs kind shared (a one-to-one ring cannot take back a message nobody received)")
+        guard kind == .shared || buffering == .bounded else {
+            throw .invalidOptions("an unbounded mailbox needs kind shared (its many segments are chained through the shared ring)")
         }
         guard (1...SegmentLayout.maxMessageSizeLimit).contains(maxMessageSize) else {
             throw .invalidOptions("maxMessageSize must be 1...\(SegmentLayout.maxMessageSizeLimit) bytes, not \(maxMessageSize)")
         }
         self.receiverPolicy = policy
-        self.isRendezvous = capacity == 0
+        self.buffering = buffering
         self.kind = kind
         self.ownership = ownership
         // A zero-capacity mailbox has one slot, held only while its sender waits for a receiver.
-        let capacity = max(1, capacity)
+        let capacity = buffering == .zero ? 1 : capacity
         self.capacity = capacity
         self.maxMessageSize = maxMessageSize
         self.dataOffset = SegmentLayout.dataOffset
@@ -59,6 +89,20 @@ struct SegmentGeometry: Equatable {
         }
     }
 
+    /// Zero capacity: every send waits until a receiver has taken its message.
+    var isRendezvous: Bool { buffering == .zero }
+    /// The segment belongs to an unbounded mailbox (first or chained): its ring can be sealed.
+    var isChainable: Bool { buffering == .unbounded || buffering == .chained }
+
+    /// The capacity the user asked for.
+    var requestedCapacity: Capacity {
+        switch buffering {
+        case .zero: return .zero
+        case .bounded: return .bounded(capacity)
+        case .unbounded, .chained: return .unbounded(segmentCapacity: capacity)
+        }
+    }
+
     /// Writes the geometry and identity fields of a new segment (everything but `magic`).
     func write(to header: UnsafeMutableRawPointer, mode: UInt32, creator: ProcessIdentity, createdAt: UInt64) {
         header.storeBytes(of: SegmentLayout.version, toByteOffset: SegmentLayout.versionOffset, as: UInt32.self)
@@ -76,7 +120,7 @@ struct SegmentGeometry: Equatable {
         header.storeBytes(of: createdAt, toByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
         header.storeBytes(of: Self.code(of: ownership), toByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
         header.storeBytes(of: Self.code(of: receiverPolicy), toByteOffset: SegmentLayout.receiverPolicyOffset, as: UInt32.self)
-        header.storeBytes(of: UInt32(isRendezvous ? 1 : 0), toByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
+        header.storeBytes(of: buffering.rawValue, toByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
     }
 
     static func code(of policy: MailboxOptions.ReceiverPolicy) -> UInt32 {
@@ -149,11 +193,11 @@ struct SegmentGeometry: Equatable {
         }
         let expected: SegmentGeometry
         do {
-            let buffering = header.load(fromByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
-            guard buffering <= 1, buffering == 0 || capacity == 1 else {
-                throw MailboxError.corrupted(reason: "buffering \(buffering) with capacity \(capacity)")
+            let code = header.load(fromByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
+            guard let buffering = Buffering(rawValue: code), buffering != .zero || capacity == 1 else {
+                throw MailboxError.corrupted(reason: "buffering \(code) with capacity \(capacity)")
             }
-            expected = try SegmentGeometry(kind: kind, capacity: buffering == 1 ? 0 : Int(capacity), maxMessageSize: Int(maxMessageSize),
+            expected = try SegmentGeometry(kind: kind, buffering: buffering, capacity: Int(capacity), maxMessageSize: Int(maxMessageSize),
                                            ownership: ownership, receiverPolicy: policy)
         } catch {
             throw .corrupted(reason: "impossible geometry (capacity \(capacity), maxMessageSize \(maxMessageSize))")

@@ -30,8 +30,15 @@ enum SegmentLayout {
     static let createdAtOffset = 80         // u64: Unix time in nanoseconds
     static let ownershipOffset = 88         // u32: 0 none, 1 system, 2 process
     static let receiverPolicyOffset = 92    // u32: 1 pair, 2 exclusive, 3 competing, 4 round robin
-    static let bufferingOffset = 96         // u32: 0 bounded, 1 zero capacity (rendezvous)
-    // 100..<128 reserved (zero).
+    static let bufferingOffset = 96         // u32: 0 bounded, 1 zero capacity (rendezvous),
+                                            // 2 unbounded (first segment), 3 chained segment
+    // 100..<104 reserved (zero).
+    // Unbounded and chained segments only (zero otherwise). Written at most once each, on the
+    // slow path, so they may share the creator's read-mostly line.
+    static let sealedAtOffset = 104         // u64: position from which senders no longer use this
+                                            // segment's ring (set by CAS 0 → p), 0 = open
+    static let generationOffset = 112       // u64: chained segment's number in its chain (first = 0)
+    // 120..<128 reserved (zero).
 
     // Line 1 (128): written by senders.
     static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)
@@ -77,7 +84,11 @@ enum SegmentLayout {
     // 3328..<3456: round-robin receivers, 16 packed identities in turn order, 0 = free.
     static let receiversOffset = 3328
     static let receiversCount = 16
-    // 3456..<4096 reserved.
+    // Line 27 (3456): the chain of an unbounded mailbox (first segment only), written once per
+    // segment switch. Both are hints that only grow; the segments themselves decide.
+    static let writeGenerationOffset = 3456 // u64: newest chained segment senders moved to
+    static let readGenerationOffset = 3464  // u64: oldest segment not yet fully received
+    // 3472..<4096 reserved.
 
     static let dataOffset = headerSize
 

@@ -51,11 +51,14 @@ extension Mailbox {
         confirmedOwner = 0
     }
 
-    /// Removes every process-owned mailbox whose owner has exited or died, and returns their
-    /// names. Mailboxes that cannot be opened (damaged, not permitted) are left alone.
+    /// Removes every process-owned mailbox whose owner has exited or died, and the further
+    /// segments of unbounded mailboxes that no longer exist (left behind by a process killed
+    /// while it grew or drained the chain), and returns their names (a further segment as
+    /// `NAME#N`). Mailboxes that cannot be opened (damaged, not permitted) are left alone.
     public static func removeAbandoned() throws(MailboxError) -> [String] {
         var removed: [String] = []
-        for name in try list() {
+        let mailboxes = try list()
+        for name in mailboxes {
             do {
                 _ = try open(name, waitStrategy: .block)
             } catch .ownerTerminated {
@@ -63,6 +66,15 @@ extension Mailbox {
             } catch {
                 continue
             }
+        }
+        let remaining = Set(try list())
+        for object in try SharedSegment.objectNames() {
+            guard let hash = object.lastIndex(of: "#"), !object.hasPrefix("@") else { continue }
+            let mailbox = String(object[..<hash])
+            let generation = object[object.index(after: hash)...]
+            guard MailboxName.isValid(mailbox), !generation.isEmpty, generation.allSatisfy(\.isNumber),
+                  !remaining.contains(mailbox) else { continue }
+            if (try? SharedSegment.unlink(MailboxName(derived: object))) != nil { removed.append(object) }
         }
         return removed
     }
@@ -115,6 +127,7 @@ extension Mailbox {
         guard gone else { return }
         // Whoever notices first removes the name; later attempts find it gone.
         try? SharedSegment.unlink(MailboxName(name))
+        SegmentChain.unlinkSegments(of: name)
         throw .ownerTerminated(name)
     }
 
@@ -124,6 +137,7 @@ extension Mailbox {
         // Release: a process that sees the flag also sees everything the owner did before.
         ownerFlags.pointee.bitwiseOr(SegmentLayout.ownerTerminatedFlag, ordering: .releasing)
         try? SharedSegment.unlink(MailboxName(name))
+        SegmentChain.unlinkSegments(of: name)
         messageEvent.wakeEveryone()
         spaceEvent.wakeEveryone()
     }

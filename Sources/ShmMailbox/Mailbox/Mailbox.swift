@@ -30,8 +30,8 @@ public final class Mailbox {
     public let name: String
     /// The ring kind chosen at creation.
     public let kind: MailboxOptions.RingKind
-    /// The most messages that can wait.
-    public let capacity: Int
+    /// How many messages can wait, chosen at creation.
+    public let capacity: Capacity
     /// The largest message in bytes.
     public let maxMessageSize: Int
     /// How this handle waits in blocking and timed calls.
@@ -54,6 +54,8 @@ public final class Mailbox {
     private enum Ring {
         case oneToOne(OneToOneRing)
         case shared(SharedRing)
+        /// An unbounded mailbox's chain of shared rings.
+        case chained(SegmentChain)
     }
 
     let segment: SharedSegment
@@ -98,14 +100,14 @@ public final class Mailbox {
     /// How long a slot must stay stuck before its holder's liveness is checked.
     static let stallCheckNanos: UInt64 = 2_000_000
 
-    private init(name: MailboxName, segment: SharedSegment, geometry: SegmentGeometry, waitStrategy: WaitStrategy, me: ProcessIdentity) {
+    private init(name: MailboxName, segment: SharedSegment, geometry: SegmentGeometry, waitStrategy: WaitStrategy, me: ProcessIdentity) throws(MailboxError) {
         self.name = name.name
         self.kind = geometry.kind
         self.ownership = geometry.ownership
         self.receiverPolicy = geometry.receiverPolicy
         self.ownerWord = segment.base.atomicUInt64(at: SegmentLayout.ownerOffset)
         self.ownerFlags = segment.base.atomicUInt32(at: SegmentLayout.ownerFlagsOffset)
-        self.capacity = geometry.isRendezvous ? 0 : geometry.capacity
+        self.capacity = geometry.requestedCapacity
         self.isRendezvous = geometry.isRendezvous
         self.maxMessageSize = geometry.maxMessageSize
         self.waitStrategy = waitStrategy
@@ -115,6 +117,8 @@ public final class Mailbox {
         self.packedMe = me.packed
         switch geometry.kind {
         case .oneToOne: ring = .oneToOne(OneToOneRing(header: segment.base, geometry: geometry))
+        case .shared where geometry.buffering == .unbounded:
+            ring = .chained(try SegmentChain(name: name, segment: segment, geometry: geometry))
         case .shared: ring = .shared(SharedRing(header: segment.base, geometry: geometry))
         }
         messageEvent = EventCount(base: segment.base, offset: SegmentLayout.messageEventOffset)
@@ -149,7 +153,7 @@ public final class Mailbox {
             segment.base.atomicUInt64(at: SegmentLayout.ownerOffset).pointee.store(me.packed, ordering: .relaxed)
         }
         SegmentGeometry.publish(segment.base)
-        let box = Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
+        let box = try Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
         box.terminatesOnClose = options.ownership == .process
         return box
     }
@@ -168,17 +172,22 @@ public final class Mailbox {
     static func open(_ validName: MailboxName, waitStrategy: WaitStrategy) throws(MailboxError) -> Mailbox {
         let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.headerSize, waitForSize: .milliseconds(500))
         let geometry = try SegmentGeometry.read(from: segment, waitForMagic: .seconds(2))
-        let box = Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())
+        guard geometry.buffering != .chained else {
+            throw .notAMailbox(validName.name)
+        }
+        let box = try Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: waitStrategy, me: ProcessIdentity.current())
         if box.ownership == .process { try box.checkOwner(force: true) }
         return box
     }
 
-    /// Removes the mailbox's name (`shm_unlink`). Processes that have it open keep using it; the
-    /// memory is freed when the last of them closes it.
+    /// Removes the mailbox's name (`shm_unlink`), and those of an unbounded mailbox's further
+    /// segments. Processes that have it open keep using it; the memory is freed when the last of
+    /// them closes it.
     ///
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `system`.
     public static func delete(_ name: String) throws(MailboxError) {
         try SharedSegment.unlink(MailboxName(name))
+        SegmentChain.unlinkSegments(of: name)
     }
 
     /// The names of all mailboxes on this machine (the `shmmb.*` objects in `/dev/shm`), sorted.
@@ -209,7 +218,14 @@ public final class Mailbox {
         switch ring {
         case .oneToOne(let ring): return ring.depth
         case .shared(let ring): return ring.depth
+        case .chained(let chain): return chain.depth
         }
+    }
+
+    /// For an unbounded mailbox: the chain's hints and this handle's place in it (diagnostics).
+    var chainState: String? {
+        guard case .chained(let chain) = ring else { return nil }
+        return "\(chain.generations)"
     }
 
     /// Processes recorded as having sent to or received from this mailbox.
@@ -459,6 +475,8 @@ public final class Mailbox {
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
         var written: UInt64 = 0
+        /// The ring a synchronous send's message went to (shared and chained rings).
+        var writtenTo: SharedRing?
         func attempt() throws -> Bool {
             switch ring {
             case .oneToOne(let ring):
@@ -470,11 +488,22 @@ public final class Mailbox {
                 switch try ring.tryWrite(length: count, sender: pid, identity: packedMe, receipt: waits, fill) {
                 case .written(let position):
                     written = position
+                    if waits { writtenTo = ring }
                     return true
                 case .full(let word, let position):
                     noteStall(word: word, position: position, in: ring)
                     return false
+                case .sealed:
+                    throw MailboxError.corrupted(reason: "a bounded ring reads as sealed")
                 }
+            case .chained(let chain):
+                // Never full: the chain grows instead (or throws `outOfSharedMemory`).
+                guard case .written(let position) = try chain.tryWrite(length: count, sender: pid, identity: packedMe, receipt: waits, fill) else {
+                    return false
+                }
+                written = position
+                if waits { writtenTo = chain.writer.ring }
+                return true
             }
         }
         if try !attempt() {
@@ -492,26 +521,27 @@ public final class Mailbox {
         guard waits else { return .queued }
         flushSends()
         do {
-            return .delivered(try awaitDelivery(of: written, deadline: deadline))
+            return .delivered(try awaitDelivery(of: written, in: writtenTo, deadline: deadline))
         } catch MailboxError.timedOut where deadline == 0 {
             return .full
         }
     }
 
-    /// Waits until the message this handle wrote (`written`: its slot position on a shared ring,
-    /// its sequence number on a one-to-one ring) has been taken, and returns who took it. On a
+    /// Waits until the message this handle wrote (`written`: its slot position in `sharedRing`,
+    /// or its sequence number on a one-to-one ring) has been taken, and returns who took it. On a
     /// shared ring a message nobody took by `deadline` is taken back (`timedOut`, nothing sent);
     /// on a one-to-one ring it stays queued.
     @inline(never)
-    private func awaitDelivery(of written: UInt64, deadline: UInt64) throws -> ProcessIdentity {
-        switch ring {
-        case .oneToOne(let ring):
+    private func awaitDelivery(of written: UInt64, in sharedRing: SharedRing?, deadline: UInt64) throws -> ProcessIdentity {
+        switch sharedRing {
+        case nil:
+            guard case .oneToOne(let ring) = ring else { throw MailboxError.corrupted(reason: "no ring to await delivery in") }
             _ = try wait(on: spaceEvent, deadline: max(deadline, 1)) { ring.hasConsumed(written) }
             // Acquire: names the receiver that took the role before consuming the message (the
             // role word itself is cleared when that receiver closes).
             let receiver = segment.base.atomicUInt64(at: SegmentLayout.lastReceiverOffset).pointee.load(ordering: .acquiring)
             return ProcessIdentity(packed: receiver)
-        case .shared(let ring):
+        case .some(let ring):
             var receiver: UInt64 = 0
             var takingSince: UInt64 = 0
             func check() throws -> Bool {
@@ -597,6 +627,19 @@ public final class Mailbox {
                     noteStall(word: word, position: position, in: ring)
                     return false
                 }
+            case .chained(let chain):
+                if let turnEntry, !hasTurn(turnEntry) { return false }
+                switch try chain.tryRead(receiver: pid, identity: packedMe, { bytes, sender in
+                    consumed = true
+                    try body(bytes, sender)
+                }) {
+                case .message:
+                    return true
+                case .empty: return false
+                case .pending(let word, let position):
+                    noteStall(word: word, position: position, in: chain.reader.ring)
+                    return false
+                }
             }
         }
     }
@@ -617,6 +660,8 @@ public final class Mailbox {
             while count < limit, try ring.tryRead(release: false, body) { count += 1 }
         case .shared(let ring):
             while count < limit, case .message = try ring.tryRead(receiver: pid, identity: packedMe, body) { count += 1 }
+        case .chained(let chain):
+            while count < limit, case .message = try chain.tryRead(receiver: pid, identity: packedMe, body) { count += 1 }
         }
         return count
     }

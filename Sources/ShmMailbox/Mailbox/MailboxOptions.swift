@@ -46,15 +46,18 @@ public struct MailboxOptions: Sendable, Equatable {
         case roundRobin
     }
 
-    /// The most messages that can wait in the mailbox (0...16,777,216). A sender blocks, times
-    /// out or gets `false` from `trySend` when this many are waiting. `0` is zero capacity (no
-    /// buffering, `.shared` only): no message ever waits, every send completes only when a
-    /// receiver takes its message — with a blocking receive, a rendezvous.
-    public var capacity: Int
+    /// How many messages can wait (default `.bounded(1024)`; an integer literal is bounded).
+    /// `.bounded(n)`: at most n (1...16,777,216); a sender blocks, times out or gets `false` from
+    /// `trySend` when n are waiting. `.zero` (`.shared` only): no message ever waits, every send
+    /// completes only when a receiver takes its message — with a blocking receive, a rendezvous.
+    /// `.unbounded` (`.shared` only): senders never wait for room; the mailbox grows by further
+    /// shared-memory segments and gives them back once drained.
+    public var capacity: Capacity
     /// The largest message in bytes (1 B...1 GiB). Larger sends throw `messageTooLarge`.
     ///
     /// Shared memory, all reserved at creation: `.shared` takes
-    /// `capacity × align(16 + maxMessageSize, 64)` bytes; `.oneToOne` takes the power of two at or
+    /// `capacity × align(32 + maxMessageSize, 64)` bytes (per segment when unbounded);
+    /// `.oneToOne` takes the power of two at or
     /// above `(capacity + 1) × align(16 + maxMessageSize, 16)`; both add a 4 KiB header.
     public var maxMessageSize: Int
     /// The ring kind; `.shared` unless you know there is one sender and one receiver.
@@ -70,7 +73,7 @@ public struct MailboxOptions: Sendable, Equatable {
     public var receiverPolicy: ReceiverPolicy?
 
     public init(
-        capacity: Int = 1024,
+        capacity: Capacity = 1024,
         maxMessageSize: Int = 4096,
         kind: RingKind = .shared,
         permissions: UInt32 = 0o600,

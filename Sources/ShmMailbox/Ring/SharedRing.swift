@@ -24,13 +24,24 @@ import Synchronization
 /// way (the message it held is lost with the receiver that took it). `Mailbox` checks liveness only
 /// after a slot has stayed stuck for a while, so a slow but live process is never skipped.
 ///
+/// Sealing (unbounded mailboxes only): a sender that finds the ring full stores the full position
+/// in `sealedAt` and moves on to the next segment of the chain. A sender that claims a slot at or
+/// beyond `sealedAt` turns it into a cancelled record and moves on too; a receiver leaves the ring
+/// once its head has reached `sealedAt` and the slot there is unclaimed. The claim, the check of
+/// `sealedAt` after it, the sealing store and the receiver's two loads are sequentially
+/// consistent, which makes this a Dekker handshake: either the receiver sees the claim (and waits
+/// for the message), or the claimer sees the seal (and takes its message elsewhere).
+///
 /// Why slots and not a byte ring: the per-slot word makes every crash window detectable and
 /// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
 struct SharedRing {
     enum WriteResult {
         case written(position: UInt64)
-        /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check).
+        /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check)
+        /// at the previous lap's `position`.
         case full(blockedBy: UInt64, position: UInt64)
+        /// The ring is sealed (unbounded mailboxes): write to the next segment of the chain.
+        case sealed
     }
 
     enum ReadResult {
@@ -55,8 +66,11 @@ struct SharedRing {
     private let slotStride: Int
     private let capacity: UInt64
     private let maxMessageSize: Int
+    /// The `sealedAt` word of a segment of an unbounded mailbox; nil for a bounded ring.
+    private let seal: UnsafeMutablePointer<Atomic<UInt64>>?
 
     init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
+        seal = geometry.isChainable ? header.atomicUInt64(at: SegmentLayout.sealedAtOffset) : nil
         tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
         head = header.atomicUInt64(at: SegmentLayout.headOffset)
         slots = header + geometry.dataOffset
@@ -129,10 +143,16 @@ struct SharedRing {
             if distance == 0 {
                 if Self.state(of: current) == Self.stateEmpty {
                     let claimed = Self.makeWord(position: position, state: Self.stateClaimed, pid: sender)
-                    // Acquiring-and-releasing: acquire as above; release is not needed for data
-                    // (we have written nothing yet) but keeps the claim ordered before our writes.
-                    if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .acquiringAndReleasing).exchanged {
+                    // Sequentially consistent: acquire as above; release keeps the claim ordered
+                    // before our writes; seq_cst orders it before the load of `sealedAt` below
+                    // (the sealing handshake). On x86 every locked CAS is all of these anyway.
+                    if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .sequentiallyConsistent).exchanged {
                         advance(tail, from: position)
+                        if let seal, isSealed(seal, at: position) {
+                            // Sealed before our claim: leave a cancelled record, write elsewhere.
+                            cancel(position, sender: sender)
+                            return .sealed
+                        }
                         try commit(position, length: length, sender: sender, identity: identity, receipt: receipt, fill)
                         return .written(position: position)
                     }
@@ -152,6 +172,7 @@ struct SharedRing {
                     if tail.pointee.load(ordering: .acquiring) != position { continue }
                     throw MailboxError.corrupted(reason: "shared ring tail \(position) and head \(taken) are further apart than capacity \(capacity) allows")
                 }
+                if let seal, isSealed(seal, at: position) { return .sealed }
                 return .full(blockedBy: current, position: position &- capacity)
             }
             // distance > 0: tail is behind the slot (someone has not advanced it yet).
@@ -190,6 +211,52 @@ struct SharedRing {
             committedLength = 0
             throw error
         }
+    }
+
+    /// Whether `seal` says senders stopped using this ring at or before `position`.
+    @inline(__always)
+    private func isSealed(_ seal: UnsafeMutablePointer<Atomic<UInt64>>, at position: UInt64) -> Bool {
+        // Sequentially consistent: the claimer's half of the sealing handshake (see the type's
+        // documentation); a relaxed or acquire load could miss a seal the receiver acted on.
+        let sealedAt = seal.pointee.load(ordering: .sequentiallyConsistent)
+        return sealedAt != 0 && Int64(bitPattern: position &- sealedAt) >= 0
+    }
+
+    /// Seals the ring at `position` (where a sender found it full), unless it is sealed already.
+    /// Unbounded mailboxes only.
+    func seal(at position: UInt64) {
+        guard let seal else { return }
+        // Sequentially consistent: the sealer's half of the handshake. Only the first seal counts;
+        // failure ordering relaxed: someone else sealed, and we only move on.
+        _ = seal.pointee.compareExchange(expected: 0, desired: max(position, 1), successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+    }
+
+    /// Whether this (unbounded) ring is sealed and every message written before the seal has been
+    /// taken: its receivers move on to the next segment. Call after `tryRead` found it empty.
+    func isSealedAndDrained() -> Bool {
+        guard let seal else { return false }
+        // Sequentially consistent: the receiver's half of the handshake (seal, then slot).
+        let sealedAt = seal.pointee.load(ordering: .sequentiallyConsistent)
+        guard sealedAt != 0 else { return false }
+        let position = head.pointee.load(ordering: .sequentiallyConsistent)
+        guard Int64(bitPattern: position &- sealedAt) >= 0 else { return false }
+        // Sequentially consistent: ordered after the seal load, so a claim we do not see here
+        // will see the seal and be cancelled.
+        let current = stateWord(position).pointee.load(ordering: .sequentiallyConsistent)
+        let distance = Self.distance(current, from: position)
+        // A slot still in the previous lap, or empty for `position`: nothing was claimed here.
+        // Claimed or full for `position`: a message (or a cancelled record) is still to be read.
+        // A later lap: `position` is stale; the next `tryRead` moves head on.
+        return distance < 0 || (distance == 0 && Self.state(of: current) == Self.stateEmpty)
+    }
+
+    /// Commits the slot this sender claimed at `position` as a cancelled record (no payload).
+    private func cancel(_ position: UInt64, sender: UInt32) {
+        let at = slot(position)
+        at.storeBytes(of: 0, toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
+        at.storeBytes(of: SegmentLayout.kindCancelled, toByteOffset: SegmentLayout.slotKind, as: UInt32.self)
+        // Release: the header bytes are visible before the slot reads as full.
+        stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, pid: sender), ordering: .releasing)
     }
 
     // MARK: Receiver side
@@ -378,6 +445,14 @@ struct SharedRing {
         let cancelled = Self.makeWord(position: position, state: Self.stateFull, pid: 0)
         // Acquire-release: succeeds only while no receiver has taken the message.
         return stateWord(position).pointee.compareExchange(expected: full, desired: cancelled, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// The seal, head and tail, and the head slot's word (for diagnostics).
+    var sealDescription: String {
+        // Relaxed: a snapshot for display.
+        let h = head.pointee.load(ordering: .relaxed)
+        let word = stateWord(h).pointee.load(ordering: .relaxed)
+        return "sealedAt \(seal?.pointee.load(ordering: .relaxed) ?? 0) head \(h) tail \(tail.pointee.load(ordering: .relaxed)) slot(head) seq \(word >> Self.sequenceShift) state \(Self.state(of: word)) pid \(Self.pid(of: word))"
     }
 
     /// Messages waiting (a snapshot: tail minus head, clamped to capacity).

@@ -38,9 +38,10 @@ final class Peer {
     private let output = Pipe()
     private let errors = Pipe()
 
-    /// Starts `MailboxTestPeer` with `arguments`.
-    init(_ arguments: [String], strategy: String? = nil, executable: String = "MailboxTestPeer") throws {
-        process.executableURL = URL(fileURLWithPath: buildDirectory + "/" + executable)
+    /// Starts `MailboxTestPeer` (or another of the package's `executable`s, or the program at
+    /// `executablePath`) with `arguments`.
+    init(_ arguments: [String], strategy: String? = nil, executable: String = "MailboxTestPeer", executablePath: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executablePath ?? buildDirectory + "/" + executable)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         if let strategy { environment["PEER_STRATEGY"] = strategy }

@@ -1,0 +1,150 @@
+import Foundation
+import MailboxTestSupport
+import Testing
+@testable import ShmMailbox
+
+/// The names of an unbounded mailbox's further segments now in /dev/shm (`NAME#g`), sorted by g.
+func chainedSegments(of name: String) -> [Int] {
+    let prefix = "shmmb.\(name)#"
+    let files = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
+    return files.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }.sorted()
+}
+
+@Suite("Unbounded buffering, in one process")
+struct UnboundedBasics {
+    /// `trySend` never reports full: 10 segments' worth goes in with nobody receiving; then every
+    /// message comes out once, in order, intact, and the drained segments are given back.
+    @Test func growsWithoutBlockingAndShrinksWhenDrained() throws {
+        let segment = 16
+        let count = segment * 10
+        try withMailbox("grow", MailboxOptions(capacity: .unbounded(segmentCapacity: segment), maxMessageSize: 256)) { name, box throws in
+            #expect(box.capacity == .unbounded(segmentCapacity: segment) && box.capacity.limit == nil)
+            for sequence in 0..<UInt64(count) {
+                let message = TestMessages.make(sender: 1, sequence: sequence, length: 16 + Int(sequence % 200))
+                #expect(try box.trySend(message), "send \(sequence) found the mailbox full")
+            }
+            #expect(box.depth == count)
+            #expect(chainedSegments(of: name) == Array(1...9), "segments: \(chainedSegments(of: name))")
+            let receiver = try Mailbox.open(name)
+            for sequence in 0..<UInt64(count) {
+                let message = try #require(try receiver.tryReceive(), "message \(sequence) missing")
+                try message.bytes.withUnsafeBytes { try TestMessages.verify($0, sender: 1, sequence: sequence, length: 16 + Int(sequence % 200)) }
+            }
+            #expect(try receiver.tryReceive() == nil)
+            // Only the segment senders write to now is left besides the mailbox's own.
+            #expect(chainedSegments(of: name) == [9])
+            #expect(box.depth == 0)
+        }
+        #expect(try Mailbox.list().allSatisfy { !$0.contains("#") })
+    }
+
+    /// A sender that last wrote long ago, to a generation since drained and removed, lands its
+    /// next message in the current generation, after everything sent before it.
+    @Test func aStaleSenderCatchesUp() throws {
+        try withMailbox("stale", MailboxOptions(capacity: .unbounded(segmentCapacity: 4), maxMessageSize: 64)) { name, box throws in
+            let stale = try Mailbox.open(name)
+            try stale.send("first")
+            for index in 0..<30 { try box.send("bulk \(index)") }
+            let receiver = try Mailbox.open(name)
+            #expect(try receiver.receive(timeout: .seconds(1)).string == "first")
+            for index in 0..<30 { #expect(try receiver.receive(timeout: .seconds(1)).string == "bulk \(index)") }
+            #expect(chainedSegments(of: name).count == 1)
+            try stale.send("late")
+            try box.send("later")
+            #expect(try receiver.receive(timeout: .seconds(1)).string == "late")
+            #expect(try receiver.receive(timeout: .seconds(1)).string == "later")
+            #expect(try receiver.tryReceive() == nil)
+        }
+    }
+
+    /// `Mailbox.delete` removes the further segments too, and `removeAbandoned` removes further
+    /// segments whose mailbox is gone (left by a process killed mid-growth).
+    @Test func deleteAndGCRemoveFurtherSegments() throws {
+        let name = uniqueName("delete")
+        let box = try Mailbox.create(name, options: MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64))
+        for index in 0..<10 { try box.send("m\(index)") }
+        #expect(chainedSegments(of: name).count == 4)
+        try Mailbox.delete(name)
+        #expect(chainedSegments(of: name).isEmpty)
+        // An orphan: a further segment whose mailbox no longer exists.
+        let orphan = try Mailbox.create(name, options: MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64))
+        for index in 0..<6 { try orphan.send("m\(index)") }
+        try SharedSegment.unlink(MailboxName(name))
+        let removed = try Mailbox.removeAbandoned()
+        #expect(Set(removed.filter { $0.hasPrefix(name) }) == ["\(name)#1", "\(name)#2"])
+        #expect(chainedSegments(of: name).isEmpty)
+    }
+
+    /// A further segment whose header names another generation is reported, not trusted.
+    @Test func aForgedGenerationIsCorruption() throws {
+        try withMailbox("forged", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in
+            for index in 0..<3 { try box.send("m\(index)") }
+            scribble(on: name + "#1") { base, _ in
+                base.storeBytes(of: 7, toByteOffset: SegmentLayout.generationOffset, as: UInt64.self)
+            }
+            let receiver = try Mailbox.open(name)
+            #expect(try receiver.receive(timeout: .seconds(1)).string == "m0")
+            #expect(try receiver.receive(timeout: .seconds(1)).string == "m1")
+            expectError({ $0.isCorrupted }) { try receiver.receive(timeout: .seconds(1)) }
+        }
+    }
+
+    @Test func capacityValues() {
+        #expect(Capacity.bounded(0) == .zero)
+        #expect((5 as Capacity) == .bounded(5))
+        #expect(Capacity.unbounded == .unbounded(segmentCapacity: 1024))
+        #expect(Capacity.bounded(7).limit == 7 && Capacity.zero.limit == 0)
+        #expect("\(Capacity.unbounded(segmentCapacity: 8))" == "unbounded (segments of 8)")
+    }
+}
+
+extension MultiProcess {
+    @Suite("Unbounded buffering between processes")
+    struct Unbounded {
+        /// A sending process writes 10 segments' worth with no receiver running (a blocking send
+        /// would hang it); a receiving process started afterwards drains everything in order,
+        /// checking every byte; the segments are given back.
+        @Test func senderNeverBlocksAndReceiverDrainsInOrder() throws {
+            let segment = 64
+            let count = segment * 10
+            try withMailbox("unbounded", MailboxOptions(capacity: .unbounded(segmentCapacity: segment), maxMessageSize: 1024)) { name, box throws in
+                let sender = try Peer(["send", name, "3", String(count), "1", "1024"])
+                #expect(sender.expectSuccess(timeout: .seconds(60)).contains("sent \(count)"))
+                #expect(box.depth == count)
+                #expect(chainedSegments(of: name).count == 9)
+                let receiver = try Peer(["receive-sequence", name, "3", String(count), "1", "1024"])
+                #expect(receiver.expectSuccess().contains("received \(count)"))
+                #expect(box.depth == 0)
+                #expect(chainedSegments(of: name).count == 1)
+            }
+        }
+
+        /// Three senders and two competing receivers on a chain of 8-slot segments: segments are
+        /// sealed and switched all the time while others write and read them. Every message
+        /// arrives exactly once, intact, each sender's in order (checked by the receivers).
+        @Test func manySendersAndReceiversAcrossSegmentSwitches() throws {
+            try MultiProcess.Streams.manyToMany(senders: 3, receivers: 2, perSender: 10_000, capacity: .unbounded(segmentCapacity: 8))
+        }
+
+        /// In a private 1 MiB /dev/shm (a mount namespace of its own), an unbounded mailbox grows
+        /// until the tmpfs is full: the send that finds no room throws `outOfSharedMemory`, every
+        /// message accepted before it is received intact and in order, and once drained the
+        /// mailbox grows again.
+        @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+                       "needs root for a private tmpfs mount"))
+        func runningOutOfSharedMemoryLosesNothing() throws {
+            let peer = buildDirectory + "/MailboxTestPeer"
+            let script = "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec \"$0\" exhaust exhaust-test 16 4096"
+            let process = try Peer(["-m", "sh", "-c", script, peer], executablePath: "/usr/bin/unshare")
+            let output = process.expectSuccess(timeout: .seconds(60))
+            let words = output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            // "sent N segments S depth D" then "drained N and 100 more"
+            let sent = words.count > 1 ? Int(words[1]) ?? 0 : 0
+            let segments = words.count > 3 ? Int(words[3]) ?? 0 : 0
+            #expect(sent > 16 * 5, "only \(sent) messages fitted: \(output)")
+            #expect(segments > 5)
+            #expect(output.contains("depth \(sent)"))
+            #expect(output.contains("drained \(sent) and 100 more"))
+        }
+    }
+}
