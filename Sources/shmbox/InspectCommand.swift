@@ -22,6 +22,7 @@ struct InspectCommand: ParsableCommand {
             printLine("kind: \(mailbox.kind.argumentName)")
             printLine("capacity: \(mailbox.capacity)")
             printLine("depth: \(mailbox.depth)")
+            if mailbox.capacity.kind == .unbounded { printLine("segments: \(mailbox.segmentCount)") }
             printLine("max message size: \(mailbox.maxMessageSize)")
             printLine("mode: \(octal(mailbox.permissions))")
             printLine("ownership: \(mailbox.ownership.rawValue)")

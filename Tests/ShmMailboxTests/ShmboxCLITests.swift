@@ -93,6 +93,35 @@ import Testing
         "clitest-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 
+    /// `--capacity unbounded:N` and `--capacity zero` from the shell: an unbounded mailbox takes
+    /// more messages than one segment holds without blocking, shows its segments, and gives them
+    /// back once drained; a zero-capacity send with nobody receiving times out.
+    @Test func capacityKinds() throws {
+        let name = Self.uniqueName("unbounded")
+        defer { try? Mailbox.delete(name) }
+        expectSuccess(try shmbox("create", name, "--capacity", "unbounded:4", "--max-message-size", "64"))
+        let lines = (0..<10).map { "message \($0)" }
+        expectSuccess(try shmbox("send", name, "--timeout", "5", input: lines.joined(separator: "\n") + "\n"))
+        let full = fields(try shmbox("inspect", name))
+        #expect(full["capacity"] == "unbounded (segments of 4)")
+        #expect(full["depth"] == "10")
+        #expect(full["segments"] == "3")
+        let receive = try shmbox("receive", name, "--count", "10", "--timeout", "5")
+        expectSuccess(receive)
+        #expect(receive.lines == lines)
+        #expect(fields(try shmbox("inspect", name))["segments"] == "2")
+        expectSuccess(try shmbox("delete", name))
+        #expect(try Mailbox.list().allSatisfy { !$0.hasPrefix(name) })
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).contains { $0.hasPrefix("shmmb.\(name)") })
+
+        let zero = Self.uniqueName("zero")
+        defer { try? Mailbox.delete(zero) }
+        expectSuccess(try shmbox("create", zero, "--capacity", "zero"))
+        #expect(try Mailbox.open(zero).capacity == .zero)
+        expectFailure(try shmbox("send", zero, "nobody listens", "--timeout", "0.2"), containing: "timed out")
+        expectFailure(try shmbox("create", Self.uniqueName("bad"), "--capacity", "unbounded", "--kind", "one-to-one"), containing: "unbounded mailbox needs kind shared")
+    }
+
     @Test func createSendInspectReceiveDelete() throws {
         let name = Self.uniqueName("life")
         defer { try? Mailbox.delete(name) }

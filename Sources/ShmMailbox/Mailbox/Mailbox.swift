@@ -222,6 +222,14 @@ public final class Mailbox {
         }
     }
 
+    /// The shared-memory segments the mailbox occupies now: 1, or for an unbounded mailbox its
+    /// own segment plus the further segments it has grown (`/dev/shm/shmmb.NAME#N`) and not yet
+    /// given back (a snapshot).
+    public var segmentCount: Int {
+        guard case .chained = ring else { return 1 }
+        return 1 + SegmentChain.segmentNames(of: name).count
+    }
+
     /// For an unbounded mailbox: the chain's hints and this handle's place in it (diagnostics).
     var chainState: String? {
         guard case .chained(let chain) = ring else { return nil }

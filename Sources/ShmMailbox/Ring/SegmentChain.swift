@@ -222,12 +222,19 @@ final class SegmentChain {
          reader.generation, writer.generation, reader.ring.sealDescription)
     }
 
+    /// The object names (`NAME#g`, without `shmmb.`) of every chained segment of `mailbox`
+    /// (generations ≥ 1) in /dev/shm.
+    static func segmentNames(of mailbox: String) -> [String] {
+        let prefix = mailbox + "#"
+        return ((try? SharedSegment.objectNames()) ?? []).filter { object in
+            let suffix = object.dropFirst(prefix.count)
+            return object.hasPrefix(prefix) && !suffix.isEmpty && suffix.allSatisfy(\.isNumber)
+        }
+    }
+
     /// Removes the names of every chained segment of `mailbox` (generations ≥ 1).
     static func unlinkSegments(of mailbox: String) {
-        let prefix = mailbox + "#"
-        for object in (try? SharedSegment.objectNames()) ?? [] where object.hasPrefix(prefix) {
-            let suffix = object.dropFirst(prefix.count)
-            guard !suffix.isEmpty, suffix.allSatisfy(\.isNumber) else { continue }
+        for object in segmentNames(of: mailbox) {
             try? SharedSegment.unlink(MailboxName(derived: object))
         }
     }
