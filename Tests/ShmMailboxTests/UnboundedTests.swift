@@ -126,6 +126,55 @@ extension MultiProcess {
             try MultiProcess.Streams.manyToMany(senders: 3, receivers: 2, perSender: 10_000, capacity: .unbounded(segmentCapacity: 8))
         }
 
+        /// A sender SIGKILLed while it grows the chain as fast as it can (mid-claim, mid-seal or
+        /// mid-creation of a segment, wherever it happens to be): every message it got in arrives
+        /// intact and in order, the chain shrinks back, and a new sender's messages follow.
+        @Test func senderKilledWhileTheChainGrows() throws {
+            let minSize = TestMessages.headerSize
+            try withMailbox("kill-grow", MailboxOptions(capacity: .unbounded(segmentCapacity: 16), maxMessageSize: 256)) { name, box throws in
+                let doomed = try Peer(["send", name, "1", "-1", String(minSize), "256"])
+                let deadline = ContinuousClock.now + .seconds(20)
+                while box.segmentCount < 40 && ContinuousClock.now < deadline { usleep(1_000) }
+                doomed.kill9()
+                #expect(doomed.finish(timeout: .seconds(10)).signaled)
+                #expect(box.segmentCount >= 40)
+                var next: [UInt32: UInt64] = [1: 0, 2: 0]
+                func drain() throws {
+                    while let sender = try box.tryReceive({ bytes, _ in
+                        let (sender, sequence) = try TestMessages.verify(bytes)
+                        #expect(sequence == next[sender], "sender \(sender): got \(sequence), expected \(next[sender] ?? 0)")
+                        next[sender] = sequence + 1
+                        return sender
+                    }) { _ = sender }
+                }
+                // A claim the dead sender never committed is skipped once seen stuck (2 ms).
+                let settle = ContinuousClock.now + .seconds(2)
+                while ContinuousClock.now < settle { try drain(); usleep(10_000) }
+                #expect(next[1]! >= 16 * 39, "only \(next[1]!) messages of the killed sender arrived")
+                #expect(box.depth == 0)
+                #expect(box.segmentCount <= 2)
+                // A segment the killed sender was building, if any, is left under a temporary
+                // name that never became part of the chain; gc removes it.
+                _ = try Mailbox.removeAbandoned()
+                #expect(SegmentChain.segmentNames(of: name, temporaries: true) == SegmentChain.segmentNames(of: name))
+                let second = try Peer(["send", name, "2", "500", String(minSize), "256"])
+                second.expectSuccess()
+                try drain()
+                #expect(next[2] == 500)
+            }
+        }
+
+        /// A synchronous send on an unbounded mailbox names the receiving process.
+        @Test func synchronousSendAcrossSegments() throws {
+            try withMailbox("sync-grow", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in
+                for index in 0..<5 { try box.send("queued \(index)") }
+                let receiver = try Peer(["sleep-then-receive", name, "100", "6"])
+                let delivery = try #require(try box.send("last", timeout: .seconds(10), until: .received))
+                #expect(delivery.receiver.pid == receiver.pid)
+                #expect(receiver.expectSuccess() == (0..<5).map { "queued \($0)\n" }.joined() + "last\n")
+            }
+        }
+
         /// In a private 1 MiB /dev/shm (a mount namespace of its own), an unbounded mailbox grows
         /// until the tmpfs is full: the send that finds no room throws `outOfSharedMemory`, every
         /// message accepted before it is received intact and in order, and once drained the

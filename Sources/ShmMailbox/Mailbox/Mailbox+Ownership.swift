@@ -51,10 +51,10 @@ extension Mailbox {
         confirmedOwner = 0
     }
 
-    /// Removes every process-owned mailbox whose owner has exited or died, and the further
-    /// segments of unbounded mailboxes that no longer exist (left behind by a process killed
-    /// while it grew or drained the chain), and returns their names (a further segment as
-    /// `NAME#N`). Mailboxes that cannot be opened (damaged, not permitted) are left alone.
+    /// Removes every process-owned mailbox whose owner has exited or died, the further segments
+    /// of unbounded mailboxes that no longer exist, and further segments whose builder was killed
+    /// while building them, and returns their names (a further segment as `NAME#N`, one being
+    /// built as `NAME#N~PID.X`). Mailboxes that cannot be opened (damaged, not permitted) are left alone.
     public static func removeAbandoned() throws(MailboxError) -> [String] {
         var removed: [String] = []
         let mailboxes = try list()
@@ -71,9 +71,16 @@ extension Mailbox {
         for object in try SharedSegment.objectNames() {
             guard let hash = object.lastIndex(of: "#"), !object.hasPrefix("@") else { continue }
             let mailbox = String(object[..<hash])
-            let generation = object[object.index(after: hash)...]
-            guard MailboxName.isValid(mailbox), !generation.isEmpty, generation.allSatisfy(\.isNumber),
-                  !remaining.contains(mailbox) else { continue }
+            var generation = object[object.index(after: hash)...]
+            var abandoned = !remaining.contains(mailbox)
+            if let marker = generation.firstIndex(of: Character(SharedSegment.temporaryMarker)) {
+                // A further segment still being built under a temporary name: abandoned if its
+                // builder (named in the name) has gone.
+                let builder = generation[generation.index(after: marker)...].prefix { $0 != "." }
+                abandoned = abandoned || Int32(builder).map { !ProcessIdentity.isAlive(pid: $0) } ?? false
+                generation = generation[..<marker]
+            }
+            guard MailboxName.isValid(mailbox), !generation.isEmpty, generation.allSatisfy(\.isNumber), abandoned else { continue }
             if (try? SharedSegment.unlink(MailboxName(derived: object))) != nil { removed.append(object) }
         }
         return removed

@@ -12,7 +12,7 @@ final class SharedSegment: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     /// Bytes mapped (the object's size at open).
     let size: Int
-    let name: MailboxName
+    private(set) var name: MailboxName
 
     private init(base: UnsafeMutableRawPointer, size: Int, name: MailboxName) {
         self.base = base
@@ -52,6 +52,30 @@ final class SharedSegment: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Creates a new object like `create`, but makes it appear under `name` only once
+    /// `initialize` has run: it is built under a temporary name (`name~PID.RANDOM`) and then
+    /// hard-linked to `name` (`link(2)` fails if `name` exists, so exactly one creator wins).
+    /// Nobody can open a half-built segment, and a creator killed midway leaves only a temporary
+    /// object behind (`removeAbandoned` removes those whose process is gone). Relies on POSIX
+    /// shared memory being the tmpfs at /dev/shm, as it is with glibc on Linux.
+    ///
+    /// - Throws: `alreadyExists` if another creator won, or what `create` throws.
+    static func createInitialized(_ name: MailboxName, size: Int, mode: mode_t,
+                                  _ initialize: (UnsafeMutableRawPointer) -> Void) throws(MailboxError) -> SharedSegment {
+        let temporary = MailboxName(derived: name.name + temporaryMarker + "\(getpid()).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        let segment = try create(temporary, size: size, mode: mode)
+        defer { shm_unlink(temporary.objectName) }
+        initialize(segment.base)
+        guard link(directory + temporary.objectName, directory + name.objectName) == 0 else {
+            throw openError(errno, name: name, operation: "link")
+        }
+        segment.name = name
+        return segment
+    }
+
+    /// Separates a final name from the creator's pid in the temporary name of `createInitialized`.
+    static let temporaryMarker = "~"
 
     /// Opens and maps an existing object. `minimumSize` bytes must be present (a shorter object is
     /// `corrupted`); `waitForSize` gives a creator that has not sized the object yet a moment.

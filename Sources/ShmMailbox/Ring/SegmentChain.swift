@@ -117,11 +117,14 @@ final class SegmentChain {
         let segmentName = Self.segmentName(of: name.name, generation: generation)
         while true {
             do throws(MailboxError) {
-                let segment = try SharedSegment.create(segmentName, size: geometry.segmentSize, mode: mode_t(mode))
-                geometry.write(to: segment.base, mode: mode, creator: ProcessIdentity.current(), createdAt: Mailbox.unixNanos())
-                segment.base.storeBytes(of: generation, toByteOffset: SegmentLayout.generationOffset, as: UInt64.self)
-                SharedRing.initialize(header: segment.base, geometry: geometry)
-                SegmentGeometry.publish(segment.base)
+                // Built under a temporary name and linked into place when complete, so nobody
+                // ever opens a half-built generation, even if we are killed while building it.
+                let segment = try SharedSegment.createInitialized(segmentName, size: geometry.segmentSize, mode: mode_t(mode)) { base in
+                    geometry.write(to: base, mode: mode, creator: ProcessIdentity.current(), createdAt: Mailbox.unixNanos())
+                    base.storeBytes(of: generation, toByteOffset: SegmentLayout.generationOffset, as: UInt64.self)
+                    SharedRing.initialize(header: base, geometry: geometry)
+                    SegmentGeometry.publish(base)
+                }
                 return (Link(generation: generation, segment: segment, ring: SharedRing(header: segment.base, geometry: geometry)), true)
             } catch .alreadyExists {
                 do throws(MailboxError) {
@@ -223,18 +226,24 @@ final class SegmentChain {
     }
 
     /// The object names (`NAME#g`, without `shmmb.`) of every chained segment of `mailbox`
-    /// (generations ≥ 1) in /dev/shm.
-    static func segmentNames(of mailbox: String) -> [String] {
+    /// (generations ≥ 1) in /dev/shm; with `temporaries`, also those still being built
+    /// (`NAME#g~PID.X`, see `SharedSegment.createInitialized`).
+    static func segmentNames(of mailbox: String, temporaries: Bool = false) -> [String] {
         let prefix = mailbox + "#"
         return ((try? SharedSegment.objectNames()) ?? []).filter { object in
-            let suffix = object.dropFirst(prefix.count)
-            return object.hasPrefix(prefix) && !suffix.isEmpty && suffix.allSatisfy(\.isNumber)
+            guard object.hasPrefix(prefix) else { return false }
+            var suffix = object.dropFirst(prefix.count)
+            if temporaries, let marker = suffix.firstIndex(of: Character(SharedSegment.temporaryMarker)) {
+                suffix = suffix[..<marker]
+            }
+            return !suffix.isEmpty && suffix.allSatisfy(\.isNumber)
         }
     }
 
-    /// Removes the names of every chained segment of `mailbox` (generations ≥ 1).
+    /// Removes the names of every chained segment of `mailbox` (generations ≥ 1), including
+    /// ones still being built.
     static func unlinkSegments(of mailbox: String) {
-        for object in segmentNames(of: mailbox) {
+        for object in segmentNames(of: mailbox, temporaries: true) {
             try? SharedSegment.unlink(MailboxName(derived: object))
         }
     }
