@@ -89,6 +89,26 @@ struct UnboundedBasics {
         }
     }
 
+    /// Garbage generation hints and seal positions neither crash nor hang a handle: calls return
+    /// (messages may be stranded: the segment is damaged) and the mailbox can still be deleted.
+    @Test func garbageChainFieldsNeitherCrashNorHang() throws {
+        for (offset, value) in [(SegmentLayout.readGenerationOffset, UInt64.max), (SegmentLayout.writeGenerationOffset, UInt64.max - 1),
+                                (SegmentLayout.sealedAtOffset, UInt64.max), (SegmentLayout.sealedAtOffset, 1)] {
+            try withMailbox("garbage-chain", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in
+                for index in 0..<3 { try box.send("m\(index)") }
+                scribble(on: name) { base, _ in base.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
+                let (_, seconds) = try timed {
+                    let other = try Mailbox.open(name)
+                    _ = other.depth
+                    for index in 0..<5 { _ = try? other.trySend("n\(index)") }
+                    for _ in 0..<10 { _ = try? other.tryReceive() }
+                    _ = box.depth
+                }
+                #expect(seconds < 5, "field at \(offset) = \(value): calls took \(seconds) s")
+            }
+        }
+    }
+
     @Test func capacityValues() {
         #expect(Capacity.bounded(0) == .zero)
         #expect((5 as Capacity) == .bounded(5))

@@ -43,6 +43,11 @@ final class SegmentChain {
     /// The generation this handle receives from.
     private(set) var reader: Link
 
+    /// Generations stay below this; a hint or a generation at or beyond it is `corrupted`. (At a
+    /// billion new segments a second, 2^48 lasts three days; at realistic rates, ever.) Keeping
+    /// far from 2^64 means moving on can never wrap around to an old generation.
+    static let generationLimit: UInt64 = 1 << 48
+
     /// The geometry of every chained segment of a mailbox whose first segment has `geometry`.
     static func chainedGeometry(of geometry: SegmentGeometry) throws(MailboxError) -> SegmentGeometry {
         try SegmentGeometry(kind: .shared, buffering: .chained, capacity: geometry.capacity,
@@ -97,6 +102,9 @@ final class SegmentChain {
         while true {
             // Acquire: a generation receivers have moved past may have been removed; never use it.
             target = max(target, readGeneration.pointee.load(ordering: .acquiring))
+            guard target < Self.generationLimit else {
+                throw .corrupted(reason: "unbounded mailbox \"\(name.name)\" would move on to generation \(target), beyond \(Self.generationLimit)")
+            }
             let (link, created) = try openOrCreate(target)
             // Acquire, after the open: if the segment we got was removed before (and we have just
             // created a fresh one by the same name), the receiver that removed it advanced the
@@ -172,6 +180,9 @@ final class SegmentChain {
         let drained = reader.generation
         var next = drained &+ 1
         while true {
+            guard next < Self.generationLimit else {
+                throw .corrupted(reason: "unbounded mailbox \"\(name.name)\" would move on to generation \(next), beyond \(Self.generationLimit)")
+            }
             let link: Link
             do throws(MailboxError) {
                 link = try open(next)
@@ -204,16 +215,17 @@ final class SegmentChain {
 
     // MARK: Inspection and removal
 
-    /// Messages waiting in every generation from the oldest to the newest (a snapshot).
+    /// Messages waiting in every generation receivers have not finished (a snapshot). Walks the
+    /// segments that exist rather than the hints, so garbage hints cannot make it loop.
     var depth: Int {
-        // Acquire: hints only; generations outside them hold nothing.
+        // Acquire: generations below the hint are drained; their rings may still count cancelled
+        // records of late senders.
         let oldest = readGeneration.pointee.load(ordering: .acquiring)
-        let newest = max(oldest, writeGeneration.pointee.load(ordering: .acquiring), writer.generation)
-        var total = 0
-        var generation = oldest
-        while generation <= newest {
-            if let link = try? open(generation) { total += link.ring.depth }
-            generation &+= 1
+        var total = oldest == 0 ? first.ring.depth : 0
+        for object in Self.segmentNames(of: name.name) {
+            guard let generation = UInt64(object.dropFirst(name.name.count + 1)), generation >= oldest,
+                  let link = try? open(generation) else { continue }
+            total += link.ring.depth
         }
         return total
     }
