@@ -236,5 +236,5 @@ case "sleep-then-receive":
     }
 
 default:
-    fail("unknown command \(command)")
+    guard runEndpointCommand(arguments) else { fail("unknown command \(command)") }
 }
