@@ -20,10 +20,10 @@ struct ReceiveCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The mailbox name (not with --as).", valueName: "mailbox"))
     var name: String?
 
-    @Option(name: .customLong("as"), help: "Receive as this endpoint (direct naming) instead of from a mailbox.")
+    @Option(name: .customLong("as"), help: ArgumentHelp("Receive as this endpoint (direct naming) instead of from a mailbox.", valueName: "name"))
     var endpoint: String?
 
-    @Option(help: "With --as: receive only from this endpoint (default: from anyone, printing the sender's name).")
+    @Option(help: ArgumentHelp("With --as: receive only from this endpoint (default: from anyone, printing the sender's name).", valueName: "name"))
     var from: String?
 
     @Option(help: "How many messages to receive.")

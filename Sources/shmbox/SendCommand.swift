@@ -21,10 +21,10 @@ struct SendCommand: ParsableCommand {
     @Argument(help: "The message (with --to: the messages); read lines from standard input when absent.")
     var text: [String] = []
 
-    @Option(name: .customLong("as"), help: "With --to: the endpoint name to send as.")
+    @Option(name: .customLong("as"), help: ArgumentHelp("With --to: the endpoint name to send as.", valueName: "name"))
     var endpoint: String?
 
-    @Option(help: "The endpoint to send to (direct naming; needs --as).")
+    @Option(help: ArgumentHelp("The endpoint to send to (direct naming; needs --as).", valueName: "name"))
     var to: String?
 
     @Option(help: "Wait at most this many seconds for space for each message (default: forever).")
