@@ -89,7 +89,8 @@ public final class Endpoint {
     /// time). Messages already waiting on links to this name are received by the new holder.
     ///
     /// - Throws: `invalidName` (mailbox rules, at most 100 characters), `invalidOptions`,
-    ///   `nameTaken` (a live process holds the name), `permissionDenied`, `corrupted`,
+    ///   `nameTaken` (a live process holds the name; this one too, if it joined it already and
+    ///   has not closed that endpoint), `permissionDenied`, `corrupted`,
     ///   `incompatibleVersion`, `outOfSharedMemory`, `system`.
     public static func join(_ name: String, options: Options = Options()) throws(MailboxError) -> Endpoint {
         try EndpointName.validate(name)
