@@ -41,17 +41,23 @@ struct TransferCommand: ParsableCommand {
     }
 }
 
-/// `shmbox gc`: removes process-owned mailboxes whose owner has gone.
+/// `shmbox gc`: removes process-owned mailboxes whose owner has gone, and endpoint segments and
+/// links nobody uses any more.
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove process-owned mailboxes whose owner has exited or died.",
-        discussion: "Prints the name of each mailbox it removed, one per line."
+        abstract: "Remove process-owned mailboxes whose owner has exited or died, and abandoned endpoints and links.",
+        discussion: """
+            Prints the name of each mailbox it removed, one per line; then each endpoint segment \
+            no live process holds (as @NAME) and each link whose two endpoints are both gone \
+            (as @SENDER>RECEIVER). Messages still waiting on a removed link are lost.
+            """
     )
 
     func run() throws {
         try reportingMailboxErrors {
             for name in try Mailbox.removeAbandoned() { printLine(name) }
+            for object in try Endpoint.removeAbandoned() { printLine(object) }
         }
     }
 }

@@ -2,19 +2,29 @@ import ArgumentParser
 import ShmMailbox
 
 /// `shmbox receive NAME`: takes messages and prints each on its own line.
+/// `shmbox receive --as Q [--from P]`: joins endpoint Q and receives by name.
 struct ReceiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receive",
-        abstract: "Receive messages and print each on its own line.",
+        abstract: "Receive messages from a mailbox, or as an endpoint, and print each on its own line.",
         discussion: """
             Waits for COUNT messages (forever, or until --timeout) and prints each as UTF-8. \
             If the time runs out, prints what arrived and fails. With --nonblocking, prints the \
-            messages waiting now (at most COUNT) and succeeds even if there are none.
+            messages waiting now (at most COUNT) and succeeds even if there are none. With \
+            --as Q there is no MAILBOX: the command joins endpoint Q (the name must be free) and \
+            receives from endpoint P (--from P, printing each text) or from anyone (printing \
+            `SENDER: text`), and gives Q up when it ends.
             """
     )
 
-    @Argument(help: "The mailbox name.")
-    var name: String
+    @Argument(help: ArgumentHelp("The mailbox name (not with --as).", valueName: "mailbox"))
+    var name: String?
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("Receive as this endpoint (direct naming) instead of from a mailbox.", valueName: "name"))
+    var endpoint: String?
+
+    @Option(help: ArgumentHelp("With --as: receive only from this endpoint (default: from anyone, printing the sender's name).", valueName: "name"))
+    var from: String?
 
     @Option(help: "How many messages to receive.")
     var count = 1
@@ -43,10 +53,22 @@ struct ReceiveCommand: ParsableCommand {
         if nonblocking && timeout != nil {
             throw ValidationError("--nonblocking and --timeout cannot be used together.")
         }
+        if endpoint != nil {
+            if name != nil { throw ValidationError("give either a MAILBOX or --as NAME, not both.") }
+            if create { throw ValidationError("--create makes a mailbox; --as joins an endpoint.") }
+        } else {
+            if from != nil { throw ValidationError("--from needs --as NAME (the endpoint to receive as).") }
+            if name == nil { throw ValidationError("give the MAILBOX to receive from, or --as NAME to receive as an endpoint.") }
+        }
     }
 
     func run() throws {
         let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
+        if let endpoint {
+            try receiveByName(as: endpoint, deadline: deadline)
+            return
+        }
+        guard let name else { return }
         try reportingMailboxErrors {
             let mailbox = create
                 ? try Mailbox.create(name, options: MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize, ownership: owner))
@@ -62,6 +84,30 @@ struct ReceiveCommand: ParsableCommand {
                     message = try mailbox.receive(timeout: deadline.map { $0 - ContinuousClock.now })
                 }
                 printLine(message.string)
+            }
+        }
+    }
+}
+
+extension ReceiveCommand {
+    /// Joins endpoint `receiver` and prints up to `count` messages: from `from` only, or from
+    /// anyone with the sender's name in front.
+    func receiveByName(as receiver: String, deadline: ContinuousClock.Instant?) throws {
+        try reportingMailboxErrors {
+            let endpoint = try Endpoint.join(receiver)
+            defer { endpoint.close() }
+            for _ in 0..<count {
+                let remaining = deadline.map { $0 - ContinuousClock.now }
+                if let from {
+                    let message = nonblocking ? try endpoint.tryReceive(from: from)
+                                              : try endpoint.receive(from: from, timeout: remaining)
+                    guard let message else { return }
+                    printLine(message.string)
+                } else {
+                    let message = nonblocking ? try endpoint.tryReceive() : try endpoint.receive(timeout: remaining)
+                    guard let message else { return }
+                    printLine("\(message.from): \(message.string)")
+                }
             }
         }
     }

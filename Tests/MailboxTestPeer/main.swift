@@ -243,5 +243,5 @@ case "exhaust":
     exhaust(name: argument(1), segmentCapacity: number(2), maxSize: number(3))
 
 default:
-    fail("unknown command \(command)")
+    guard runEndpointCommand(arguments) else { fail("unknown command \(command)") }
 }

@@ -15,7 +15,7 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The mailbox name breaks the naming rules (1–200 characters of `A–Z a–z 0–9 . _ -`,
-    /// not starting with `.`).
+    /// not starting with `.`), or an endpoint name does (the same rules, at most 100 characters).
     case invalidName(String, reason: String)
     /// The options passed to `Mailbox.create` are out of range.
     case invalidOptions(String)
@@ -51,6 +51,13 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     case notPermitted(String)
     /// No running process has this pid.
     case noSuchProcess(Int32)
+    /// `Endpoint.join` found the endpoint name held by another live process (its pid).
+    case nameTaken(String, pid: Int32)
+    /// No live process holds this endpoint name: it never joined, gave the name up, or died.
+    case noSuchEndpoint(String)
+    /// The endpoint's table of incoming links is full: it already has links from `limit`
+    /// different senders.
+    case tooManyLinks(String, limit: Int)
     /// The mailbox handle was closed.
     case closed
     /// A timed `send` or `receive` ran out of time.
@@ -63,7 +70,7 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidName(let name, let reason):
-            return "invalid mailbox name \"\(name)\": \(reason); use 1-200 characters of A-Z a-z 0-9 . _ - not starting with '.'"
+            return "invalid mailbox name \"\(name)\": \(reason); use 1-200 characters (endpoint names: 1-100) of A-Z a-z 0-9 . _ - not starting with '.'"
         case .invalidOptions(let why):
             return "invalid mailbox options: \(why)"
         case .alreadyExists(let name):
@@ -94,6 +101,12 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "not permitted: \(what)"
         case .noSuchProcess(let pid):
             return "no process \(pid) is running"
+        case .nameTaken(let name, let pid):
+            return "endpoint name \"\(name)\" is held by process \(pid); pick another name, or join once that process has closed its endpoint or exited"
+        case .noSuchEndpoint(let name):
+            return "no process holds endpoint \"\(name)\" (it never joined, closed its endpoint, or died); start it first (Endpoint.join or shmbox receive --as \(name))"
+        case .tooManyLinks(let name, let limit):
+            return "endpoint \"\(name)\" already has links from \(limit) senders, the most its table holds; remove its segments with shmbox gc once it has stopped, and let fewer processes send to it"
         case .closed:
             return "the mailbox handle is closed"
         case .timedOut:

@@ -1,0 +1,459 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShim
+
+/// A process registered under a name, for direct communication: processes send to and receive
+/// from each other by endpoint name, with no mailbox to agree on (the textbook's `send(P, m)`
+/// and `receive(Q, m)`).
+///
+/// ```swift
+/// // process "P"
+/// let p = try Endpoint.join("P")
+/// try p.send(to: "Q", "hello")
+///
+/// // process "Q"
+/// let q = try Endpoint.join("Q")
+/// let m = try q.receive(from: "P")          // symmetric: names the sender
+/// let any = try q.receive()                 // asymmetric: from anyone; any.from names the sender
+/// ```
+///
+/// Underneath, each endpoint has a segment of its own (`/shmmb.@NAME`): a holder word (the
+/// process that holds the name, by pid and start time), a doorbell (a futex word the holder
+/// sleeps on while it waits for a message from anyone) and a table of incoming links. A link
+/// is a `.oneToOne` mailbox per ordered pair (`/shmmb.@P>Q`: P sends, Q receives), created by
+/// the sender on its first send to that receiver and registered in the receiver's table, so
+/// there is exactly one link per ordered pair and it joins exactly two processes. After each
+/// message the sender rings the receiver's doorbell, which costs no system call unless the
+/// receiver sleeps.
+///
+/// A handle is not `Sendable`: use it from one thread at a time.
+public final class Endpoint {
+    /// The name this process holds.
+    public let name: String
+    /// The options given to `join`; the links this endpoint creates use them.
+    public let options: Options
+
+    let home: EndpointSegment
+    let me: ProcessIdentity
+    private let packedMe: UInt64
+    private var isClosed = false
+
+    /// A link this endpoint sends on, and what it knows about the receiver.
+    private final class Outgoing {
+        let peer: EndpointSegment
+        let link: Mailbox
+        /// The holder last confirmed alive, and when to check again.
+        var confirmedHolder: UInt64
+        var nextCheck: UInt64
+
+        init(peer: EndpointSegment, link: Mailbox, holder: UInt64) {
+            self.peer = peer
+            self.link = link
+            confirmedHolder = holder
+            nextCheck = MonotonicClock.now() &+ Endpoint.livenessCheckNanos
+        }
+    }
+
+    /// Outgoing links by receiver name.
+    private var outgoing: [String: Outgoing] = [:]
+    /// Incoming links by sender name (one handle per link).
+    private var incoming: [String: Mailbox] = [:]
+    /// Sender names in the order their links were found; receive-any serves them in turn.
+    private var incomingOrder: [String] = []
+    /// Where the next receive-any starts: just after the link served last.
+    private var nextIncoming = 0
+    /// Table entries below this index have been looked at at least once.
+    private var scannedEntries = 0
+    /// Entries looked at but not usable yet (not published, or their link not found), and the
+    /// earliest time to look again.
+    private var pendingEntries: [(index: Int, retryAt: UInt64)] = []
+
+    /// How often (at most) a sender checks that its receivers' holders still run.
+    static let livenessCheckNanos: UInt64 = 10_000_000
+    /// Longest single sleep of a blocked call before it re-checks (new links, dead receivers).
+    static let sleepSliceNanos: UInt64 = 50_000_000
+
+    private init(name: String, options: Options, home: EndpointSegment, me: ProcessIdentity) {
+        self.name = name
+        self.options = options
+        self.home = home
+        self.me = me
+        self.packedMe = me.packed
+    }
+
+    // MARK: Lifecycle
+
+    /// Registers this process under `name`, creating the endpoint's segment (`/shmmb.@name`) or
+    /// taking over an existing one whose holder has closed or died (checked by pid and start
+    /// time). Messages already waiting on links to this name are received by the new holder.
+    ///
+    /// - Throws: `invalidName` (mailbox rules, at most 100 characters), `invalidOptions`,
+    ///   `nameTaken` (a live process holds the name; this one too, if it joined it already and
+    ///   has not closed that endpoint), `permissionDenied`, `corrupted`,
+    ///   `incompatibleVersion`, `outOfSharedMemory`, `system`.
+    public static func join(_ name: String, options: Options = Options()) throws(MailboxError) -> Endpoint {
+        try EndpointName.validate(name)
+        try options.validate()
+        let me = ProcessIdentity.current()
+        // A segment removed (shmbox gc) between our create and open attempts: try again.
+        for _ in 0..<8 {
+            do {
+                let home = try EndpointSegment.create(name, holder: me.packed, permissions: options.permissions)
+                return Endpoint(name: name, options: options, home: home, me: me)
+            } catch .alreadyExists {
+                let home: EndpointSegment
+                do {
+                    home = try EndpointSegment.open(name)
+                } catch .notFound {
+                    continue
+                }
+                if let holder = home.claim(for: me.packed) {
+                    throw .nameTaken(name, pid: ProcessIdentity(packed: holder).pid)
+                }
+                return Endpoint(name: name, options: options, home: home, me: me)
+            }
+        }
+        throw .system(operation: "join endpoint \(name) (its segment kept disappearing)", errno: EAGAIN)
+    }
+
+    /// Gives the name up (a later `join` of it succeeds) and closes every link handle; later calls
+    /// throw `closed`. The segments stay: messages already sent to this name wait for its next
+    /// holder. `shmbox gc` removes segments nobody holds.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        for link in outgoing.values { link.link.close() }
+        for link in incoming.values { link.close() }
+        outgoing = [:]
+        incoming = [:]
+        incomingOrder = []
+        home.release(packedMe)
+    }
+
+    deinit {
+        close()
+    }
+
+    /// The endpoints that have a link to this one (the published entries of its incoming-link
+    /// table), in the order they were registered.
+    ///
+    /// - Throws: `corrupted` for a damaged table, `closed`.
+    public func incomingLinks() throws(MailboxError) -> [String] {
+        guard !isClosed else { throw .closed }
+        return try home.senders()
+    }
+
+    // MARK: Sending
+
+    /// Sends the bytes of `buffer` to endpoint `receiver` on the link between the two (created
+    /// on first use), waiting for space at most `timeout` (forever if nil). While it waits it
+    /// checks every 50 ms that the receiver's holder still runs.
+    ///
+    /// - Throws: `noSuchEndpoint` (nobody holds `receiver`, or its holder died, also while this
+    ///   call waited), `messageTooLarge` (over the link's `maxMessageSize`), `timedOut`,
+    ///   `tooManyLinks`, `invalidName`, `closed`, `corrupted`.
+    public func send(to receiver: String, _ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try sendBuffer(to: receiver, buffer, deadline: Mailbox.deadline(timeout))
+    }
+
+    /// Sends `bytes` (an `Array`, `Data`, a slice…) to endpoint `receiver`; see `send(to:_:timeout:)`.
+    public func send<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try sendContents(to: receiver, bytes, deadline: Mailbox.deadline(timeout))
+    }
+
+    /// Sends the UTF-8 bytes of `text` to endpoint `receiver`; see `send(to:_:timeout:)`.
+    public func send(to receiver: String, _ text: String, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try sendContents(to: receiver, text.utf8, deadline: Mailbox.deadline(timeout))
+    }
+
+    /// Sends `buffer` to `receiver` if its link has room now; returns `false` (sending nothing)
+    /// when the link is full. Throws what `send(to:_:timeout:)` throws.
+    public func trySend(to receiver: String, _ buffer: UnsafeRawBufferPointer) throws(MailboxError) -> Bool {
+        try sendBuffer(to: receiver, buffer, deadline: 0)
+    }
+
+    /// Sends `bytes` to `receiver` if its link has room now; returns `false` when it is full.
+    public func trySend<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes) throws(MailboxError) -> Bool {
+        try sendContents(to: receiver, bytes, deadline: 0)
+    }
+
+    /// Sends `text` as UTF-8 to `receiver` if its link has room now; returns `false` when it is full.
+    public func trySend(to receiver: String, _ text: String) throws(MailboxError) -> Bool {
+        try sendContents(to: receiver, text.utf8, deadline: 0)
+    }
+
+    private func sendContents<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes, deadline: UInt64) throws(MailboxError) -> Bool {
+        var outcome: Result<Bool, MailboxError>?
+        _ = bytes.withContiguousStorageIfAvailable { buffer in
+            outcome = Result { () throws(MailboxError) -> Bool in
+                try sendBuffer(to: receiver, UnsafeRawBufferPointer(buffer), deadline: deadline)
+            }
+        }
+        if let outcome { return try outcome.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(to: receiver, buffer, deadline: deadline) }
+        }.get()
+    }
+
+    /// Copies `buffer` into the link to `receiver` and rings its doorbell. Returns false only for
+    /// a non-blocking call (deadline 0) that found the link full.
+    private func sendBuffer(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
+        guard !isClosed else { throw .closed }
+        var out = try outgoingLink(to: receiver, force: false)
+        if deadline == 0 {
+            guard try out.link.trySend(buffer) else { return false }
+        } else {
+            // Wait for space in slices, so that a receiver that dies meanwhile is noticed.
+            while true {
+                let now = MonotonicClock.now()
+                let slice = deadline > now ? min(deadline - now, Self.sleepSliceNanos) : 0
+                do {
+                    try out.link.send(buffer, timeout: .nanoseconds(Int64(slice)))
+                    break
+                } catch .timedOut {
+                    if MonotonicClock.now() >= deadline { throw .timedOut }
+                    out = try outgoingLink(to: receiver, force: true)
+                }
+            }
+        }
+        // The message is published (release store in the ring); wake the receiver if it sleeps
+        // on its doorbell in a receive from anyone.
+        out.peer.doorbell.notify()
+        return true
+    }
+
+    /// The link to `receiver`, opened (and created and registered) on first use, after checking
+    /// that the receiver's holder runs: on every call if `force`, else at most every 10 ms.
+    private func outgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
+        if let out = outgoing[receiver] {
+            // Acquire: pairs with a joiner's CAS (only the value matters here).
+            let holder = out.peer.currentHolder
+            if holder != 0 && holder == out.confirmedHolder && !force && MonotonicClock.now() < out.nextCheck { return out }
+            if holder != 0 && ProcessIdentity.isAlive(packed: holder) {
+                out.confirmedHolder = holder
+                out.nextCheck = MonotonicClock.now() &+ Self.livenessCheckNanos
+                return out
+            }
+            // Gone from this segment; the name may have been joined again under a new segment
+            // (after shmbox gc), so look it up afresh below.
+            out.link.close()
+            outgoing[receiver] = nil
+        }
+        let out = try openOutgoing(to: receiver)
+        outgoing[receiver] = out
+        return out
+    }
+
+    private func openOutgoing(to receiver: String) throws(MailboxError) -> Outgoing {
+        try EndpointName.validate(receiver)
+        let peer: EndpointSegment
+        do {
+            peer = try EndpointSegment.open(receiver)
+        } catch .notFound {
+            throw .noSuchEndpoint(receiver)
+        }
+        let holder = peer.currentHolder
+        guard holder != 0, ProcessIdentity.isAlive(packed: holder) else { throw .noSuchEndpoint(receiver) }
+        let linkName = EndpointName.link(from: name, to: receiver)
+        var link: Mailbox?
+        for _ in 0..<8 where link == nil {
+            do {
+                link = try Mailbox.create(linkName, options: options.linkOptions)
+            } catch .alreadyExists {
+                do {
+                    link = try Mailbox.open(linkName, waitStrategy: options.waitStrategy)
+                } catch .notFound {
+                    continue    // removed between our create and open: create it again
+                }
+            }
+        }
+        guard let link else {
+            throw .system(operation: "open link \(name)>\(receiver) (it kept disappearing)", errno: EAGAIN)
+        }
+        guard link.kind == .oneToOne else {
+            throw .corrupted(reason: "link @\(name)>\(receiver) is not a one-to-one mailbox")
+        }
+        // Registered after the link exists, so a receiver that finds the entry finds the link.
+        try peer.register(sender: name)
+        return Outgoing(peer: peer, link: link, holder: holder)
+    }
+
+    // MARK: Receiving from one sender (symmetric)
+
+    /// Takes the oldest message from endpoint `sender` (on the link `@sender>self`), waiting at
+    /// most `timeout` (forever if nil). If `sender` has not sent yet, waits for its link to
+    /// appear. Other senders' messages stay where they are.
+    ///
+    /// - Throws: `timedOut`, `invalidName`, `closed`, `corrupted`, `roleTaken`.
+    public func receive(from sender: String, timeout: Duration? = nil) throws(MailboxError) -> Message {
+        try receiveOne(from: sender, deadline: Mailbox.deadline(timeout))!
+    }
+
+    /// Takes the oldest message from endpoint `sender` if there is one; nil at once otherwise.
+    public func tryReceive(from sender: String) throws(MailboxError) -> Message? {
+        try receiveOne(from: sender, deadline: 0)
+    }
+
+    private func receiveOne(from sender: String, deadline: UInt64) throws(MailboxError) -> Message? {
+        guard !isClosed else { throw .closed }
+        try EndpointName.validate(sender)
+        while true {
+            if let link = try incomingLink(from: sender) {
+                if deadline == 0 { return try link.tryReceive() }
+                if deadline == .max { return try link.receive() }
+                // The link's own blocking receive sleeps on the link's message event.
+                let now = MonotonicClock.now()
+                return try link.receive(timeout: .nanoseconds(Int64(deadline > now ? deadline - now : 0)))
+            }
+            // No link yet: its sender creates it, then rings our doorbell after sending.
+            if deadline == 0 { return nil }
+            let (key, reliable) = home.doorbell.prepareToWait()
+            let found: Bool
+            do {
+                found = try incomingLink(from: sender) != nil
+            } catch {
+                home.doorbell.cancel()
+                throw error
+            }
+            if found {
+                home.doorbell.cancel()
+                continue
+            }
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                home.doorbell.cancel()
+                throw .timedOut
+            }
+            home.doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
+        }
+    }
+
+    /// The link from `sender`, opening it if it exists; nil if it does not (yet).
+    private func incomingLink(from sender: String) throws(MailboxError) -> Mailbox? {
+        if let link = incoming[sender] { return link }
+        do {
+            return try addIncoming(from: sender)
+        } catch .notFound {
+            return nil
+        }
+    }
+
+    private func addIncoming(from sender: String) throws(MailboxError) -> Mailbox {
+        let link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy)
+        guard link.kind == .oneToOne else {
+            throw .corrupted(reason: "link @\(sender)>\(name) is not a one-to-one mailbox")
+        }
+        incoming[sender] = link
+        incomingOrder.append(sender)
+        return link
+    }
+
+    // MARK: Receiving from anyone (asymmetric)
+
+    /// Takes a message from any endpoint that sends to this one and says who sent it, waiting
+    /// at most `timeout` (forever if nil). Links are served in turn (each call starts after the
+    /// link served last), so no sender can starve another; each sender's messages arrive in the
+    /// order sent. While waiting, this process sleeps on its endpoint's doorbell (one futex word)
+    /// and wakes for a message on any link, including links created while it slept.
+    ///
+    /// - Throws: `timedOut`, `closed`, `corrupted` (a damaged incoming-link table or link),
+    ///   `roleTaken`.
+    public func receive(timeout: Duration? = nil) throws(MailboxError) -> EndpointMessage {
+        try receiveAny(deadline: Mailbox.deadline(timeout))!
+    }
+
+    /// Takes a message from any sender if one is waiting; nil at once otherwise.
+    public func tryReceive() throws(MailboxError) -> EndpointMessage? {
+        try receiveAny(deadline: 0)
+    }
+
+    private func receiveAny(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
+        guard !isClosed else { throw .closed }
+        if let message = try takeAny() { return message }
+        if deadline == 0 { return nil }
+        let spinBudget = options.waitStrategy.spinNanos
+        if spinBudget > 0 {
+            let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
+            var round: UInt32 = 0
+            while true {
+                shim_cpu_pause()
+                if let message = try takeAny() { return message }
+                let now = MonotonicClock.now()
+                if now >= deadline { throw .timedOut }
+                if now >= spinEnd { break }
+                // Under `.spin`, let a starved sender on the same CPU run now and then.
+                round &+= 1
+                if round & 1023 == 0 { sched_yield() }
+            }
+        }
+        let doorbell = home.doorbell
+        while true {
+            // Announce the sleep first, then look again: a sender that published before our
+            // announcement is seen by this scan; one that publishes after it sees us waiting
+            // and bumps the doorbell word, so the futex wait below returns at once.
+            let (key, reliable) = doorbell.prepareToWait()
+            let found: EndpointMessage?
+            do {
+                found = try takeAny()
+            } catch {
+                doorbell.cancel()
+                throw error
+            }
+            if let found {
+                doorbell.cancel()
+                return found
+            }
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                doorbell.cancel()
+                throw .timedOut
+            }
+            doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
+            if let message = try takeAny() { return message }
+        }
+    }
+
+    /// One fair pass: finds new links in the table, then tries each link once, starting after
+    /// the one served last.
+    private func takeAny() throws(MailboxError) -> EndpointMessage? {
+        try findNewLinks()
+        let count = incomingOrder.count
+        for step in 0..<count {
+            let index = (nextIncoming + step) % count
+            let sender = incomingOrder[index]
+            if let message = try incoming[sender]!.tryReceive() {
+                nextIncoming = (index + 1) % count
+                return EndpointMessage(from: sender, message: message)
+            }
+        }
+        return nil
+    }
+
+    /// Opens the links of table entries published since the last look.
+    private func findNewLinks() throws(MailboxError) {
+        let claimed = try home.claimedEntries()
+        guard claimed > scannedEntries || !pendingEntries.isEmpty else { return }
+        let now = MonotonicClock.now()
+        var stillPending: [(index: Int, retryAt: UInt64)] = []
+        let due = pendingEntries.filter { $0.retryAt <= now }.map(\.index)
+        stillPending = pendingEntries.filter { $0.retryAt > now }
+        for index in due + Array(scannedEntries..<claimed) {
+            guard let sender = try home.sender(at: index) else {
+                // Claimed, not yet written (or its writer died): cheap to look at again.
+                stillPending.append((index, 0))
+                continue
+            }
+            if incoming[sender] != nil { continue }
+            do {
+                _ = try addIncoming(from: sender)
+            } catch .notFound {
+                // Registered but removed since (shmbox gc): look again now and then.
+                stillPending.append((index, now &+ 100_000_000))
+            }
+        }
+        scannedEntries = claimed
+        pendingEntries = stillPending
+    }
+}
