@@ -28,7 +28,7 @@ extension Endpoint {
 
         /// The options of the links this endpoint creates.
         var linkOptions: MailboxOptions {
-            MailboxOptions(capacity: linkCapacity, maxMessageSize: maxMessageSize, kind: .oneToOne,
+            MailboxOptions(capacity: .bounded(linkCapacity), maxMessageSize: maxMessageSize, kind: .oneToOne,
                            permissions: permissions, waitStrategy: waitStrategy)
         }
 
@@ -37,7 +37,7 @@ extension Endpoint {
             guard linkCapacity >= 1 else {
                 throw .invalidOptions("linkCapacity must be at least 1 (a link is a one-to-one mailbox), not \(linkCapacity)")
             }
-            _ = try SegmentGeometry(kind: .oneToOne, capacity: linkCapacity, maxMessageSize: maxMessageSize)
+            _ = try SegmentGeometry(kind: .oneToOne, capacity: .bounded(linkCapacity), maxMessageSize: maxMessageSize)
             guard permissions & ~0o777 == 0, permissions & 0o600 == 0o600 else {
                 throw .invalidOptions("permissions must be within 0o777 and include 0o600, not 0o\(String(permissions, radix: 8))")
             }
