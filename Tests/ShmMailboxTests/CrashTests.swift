@@ -46,6 +46,28 @@ extension MultiProcess {
             }
         }
 
+        /// A creator killed while building a mailbox leaves only its temporary object
+        /// (`NAME~PID.X`): the mailbox's name does not exist (so `create` can be retried at once),
+        /// `list` does not show it, and `removeAbandoned` (`shmbox gc`) removes it once PID is gone.
+        @Test func creatorKilledWhileBuildingLeavesNothingBehind() throws {
+            try withName("half-built") { name in
+                let gone = try Peer(["sleep-then-receive", "no-such-mailbox-\(name)", "0", "0"])
+                gone.finish()
+                let temporary = "/shmmb.\(name)~\(gone.pid).1"
+                let fd = shm_open(temporary, O_RDWR | O_CREAT | O_EXCL, 0o600)
+                #expect(fd >= 0)
+                ftruncate(fd, 4096)
+                close(fd)
+                expectError(.notFound(name)) { try Mailbox.open(name) }
+                #expect(try !Mailbox.list().contains { $0.hasPrefix(name) })
+                let box = try Mailbox.create(name)
+                try box.send("fine")
+                #expect(try box.receive().string == "fine")
+                #expect(try Mailbox.removeAbandoned().contains("\(name)~\(gone.pid).1"))
+                #expect(shm_open(temporary, O_RDWR, 0) < 0 && errno == ENOENT)
+            }
+        }
+
         /// A sender SIGKILLed at an arbitrary point mid-stream leaves the mailbox usable: its
         /// messages so far arrive intact and in order, and a new sender's messages follow.
         @Test(arguments: MailboxOptions.RingKind.allCases)

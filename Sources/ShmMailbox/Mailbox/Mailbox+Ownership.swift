@@ -52,13 +52,13 @@ extension Mailbox {
     }
 
     /// Removes every process-owned mailbox whose owner has exited or died, the further segments
-    /// of unbounded mailboxes that no longer exist, and further segments whose builder was killed
-    /// while building them, and returns their names (a further segment as `NAME#N`, one being
-    /// built as `NAME#N~PID.X`). Mailboxes that cannot be opened (damaged, not permitted) are left alone.
+    /// of unbounded mailboxes that no longer exist, and segments whose builder was killed while
+    /// building them under a temporary name, and returns their names (a further segment as
+    /// `NAME#N`, a temporary one as `NAME~PID.X`). Mailboxes that cannot be opened (damaged, not
+    /// permitted) are left alone.
     public static func removeAbandoned() throws(MailboxError) -> [String] {
         var removed: [String] = []
-        let mailboxes = try list()
-        for name in mailboxes {
+        for name in try list() {
             do {
                 _ = try open(name, waitStrategy: .block)
             } catch .ownerTerminated {
@@ -69,19 +69,22 @@ extension Mailbox {
         }
         let remaining = Set(try list())
         for object in try SharedSegment.objectNames() {
-            guard let hash = object.lastIndex(of: "#"), !object.hasPrefix("@") else { continue }
-            let mailbox = String(object[..<hash])
-            var generation = object[object.index(after: hash)...]
-            var abandoned = !remaining.contains(mailbox)
-            if let marker = generation.firstIndex(of: Character(SharedSegment.temporaryMarker)) {
-                // A further segment still being built under a temporary name: abandoned if its
-                // builder (named in the name) has gone.
-                let builder = generation[generation.index(after: marker)...].prefix { $0 != "." }
-                abandoned = abandoned || Int32(builder).map { !ProcessIdentity.isAlive(pid: $0) } ?? false
-                generation = generation[..<marker]
+            let abandoned: Bool
+            if let marker = object.lastIndex(of: Character(SharedSegment.temporaryMarker)) {
+                // Still being built (see `SharedSegment.createInitialized`): abandoned once the
+                // builder named in the name has gone.
+                let builder = object[object.index(after: marker)...].prefix { $0 != "." }
+                abandoned = Int32(builder).map { !ProcessIdentity.isAlive(pid: $0) } ?? false
+            } else if let hash = object.lastIndex(of: "#"), !object.hasPrefix("@") {
+                // A further segment of an unbounded mailbox that no longer exists.
+                let mailbox = String(object[..<hash])
+                let generation = object[object.index(after: hash)...]
+                abandoned = MailboxName.isValid(mailbox) && !generation.isEmpty && generation.allSatisfy(\.isNumber)
+                    && !remaining.contains(mailbox)
+            } else {
+                abandoned = false
             }
-            guard MailboxName.isValid(mailbox), !generation.isEmpty, generation.allSatisfy(\.isNumber), abandoned else { continue }
-            if (try? SharedSegment.unlink(MailboxName(derived: object))) != nil { removed.append(object) }
+            if abandoned, (try? SharedSegment.unlink(MailboxName(derived: object))) != nil { removed.append(object) }
         }
         return removed
     }

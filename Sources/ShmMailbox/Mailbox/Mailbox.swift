@@ -127,8 +127,9 @@ public final class Mailbox {
 
     // MARK: Lifecycle
 
-    /// Creates a new mailbox (`shm_open(O_CREAT | O_EXCL)`, pages reserved with
-    /// `posix_fallocate`) and returns a handle to it.
+    /// Creates a new mailbox and returns a handle to it. The segment is built under a temporary
+    /// name (`shm_open(O_CREAT | O_EXCL)`, pages reserved with `posix_fallocate`, header written)
+    /// and then linked to the mailbox's name (`link(2)`, which fails if the name exists).
     ///
     /// - Throws: `invalidName`, `invalidOptions`, `alreadyExists`, `permissionDenied`,
     ///   `outOfSharedMemory` (when `/dev/shm` cannot hold it), `system`.
@@ -144,15 +145,18 @@ public final class Mailbox {
         guard options.permissions & ~0o777 == 0, options.permissions & 0o600 == 0o600 else {
             throw .invalidOptions("permissions must be within 0o777 and include 0o600, not 0o\(String(options.permissions, radix: 8))")
         }
-        let segment = try SharedSegment.create(validName, size: geometry.segmentSize, mode: mode_t(options.permissions))
         let me = ProcessIdentity.current()
-        geometry.write(to: segment.base, mode: options.permissions, creator: me, createdAt: unixNanos())
-        if geometry.kind == .shared { SharedRing.initialize(header: segment.base, geometry: geometry) }
-        if options.ownership != .none {
-            // Relaxed: published by the release store of the magic below.
-            segment.base.atomicUInt64(at: SegmentLayout.ownerOffset).pointee.store(me.packed, ordering: .relaxed)
+        // Built under a temporary name and linked into place once complete: an opener never
+        // meets a half-built mailbox, even if this process is killed while building it.
+        let segment = try SharedSegment.createInitialized(validName, size: geometry.segmentSize, mode: mode_t(options.permissions)) { base in
+            geometry.write(to: base, mode: options.permissions, creator: me, createdAt: unixNanos())
+            if geometry.kind == .shared { SharedRing.initialize(header: base, geometry: geometry) }
+            if options.ownership != .none {
+                // Relaxed: published by the release store of the magic below.
+                base.atomicUInt64(at: SegmentLayout.ownerOffset).pointee.store(me.packed, ordering: .relaxed)
+            }
+            SegmentGeometry.publish(base)
         }
-        SegmentGeometry.publish(segment.base)
         let box = try Mailbox(name: validName, segment: segment, geometry: geometry, waitStrategy: options.waitStrategy, me: me)
         box.terminatesOnClose = options.ownership == .process
         return box
