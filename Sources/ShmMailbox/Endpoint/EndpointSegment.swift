@@ -31,27 +31,28 @@ final class EndpointSegment {
         doorbell = EventCount(base: segment.base, offset: EndpointLayout.doorbellOffset)
     }
 
-    /// Creates the segment of endpoint `endpoint` (`O_CREAT | O_EXCL`: `alreadyExists` if it is
+    /// Creates the segment of endpoint `endpoint` (`SharedSegment.createInitialized`: `alreadyExists` if it is
     /// there), held by `holder` from the start.
     static func create(_ endpoint: String, holder packed: UInt64, permissions: UInt32) throws(MailboxError) -> EndpointSegment {
         let capacity = EndpointLayout.tableCapacity
         let size = EndpointLayout.segmentSize(tableCapacity: capacity)
-        let segment = try SharedSegment.create(EndpointName.segment(endpoint), size: size, mode: mode_t(permissions))
-        let base = segment.base
-        base.storeBytes(of: EndpointLayout.version, toByteOffset: EndpointLayout.versionOffset, as: UInt32.self)
-        base.storeBytes(of: UInt32(capacity), toByteOffset: EndpointLayout.tableCapacityOffset, as: UInt32.self)
-        base.storeBytes(of: UInt64(size), toByteOffset: EndpointLayout.segmentSizeOffset, as: UInt64.self)
-        base.storeBytes(of: UInt64(EndpointLayout.tableOffset), toByteOffset: EndpointLayout.tableOffsetOffset, as: UInt64.self)
-        base.storeBytes(of: UInt32(EndpointLayout.entrySize), toByteOffset: EndpointLayout.entrySizeOffset, as: UInt32.self)
-        base.storeBytes(of: permissions, toByteOffset: EndpointLayout.modeOffset, as: UInt32.self)
-        base.storeBytes(of: Mailbox.unixNanos(), toByteOffset: EndpointLayout.createdAtOffset, as: UInt64.self)
-        let created = EndpointSegment(segment: segment, endpoint: endpoint, tableCapacity: capacity)
-        // Relaxed: published by the release store of the magic below.
-        created.holder.pointee.store(packed, ordering: .relaxed)
-        // Release: pairs with the acquire load in `open`, so an opener that sees the magic also
-        // sees the header and the holder written above.
-        base.atomicUInt64(at: EndpointLayout.magicOffset).pointee.store(EndpointLayout.magic, ordering: .releasing)
-        return created
+        // Built under a temporary name and linked into place once complete, so nobody ever
+        // opens a half-built endpoint, even if this process is killed while building it.
+        let segment = try SharedSegment.createInitialized(EndpointName.segment(endpoint), size: size, mode: mode_t(permissions)) { base in
+            base.storeBytes(of: EndpointLayout.version, toByteOffset: EndpointLayout.versionOffset, as: UInt32.self)
+            base.storeBytes(of: UInt32(capacity), toByteOffset: EndpointLayout.tableCapacityOffset, as: UInt32.self)
+            base.storeBytes(of: UInt64(size), toByteOffset: EndpointLayout.segmentSizeOffset, as: UInt64.self)
+            base.storeBytes(of: UInt64(EndpointLayout.tableOffset), toByteOffset: EndpointLayout.tableOffsetOffset, as: UInt64.self)
+            base.storeBytes(of: UInt32(EndpointLayout.entrySize), toByteOffset: EndpointLayout.entrySizeOffset, as: UInt32.self)
+            base.storeBytes(of: permissions, toByteOffset: EndpointLayout.modeOffset, as: UInt32.self)
+            base.storeBytes(of: Mailbox.unixNanos(), toByteOffset: EndpointLayout.createdAtOffset, as: UInt64.self)
+            // Relaxed: published by the release store of the magic below.
+            base.atomicUInt64(at: EndpointLayout.holderOffset).pointee.store(packed, ordering: .relaxed)
+            // Release: pairs with the acquire load in `open`, so an opener that sees the magic
+            // also sees the header and the holder written above.
+            base.atomicUInt64(at: EndpointLayout.magicOffset).pointee.store(EndpointLayout.magic, ordering: .releasing)
+        }
+        return EndpointSegment(segment: segment, endpoint: endpoint, tableCapacity: capacity)
     }
 
     /// Opens and validates the segment of endpoint `endpoint`.
