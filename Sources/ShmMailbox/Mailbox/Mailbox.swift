@@ -619,40 +619,36 @@ public final class Mailbox {
                 if let turnEntry { finishTurn(turnEntry) }
             }
         }
+        func take(_ bytes: UnsafeRawBufferPointer, _ sender: Int32) throws {
+            consumed = true
+            try body(bytes, sender)
+        }
         return try wait(on: messageEvent, deadline: deadline) { () throws -> Bool in
             switch ring {
             case .oneToOne(let ring):
-                return try ring.tryRead(release: release) { bytes, sender in
-                    consumed = true
-                    try body(bytes, sender)
-                }
+                return try ring.tryRead(release: release, take)
             case .shared(let ring):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
-                switch try ring.tryRead(receiver: pid, identity: packedMe, { bytes, sender in
-                    consumed = true
-                    try body(bytes, sender)
-                }) {
-                case .message:
-                    return true
-                case .empty: return false
-                case .pending(let word, let position):
-                    noteStall(word: word, position: position, in: ring)
-                    return false
-                }
+                return took(try ring.tryRead(receiver: pid, identity: packedMe, take), in: ring)
             case .chained(let chain):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
-                switch try chain.tryRead(receiver: pid, identity: packedMe, { bytes, sender in
-                    consumed = true
-                    try body(bytes, sender)
-                }) {
-                case .message:
-                    return true
-                case .empty: return false
-                case .pending(let word, let position):
-                    noteStall(word: word, position: position, in: chain.reader.ring)
-                    return false
-                }
+                // After `.pending`, `chain.reader` is the ring the pending slot is in.
+                return took(try chain.tryRead(receiver: pid, identity: packedMe, take), in: chain.reader.ring)
             }
+        }
+    }
+
+    /// Whether a shared-ring read took a message; notes a slot that holds the ring up.
+    @inline(__always)
+    private func took(_ result: SharedRing.ReadResult, in ring: SharedRing) -> Bool {
+        switch result {
+        case .message:
+            return true
+        case .empty:
+            return false
+        case .pending(let word, let position):
+            noteStall(word: word, position: position, in: ring)
+            return false
         }
     }
 
