@@ -10,6 +10,18 @@ func chainedSegments(of name: String) -> [Int] {
     return files.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }.sorted()
 }
 
+/// Whether this process may give a child a private, tiny /dev/shm (root and `unshare -m`; tried
+/// once with a throwaway mount).
+let privateShmAvailable: Bool = {
+    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+    probe.arguments = ["-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /dev/shm"]
+    guard (try? probe.run()) != nil else { return false }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+}()
+
 @Suite("Unbounded buffering, in one process")
 struct UnboundedBasics {
     /// `trySend` never reports full: 10 segments' worth goes in with nobody receiving; then every
@@ -199,8 +211,7 @@ extension MultiProcess {
         /// until the tmpfs is full: the send that finds no room throws `outOfSharedMemory`, every
         /// message accepted before it is received intact and in order, and once drained the
         /// mailbox grows again.
-        @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
-                       "needs root for a private tmpfs mount"))
+        @Test(.enabled(if: privateShmAvailable, "needs a private mount namespace with a tmpfs over /dev/shm (root, unshare)"))
         func runningOutOfSharedMemoryLosesNothing() throws {
             let peer = buildDirectory + "/MailboxTestPeer"
             let script = "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec \"$0\" exhaust exhaust-test 16 4096"
