@@ -104,11 +104,19 @@ struct TransportTests {
     }
 
     @Test func leavesNoSharedMemoryBehind() throws {
-        // The names of queues and mailboxes are removed once the peers have them.
+        // The names of queues and mailboxes are removed once the peers have them; endpoints
+        // (`shmmb.@rb-…`) and their links when the run ends, also when it fails.
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
-        _ = try RingbenchProcess.report(["latency", "--transport", "shm", "--transport", "mqueue", "--count", "50"])
+        _ = try RingbenchProcess.report([
+            "latency", "--transport", "shm", "--transport", "mqueue", "--transport", "shm-endpoint", "--count", "50",
+        ])
+        _ = try RingbenchProcess.report(["fanin", "--transport", "shm-endpoint", "--senders", "3", "--count", "300"])
+        let failed = try RingbenchProcess.run([
+            "throughput", "--transport", "shm-endpoint", "--count", "1000", "--warmup", "10", "--corrupt-at", "300",
+        ])
+        #expect(failed.status != 0)
         let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
-        #expect(after.subtracting(before).filter { $0.contains("ringbench") }.isEmpty)
+        #expect(after.subtracting(before).filter { $0.contains("ringbench") || $0.hasPrefix("shmmb.@rb-") }.isEmpty)
     }
 
     // MARK: In-process pieces
