@@ -119,6 +119,28 @@ struct TransportTests {
         #expect(after.subtracting(before).filter { $0.contains("ringbench") || $0.hasPrefix("shmmb.@rb-") }.isEmpty)
     }
 
+    /// A killed parent cannot tear down: its peer, noticing, removes both endpoints and the link.
+    @Test func killedParentLeavesNoEndpointsBehind() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: RingbenchProcess.executable)
+        process.arguments = ["throughput", "--transport", "shm-endpoint", "--duration", "20"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let prefix = "shmmb.@rb-\(process.processIdentifier)-"
+        func objects() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix(prefix) }
+        }
+        var deadline = ContinuousClock.now + .seconds(20)
+        while !objects().contains(where: { $0.contains(">") }) && ContinuousClock.now < deadline { usleep(10_000) }
+        #expect(objects().count == 3, "the endpoints and the link while it runs: \(objects())")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        deadline = ContinuousClock.now + .seconds(10)
+        while !objects().isEmpty && ContinuousClock.now < deadline { usleep(10_000) }
+        #expect(objects().isEmpty)
+    }
+
     // MARK: In-process pieces
 
     @Test func chunksReassembleInOrderAndRejectGaps() throws {

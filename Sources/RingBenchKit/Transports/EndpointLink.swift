@@ -10,9 +10,11 @@ import ShmMailbox
 /// sender into the parent's endpoint.
 ///
 /// The links appear only with the first messages, after the peers are ready, so the names
-/// cannot go as early as the mailboxes' do: `tearDown` removes both endpoints and every link
+/// cannot go as early as the mailboxes' do: `tearDown` removes the endpoints and every link
 /// from or to them (`Endpoint.remove`) when the run ends, also when it fails or a peer dies.
-/// Only if the parent itself is killed do they stay, until `shmbox gc`.
+/// Each peer removes its own endpoint and links when it closes its link, and the parent's too
+/// if the parent is gone, so a killed parent leaves nothing behind either (once its peers
+/// notice, within a second).
 final class EndpointSetup: TransportSetup {
     private let plan: LinkPlan
     private let options: Endpoint.Options
@@ -78,13 +80,18 @@ final class EndpointSetup: TransportSetup {
         } catch let error as MailboxError {
             throw BenchError.mailbox(operation: "Endpoint.join", description: error.description)
         }
-        return EndpointLink(endpoint: me, peer: try endpoint.string("parent"), size: plan.size, watchdog: watchdog)
+        let own = try endpoint.string("name")
+        let parent = try endpoint.string("parent")
+        return EndpointLink(endpoint: me, peer: parent, size: plan.size, watchdog: watchdog) {
+            (try? watchdog.checkPeer()) == nil ? [own, parent] : [own]
+        }
     }
 }
 
 /// A link over an endpoint: sends go to `peer` (`send(to:)`), receives take from anyone
 /// (`receive()`). The endpoint's receive hands over each message as a new array (copied out of
-/// the link), whose bytes `body` sees. Closing the link closes the endpoint.
+/// the link), whose bytes `body` sees. Closing the link closes the endpoint, then removes the
+/// names `removeOnClose` gives (the peer's side; the parent's `tearDown` removes its own).
 ///
 /// Blocking calls wait in slices of a second and ask the watchdog in between, so a peer that died
 /// cannot strand this side (a send also notices a dead receiver by itself: `noSuchEndpoint`).
@@ -93,12 +100,14 @@ final class EndpointLink: Link {
     private let peer: String?
     private let size: Int
     private let watchdog: Watchdog
+    private var removeOnClose: (() -> [String])?
 
-    init(endpoint: Endpoint, peer: String?, size: Int, watchdog: Watchdog) {
+    init(endpoint: Endpoint, peer: String?, size: Int, watchdog: Watchdog, removeOnClose: (() -> [String])? = nil) {
         self.endpoint = endpoint
         self.peer = peer
         self.size = size
         self.watchdog = watchdog
+        self.removeOnClose = removeOnClose
     }
 
     func send(_ message: UnsafeRawBufferPointer) throws {
@@ -154,5 +163,9 @@ final class EndpointLink: Link {
 
     func close() {
         endpoint.close()
+        if let names = removeOnClose?() {
+            for name in names { _ = try? Endpoint.remove(name) }
+        }
+        removeOnClose = nil
     }
 }
