@@ -9,7 +9,8 @@ struct RingBenchCommand: ParsableCommand {
         abstract: "Measures ShmMailbox against other ways local processes pass messages.",
         discussion: """
         Every run uses real processes: ringbench starts itself again (/proc/self/exe) as the peer. \
-        Transports: shm (ShmMailbox one-to-one ring), shm-shared (shared ring), uds-stream, uds-dgram, \
+        Transports: shm (ShmMailbox one-to-one ring), shm-shared (shared ring), shm-endpoint (ShmMailbox \
+        endpoints: send to a name, receive from anyone), uds-stream, uds-dgram, \
         uds-seqpacket (Unix domain sockets), pipe, mqueue (POSIX message queues), tcp (127.0.0.1, \
         TCP_NODELAY). Every message received is verified (sequence number; with --verify checksum \
         every byte); a failed verification stops the run with a non-zero exit. Messages a transport \
@@ -28,7 +29,7 @@ struct CommonOptions: ParsableArguments {
     var sizes: [String] = []
 
     @Option(name: .customLong("transport"), help: ArgumentHelp(
-        "shm, shm-shared, uds-stream, uds-dgram, uds-seqpacket, pipe, mqueue or tcp. Repeatable. (default: all)",
+        "shm, shm-shared, shm-endpoint, uds-stream, uds-dgram, uds-seqpacket, pipe, mqueue or tcp. Repeatable. (default: all)",
         valueName: "name"))
     var transports: [String] = []
 
@@ -173,7 +174,8 @@ struct FanIn: ParsableCommand {
         commandName: "fanin",
         abstract: "Several sending processes into one receiver.",
         discussion: """
-        shm uses the shared ring (a one-to-one ring takes one sender); uds-dgram and mqueue share one \
+        shm uses the shared ring (a one-to-one ring takes one sender); shm-endpoint gives each sender \
+        its own link into the receiver's endpoint; uds-dgram and mqueue share one \
         socket or queue; uds-stream, uds-seqpacket, pipe and tcp use one connection per sender, which \
         the receiver polls with poll().
         """)

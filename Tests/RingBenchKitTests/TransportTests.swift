@@ -104,11 +104,41 @@ struct TransportTests {
     }
 
     @Test func leavesNoSharedMemoryBehind() throws {
-        // The names of queues and mailboxes are removed once the peers have them.
+        // The names of queues and mailboxes are removed once the peers have them; endpoints
+        // (`shmmb.@rb-…`) and their links when the run ends, also when it fails.
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
-        _ = try RingbenchProcess.report(["latency", "--transport", "shm", "--transport", "mqueue", "--count", "50"])
+        _ = try RingbenchProcess.report([
+            "latency", "--transport", "shm", "--transport", "mqueue", "--transport", "shm-endpoint", "--count", "50",
+        ])
+        _ = try RingbenchProcess.report(["fanin", "--transport", "shm-endpoint", "--senders", "3", "--count", "300"])
+        let failed = try RingbenchProcess.run([
+            "throughput", "--transport", "shm-endpoint", "--count", "1000", "--warmup", "10", "--corrupt-at", "300",
+        ])
+        #expect(failed.status != 0)
         let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
-        #expect(after.subtracting(before).filter { $0.contains("ringbench") }.isEmpty)
+        #expect(after.subtracting(before).filter { $0.contains("ringbench") || $0.hasPrefix("shmmb.@rb-") }.isEmpty)
+    }
+
+    /// A killed parent cannot tear down: its peer, noticing, removes both endpoints and the link.
+    @Test func killedParentLeavesNoEndpointsBehind() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: RingbenchProcess.executable)
+        process.arguments = ["throughput", "--transport", "shm-endpoint", "--duration", "20"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let prefix = "shmmb.@rb-\(process.processIdentifier)-"
+        func objects() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix(prefix) }
+        }
+        var deadline = ContinuousClock.now + .seconds(20)
+        while !objects().contains(where: { $0.contains(">") }) && ContinuousClock.now < deadline { usleep(10_000) }
+        #expect(objects().count == 3, "the endpoints and the link while it runs: \(objects())")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        deadline = ContinuousClock.now + .seconds(10)
+        while !objects().isEmpty && ContinuousClock.now < deadline { usleep(10_000) }
+        #expect(objects().isEmpty)
     }
 
     // MARK: In-process pieces

@@ -28,9 +28,10 @@ struct WorkloadTests {
     @Test(arguments: ["spin", "block"])
     func sharedMemoryStrategiesRun(_ strategy: String) throws {
         let report = try RingbenchProcess.report([
-            "latency", "--transport", "shm", "--transport", "shm-shared", "--count", "300", "--strategy", strategy,
+            "latency", "--transport", "shm", "--transport", "shm-shared", "--transport", "shm-endpoint",
+            "--count", "300", "--strategy", strategy,
         ])
-        #expect(report.results.map(\.transport) == ["shm/\(strategy)", "shm-shared/\(strategy)"])
+        #expect(report.results.map(\.transport) == ["shm/\(strategy)", "shm-shared/\(strategy)", "shm-endpoint/\(strategy)"])
     }
 
     // MARK: Fan-in
@@ -38,10 +39,10 @@ struct WorkloadTests {
     @Test func fanInDeliversEverySendersMessages() throws {
         let report = try RingbenchProcess.report([
             "fanin", "--senders", "3", "--transport", "shm", "--transport", "uds-dgram", "--transport", "uds-stream",
-            "--transport", "mqueue", "--size", "64", "--size", "20000", "--count", "1500", "--warmup", "20",
-            "--verify", "checksum",
+            "--transport", "mqueue", "--transport", "shm-endpoint", "--size", "64", "--size", "20000", "--count", "1500",
+            "--warmup", "20", "--verify", "checksum",
         ])
-        #expect(report.results.count == 8)
+        #expect(report.results.count == 10)
         for row in report.results {
             #expect(row.workload == "fanin")
             #expect(row.messages == 1500)  // 500 from each of the 3 senders
@@ -50,11 +51,13 @@ struct WorkloadTests {
         }
         let shm = try #require(report.results.first)
         #expect(shm.note.contains("shared ring"))
+        let endpoint = try #require(report.results.last)
+        #expect(endpoint.transport == "shm-endpoint/adaptive" && endpoint.note.contains("link per sender"))
     }
 
     // MARK: Verification is a hard error
 
-    @Test(arguments: [TransportKind.shm, .mqueue, .udsDgram, .tcp])
+    @Test(arguments: [TransportKind.shm, .shmEndpoint, .mqueue, .udsDgram, .tcp])
     func corruptedMessageStopsTheRun(_ transport: TransportKind) throws {
         let outcome = try RingbenchProcess.run([
             "throughput", "--transport", transport.rawValue, "--size", "20000", "--count", "1000", "--warmup", "10",

@@ -290,6 +290,38 @@ extension MultiProcess {
             expectError({ $0.isInvalidOptions }) { try Endpoint.join("ok", options: Endpoint.Options(linkCapacity: 0)) }
         }
 
+        /// `Endpoint.remove` unlinks one endpoint's segment and every link from or to it, held or
+        /// not, and nothing of anyone else's; open handles carry on, a new sender finds nobody.
+        @Test func removeUnlinksOneEndpointAndItsLinks() throws {
+            try withEndpointNames(["a", "b", "x"]) { names in
+                let (a, b, x) = (names[0], names[1], names[2])
+                let ea = try Endpoint.join(a, options: smallLinks)
+                let eb = try Endpoint.join(b, options: smallLinks)
+                let ex = try Endpoint.join(x, options: smallLinks)
+                try ea.send(to: b, "a to b")
+                try eb.send(to: a, "b to a")
+                try ex.send(to: b, "x to b")
+                #expect(endpointObjects(names).count == 6, "\(endpointObjects(names))")
+                #expect(try ea.receive(timeout: .seconds(5)).string == "b to a")
+                #expect(try eb.receive(from: a, timeout: .seconds(5)).string == "a to b")
+
+                let removed = try Endpoint.remove(a)
+                #expect(removed.sorted() == ["@\(a)", "@\(a)>\(b)", "@\(b)>\(a)"].sorted())
+                #expect(endpointObjects(names) == ["@\(b)", "@\(x)", "@\(x)>\(b)"].sorted())
+                // Handles opened before go on working; a sender without a link finds nobody.
+                try ea.send(to: b, "still linked")
+                #expect(try eb.receive(from: a, timeout: .seconds(5)).string == "still linked")
+                try eb.send(to: a, "back")
+                #expect(try ea.receive(timeout: .seconds(5)).string == "back")
+                expectError(.noSuchEndpoint(a)) { try ex.send(to: a, "too late") }
+                #expect(try Endpoint.remove(a).isEmpty)
+                expectError({ $0.isInvalidName }) { try Endpoint.remove("a>b") }
+                ea.close()
+                eb.close()
+                ex.close()
+            }
+        }
+
         /// Garbage in an endpoint segment (table count, entry state, name length, name bytes,
         /// table geometry) is `corrupted`, never a crash; repaired, the message gets through.
         @Test func hostileEndpointSegmentIsCorrupted() throws {

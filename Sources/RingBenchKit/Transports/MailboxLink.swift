@@ -18,6 +18,14 @@ final class MailboxSetup: TransportSetup {
     /// small enough to stay in the caches, as the kernel's socket buffers do.
     static let ringBytes = 4 << 20
 
+    /// Messages per ring for `size`-byte messages: as many as fit in `ringBytes`, between 2 and
+    /// 64 for ping-pong (one message is in flight) and 2 and 4096 for streams.
+    static func capacity(size: Int, shape: LinkShape) -> Int {
+        let slot = (size + 16 + 63) & ~63
+        let fitting = ringBytes / slot - 1
+        return shape == .pingPong ? max(2, min(64, fitting)) : max(2, min(4096, fitting))
+    }
+
     init(_ plan: LinkPlan) throws {
         self.plan = plan
         if case .fanIn = plan.shape {
@@ -25,9 +33,7 @@ final class MailboxSetup: TransportSetup {
         } else {
             kind = plan.transport == .shmShared ? .shared : .oneToOne
         }
-        let slot = (plan.size + 16 + 63) & ~63
-        let fitting = Self.ringBytes / slot - 1
-        capacity = plan.shape == .pingPong ? max(2, min(64, fitting)) : max(2, min(4096, fitting))
+        capacity = Self.capacity(size: plan.size, shape: plan.shape)
         let base = uniqueName("ringbench")
         names = plan.shape == .pingPong ? [base + "-req", base + "-rep"] : [base]
         do {

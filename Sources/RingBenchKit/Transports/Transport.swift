@@ -9,6 +9,9 @@ public enum TransportKind: String, CaseIterable, Sendable {
     case shm
     /// ShmMailbox, shared ring (`.shared`: any number of senders and receivers).
     case shmShared = "shm-shared"
+    /// ShmMailbox endpoints (direct naming): `send(to:)`, receive from anyone; one one-to-one link
+    /// per sender.
+    case shmEndpoint = "shm-endpoint"
     /// `socketpair(AF_UNIX, SOCK_STREAM)`, 4-byte length prefix per message.
     case udsStream = "uds-stream"
     /// `AF_UNIX, SOCK_DGRAM`: one datagram per message (or per chunk, see the note).
@@ -22,11 +25,11 @@ public enum TransportKind: String, CaseIterable, Sendable {
     /// TCP over 127.0.0.1 with TCP_NODELAY, 4-byte length prefix per message.
     case tcp
 
-    var isSharedMemory: Bool { self == .shm || self == .shmShared }
+    var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint }
 
     /// Whether the transport can carry `shape`; nil if so, else why not. Every transport here can:
     /// the connection-oriented ones with one connection (or pipe) per sender that the receiver
-    /// polls, `shm` with the shared ring.
+    /// polls, `shm` with the shared ring, `shm-endpoint` with a link per sender.
     func limitation(for shape: LinkShape) -> String? {
         nil
     }
@@ -40,6 +43,7 @@ public enum TransportKind: String, CaseIterable, Sendable {
     func setUp(_ plan: LinkPlan) throws -> TransportSetup {
         switch self {
         case .shm, .shmShared: return try MailboxSetup(plan)
+        case .shmEndpoint: return try EndpointSetup(plan)
         case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup(plan)
         case .pipe: return try PipeSetup(plan)
         case .mqueue: return try MessageQueueSetup(plan)
@@ -51,6 +55,7 @@ public enum TransportKind: String, CaseIterable, Sendable {
     func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> Link {
         switch self {
         case .shm, .shmShared: return try MailboxSetup.connect(plan, endpoint, watchdog: watchdog)
+        case .shmEndpoint: return try EndpointSetup.connect(plan, endpoint, watchdog: watchdog)
         case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
         case .pipe: return try PipeSetup.connect(plan, endpoint, watchdog: watchdog)
         case .mqueue: return try MessageQueueSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)

@@ -34,3 +34,33 @@ extension Endpoint {
         return removed
     }
 }
+
+extension Endpoint {
+    /// Removes the name of endpoint `name`'s segment (`/shmmb.@name`) and of every link from or to
+    /// it (`/shmmb.@name>Q`, `/shmmb.@P>name`), whether or not a process holds it, and returns
+    /// the object names removed, without the `shmmb.` prefix (`@name`, `@name>Q`, …); empty if
+    /// there was nothing. For a program that made up its endpoint names and is done with them
+    /// (as `Mailbox.delete` is for a mailbox); `removeAbandoned` is the machine-wide cleanup.
+    ///
+    /// As after `Mailbox.delete`, processes that have a segment open keep using it, but nobody
+    /// finds it by name any more: a sender without a link to `name` yet gets `noSuchEndpoint`,
+    /// a link its receiver has not opened yet is never found (its messages are lost), and
+    /// `join(name)` creates a fresh segment. Segments still being built (`shmbox gc` removes
+    /// those of dead creators) are left alone.
+    ///
+    /// - Throws: `invalidName`, `system` (listing `/dev/shm`).
+    @discardableResult
+    public static func remove(_ name: String) throws(MailboxError) -> [String] {
+        try EndpointName.validate(name)
+        var removed: [String] = []
+        for object in try SharedSegment.objectNames() {
+            switch EndpointName.parse(objectName: object) {
+            case .endpoint(name), .link(from: name, to: _), .link(from: _, to: name):
+                if (try? SharedSegment.unlink(MailboxName(derived: object))) != nil { removed.append(object) }
+            default:
+                break
+            }
+        }
+        return removed
+    }
+}
