@@ -283,6 +283,37 @@ extension MultiProcess {
         }
 
         /// Endpoint names: the mailbox rules, at most 100 characters.
+        /// Zero-copy receive from anyone hands over the bytes, the sender's pid and its endpoint
+        /// name; a body that throws still consumes its message; links are served in turn.
+        @Test func zeroCopyReceiveFromAnyone() throws {
+            try withEndpointNames(["zc-a", "zc-b", "zc-c"]) { names in
+                let a = try Endpoint.join(names[0], options: smallLinks)
+                let b = try Endpoint.join(names[1], options: smallLinks)
+                let c = try Endpoint.join(names[2], options: smallLinks)
+                for index in 0..<3 {
+                    try a.send(to: names[2], endpointTestMessage(id: 1, sequence: UInt64(index)))
+                    try b.send(to: names[2], endpointTestMessage(id: 2, sequence: UInt64(index)))
+                }
+                var order: [String] = []
+                for _ in 0..<4 {
+                    let taken = try c.receive(timeout: .seconds(5)) { bytes, pid, from -> String in
+                        #expect(pid == getpid())
+                        let (id, sequence) = try TestMessages.verify(bytes)
+                        #expect(from == names[Int(id) - 1])
+                        return "\(from):\(sequence)"
+                    }
+                    order.append(taken)
+                }
+                // Each sender's messages in order, the two links in turn.
+                #expect(order == ["\(names[0]):0", "\(names[1]):0", "\(names[0]):1", "\(names[1]):1"])
+                struct Refused: Error {}
+                #expect(throws: Refused.self) { try c.tryReceive { _, _, _ in throw Refused() } }
+                let rest = try #require(try c.tryReceive { bytes, _, from in (from, try TestMessages.verify(bytes).sequence) })
+                #expect(rest == (names[0], 2) || rest == (names[1], 2))
+                #expect(try c.tryReceive() == nil)
+            }
+        }
+
         @Test func endpointNamesAreChecked() throws {
             expectError({ $0.isInvalidName }) { try Endpoint.join(String(repeating: "x", count: 101)) }
             expectError({ $0.isInvalidName }) { try Endpoint.join("a>b") }

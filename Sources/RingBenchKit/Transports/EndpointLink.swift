@@ -45,7 +45,7 @@ final class EndpointSetup: TransportSetup {
         var parts = ["one-to-one link per sender, capacity \(options.linkCapacity)",
                      "receive from anyone (doorbell, scan of the links)"]
         if plan.shape != .pingPong { parts.append("one message per send call (the endpoint API has no batch)") }
-        parts.append("receiver copies each message into a new array")
+        parts.append("receiver copies each message out")
         return parts.joined(separator: ", ")
     }
 
@@ -89,8 +89,8 @@ final class EndpointSetup: TransportSetup {
 }
 
 /// A link over an endpoint: sends go to `peer` (`send(to:)`), receives take from anyone
-/// (`receive()`). The endpoint's receive hands over each message as a new array (copied out of
-/// the link), whose bytes `body` sees. Closing the link closes the endpoint, then removes the
+/// (`receive(timeout:_:)`, zero-copy), and each message is copied out into the link's own
+/// buffer (as `recv` copies out of the kernel, and as `MailboxLink` does) before `body` sees it. Closing the link closes the endpoint, then removes the
 /// names `removeOnClose` gives (the peer's side; the parent's `tearDown` removes its own).
 ///
 /// Blocking calls wait in slices of a second and ask the watchdog in between, so a peer that died
@@ -99,6 +99,7 @@ final class EndpointLink: Link {
     private let endpoint: Endpoint
     private let peer: String?
     private let size: Int
+    private let buffer: ByteBuffer
     private let watchdog: Watchdog
     private var removeOnClose: (() -> [String])?
 
@@ -106,6 +107,7 @@ final class EndpointLink: Link {
         self.endpoint = endpoint
         self.peer = peer
         self.size = size
+        self.buffer = ByteBuffer(count: size)
         self.watchdog = watchdog
         self.removeOnClose = removeOnClose
     }
@@ -130,27 +132,34 @@ final class EndpointLink: Link {
     }
 
     func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let message = try next()
-        guard message.message.bytes.count <= size else {
-            throw BenchError.protocolViolation("a message of \(message.message.bytes.count) bytes, more than the \(size) expected")
+        let target = buffer
+        let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32, _: String) throws -> Int in
+            guard bytes.count <= target.count else {
+                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
+            }
+            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
+            return bytes.count
         }
-        try message.message.bytes.withUnsafeBytes(body)
-    }
-
-    /// The next message from anyone, waiting in slices.
-    private func next() throws -> EndpointMessage {
+        let length: Int
         do {
-            if let message = try endpoint.tryReceive() { return message }
-        } catch {
+            if let taken = try endpoint.tryReceive(copyOut) {
+                length = taken
+            } else {
+                length = try receiveWaiting(copyOut)
+            }
+        } catch let error as MailboxError {
             throw Self.failure("receive", error)
         }
+        try body(target.bytes(length))
+    }
+
+    /// The next message from anyone, waiting in slices of a second.
+    private func receiveWaiting(_ copyOut: (UnsafeRawBufferPointer, Int32, String) throws -> Int) throws -> Int {
         while true {
             do {
-                return try endpoint.receive(timeout: MailboxLink.slice)
-            } catch .timedOut {
+                return try endpoint.receive(timeout: MailboxLink.slice, copyOut)
+            } catch MailboxError.timedOut {
                 try watchdog.checkPeer()
-            } catch {
-                throw Self.failure("receive", error)
             }
         }
     }

@@ -51,16 +51,18 @@ public final class Endpoint {
             self.peer = peer
             self.link = link
             confirmedHolder = holder
-            nextCheck = MonotonicClock.now() &+ Endpoint.livenessCheckNanos
+            nextCheck = MonotonicClock.coarseNow() &+ Endpoint.livenessCheckNanos
         }
     }
 
     /// Outgoing links by receiver name.
     private var outgoing: [String: Outgoing] = [:]
+    /// The receiver and link of the latest send: a stream to one receiver skips the dictionary.
+    private var lastOutgoing: (receiver: String, out: Outgoing)?
     /// Incoming links by sender name (one handle per link).
     private var incoming: [String: Mailbox] = [:]
-    /// Sender names in the order their links were found; receive-any serves them in turn.
-    private var incomingOrder: [String] = []
+    /// The same links in the order they were found; receive-any serves them in turn.
+    private var incomingOrder: [(sender: String, link: Mailbox)] = []
     /// Where the next receive-any starts: just after the link served last.
     private var nextIncoming = 0
     /// Table entries below this index have been looked at at least once.
@@ -126,6 +128,7 @@ public final class Endpoint {
         for link in outgoing.values { link.link.close() }
         for link in incoming.values { link.close() }
         outgoing = [:]
+        lastOutgoing = nil
         incoming = [:]
         incomingOrder = []
         home.release(packedMe)
@@ -226,23 +229,42 @@ public final class Endpoint {
 
     /// The link to `receiver`, opened (and created and registered) on first use, after checking
     /// that the receiver's holder runs: on every call if `force`, else at most every 10 ms.
+    @inline(__always)
     private func outgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
+        // The latest receiver again (comparing a short name is cheaper than hashing it).
+        if !force, let last = lastOutgoing, last.receiver == receiver {
+            let out = last.out
+            // Acquire (in `currentHolder`): pairs with a joiner's CAS; only the value matters.
+            if out.peer.currentHolder == out.confirmedHolder && MonotonicClock.coarseNow() < out.nextCheck { return out }
+        }
+        return try checkedOutgoingLink(to: receiver, force: force)
+    }
+
+    /// `outgoingLink` off the fast path: looks the link up (or opens it) and, when it is time,
+    /// checks that the receiver's holder still runs.
+    @inline(never)
+    private func checkedOutgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
         if let out = outgoing[receiver] {
-            // Acquire: pairs with a joiner's CAS (only the value matters here).
             let holder = out.peer.currentHolder
-            if holder != 0 && holder == out.confirmedHolder && !force && MonotonicClock.now() < out.nextCheck { return out }
+            if holder != 0 && holder == out.confirmedHolder && !force && MonotonicClock.coarseNow() < out.nextCheck {
+                lastOutgoing = (receiver, out)
+                return out
+            }
             if holder != 0 && ProcessIdentity.isAlive(packed: holder) {
                 out.confirmedHolder = holder
-                out.nextCheck = MonotonicClock.now() &+ Self.livenessCheckNanos
+                out.nextCheck = MonotonicClock.coarseNow() &+ Self.livenessCheckNanos
+                lastOutgoing = (receiver, out)
                 return out
             }
             // Gone from this segment; the name may have been joined again under a new segment
             // (after shmbox gc), so look it up afresh below.
             out.link.close()
             outgoing[receiver] = nil
+            lastOutgoing = nil
         }
         let out = try openOutgoing(to: receiver)
         outgoing[receiver] = out
+        lastOutgoing = (receiver, out)
         return out
     }
 
@@ -346,7 +368,7 @@ public final class Endpoint {
             throw .corrupted(reason: "link @\(sender)>\(name) is not a one-to-one mailbox")
         }
         incoming[sender] = link
-        incomingOrder.append(sender)
+        incomingOrder.append((sender, link))
         return link
     }
 
@@ -361,31 +383,67 @@ public final class Endpoint {
     /// - Throws: `timedOut`, `closed`, `corrupted` (a damaged incoming-link table or link),
     ///   `roleTaken`.
     public func receive(timeout: Duration? = nil) throws(MailboxError) -> EndpointMessage {
-        try receiveAny(deadline: Mailbox.deadline(timeout))!
+        try receiveCopy(deadline: Mailbox.deadline(timeout))!
     }
 
     /// Takes a message from any sender if one is waiting; nil at once otherwise.
     public func tryReceive() throws(MailboxError) -> EndpointMessage? {
-        try receiveAny(deadline: 0)
+        try receiveCopy(deadline: 0)
     }
 
-    private func receiveAny(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
-        guard !isClosed else { throw .closed }
-        if let message = try takeAny() { return message }
-        if deadline == 0 { return nil }
+    /// Zero-copy receive from anyone: hands the message's bytes (valid only inside `body`), the
+    /// sending process's pid and the sender's endpoint name to `body`, then frees the space, also
+    /// when `body` throws. Waits at most `timeout` (forever if nil). Otherwise as `receive(timeout:)`.
+    ///
+    /// - Throws: what `body` throws, or a `MailboxError`.
+    @inlinable
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R {
+        var result: R?
+        _ = try receiveAny(deadline: Mailbox.deadline(timeout)) { result = try body($0, $1, $2) }
+        // receiveAny returns only after `body` returned (a blocking call never reports empty).
+        return result!
+    }
+
+    /// Zero-copy receive from anyone if a message is waiting; nil at once otherwise.
+    @inlinable
+    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
+        var result: R?
+        guard try receiveAny(deadline: 0, { result = try body($0, $1, $2) }) else { return nil }
+        return result
+    }
+
+    private func receiveCopy(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
+        var message: EndpointMessage?
+        let taken = try typed {
+            try receiveAny(deadline: deadline) { bytes, pid, from in
+                message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid))
+            }
+        }
+        return taken ? message : nil
+    }
+
+    /// Takes one message from any link and hands it to `body`. Returns false only for a
+    /// non-blocking call (deadline 0) that found nothing.
+    @usableFromInline
+    func receiveAny(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Bool {
+        guard !isClosed else { throw MailboxError.closed }
+        if try takeAny(body) { return true }
+        if deadline == 0 { return false }
         let spinBudget = options.waitStrategy.spinNanos
         if spinBudget > 0 {
             let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
             var round: UInt32 = 0
             while true {
-                shim_cpu_pause()
-                if let message = try takeAny() { return message }
+                for _ in 0..<16 {
+                    shim_cpu_pause()
+                    if try takeAny(body) { return true }
+                }
                 let now = MonotonicClock.now()
-                if now >= deadline { throw .timedOut }
+                if now >= deadline { throw MailboxError.timedOut }
                 if now >= spinEnd { break }
                 // Under `.spin`, let a starved sender on the same CPU run now and then.
                 round &+= 1
-                if round & 1023 == 0 { sched_yield() }
+                if round & 63 == 0 { sched_yield() }
             }
         }
         let doorbell = home.doorbell
@@ -394,47 +452,56 @@ public final class Endpoint {
             // announcement is seen by this scan; one that publishes after it sees us waiting
             // and bumps the doorbell word, so the futex wait below returns at once.
             let (key, reliable) = doorbell.prepareToWait()
-            let found: EndpointMessage?
+            let found: Bool
             do {
-                found = try takeAny()
+                found = try takeAny(body)
             } catch {
                 doorbell.cancel()
                 throw error
             }
-            if let found {
+            if found {
                 doorbell.cancel()
-                return found
+                return true
             }
             let now = MonotonicClock.now()
             guard now < deadline else {
                 doorbell.cancel()
-                throw .timedOut
+                throw MailboxError.timedOut
             }
             doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
-            if let message = try takeAny() { return message }
+            if try takeAny(body) { return true }
         }
     }
 
     /// One fair pass: finds new links in the table, then tries each link once, starting after
     /// the one served last.
-    private func takeAny() throws(MailboxError) -> EndpointMessage? {
+    @inline(__always)
+    private func takeAny(_ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Bool {
         try findNewLinks()
         let count = incomingOrder.count
-        for step in 0..<count {
-            let index = (nextIncoming + step) % count
-            let sender = incomingOrder[index]
-            if let message = try incoming[sender]!.tryReceive() {
-                nextIncoming = (index + 1) % count
-                return EndpointMessage(from: sender, message: message)
+        var index = nextIncoming
+        for _ in 0..<count {
+            if index >= count { index = 0 }
+            let (sender, link) = incomingOrder[index]
+            index += 1
+            if try link.receiveOne(deadline: 0, release: true, { bytes, pid in try body(bytes, pid, sender) }) {
+                nextIncoming = index
+                return true
             }
         }
-        return nil
+        return false
     }
 
     /// Opens the links of table entries published since the last look.
+    @inline(__always)
     private func findNewLinks() throws(MailboxError) {
         let claimed = try home.claimedEntries()
         guard claimed > scannedEntries || !pendingEntries.isEmpty else { return }
+        try openNewLinks(claimed: claimed)
+    }
+
+    @inline(never)
+    private func openNewLinks(claimed: Int) throws(MailboxError) {
         let now = MonotonicClock.now()
         var stillPending: [(index: Int, retryAt: UInt64)] = []
         let due = pendingEntries.filter { $0.retryAt <= now }.map(\.index)

@@ -129,7 +129,7 @@ extension Mailbox {
         // Acquire: pairs with the release store in `terminate`.
         var gone = ownerFlags.pointee.load(ordering: .acquiring) & SegmentLayout.ownerTerminatedFlag != 0
         if !gone {
-            let now = Self.coarseNanos()
+            let now = MonotonicClock.coarseNow()
             guard force || now >= nextOwnerCheck else { return }
             nextOwnerCheck = now &+ 10_000_000
             gone = !ProcessIdentity.isAlive(packed: ownerWord.pointee.load(ordering: .acquiring))
@@ -163,12 +163,5 @@ extension Mailbox {
 
     private func rightsEntry(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         segment.base.atomicUInt64(at: SegmentLayout.rightsOffset + index * 8)
-    }
-
-    /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a few nanoseconds to read, millisecond resolution.
-    private static func coarseNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }

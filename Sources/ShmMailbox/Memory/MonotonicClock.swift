@@ -12,6 +12,15 @@ enum MonotonicClock {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a few nanoseconds to read, millisecond
+    /// resolution. For rate-limiting checks on hot paths, not for deadlines.
+    @inline(__always)
+    static func coarseNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     /// `now() + duration`, saturating; negative durations give `now()`.
     static func deadline(after duration: Duration) -> UInt64 {
         now().addingSaturating(nanoseconds(duration))
