@@ -56,7 +56,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("What the receiver checks in every message: sequence (the sequence number and length) or checksum (every byte against a pattern derived from the sequence number).", valueName: "mode"))
     var verify: String = "sequence"
 
-    @Option(help: ArgumentHelp("Messages the shm link may publish together in a stream (throughput, fanin); other transports send each message with its own call.", valueName: "n"))
+    @Option(help: ArgumentHelp("Messages the shared-memory links (shm, shm-shared, shm-endpoint) may publish together in a stream (throughput, fanin); other transports send each message with its own call.", valueName: "n"))
     var batch: Int = 64
 
     @Option(help: ArgumentHelp("Report format: table, json or csv.", valueName: "format"))

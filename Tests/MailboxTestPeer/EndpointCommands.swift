@@ -11,10 +11,11 @@
 //                                              checks the reported sender names
 //   ep-echo NAME PEER COUNT                    join NAME; COUNT times receive(from: PEER) and
 //                                              send the same bytes back
-//   ep-send NAME TO ID COUNT [DELAY]           after DELAY ms (default 0) join NAME, send messages
+//   ep-send NAME TO ID COUNT [DELAY] [BATCH]   after DELAY ms (default 0) join NAME, send messages
 //                                              0..<COUNT (sender ID) to TO (waiting up to 20 s for
-//                                              TO to join); prints "at T", T the CLOCK_MONOTONIC
-//                                              time in ns just before the first send
+//                                              TO to join), BATCH at a time inside
+//                                              `Endpoint.batch` if given; prints "at T", T the
+//                                              CLOCK_MONOTONIC time in ns just before the first send
 //   ep-send-once NAME TO TEXT                  join NAME, send TEXT once; print "sent" or the error
 //   ep-join NAME                               join NAME; print "joined" or the error
 
@@ -204,11 +205,22 @@ func runEndpointCommand(_ arguments: [String]) -> Bool {
         let receiver = argument(2)
         let id = UInt32(number(3))
         let count = UInt64(number(4))
+        let batch = arguments.count > 6 ? UInt64(number(6)) : 1
         do {
             say("at \(monotonicNanos())")
-            for sequence in 0..<count {
+            var sequence: UInt64 = 0
+            func sendNext() throws(MailboxError) {
                 let bytes = endpointMessage(id: id, sequence: sequence)
                 try untilJoined { () throws(MailboxError) in try endpoint.send(to: receiver, bytes, timeout: .seconds(30)) }
+                sequence += 1
+            }
+            while sequence < count {
+                let end = min(count, sequence + batch)
+                if batch == 1 {
+                    try sendNext()
+                } else {
+                    try endpoint.batch { while sequence < end { try sendNext() } }
+                }
             }
         } catch {
             fail("send: \(error)")

@@ -150,6 +150,33 @@ extension MultiProcess {
             }
         }
 
+        /// Two processes send in `Endpoint.batch`es larger than their links while this process,
+        /// with `.block`, sleeps on its doorbell between messages: a batch that fills its link
+        /// publishes what it has and rings the doorbell, so nothing waits on itself; every message
+        /// arrives once, intact, in its sender's order.
+        @Test func batchesLargerThanTheLinkReachASleepingReceiver() throws {
+            try withEndpointNames(["batch-rx", "batch-1", "batch-2"]) { names in
+                let receiver = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 512, waitStrategy: .block))
+                let count = 2_000
+                let senders = try [1, 2].map { index in
+                    try Peer(["ep-send", names[index], names[0], String(index), String(count), "0", "100"])
+                }
+                var next = [names[1]: UInt64(0), names[2]: UInt64(0)]
+                for _ in 0..<(2 * count) {
+                    let message = try receiver.receive(timeout: .seconds(30))
+                    guard let expected = next[message.from] else {
+                        Issue.record("message from unknown sender \(message.from)")
+                        continue
+                    }
+                    expectEndpointMessage(message.bytes, id: message.from == names[1] ? 1 : 2, sequence: expected)
+                    next[message.from] = expected + 1
+                }
+                for sender in senders { #expect(sender.expectSuccess().contains("sent \(count)")) }
+                #expect(next[names[1]] == UInt64(count) && next[names[2]] == UInt64(count))
+                #expect(try receiver.tryReceive() == nil)
+            }
+        }
+
         /// This process blocks in `receive()` before the sender even exists; the sender joins
         /// later, creates its link while we sleep, and the doorbell wakes us promptly.
         @Test func receiveFromAnyoneWakesForALinkCreatedWhileAsleep() throws {

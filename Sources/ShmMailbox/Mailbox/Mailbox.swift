@@ -369,12 +369,20 @@ public final class Mailbox {
     /// }
     /// ```
     public func batch<R>(_ body: () throws -> R) rethrows -> R {
-        batchDepth += 1
-        defer {
-            batchDepth -= 1
-            if batchDepth == 0 { flushSends() }
-        }
+        enterBatch()
+        defer { leaveBatch() }
         return try body()
+    }
+
+    /// Starts a batch (see `batch`); every call must be matched by `leaveBatch()`.
+    func enterBatch() {
+        batchDepth += 1
+    }
+
+    /// Ends a batch started with `enterBatch()`; the outermost end publishes and announces it.
+    func leaveBatch() {
+        batchDepth -= 1
+        if batchDepth == 0 { flushSends() }
     }
 
     // MARK: Receiving
