@@ -341,6 +341,34 @@ extension MultiProcess {
             }
         }
 
+        /// `receiveBatch` takes what one link holds (up to the limit), with sender names and
+        /// every byte intact; links take turns between calls; `tryReceiveBatch` returns 0 when
+        /// nothing waits.
+        @Test func receiveBatchTakesOneLinkAtATime() throws {
+            try withEndpointNames(["rb-a", "rb-b", "rb-c"]) { names in
+                let a = try Endpoint.join(names[0], options: smallLinks)
+                let b = try Endpoint.join(names[1], options: smallLinks)
+                let c = try Endpoint.join(names[2], options: smallLinks)
+                for index in 0..<5 {
+                    try a.send(to: names[2], endpointTestMessage(id: 1, sequence: UInt64(index)))
+                    try b.send(to: names[2], endpointTestMessage(id: 2, sequence: UInt64(index)))
+                }
+                var batches: [[String]] = []
+                for limit in [3, 10, 10] {
+                    var batch: [String] = []
+                    let taken = try c.receiveBatch(limit: limit, timeout: .seconds(5)) { bytes, _, from in
+                        let (id, sequence) = try TestMessages.verify(bytes)
+                        #expect(from == names[Int(id) - 1])
+                        batch.append("\(id):\(sequence)")
+                    }
+                    #expect(taken == batch.count)
+                    batches.append(batch)
+                }
+                #expect(batches == [["1:0", "1:1", "1:2"], ["2:0", "2:1", "2:2", "2:3", "2:4"], ["1:3", "1:4"]])
+                #expect(try c.tryReceiveBatch { _, _, _ in Issue.record("nothing should be waiting") } == 0)
+            }
+        }
+
         @Test func endpointNamesAreChecked() throws {
             expectError({ $0.isInvalidName }) { try Endpoint.join(String(repeating: "x", count: 101)) }
             expectError({ $0.isInvalidName }) { try Endpoint.join("a>b") }

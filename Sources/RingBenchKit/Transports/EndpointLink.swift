@@ -176,6 +176,32 @@ final class EndpointLink: Link {
         }
     }
 
+    func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let target = buffer
+        // Each message is copied out (as `recv` would) before `body` sees it; the link's space
+        // for the whole batch is released together.
+        let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32, _: String) throws in
+            guard bytes.count <= target.count else {
+                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
+            }
+            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
+            try body(target.bytes(bytes.count))
+        }
+        do {
+            let taken = try endpoint.tryReceiveBatch(limit: limit, copyOut)
+            if taken > 0 { return taken }
+            while true {
+                do {
+                    return try endpoint.receiveBatch(limit: limit, timeout: MailboxLink.slice, copyOut)
+                } catch MailboxError.timedOut {
+                    try watchdog.checkPeer()
+                }
+            }
+        } catch let error as MailboxError {
+            throw Self.failure("receive", error)
+        }
+    }
+
     /// A receiver that is gone is the peer's loss (its own error is the one to report).
     private static func failure(_ operation: String, _ error: MailboxError) -> BenchError {
         if case .noSuchEndpoint(let name) = error { return .peerClosed("endpoint \(name) is gone") }

@@ -442,7 +442,7 @@ public final class Endpoint {
     @inlinable
     public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R {
         var result: R?
-        _ = try receiveAny(deadline: Mailbox.deadline(timeout)) { result = try body($0, $1, $2) }
+        _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { result = try body($0, $1, $2) }
         // receiveAny returns only after `body` returned (a blocking call never reports empty).
         return result!
     }
@@ -451,27 +451,47 @@ public final class Endpoint {
     @inlinable
     public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
         var result: R?
-        guard try receiveAny(deadline: 0, { result = try body($0, $1, $2) }) else { return nil }
+        guard try receiveAny(limit: 1, deadline: 0, { result = try body($0, $1, $2) }) > 0 else { return nil }
         return result
+    }
+
+    /// Takes the messages waiting on one link, up to `limit`, handing each (bytes valid only
+    /// inside) with its sending process's pid and endpoint name to `body`, and frees their space
+    /// together (`Mailbox.receiveBatch` on that link). Waits at most `timeout` (forever if nil)
+    /// for the first message; links take turns from one call to the next. Returns how many
+    /// messages it took (at least 1).
+    ///
+    /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
+    ///   another `MailboxError`.
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
+                             _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+        try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout), body)
+    }
+
+    /// Like `receiveBatch`, without waiting: returns 0 at once when no message is waiting.
+    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+        try receiveAny(limit: limit, deadline: 0, body)
     }
 
     private func receiveCopy(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
         var message: EndpointMessage?
         let taken = try typed {
-            try receiveAny(deadline: deadline) { bytes, pid, from in
+            try receiveAny(limit: 1, deadline: deadline) { bytes, pid, from in
                 message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid))
             }
         }
-        return taken ? message : nil
+        return taken > 0 ? message : nil
     }
 
-    /// Takes one message from any link and hands it to `body`. Returns false only for a
+    /// Takes up to `limit` messages from one link and hands each to `body`. Returns 0 only for a
     /// non-blocking call (deadline 0) that found nothing.
     @usableFromInline
-    func receiveAny(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Bool {
+    func receiveAny(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
-        if try takeAny(body) { return true }
-        if deadline == 0 { return false }
+        guard limit > 0 else { return 0 }
+        var taken = try takeAny(limit: limit, body)
+        if taken > 0 { return taken }
+        if deadline == 0 { return 0 }
         let spinBudget = options.waitStrategy.spinNanos
         if spinBudget > 0 {
             let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
@@ -479,7 +499,8 @@ public final class Endpoint {
             while true {
                 for _ in 0..<16 {
                     shim_cpu_pause()
-                    if try takeAny(body) { return true }
+                    taken = try takeAny(limit: limit, body)
+                    if taken > 0 { return taken }
                 }
                 let now = MonotonicClock.now()
                 if now >= deadline { throw MailboxError.timedOut }
@@ -495,16 +516,15 @@ public final class Endpoint {
             // announcement is seen by this scan; one that publishes after it sees us waiting
             // and bumps the doorbell word, so the futex wait below returns at once.
             let (key, reliable) = doorbell.prepareToWait()
-            let found: Bool
             do {
-                found = try takeAny(body)
+                taken = try takeAny(limit: limit, body)
             } catch {
                 doorbell.cancel()
                 throw error
             }
-            if found {
+            if taken > 0 {
                 doorbell.cancel()
-                return true
+                return taken
             }
             let now = MonotonicClock.now()
             guard now < deadline else {
@@ -512,14 +532,15 @@ public final class Endpoint {
                 throw MailboxError.timedOut
             }
             doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
-            if try takeAny(body) { return true }
+            taken = try takeAny(limit: limit, body)
+            if taken > 0 { return taken }
         }
     }
 
     /// One fair pass: finds new links in the table, then tries each link once, starting after
-    /// the one served last.
+    /// the one served last, and takes up to `limit` messages from the first that has any.
     @inline(__always)
-    private func takeAny(_ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Bool {
+    private func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Int {
         try findNewLinks()
         let count = incomingOrder.count
         var index = nextIncoming
@@ -527,12 +548,18 @@ public final class Endpoint {
             if index >= count { index = 0 }
             let (sender, link) = incomingOrder[index]
             index += 1
-            if try link.receiveOne(deadline: 0, release: true, { bytes, pid in try body(bytes, pid, sender) }) {
+            let taken: Int
+            if limit == 1 {
+                taken = try link.receiveOne(deadline: 0, release: true, { bytes, pid in try body(bytes, pid, sender) }) ? 1 : 0
+            } else {
+                taken = try link.tryReceiveBatch(limit: limit) { bytes, pid in try body(bytes, pid, sender) }
+            }
+            if taken > 0 {
                 nextIncoming = index
-                return true
+                return taken
             }
         }
-        return false
+        return 0
     }
 
     /// Opens the links of table entries published since the last look.
