@@ -134,11 +134,7 @@ final class EndpointLink: Link {
     func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let target = buffer
         let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32, _: String) throws -> Int in
-            guard bytes.count <= target.count else {
-                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
-            }
-            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
-            return bytes.count
+            try target.copyIn(bytes).count
         }
         let length: Int
         do {
@@ -181,11 +177,7 @@ final class EndpointLink: Link {
         // Each message is copied out (as `recv` would) before `body` sees it; the link's space
         // for the whole batch is released together.
         let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32, _: String) throws in
-            guard bytes.count <= target.count else {
-                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
-            }
-            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
-            try body(target.bytes(bytes.count))
+            try body(try target.copyIn(bytes))
         }
         do {
             let taken = try endpoint.tryReceiveBatch(limit: limit, copyOut)

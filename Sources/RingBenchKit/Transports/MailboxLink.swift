@@ -166,11 +166,7 @@ final class MailboxLink: Link {
         // Each message is copied out (as `recv` would) before `body` sees it; the ring space of
         // the whole batch is released together when `receiveBatch` returns.
         let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32) throws in
-            guard bytes.count <= target.count else {
-                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
-            }
-            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
-            try body(target.bytes(bytes.count))
+            try body(try target.copyIn(bytes))
         }
         do {
             let taken = try inbox.tryReceiveBatch(limit: limit, copyOut)
@@ -193,11 +189,7 @@ final class MailboxLink: Link {
         guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
         let target = buffer
         let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32) throws -> Int in
-            guard bytes.count <= target.count else {
-                throw BenchError.protocolViolation("a message of \(bytes.count) bytes, more than the \(target.count) expected")
-            }
-            if let source = bytes.baseAddress { target.base.copyMemory(from: source, byteCount: bytes.count) }
-            return bytes.count
+            try target.copyIn(bytes).count
         }
         do {
             if let length = try inbox.tryReceive(copyOut) { return length }

@@ -189,4 +189,14 @@ final class ByteBuffer {
 
     func bytes(_ length: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
     func mutableBytes(_ length: Int) -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: length) }
+
+    /// Copies a received message in (as `recv` copies out of the kernel) and returns the copy.
+    /// A message larger than the buffer breaks the workload's protocol.
+    func copyIn(_ message: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        guard message.count <= count else {
+            throw BenchError.protocolViolation("a message of \(message.count) bytes, more than the \(count) expected")
+        }
+        if let source = message.baseAddress { base.copyMemory(from: source, byteCount: message.count) }
+        return bytes(message.count)
+    }
 }
