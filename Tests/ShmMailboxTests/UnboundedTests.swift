@@ -69,6 +69,21 @@ struct UnboundedBasics {
         }
     }
 
+    /// A `readGeneration` hint left behind (as when a slow receiver's update lands after a faster
+    /// receiver's) does not stop drained segments from being given back.
+    @Test func aLaggingReadHintStillGivesSegmentsBack() throws {
+        try withMailbox("lagging", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in
+            for index in 0..<10 { try box.send("m\(index)") }
+            #expect(chainedSegments(of: name) == [1, 2, 3, 4])
+            let receiver = try Mailbox.open(name)
+            for index in 0..<4 { #expect(try receiver.receive(timeout: .seconds(1)).string == "m\(index)") }
+            scribble(on: name) { base, _ in base.storeBytes(of: UInt64(0), toByteOffset: SegmentLayout.readGenerationOffset, as: UInt64.self) }
+            for index in 4..<10 { #expect(try receiver.receive(timeout: .seconds(1)).string == "m\(index)") }
+            #expect(try receiver.tryReceive() == nil)
+            #expect(chainedSegments(of: name) == [4])
+        }
+    }
+
     /// `Mailbox.delete` removes the further segments too, and `removeAbandoned` removes further
     /// segments whose mailbox is gone (left by a process killed mid-growth).
     @Test func deleteAndGCRemoveFurtherSegments() throws {

@@ -200,16 +200,35 @@ final class SegmentChain {
                 next = hint
                 continue
             }
-            // Acquire-release: exactly one receiver moves the hint off `drained`, and it removes
-            // the drained segment's name; release orders the hint before that removal.
-            if drained >= 1,
-               readGeneration.pointee.compareExchange(expected: drained, desired: next, ordering: .acquiringAndReleasing).exchanged {
-                try? SharedSegment.unlink(reader.segment.name)
-            } else if drained == 0 {
-                raise(readGeneration, to: next)
-            }
+            passDrained(upTo: next)
             reader = link
             return true
+        }
+    }
+
+    /// Raises `readGeneration` to `next`. Every generation below `next` is drained (receivers
+    /// pass a generation only once it is sealed and empty), so whoever raises the hint removes
+    /// the names of the generations it raised it past (never generation 0, the mailbox itself).
+    /// Raising, rather than moving the hint one step, keeps removal going even when a slow
+    /// receiver's hint update lands late.
+    private func passDrained(upTo next: UInt64) {
+        // Acquire: we see the hint as other receivers left it.
+        var current = readGeneration.pointee.load(ordering: .acquiring)
+        while current < next {
+            // Acquire-release: one receiver raises the hint over each generation; release orders
+            // the new hint before the removals below (a sender that finds a generation's name
+            // gone then sees the hint beyond it).
+            let (exchanged, found) = readGeneration.pointee.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing)
+            if exchanged {
+                // At most the last 64 generations: older ones went with earlier raises (or the
+                // hint was garbage, and walking it would take forever).
+                let from = max(current, 1, next > 64 ? next - 64 : 0)
+                for generation in from..<next {
+                    try? SharedSegment.unlink(Self.segmentName(of: name.name, generation: generation))
+                }
+                return
+            }
+            current = found
         }
     }
 
