@@ -234,12 +234,6 @@ public final class Mailbox {
         return 1 + SegmentChain.segmentNames(of: name).count
     }
 
-    /// For an unbounded mailbox: the chain's hints and this handle's place in it (diagnostics).
-    var chainState: String? {
-        guard case .chained(let chain) = ring else { return nil }
-        return "\(chain.generations)"
-    }
-
     /// Processes recorded as having sent to or received from this mailbox.
     public var participants: [Participant] {
         ParticipantTable(header: segment.base).all()

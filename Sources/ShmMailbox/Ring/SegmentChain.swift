@@ -249,13 +249,6 @@ final class SegmentChain {
         return total
     }
 
-    /// The chain's hints and this handle's place in it, for inspection and diagnostics.
-    var generations: (read: UInt64, write: UInt64, reader: UInt64, writer: UInt64, readerSeal: String) {
-        // Relaxed: a snapshot for display.
-        (readGeneration.pointee.load(ordering: .relaxed), writeGeneration.pointee.load(ordering: .relaxed),
-         reader.generation, writer.generation, reader.ring.sealDescription)
-    }
-
     /// The object names (`NAME#g`, without `shmmb.`) of every chained segment of `mailbox`
     /// (generations ≥ 1) in /dev/shm; with `temporaries`, also those still being built
     /// (`NAME#g~PID.X`, see `SharedSegment.createInitialized`).

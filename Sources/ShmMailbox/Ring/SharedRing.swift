@@ -447,14 +447,6 @@ struct SharedRing {
         return stateWord(position).pointee.compareExchange(expected: full, desired: cancelled, ordering: .acquiringAndReleasing).exchanged
     }
 
-    /// The seal, head and tail, and the head slot's word (for diagnostics).
-    var sealDescription: String {
-        // Relaxed: a snapshot for display.
-        let h = head.pointee.load(ordering: .relaxed)
-        let word = stateWord(h).pointee.load(ordering: .relaxed)
-        return "sealedAt \(seal?.pointee.load(ordering: .relaxed) ?? 0) head \(h) tail \(tail.pointee.load(ordering: .relaxed)) slot(head) seq \(word >> Self.sequenceShift) state \(Self.state(of: word)) pid \(Self.pid(of: word))"
-    }
-
     /// Messages waiting (a snapshot: tail minus head, clamped to capacity).
     var depth: Int {
         let taken = head.pointee.load(ordering: .acquiring)
