@@ -374,24 +374,9 @@ public final class Endpoint {
             }
             // No link yet: its sender creates it, then rings our doorbell after sending.
             if deadline == 0 { return nil }
-            let (key, reliable) = home.doorbell.prepareToWait()
-            let found: Bool
-            do {
-                found = try incomingLink(from: sender) != nil
-            } catch {
-                home.doorbell.cancel()
-                throw error
+            try typed {
+                try home.doorbell.sleep(until: deadline, slice: { Self.sleepSliceNanos }) { try incomingLink(from: sender) != nil }
             }
-            if found {
-                home.doorbell.cancel()
-                continue
-            }
-            let now = MonotonicClock.now()
-            guard now < deadline else {
-                home.doorbell.cancel()
-                throw .timedOut
-            }
-            home.doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
         }
     }
 
@@ -510,31 +495,12 @@ public final class Endpoint {
                 if round & 63 == 0 { sched_yield() }
             }
         }
-        let doorbell = home.doorbell
-        while true {
-            // Announce the sleep first, then look again: a sender that published before our
-            // announcement is seen by this scan; one that publishes after it sees us waiting
-            // and bumps the doorbell word, so the futex wait below returns at once.
-            let (key, reliable) = doorbell.prepareToWait()
-            do {
-                taken = try takeAny(limit: limit, body)
-            } catch {
-                doorbell.cancel()
-                throw error
-            }
-            if taken > 0 {
-                doorbell.cancel()
-                return taken
-            }
-            let now = MonotonicClock.now()
-            guard now < deadline else {
-                doorbell.cancel()
-                throw MailboxError.timedOut
-            }
-            doorbell.sleep(key: key, timeoutNanos: min(deadline - now, reliable ? Self.sleepSliceNanos : 2_000_000))
+        // Every sender rings the doorbell after each message (or batch), whichever link it uses.
+        try home.doorbell.sleep(until: deadline, slice: { Self.sleepSliceNanos }) {
             taken = try takeAny(limit: limit, body)
-            if taken > 0 { return taken }
+            return taken > 0
         }
+        return taken
     }
 
     /// One fair pass: finds new links in the table, then tries each link once, starting after

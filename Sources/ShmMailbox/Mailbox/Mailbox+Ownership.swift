@@ -70,17 +70,13 @@ extension Mailbox {
         let remaining = Set(try list())
         for object in try SharedSegment.objectNames() {
             let abandoned: Bool
-            if let marker = object.lastIndex(of: Character(SharedSegment.temporaryMarker)) {
+            if let temporary = SharedSegment.temporary(object) {
                 // Still being built (see `SharedSegment.createInitialized`): abandoned once the
                 // builder named in the name has gone.
-                let builder = object[object.index(after: marker)...].prefix { $0 != "." }
-                abandoned = Int32(builder).map { !ProcessIdentity.isAlive(pid: $0) } ?? false
-            } else if let hash = object.lastIndex(of: "#"), !object.hasPrefix("@") {
+                abandoned = temporary.builder.map { !ProcessIdentity.isAlive(pid: $0) } ?? false
+            } else if let chained = SegmentChain.parse(object[...]) {
                 // A further segment of an unbounded mailbox that no longer exists.
-                let mailbox = String(object[..<hash])
-                let generation = object[object.index(after: hash)...]
-                abandoned = MailboxName.isValid(mailbox) && !generation.isEmpty && generation.allSatisfy(\.isNumber)
-                    && !remaining.contains(mailbox)
+                abandoned = MailboxName.isValid(String(chained.mailbox)) && !remaining.contains(String(chained.mailbox))
             } else {
                 abandoned = false
             }

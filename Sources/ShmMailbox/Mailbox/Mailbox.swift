@@ -716,22 +716,9 @@ public final class Mailbox {
                 if round & 1023 == 0 { sched_yield() }
             }
         }
-        while true {
-            let (key, reliable) = event.prepareToWait()
-            if try attempt() {
-                event.cancel()
-                return
-            }
-            let now = MonotonicClock.now()
-            guard now < deadline else {
-                event.cancel()
-                throw MailboxError.timedOut
-            }
-            let slice = stall == nil && reliable ? Self.sleepSliceNanos : Self.stallCheckNanos
-            event.sleep(key: key, timeoutNanos: min(deadline - now, slice))
-            if ownership == .process { try checkOwner(force: true) }
-            if try attempt() { return }
-        }
+        // A stuck slot is re-checked every `stallCheckNanos`; otherwise sleep in long slices.
+        try event.sleep(until: deadline, slice: { stall == nil ? Self.sleepSliceNanos : Self.stallCheckNanos },
+                        afterWake: { if ownership == .process { try checkOwner(force: true) } }, attempt)
     }
 
     /// Tracks a shared-ring slot that blocks progress; once it has stayed the same for

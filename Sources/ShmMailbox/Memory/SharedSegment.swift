@@ -77,6 +77,14 @@ final class SharedSegment: @unchecked Sendable {
     /// Separates a final name from the creator's pid in the temporary name of `createInitialized`.
     static let temporaryMarker = "~"
 
+    /// For an object name `createInitialized` builds under (`NAME~PID.X`): the final name and
+    /// the builder's pid (nil if unreadable); nil for any other name.
+    static func temporary(_ object: String) -> (finalName: Substring, builder: Int32?)? {
+        guard let marker = object.lastIndex(of: Character(temporaryMarker)) else { return nil }
+        let builder = object[object.index(after: marker)...].prefix { $0 != "." }
+        return (object[..<marker], Int32(builder))
+    }
+
     /// Opens and maps an existing object. `minimumSize` bytes must be present (a shorter object is
     /// `corrupted`); `waitForSize` gives a creator that has not sized the object yet a moment.
     static func open(_ name: MailboxName, minimumSize: Int, waitForSize: Duration) throws(MailboxError) -> SharedSegment {

@@ -242,25 +242,28 @@ final class SegmentChain {
         let oldest = readGeneration.pointee.load(ordering: .acquiring)
         var total = oldest == 0 ? first.ring.depth : 0
         for object in Self.segmentNames(of: name.name) {
-            guard let generation = UInt64(object.dropFirst(name.name.count + 1)), generation >= oldest,
+            guard let generation = Self.parse(object[...])?.generation, generation >= oldest,
                   let link = try? open(generation) else { continue }
             total += link.ring.depth
         }
         return total
     }
 
-    /// The object names (`NAME#g`, without `shmmb.`) of every chained segment of `mailbox`
-    /// (generations ≥ 1) in /dev/shm; with `temporaries`, also those still being built
-    /// (`NAME#g~PID.X`, see `SharedSegment.createInitialized`).
+    /// The mailbox and generation a further segment's object name (`NAME#g`, g ≥ 1, without
+    /// `shmmb.`) stands for; nil for any other name.
+    static func parse(_ object: Substring) -> (mailbox: Substring, generation: UInt64)? {
+        guard !object.hasPrefix("@"), let hash = object.lastIndex(of: "#"),
+              let generation = UInt64(object[object.index(after: hash)...]), generation >= 1 else { return nil }
+        return (object[..<hash], generation)
+    }
+
+    /// The object names (`NAME#g`, without `shmmb.`) of every chained segment of `mailbox` in
+    /// /dev/shm; with `temporaries`, also those still being built (`NAME#g~PID.X`, see
+    /// `SharedSegment.createInitialized`).
     static func segmentNames(of mailbox: String, temporaries: Bool = false) -> [String] {
-        let prefix = mailbox + "#"
-        return ((try? SharedSegment.objectNames()) ?? []).filter { object in
-            guard object.hasPrefix(prefix) else { return false }
-            var suffix = object.dropFirst(prefix.count)
-            if temporaries, let marker = suffix.firstIndex(of: Character(SharedSegment.temporaryMarker)) {
-                suffix = suffix[..<marker]
-            }
-            return !suffix.isEmpty && suffix.allSatisfy(\.isNumber)
+        ((try? SharedSegment.objectNames()) ?? []).filter { object in
+            let final = temporaries ? SharedSegment.temporary(object)?.finalName ?? object[...] : object[...]
+            return parse(final)?.mailbox == mailbox[...]
         }
     }
 

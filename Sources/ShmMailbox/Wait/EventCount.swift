@@ -82,6 +82,38 @@ struct EventCount {
 }
 
 extension EventCount {
+    /// The sleeping half of a blocking call: announces a sleeper, re-checks `attempt`, and sleeps
+    /// until a notification, then re-checks again, until `attempt` succeeds; throws `timedOut`
+    /// once `deadline` passes. Each sleep lasts at most `slice()` nanoseconds (2 ms when the
+    /// global barrier is unavailable, so that a missed wake-up costs at most that), and
+    /// `afterWake` runs after each one. The announcement is withdrawn on every way out, also when
+    /// `attempt` throws.
+    func sleep(until deadline: UInt64, slice: () -> UInt64, afterWake: () throws -> Void = {},
+               _ attempt: () throws -> Bool) throws {
+        while true {
+            let (key, reliable) = prepareToWait()
+            let done: Bool
+            do {
+                done = try attempt()
+            } catch {
+                cancel()
+                throw error
+            }
+            if done {
+                cancel()
+                return
+            }
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                cancel()
+                throw MailboxError.timedOut
+            }
+            sleep(key: key, timeoutNanos: min(deadline - now, reliable ? slice() : 2_000_000))
+            try afterWake()
+            if try attempt() { return }
+        }
+    }
+
     /// Wakes every sleeper whether or not the count says someone sleeps (used when a mailbox
     /// goes away, so that nobody keeps waiting for it).
     func wakeEveryone() {
