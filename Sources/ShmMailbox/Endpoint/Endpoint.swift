@@ -289,13 +289,12 @@ public final class Endpoint {
     private func checkedOutgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
         if let out = outgoing[receiver] {
             let holder = out.peer.currentHolder
-            if holder != 0 && holder == out.confirmedHolder && !force && MonotonicClock.coarseNow() < out.nextCheck {
-                lastOutgoing = (receiver, out)
-                return out
-            }
-            if holder != 0 && ProcessIdentity.isAlive(packed: holder) {
-                out.confirmedHolder = holder
-                out.nextCheck = MonotonicClock.coarseNow() &+ Self.livenessCheckNanos
+            let confirmed = holder == out.confirmedHolder && !force && MonotonicClock.coarseNow() < out.nextCheck
+            if holder != 0 && (confirmed || ProcessIdentity.isAlive(packed: holder)) {
+                if !confirmed {
+                    out.confirmedHolder = holder
+                    out.nextCheck = MonotonicClock.coarseNow() &+ Self.livenessCheckNanos
+                }
                 lastOutgoing = (receiver, out)
                 return out
             }
