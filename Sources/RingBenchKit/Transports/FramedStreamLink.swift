@@ -141,14 +141,8 @@ final class FramedStreamLink: Link, PolledSource {
                 return true
             }
             if n == 0 { return false }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK:
-                try watchdog.checkPeer()
-                return true
-            case ECONNRESET: return false
-            default: throw Sys.failure("\(label): read")
-            }
+            guard let outcome = try Sys.receiveFailure(errno, "\(label): read", watchdog: watchdog) else { continue }
+            return outcome
         }
     }
 

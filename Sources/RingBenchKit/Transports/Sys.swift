@@ -10,6 +10,20 @@ enum Sys {
         .system(operation: operation, errno: code)
     }
 
+    /// What a failed receive call (`errno` = `code`) means to a receiver that polls: nil to call
+    /// again (EINTR), true for "nothing yet" (EAGAIN; the peer is checked first), false for "the
+    /// peer has gone" (ECONNRESET). Anything else throws.
+    static func receiveFailure(_ code: Int32, _ operation: @autoclosure () -> String, watchdog: Watchdog) throws -> Bool? {
+        switch code {
+        case EINTR: return nil
+        case EAGAIN, EWOULDBLOCK:
+            try watchdog.checkPeer()
+            return true
+        case ECONNRESET: return false
+        default: throw failure(operation(), code)
+        }
+    }
+
     /// Throws when `rc` is -1.
     @discardableResult
     static func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(BenchError) -> Int32 {

@@ -372,14 +372,8 @@ final class DatagramLink: Link, PolledSource {
                 }
             }
             if received < 0 {
-                switch errno {
-                case EINTR: continue
-                case EAGAIN, EWOULDBLOCK:
-                    try watchdog.checkPeer()
-                    return true
-                case ECONNRESET: return false
-                default: throw Sys.failure("\(label): recvmsg")
-                }
+                guard let outcome = try Sys.receiveFailure(errno, "\(label): recvmsg", watchdog: watchdog) else { continue }
+                return outcome
             }
             if received == 0 { return false }
             guard received >= ChunkHeader.size, !truncated else {
@@ -397,14 +391,8 @@ final class DatagramLink: Link, PolledSource {
         while true {
             let received = recv(fd, buffer.base, size, Int32(MSG_TRUNC))
             if received < 0 {
-                switch errno {
-                case EINTR: continue
-                case EAGAIN, EWOULDBLOCK:
-                    try watchdog.checkPeer()
-                    return true
-                case ECONNRESET: return false
-                default: throw Sys.failure("\(label): recv")
-                }
+                guard let outcome = try Sys.receiveFailure(errno, "\(label): recv", watchdog: watchdog) else { continue }
+                return outcome
             }
             if received == 0 { return false }
             guard received <= size else {
