@@ -83,26 +83,18 @@ public enum ReportFormatter {
         if showRange { columns.append(.init("min – max msgs/s", .right)) }
         columns += [.init("verified", .left), .init("note", .left)]
 
-        var table = TextTable(columns: columns)
-        var baselinesUsed: [String] = []
-        for (index, group) in groupedBySize(rows).enumerated() {
-            if index > 0 { table.appendSeparator() }
-            let base = group.rows.first { isBaseline($0.transport, baseline: baseline) }
-            if let base, !baselinesUsed.contains(base.transport) { baselinesUsed.append(base.transport) }
-            for row in group.rows {
-                var ratio: Double?
-                if let base, base.msgsPerSec.isFinite, base.msgsPerSec > 0 { ratio = row.msgsPerSec / base.msgsPerSec }
-                var cells = [
-                    row.transport, HumanFormat.size(row.size), HumanFormat.rate(row.msgsPerSec),
-                    HumanFormat.byteRate(row.bytesPerSec),
-                    HumanFormat.plain(perMillion(row.cpuSenderS, row.messages)),
-                    HumanFormat.plain(perMillion(row.cpuReceiverS, row.messages)),
-                    HumanFormat.ratio(ratio), "\(row.runs)",
-                ]
-                if showRange { cells.append(range(row, HumanFormat.rate)) }
-                cells += [row.verified, row.note]
-                table.append(cells)
-            }
+        let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
+            var ratio: Double?
+            if let base, base.msgsPerSec.isFinite, base.msgsPerSec > 0 { ratio = row.msgsPerSec / base.msgsPerSec }
+            var cells = [
+                row.transport, HumanFormat.size(row.size), HumanFormat.rate(row.msgsPerSec),
+                HumanFormat.byteRate(row.bytesPerSec),
+                HumanFormat.plain(perMillion(row.cpuSenderS, row.messages)),
+                HumanFormat.plain(perMillion(row.cpuReceiverS, row.messages)),
+                HumanFormat.ratio(ratio), "\(row.runs)",
+            ]
+            if showRange { cells.append(range(row, HumanFormat.rate)) }
+            return cells + [row.verified, row.note]
         }
         var lines = [sectionTitle(workload)]
         lines.append("vs \(baseline): msgs/s ÷ msgs/s of the \(baseline) row at the same size, higher is better"
@@ -124,28 +116,20 @@ public enum ReportFormatter {
         if showRange { columns.append(.init("min – max p50", .right)) }
         columns += [.init("verified", .left), .init("note", .left)]
 
-        var table = TextTable(columns: columns)
-        var baselinesUsed: [String] = []
-        for (index, group) in groupedBySize(rows).enumerated() {
-            if index > 0 { table.appendSeparator() }
-            let base = group.rows.first { isBaseline($0.transport, baseline: baseline) }
-            if let base, !baselinesUsed.contains(base.transport) { baselinesUsed.append(base.transport) }
-            for row in group.rows {
-                var ratio: Double?
-                if let baseP50 = base?.p50Ns, baseP50.isFinite, baseP50 > 0, let p50 = row.p50Ns {
-                    ratio = p50 / baseP50
-                }
-                var cells = [
-                    row.transport, HumanFormat.size(row.size),
-                    HumanFormat.duration(ns: row.p50Ns), HumanFormat.duration(ns: row.p90Ns),
-                    HumanFormat.duration(ns: row.p99Ns), HumanFormat.duration(ns: row.p999Ns),
-                    HumanFormat.duration(ns: row.maxNs), HumanFormat.duration(ns: row.meanNs),
-                    HumanFormat.ratio(ratio), "\(row.runs)",
-                ]
-                if showRange { cells.append(range(row) { HumanFormat.duration(ns: $0) }) }
-                cells += [row.verified, row.note]
-                table.append(cells)
+        let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
+            var ratio: Double?
+            if let baseP50 = base?.p50Ns, baseP50.isFinite, baseP50 > 0, let p50 = row.p50Ns {
+                ratio = p50 / baseP50
             }
+            var cells = [
+                row.transport, HumanFormat.size(row.size),
+                HumanFormat.duration(ns: row.p50Ns), HumanFormat.duration(ns: row.p90Ns),
+                HumanFormat.duration(ns: row.p99Ns), HumanFormat.duration(ns: row.p999Ns),
+                HumanFormat.duration(ns: row.maxNs), HumanFormat.duration(ns: row.meanNs),
+                HumanFormat.ratio(ratio), "\(row.runs)",
+            ]
+            if showRange { cells.append(range(row) { HumanFormat.duration(ns: $0) }) }
+            return cells + [row.verified, row.note]
         }
         var lines = [sectionTitle("latency")]
         lines.append("p50 vs \(baseline): p50 ÷ p50 of the \(baseline) row at the same size, lower is better"
@@ -154,6 +138,22 @@ public enum ReportFormatter {
         lines.append("")
         lines.append(table.render())
         return lines
+    }
+
+    /// A table of `rows` grouped by size, with a separator between sizes; `cells` makes each
+    /// row's cells, given the baseline row of its size (if any). Also returns the baseline
+    /// transports that were used.
+    private static func sizeGroupedTable(_ rows: [BenchmarkResult], columns: [TextTable.Column], baseline: String,
+                                         _ cells: (BenchmarkResult, BenchmarkResult?) -> [String]) -> (TextTable, [String]) {
+        var table = TextTable(columns: columns)
+        var baselinesUsed: [String] = []
+        for (index, group) in groupedBySize(rows).enumerated() {
+            if index > 0 { table.appendSeparator() }
+            let base = group.rows.first { isBaseline($0.transport, baseline: baseline) }
+            if let base, !baselinesUsed.contains(base.transport) { baselinesUsed.append(base.transport) }
+            for row in group.rows { table.append(cells(row, base)) }
+        }
+        return (table, baselinesUsed)
     }
 
     private static func baselineSuffix(_ used: [String], baseline: String) -> String {
