@@ -46,9 +46,11 @@ extension MultiProcess {
             }
         }
 
-        /// A creator killed while building a mailbox leaves only its temporary object
-        /// (`NAME~PID.X`): the mailbox's name does not exist (so `create` can be retried at once),
-        /// `list` does not show it, and `removeAbandoned` (`shmbox gc`) removes it once PID is gone.
+        /// What a creator killed while building a mailbox leaves: only its temporary object
+        /// (`NAME~PID.X`, made here by hand for a helper process that has exited; a real kill -9
+        /// mid-build is in `senderKilledWhileTheChainGrows`). The mailbox's name does not exist
+        /// (so `create` can be retried at once), `list` does not show it, and `removeAbandoned`
+        /// (`shmbox gc`) removes it once PID is gone.
         @Test func creatorKilledWhileBuildingLeavesNothingBehind() throws {
             try withName("half-built") { name in
                 let gone = try Peer(["sleep-then-receive", "no-such-mailbox-\(name)", "0", "0"])
