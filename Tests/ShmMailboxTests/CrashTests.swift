@@ -28,21 +28,46 @@ extension MultiProcess {
             }
         }
 
-        /// A receiver killed between taking a message and releasing its slot: a sender that finds
-        /// the mailbox full because of it frees the slot; the other messages are all delivered.
-        @Test func receiverKilledBetweenTakeAndRelease() throws {
+        /// A receiver killed between taking a message and releasing its slot: the message is not
+        /// lost. A receiver that finds the mailbox empty adopts it (after the dead receiver's
+        /// slot stayed the same for a moment) and gets it marked as redelivered.
+        @Test func receiverKilledBetweenTakeAndReleaseIsRedelivered() throws {
             try withMailbox("die-recv", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .shared)) { name, box throws in
                 for index in 0..<4 { try box.send("m\(index)") }
                 let doomed = try Peer(["die-in-receive", name])
                 let result = doomed.finish(timeout: .seconds(30))
                 #expect(result.signaled && result.status == SIGKILL, "peer should have killed itself: \(result)")
-                let (_, seconds) = try timed { try box.send("m4", timeout: .seconds(5)) }
-                #expect(seconds < 1, "freeing the dead receiver's slot took \(seconds) s")
-                // m0 went down with the receiver that took it; the rest arrive in order.
-                for index in 1...4 {
-                    #expect(try box.receive(timeout: .seconds(5)).string == "m\(index)")
+                for index in 1...3 {
+                    let message = try box.receive(timeout: .seconds(5))
+                    #expect(message.string == "m\(index)" && !message.isRedelivered)
                 }
+                let (message, seconds) = try timed { try box.receive(timeout: .seconds(5)) }
+                #expect(message.string == "m0" && message.isRedelivered)
+                #expect(seconds < 1, "redelivering the dead receiver's message took \(seconds) s")
                 #expect(try box.tryReceive() == nil)
+                for round in 0..<20 {
+                    try box.send("round \(round)")
+                    #expect(try box.receive(timeout: .seconds(5)).string == "round \(round)")
+                }
+            }
+        }
+
+        /// The same death, found by a sender a lap later: the slot the dead receiver holds stops
+        /// the sender at the tail, and the sender turns the message into the newest one (marked
+        /// redelivered) instead of dropping it.
+        @Test func senderStoppedByADeadReceiversSlotRedeliversIt() throws {
+            try withMailbox("die-recv-lap", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                for index in 0..<4 { try box.send("m\(index)") }
+                let doomed = try Peer(["die-in-receive", name])
+                #expect(doomed.finish(timeout: .seconds(30)).signaled)
+                #expect(try box.receive(timeout: .seconds(5)).string == "m1")
+                let (_, seconds) = try timed { try box.send("m4", timeout: .seconds(5)) }
+                #expect(seconds < 1, "getting past the dead receiver's slot took \(seconds) s")
+                var received: [String] = []
+                while let message = try box.tryReceive() {
+                    received.append(message.string + (message.isRedelivered ? "*" : ""))
+                }
+                #expect(received == ["m2", "m3", "m0*", "m4"])
             }
         }
 

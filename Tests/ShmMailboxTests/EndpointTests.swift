@@ -229,8 +229,8 @@ extension MultiProcess {
                 #expect(endpointObjects(names) == ["@\(a)", "@\(a)>\(b)", "@\(b)", "@\(b)>\(a)"].sorted())
                 #expect(try endpoint.incomingLinks() == [b])
                 #expect(try EndpointSegment.open(b).senders() == [a])
-                #expect(try EndpointSegment.open(a).claimedEntries() == 1)
-                #expect(try EndpointSegment.open(b).claimedEntries() == 1)
+                #expect(try EndpointSegment.open(a).entries().count == 1)
+                #expect(try EndpointSegment.open(b).entries().count == 1)
             }
         }
 
@@ -416,15 +416,21 @@ extension MultiProcess {
                 #expect(try Peer(["ep-send", names[1], names[0], "6", "1"]).expectSuccess().contains("sent 1"))
                 let object = "@" + names[0]
                 let entry = EndpointLayout.tableOffset
+                // Each change also bumps the table's change count, so the holder reads it again.
                 func poke<T: BitwiseCopyable>(_ value: T, at offset: Int) {
-                    scribble(on: object) { base, _ in base.storeBytes(of: value, toByteOffset: offset, as: T.self) }
+                    scribble(on: object) { base, _ in
+                        base.storeBytes(of: value, toByteOffset: offset, as: T.self)
+                        let changes = base.load(fromByteOffset: EndpointLayout.tableChangesOffset, as: UInt32.self)
+                        base.storeBytes(of: changes &+ 1, toByteOffset: EndpointLayout.tableChangesOffset, as: UInt32.self)
+                    }
                 }
-                poke(UInt32(0xFFFF_FFFF), at: EndpointLayout.tableCountOffset)
+                let published = UInt64(1) << 2 | EndpointLayout.entryPublished
+                poke(UInt64(3), at: entry + EndpointLayout.entryStateOffset)
                 expectError({ $0.isCorrupted }) { try endpoint.tryReceive() }
                 expectError({ $0.isCorrupted }) { try endpoint.incomingLinks() }
                 let sender = try Endpoint.join(names[2], options: smallLinks)
                 expectError({ $0.isCorrupted }) { try sender.send(to: names[0], "registers into a bad table") }
-                poke(UInt32(1), at: EndpointLayout.tableCountOffset)
+                poke(published, at: entry + EndpointLayout.entryStateOffset)
 
                 poke(UInt32(5000), at: entry + EndpointLayout.entryLengthOffset)
                 expectError({ $0.isCorrupted }) { try endpoint.tryReceive() }
@@ -434,9 +440,9 @@ extension MultiProcess {
                 poke(UInt8(ascii: "/"), at: entry + EndpointLayout.entryNameOffset)
                 expectError({ $0.isCorrupted }) { try endpoint.tryReceive() }
                 poke(names[1].utf8.first!, at: entry + EndpointLayout.entryNameOffset)
-                poke(UInt32(7), at: entry + EndpointLayout.entryStateOffset)
+                poke(UInt64(7), at: entry + EndpointLayout.entryStateOffset)
                 expectError({ $0.isCorrupted }) { try endpoint.tryReceive() }
-                poke(EndpointLayout.entryPublished, at: entry + EndpointLayout.entryStateOffset)
+                poke(published, at: entry + EndpointLayout.entryStateOffset)
 
                 let message = try #require(try endpoint.tryReceive())
                 #expect(message.from == names[1])

@@ -3,11 +3,25 @@ import MailboxTestSupport
 import Testing
 @testable import ShmMailbox
 
-/// The names of an unbounded mailbox's further segments now in /dev/shm (`NAME#g`), sorted by g.
+/// The generations of an unbounded mailbox's further segments now in /dev/shm
+/// (`NAME#g.NONCE`), sorted.
 func chainedSegments(of name: String) -> [Int] {
-    let prefix = "shmmb.\(name)#"
+    chainedSegmentObjects(of: name).map(\.generation).sorted()
+}
+
+/// The object names (without `shmmb.`) and generations of an unbounded mailbox's further segments.
+func chainedSegmentObjects(of name: String) -> [(object: String, generation: Int)] {
     let files = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
-    return files.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }.sorted()
+    return files.compactMap { file in
+        guard file.hasPrefix("shmmb."), let parsed = SegmentChain.parse(file.dropFirst("shmmb.".count)),
+              parsed.mailbox == name[...] else { return nil }
+        return (String(file.dropFirst("shmmb.".count)), Int(parsed.generation))
+    }
+}
+
+/// The object name (without `shmmb.`) of generation `generation` of an unbounded mailbox.
+func chainedSegmentObject(of name: String, generation: Int) -> String? {
+    chainedSegmentObjects(of: name).first { $0.generation == generation }?.object
 }
 
 /// Whether this process may give a child a private, tiny /dev/shm (root and `unshare -m`; tried
@@ -98,7 +112,8 @@ struct UnboundedBasics {
         for index in 0..<6 { try orphan.send("m\(index)") }
         try SharedSegment.unlink(MailboxName(name))
         let removed = try Mailbox.removeAbandoned()
-        #expect(Set(removed.filter { $0.hasPrefix(name) }) == ["\(name)#1", "\(name)#2"])
+        #expect(Set(removed.compactMap { SegmentChain.parse($0[...]) }.filter { $0.mailbox == name[...] }.map(\.generation)) == [1, 2])
+        #expect(removed.allSatisfy { !$0.hasPrefix(name + "#") || SegmentChain.parse($0[...])?.nonce == orphan.nonce })
         #expect(chainedSegments(of: name).isEmpty)
     }
 
@@ -106,7 +121,7 @@ struct UnboundedBasics {
     @Test func aForgedGenerationIsCorruption() throws {
         try withMailbox("forged", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in
             for index in 0..<3 { try box.send("m\(index)") }
-            scribble(on: name + "#1") { base, _ in
+            scribble(on: try #require(chainedSegmentObject(of: name, generation: 1))) { base, _ in
                 base.storeBytes(of: 7, toByteOffset: SegmentLayout.generationOffset, as: UInt64.self)
             }
             let receiver = try Mailbox.open(name)
@@ -203,7 +218,7 @@ extension MultiProcess {
                 // A segment the killed sender was building, if any, is left under a temporary
                 // name that never became part of the chain; gc removes it.
                 _ = try Mailbox.removeAbandoned()
-                #expect(SegmentChain.segmentNames(of: name, temporaries: true) == SegmentChain.segmentNames(of: name))
+                #expect(SegmentChain.segmentNames(of: name, nonce: nil, temporaries: true) == SegmentChain.segmentNames(of: name, nonce: nil))
                 let second = try Peer(["send", name, "2", "500", String(minSize), "256"])
                 second.expectSuccess()
                 try drain()

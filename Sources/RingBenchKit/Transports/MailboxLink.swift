@@ -72,11 +72,11 @@ final class MailboxSetup: TransportSetup {
     }
 
     func peersReady() {
-        for name in names { try? Mailbox.delete(name) }
+        for name in names { try? Mailbox.unlink(name) }
     }
 
     func tearDown() {
-        for name in names { try? Mailbox.delete(name) }
+        for name in names { try? Mailbox.unlink(name) }
         names = []
         boxes = []
     }

@@ -59,8 +59,8 @@ public final class Endpoint {
     private var outgoing: [String: Outgoing] = [:]
     /// The receiver and link of the latest send: a stream to one receiver skips the dictionary.
     private var lastOutgoing: (receiver: String, out: Outgoing)?
-    /// Incoming links by sender name (one handle per link).
-    private var incoming: [String: Mailbox] = [:]
+    /// Incoming links by sender name (one handle per link), with the table entry they came from.
+    private var incoming: [String: (link: Mailbox, entry: EndpointSegment.Entry)] = [:]
     /// The same links in the order they were found; receive-any serves them in turn.
     private var incomingOrder: [(sender: String, link: Mailbox)] = []
     /// Nesting depth of `batch { }` calls.
@@ -69,11 +69,11 @@ public final class Endpoint {
     private var batchedLinks: [Outgoing] = []
     /// Where the next receive-any starts: just after the link served last.
     private var nextIncoming = 0
-    /// Table entries below this index have been looked at at least once.
-    private var scannedEntries = 0
-    /// Entries looked at but not usable yet (not published, or their link not found), and the
-    /// earliest time to look again.
-    private var pendingEntries: [(index: Int, retryAt: UInt64)] = []
+    /// The table's change count when this handle last read it (nil: never).
+    private var seenTableChanges: UInt32?
+    /// Senders whose link turned out damaged: left out of receive-from-anyone (reported once).
+    private var quarantined: Set<String> = []
+    private let liveness = SystemLiveness()
 
     /// How often (at most) a sender checks that its receivers' holders still run.
     static let livenessCheckNanos: UInt64 = 10_000_000
@@ -114,7 +114,7 @@ public final class Endpoint {
                 } catch .notFound {
                     continue
                 }
-                if let holder = home.claim(for: me.packed) {
+                if let holder = home.claim(for: me.packed, liveness: SystemLiveness()) {
                     throw .nameTaken(name, pid: ProcessIdentity(packed: holder).pid)
                 }
                 return Endpoint(name: name, options: options, home: home, me: me)
@@ -130,7 +130,7 @@ public final class Endpoint {
         guard !isClosed else { return }
         isClosed = true
         for link in outgoing.values { link.link.close() }
-        for link in incoming.values { link.close() }
+        for link in incoming.values { link.link.close() }
         outgoing = [:]
         lastOutgoing = nil
         incoming = [:]
@@ -327,7 +327,13 @@ public final class Endpoint {
                 link = try Mailbox.create(linkName, options: options.linkOptions)
             } catch .alreadyExists {
                 do {
-                    link = try Mailbox.open(linkName, waitStrategy: options.waitStrategy)
+                    let existing = try Mailbox.open(linkName, waitStrategy: options.waitStrategy)
+                    if existing.kind == .oneToOne, Self.isRetired(existing) {
+                        // Retired by the receiver (finished and empty): replace it.
+                        _ = existing.segment.unlinkIfSame()
+                        continue
+                    }
+                    link = existing
                 } catch .notFound {
                     continue    // removed between our create and open: create it again
                 }
@@ -340,7 +346,13 @@ public final class Endpoint {
             throw .corrupted(reason: "link @\(name)>\(receiver) is not a one-to-one mailbox")
         }
         // Registered after the link exists, so a receiver that finds the entry finds the link.
-        try peer.register(sender: name)
+        do {
+            try peer.register(sender: name, as: packedMe, liveness: liveness)
+        } catch .tooManyLinks {
+            // Make room: retire the links to `receiver` whose senders have gone and that are empty.
+            guard Self.retireFinishedLinks(to: peer, liveness: liveness) > 0 else { throw .tooManyLinks(receiver, limit: peer.tableCapacity) }
+            try peer.register(sender: name, as: packedMe, liveness: liveness)
+        }
         return Outgoing(peer: peer, link: link, holder: holder)
     }
 
@@ -374,29 +386,87 @@ public final class Endpoint {
             // No link yet: its sender creates it, then rings our doorbell after sending.
             if deadline == 0 { return nil }
             try typed {
-                try home.doorbell.sleep(until: deadline, slice: { Self.sleepSliceNanos }) { try incomingLink(from: sender) != nil }
+                try Waiter.wait(strategy: .block, deadline: deadline, on: home.doorbell, as: EndpointLayout.holderSleeperBit,
+                                slice: { Self.sleepSliceNanos }, tick: {}) { _ in try incomingLink(from: sender) != nil }
             }
         }
     }
 
-    /// The link from `sender`, opening it if it exists; nil if it does not (yet).
+    /// The link from `sender`, opened if it exists (registered in the table or not: a sender that
+    /// has not yet found this endpoint's current segment still has its link); nil if it does not.
     private func incomingLink(from sender: String) throws(MailboxError) -> Mailbox? {
-        if let link = incoming[sender] { return link }
+        try refreshIncoming()
+        if let known = incoming[sender] { return known.link }
+        guard !quarantined.contains(sender) else { return nil }
+        let link: Mailbox
         do {
-            return try addIncoming(from: sender)
+            link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy)
         } catch .notFound {
             return nil
         }
-    }
-
-    private func addIncoming(from sender: String) throws(MailboxError) -> Mailbox {
-        let link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy)
         guard link.kind == .oneToOne else {
             throw .corrupted(reason: "link @\(sender)>\(name) is not a one-to-one mailbox")
         }
-        incoming[sender] = link
+        // Not from the table (index -1) until the sender registers it there.
+        incoming[sender] = (link, EndpointSegment.Entry(index: -1, generation: 0, sender: sender))
         incomingOrder.append((sender, link))
         return link
+    }
+
+    /// Re-reads the incoming-link table if it changed since the last look: opens the links of new
+    /// entries, frees entries whose link no longer exists, and closes links whose entries are gone
+    /// (retired). Costs one load when nothing changed.
+    @inline(__always)
+    private func refreshIncoming() throws(MailboxError) {
+        let changes = home.changes
+        guard changes != seenTableChanges else { return }
+        try rereadTable(changes)
+    }
+
+    @inline(never)
+    private func rereadTable(_ changes: UInt32) throws(MailboxError) {
+        let entries = try home.entries()
+        var present = Set<String>()
+        for entry in entries where !quarantined.contains(entry.sender) {
+            present.insert(entry.sender)
+            if let known = incoming[entry.sender], known.entry == entry { continue }
+            do throws(MailboxError) {
+                let link = try Mailbox.open(EndpointName.link(from: entry.sender, to: name), waitStrategy: options.waitStrategy)
+                guard link.kind == .oneToOne else {
+                    throw .corrupted(reason: "link @\(entry.sender)>\(name) is not a one-to-one mailbox")
+                }
+                if let known = incoming[entry.sender] {
+                    // Touched or published anew: the same link (keep our handle) or a new one.
+                    if known.link.nonce == link.nonce {
+                        incoming[entry.sender] = (known.link, entry)
+                        continue
+                    }
+                    known.link.close()
+                    replaceInOrder(entry.sender, with: link)
+                } else {
+                    incomingOrder.append((entry.sender, link))
+                }
+                incoming[entry.sender] = (link, entry)
+            } catch .notFound {
+                // Registered, then removed (`Endpoint.remove`, `shmbox gc`): the entry is finished.
+                home.free(entry)
+                present.remove(entry.sender)
+            }
+        }
+        for (sender, known) in incoming where !present.contains(sender) && known.entry.index >= 0 {
+            incoming[sender]?.link.close()
+            incoming[sender] = nil
+        }
+        incomingOrder.removeAll { incoming[$0.sender] == nil }
+        seenTableChanges = changes
+        if entries.count * 4 >= home.tableCapacity * 3 {
+            // Three quarters full: retire what is finished before senders run out of entries.
+            if Self.retireFinishedLinks(to: home, liveness: liveness) > 0 { seenTableChanges = nil }
+        }
+    }
+
+    private func replaceInOrder(_ sender: String, with link: Mailbox) {
+        if let index = incomingOrder.firstIndex(where: { $0.sender == sender }) { incomingOrder[index] = (sender, link) }
     }
 
     // MARK: Receiving from anyone (asymmetric)
@@ -426,7 +496,7 @@ public final class Endpoint {
     @inlinable
     public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R {
         var result: R?
-        _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { result = try body($0, $1, $2) }
+        _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in result = try body(bytes, pid, from) }
         // receiveAny returns only after `body` returned (a blocking call never reports empty).
         return result!
     }
@@ -435,7 +505,7 @@ public final class Endpoint {
     @inlinable
     public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
         var result: R?
-        guard try receiveAny(limit: 1, deadline: 0, { result = try body($0, $1, $2) }) > 0 else { return nil }
+        guard try receiveAny(limit: 1, deadline: 0, { bytes, pid, _, from in result = try body(bytes, pid, from) }) > 0 else { return nil }
         return result
     }
 
@@ -449,19 +519,19 @@ public final class Endpoint {
     ///   another `MailboxError`.
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
                              _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
-        try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout), body)
+        try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in try body(bytes, pid, from) }
     }
 
     /// Like `receiveBatch`, without waiting: returns 0 at once when no message is waiting.
     public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
-        try receiveAny(limit: limit, deadline: 0, body)
+        try receiveAny(limit: limit, deadline: 0) { bytes, pid, _, from in try body(bytes, pid, from) }
     }
 
     private func receiveCopy(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
         var message: EndpointMessage?
         let taken = try typed {
-            try receiveAny(limit: 1, deadline: deadline) { bytes, pid, from in
-                message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid))
+            try receiveAny(limit: 1, deadline: deadline) { bytes, pid, redelivered, from in
+                message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
             }
         }
         return taken > 0 ? message : nil
@@ -470,7 +540,7 @@ public final class Endpoint {
     /// Takes up to `limit` messages from one link and hands each to `body`. Returns 0 only for a
     /// non-blocking call (deadline 0) that found nothing.
     @usableFromInline
-    func receiveAny(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Int {
+    func receiveAny(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }
         var taken = try takeAny(limit: limit, body)
@@ -495,7 +565,8 @@ public final class Endpoint {
             }
         }
         // Every sender rings the doorbell after each message (or batch), whichever link it uses.
-        try home.doorbell.sleep(until: deadline, slice: { Self.sleepSliceNanos }) {
+        try Waiter.wait(strategy: .block, deadline: deadline, on: home.doorbell, as: EndpointLayout.holderSleeperBit,
+                        slice: { Self.sleepSliceNanos }, tick: {}) { _ in
             taken = try takeAny(limit: limit, body)
             return taken > 0
         }
@@ -505,8 +576,8 @@ public final class Endpoint {
     /// One fair pass: finds new links in the table, then tries each link once, starting after
     /// the one served last, and takes up to `limit` messages from the first that has any.
     @inline(__always)
-    private func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, String) throws -> Void) throws -> Int {
-        try findNewLinks()
+    private func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
+        try refreshIncoming()
         let count = incomingOrder.count
         var index = nextIncoming
         for _ in 0..<count {
@@ -514,10 +585,15 @@ public final class Endpoint {
             let (sender, link) = incomingOrder[index]
             index += 1
             let taken: Int
-            if limit == 1 {
-                taken = try link.receiveOne(deadline: 0, release: true, { bytes, pid in try body(bytes, pid, sender) }) ? 1 : 0
-            } else {
-                taken = try link.tryReceiveBatch(limit: limit) { bytes, pid in try body(bytes, pid, sender) }
+            do {
+                if limit == 1 {
+                    taken = try link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, sender) }) ? 1 : 0
+                } else {
+                    taken = try link.tryReceiveBatch(limit: limit) { bytes, pid, redelivered in try body(bytes, pid, redelivered, sender) }
+                }
+            } catch let error as MailboxError {
+                if case .corrupted = error { quarantine(sender) }
+                throw error
             }
             if taken > 0 {
                 nextIncoming = index
@@ -527,35 +603,12 @@ public final class Endpoint {
         return 0
     }
 
-    /// Opens the links of table entries published since the last look.
-    @inline(__always)
-    private func findNewLinks() throws(MailboxError) {
-        let claimed = try home.claimedEntries()
-        guard claimed > scannedEntries || !pendingEntries.isEmpty else { return }
-        try openNewLinks(claimed: claimed)
-    }
-
-    @inline(never)
-    private func openNewLinks(claimed: Int) throws(MailboxError) {
-        let now = MonotonicClock.now()
-        var stillPending: [(index: Int, retryAt: UInt64)] = []
-        let due = pendingEntries.filter { $0.retryAt <= now }.map(\.index)
-        stillPending = pendingEntries.filter { $0.retryAt > now }
-        for index in due + Array(scannedEntries..<claimed) {
-            guard let sender = try home.sender(at: index) else {
-                // Claimed, not yet written (or its writer died): cheap to look at again.
-                stillPending.append((index, 0))
-                continue
-            }
-            if incoming[sender] != nil { continue }
-            do {
-                _ = try addIncoming(from: sender)
-            } catch .notFound {
-                // Registered but removed since (shmbox gc): look again now and then.
-                stillPending.append((index, now &+ 100_000_000))
-            }
-        }
-        scannedEntries = claimed
-        pendingEntries = stillPending
+    /// Leaves a damaged link out of receive-from-anyone for good (its error was reported once),
+    /// so that one bad sender cannot stop this endpoint from hearing the others.
+    private func quarantine(_ sender: String) {
+        quarantined.insert(sender)
+        incoming[sender]?.link.close()
+        incoming[sender] = nil
+        incomingOrder.removeAll { $0.sender == sender }
     }
 }

@@ -4,21 +4,33 @@ import Glibc
 import Synchronization
 
 /// An endpoint's own shared-memory segment (`/shmmb.@NAME`, see `EndpointLayout`): the holder
-/// word (who holds the name), the doorbell (an `EventCount` the holder sleeps on while it waits
-/// for a message from anyone) and the table of incoming links (which endpoints have a link to
-/// this one).
+/// (who holds the name), the doorbell (an `EventCount` the holder sleeps on while it waits for a
+/// message from anyone) and the table of incoming links (which endpoints have a link to this
+/// one).
 ///
-/// Everything read from the segment is untrusted: the table count, entry states, name lengths
-/// and name bytes are bounds-checked, and a violation is `corrupted`.
+/// Table entries are reused: an entry is claimed (a lease word, so a claimant that dies midway
+/// is replaced), written, and published with a new generation; it is freed again when its link is
+/// retired (see `Endpoint`). Every change bumps `tableChanges`, so the holder re-reads the table
+/// only when something changed.
+///
+/// Everything read from the segment is untrusted: states, generations, name lengths and name
+/// bytes are bounds-checked, and a violation is `corrupted`.
 final class EndpointSegment {
+    /// A published entry: where it is, its generation, and the sender endpoint it names.
+    struct Entry: Equatable {
+        let index: Int
+        let generation: UInt64
+        let sender: String
+    }
+
     let segment: SharedSegment
     /// The endpoint name (without `@`).
     let endpoint: String
     let tableCapacity: Int
-    /// Packed identity of the process holding the name; 0 = nobody.
-    let holder: UnsafeMutablePointer<Atomic<UInt64>>
-    /// Table entries claimed so far.
-    let tableCount: UnsafeMutablePointer<Atomic<UInt32>>
+    let nonce: UInt64
+    /// Who holds the name: a lease word, 0 = nobody.
+    let holder: LeaseWord
+    private let tableChanges: UnsafeMutablePointer<Atomic<UInt32>>
     /// Rung by senders after every message to this endpoint; the holder sleeps on it.
     let doorbell: EventCount
 
@@ -26,9 +38,11 @@ final class EndpointSegment {
         self.segment = segment
         self.endpoint = endpoint
         self.tableCapacity = tableCapacity
-        holder = segment.base.atomicUInt64(at: EndpointLayout.holderOffset)
-        tableCount = segment.base.atomicUInt32(at: EndpointLayout.tableCountOffset)
-        doorbell = EventCount(base: segment.base, offset: EndpointLayout.doorbellOffset)
+        nonce = segment.base.load(fromByteOffset: EndpointLayout.nonceOffset, as: UInt64.self)
+        holder = LeaseWord(at: EndpointLayout.holderOffset, in: segment.base)
+        tableChanges = segment.base.atomicUInt32(at: EndpointLayout.tableChangesOffset)
+        doorbell = EventCount(base: segment.base, offset: EndpointLayout.doorbellOffset, nonce: nonce,
+                              bitmapWords: EndpointLayout.doorbellBitmapWords)
     }
 
     /// Creates the segment of endpoint `endpoint` (`SharedSegment.createInitialized`: `alreadyExists` if it is
@@ -45,7 +59,9 @@ final class EndpointSegment {
             base.storeBytes(of: UInt64(EndpointLayout.tableOffset), toByteOffset: EndpointLayout.tableOffsetOffset, as: UInt64.self)
             base.storeBytes(of: UInt32(EndpointLayout.entrySize), toByteOffset: EndpointLayout.entrySizeOffset, as: UInt32.self)
             base.storeBytes(of: permissions, toByteOffset: EndpointLayout.modeOffset, as: UInt32.self)
-            base.storeBytes(of: Mailbox.unixNanos(), toByteOffset: EndpointLayout.createdAtOffset, as: UInt64.self)
+            base.storeBytes(of: WallClock.nanos(), toByteOffset: EndpointLayout.createdAtOffset, as: UInt64.self)
+            base.storeBytes(of: SegmentGeometry.newNonce(), toByteOffset: EndpointLayout.nonceOffset, as: UInt64.self)
+            base.storeBytes(of: ProcessIdentity.pidNamespace(), toByteOffset: EndpointLayout.pidNamespaceOffset, as: UInt64.self)
             // Relaxed: published by the release store of the magic below.
             base.atomicUInt64(at: EndpointLayout.holderOffset).pointee.store(packed, ordering: .relaxed)
             // Release: pairs with the acquire load in `open`, so an opener that sees the magic
@@ -57,12 +73,13 @@ final class EndpointSegment {
 
     /// Opens and validates the segment of endpoint `endpoint`.
     ///
-    /// - Throws: `notFound` (no such segment), `permissionDenied`, `incompatibleVersion`,
-    ///   `corrupted` (never initialised, not an endpoint segment, geometry out of range or
-    ///   larger than the object), `system`.
-    static func open(_ endpoint: String) throws(MailboxError) -> EndpointSegment {
+    /// - Throws: `notFound` (no such segment), `permissionDenied`, `untrustedOwner`,
+    ///   `unsafePermissions`, `incompatibleVersion`, `foreignPidNamespace`, `corrupted` (never
+    ///   initialised, not an endpoint segment, geometry out of range or larger than the object),
+    ///   `system`.
+    static func open(_ endpoint: String, trust: SegmentTrust = .sameUser) throws(MailboxError) -> EndpointSegment {
         let segment = try SharedSegment.open(EndpointName.segment(endpoint), minimumSize: EndpointLayout.tableOffset,
-                                             waitForSize: .milliseconds(500))
+                                             waitForSize: .milliseconds(500), trust: trust)
         let base = segment.base
         let magicWord = base.atomicUInt64(at: EndpointLayout.magicOffset)
         let deadline = MonotonicClock.deadline(after: .seconds(2))
@@ -95,113 +112,166 @@ final class EndpointSegment {
         guard size <= UInt64(segment.size) else {
             throw .corrupted(reason: "endpoint segment @\(endpoint) is truncated: \(segment.size) bytes of \(size)")
         }
+        let namespace = base.load(fromByteOffset: EndpointLayout.pidNamespaceOffset, as: UInt64.self)
+        let ours = ProcessIdentity.pidNamespace()
+        guard namespace == 0 || ours == 0 || namespace == ours else {
+            throw .foreignPidNamespace("@" + endpoint)
+        }
         return EndpointSegment(segment: segment, endpoint: endpoint, tableCapacity: capacity)
     }
 
     // MARK: Holder
 
     /// The packed identity of the holder (0 = nobody).
-    var currentHolder: UInt64 {
-        // Acquire: pairs with the joiner's CAS; what the holder set up before joining is visible.
-        holder.pointee.load(ordering: .acquiring)
-    }
+    var currentHolder: UInt64 { holder.holder }
 
     /// Makes `packed` the holder if the name is free or its holder is dead; returns the live
     /// holder that prevents it (possibly `packed` itself: one endpoint per name and process),
     /// or nil on success.
-    func claim(for packed: UInt64) -> UInt64? {
-        while true {
-            let current = currentHolder
-            if current == packed { return current }
-            if current != 0, ProcessIdentity.isAlive(packed: current) { return current }
-            // Acquire-release: exactly one joiner takes the name over from `current`.
-            if holder.pointee.compareExchange(expected: current, desired: packed, ordering: .acquiringAndReleasing).exchanged {
-                // Only the holder sleeps on the doorbell, and we have not slept yet: a count left
-                // by a holder that died asleep would only cost senders wake-up system calls.
-                // Relaxed: nobody else changes the count while we are the holder and awake.
-                doorbell.waiters.pointee.store(0, ordering: .relaxed)
-                return nil
-            }
+    func claim(for packed: UInt64, liveness: some Liveness) -> UInt64? {
+        switch holder.claim(for: packed, liveness: liveness) {
+        case .alreadyHeld:
+            return packed
+        case .heldBy(let current):
+            return current
+        case .taken:
+            // Only the holder sleeps on the doorbell, and we have not slept yet: a bit left by a
+            // holder that died asleep would only cost senders wake-up system calls.
+            doorbell.withdraw(deadSleeper: EndpointLayout.holderSleeperBit)
+            return nil
         }
     }
 
     /// Gives the name up if `packed` still holds it.
     func release(_ packed: UInt64) {
-        // Release: everything this holder did is ordered before the name becomes free.
-        _ = holder.pointee.compareExchange(expected: packed, desired: 0, ordering: .releasing)
+        holder.release(packed)
     }
 
     // MARK: Incoming-link table
 
-    /// Entries claimed so far (some may not be published yet), checked against the capacity.
-    func claimedEntries() throws(MailboxError) -> Int {
-        // Relaxed: each entry is published by its own release store of the state; the count only
-        // says how far to look.
-        let count = Int(tableCount.pointee.load(ordering: .relaxed))
-        guard count <= tableCapacity else {
-            throw .corrupted(reason: "endpoint @\(endpoint) claims \(count) incoming links, more than its table's \(tableCapacity)")
-        }
-        return count
+    private func entryBase(_ index: Int) -> UnsafeMutableRawPointer {
+        segment.base + EndpointLayout.tableOffset + index * EndpointLayout.entrySize
     }
 
-    /// The sender endpoint named by entry `index`, or nil while the entry is not yet published.
-    func sender(at index: Int) throws(MailboxError) -> String? {
-        precondition(index >= 0 && index < tableCapacity)
-        let entry = segment.base + EndpointLayout.tableOffset + index * EndpointLayout.entrySize
-        // Acquire: pairs with the writer's release store of the state, so the length and name
-        // read below are the ones written before it.
-        let state = entry.atomicUInt32(at: EndpointLayout.entryStateOffset).pointee.load(ordering: .acquiring)
-        if state == 0 { return nil }
-        guard state == EndpointLayout.entryPublished else {
-            throw .corrupted(reason: "incoming-link entry \(index) of endpoint @\(endpoint) has state \(state)")
+    private func stateWord(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        entryBase(index).atomicUInt64(at: EndpointLayout.entryStateOffset)
+    }
+
+    private func claimWord(_ index: Int) -> LeaseWord {
+        LeaseWord(entryBase(index).atomicUInt64(at: EndpointLayout.entryClaimOffset))
+    }
+
+    /// The table's change counter (see `EndpointLayout.tableChangesOffset`).
+    var changes: UInt32 {
+        // Acquire: pairs with the release bump that followed a change; the entries read after
+        // this are at least as new as that change.
+        tableChanges.pointee.load(ordering: .acquiring)
+    }
+
+    private func noteChange() {
+        // Release: a holder that sees the new count sees the change to the entry before it.
+        tableChanges.pointee.wrappingAdd(1, ordering: .releasing)
+    }
+
+    /// The published entries, in table order.
+    ///
+    /// - Throws: `corrupted` for an entry with an unknown state, a bad length or an invalid name.
+    func entries() throws(MailboxError) -> [Entry] {
+        var found: [Entry] = []
+        for index in 0..<tableCapacity {
+            if let entry = try entry(at: index) { found.append(entry) }
         }
-        let length = Int(entry.load(fromByteOffset: EndpointLayout.entryLengthOffset, as: UInt32.self))
+        return found
+    }
+
+    /// The entry at `index` if it is published, else nil.
+    func entry(at index: Int) throws(MailboxError) -> Entry? {
+        // Acquire: pairs with the publishing CAS, so the length and name read below are the ones
+        // written before it.
+        let state = stateWord(index).pointee.load(ordering: .acquiring)
+        switch state & 3 {
+        case EndpointLayout.entryFree:
+            return nil
+        case EndpointLayout.entryPublished:
+            break
+        default:
+            throw .corrupted(reason: "incoming-link entry \(index) of endpoint @\(endpoint) has state \(state & 3)")
+        }
+        let base = entryBase(index)
+        let length = Int(base.load(fromByteOffset: EndpointLayout.entryLengthOffset, as: UInt32.self))
         guard (1...EndpointName.maxLength).contains(length) else {
             throw .corrupted(reason: "incoming-link entry \(index) of endpoint @\(endpoint) has a name of \(length) bytes")
         }
-        let bytes = UnsafeRawBufferPointer(start: entry + EndpointLayout.entryNameOffset, count: length)
-        let name = String(decoding: bytes, as: UTF8.self)
+        let name = String(decoding: UnsafeRawBufferPointer(start: base + EndpointLayout.entryNameOffset, count: length), as: UTF8.self)
         guard name.utf8.count == length, EndpointName.isValid(name) else {
             throw .corrupted(reason: "incoming-link entry \(index) of endpoint @\(endpoint) holds an invalid name")
         }
-        return name
+        return Entry(index: index, generation: state >> 2, sender: name)
     }
 
     /// The senders named by all published entries, in table order.
     func senders() throws(MailboxError) -> [String] {
-        var names: [String] = []
-        for index in 0..<(try claimedEntries()) {
-            if let name = try sender(at: index) { names.append(name) }
-        }
-        return names
+        try entries().map(\.sender)
     }
 
-    /// Adds an entry naming `sender` unless a published one already does.
+    /// Registers the link from `sender` (created before this call, so a holder that finds the
+    /// entry finds the link): touches the published entry that names it (a new generation, so
+    /// that a concurrent release of it fails and the holder looks again), or claims a free entry
+    /// (or one whose claimant died before publishing it), writes the name and publishes it.
     ///
-    /// - Throws: `tooManyLinks` when the table is full, `corrupted`.
-    func register(sender: String) throws(MailboxError) {
-        if try senders().contains(sender) { return }
-        var index = 0
-        while true {
-            // Relaxed: the count only reserves an index; the entry is published by its state.
-            let claimed = tableCount.pointee.load(ordering: .relaxed)
-            guard Int(claimed) < tableCapacity else {
-                if Int(claimed) > tableCapacity { _ = try claimedEntries() }
-                throw .tooManyLinks(endpoint, limit: tableCapacity)
+    /// - Throws: `tooManyLinks` when every entry is in use, `corrupted`.
+    func register(sender: String, as claimant: UInt64, liveness: some Liveness) throws(MailboxError) {
+        for entry in try entries() where entry.sender == sender {
+            let published = entry.generation << 2 | EndpointLayout.entryPublished
+            // Acquire-release: only the entry as we saw it; release orders the touch before the
+            // change count below.
+            if stateWord(entry.index).pointee.compareExchange(expected: published, desired: (entry.generation &+ 1) << 2 | EndpointLayout.entryPublished,
+                                                             ordering: .acquiringAndReleasing).exchanged {
+                noteChange()
+                return
             }
-            // Relaxed: a bounded atomic add (CAS) that gives this sender index `claimed` alone.
-            if tableCount.pointee.compareExchange(expected: claimed, desired: claimed + 1, ordering: .relaxed).exchanged {
-                index = Int(claimed)
+        }
+        let utf8 = Array(sender.utf8)
+        for index in 0..<tableCapacity {
+            // Acquire: as in `entry(at:)`.
+            let state = stateWord(index).pointee.load(ordering: .acquiring)
+            guard state & 3 == EndpointLayout.entryFree else { continue }
+            switch claimWord(index).claim(for: claimant, liveness: liveness) {
+            case .heldBy:
+                continue
+            case .taken, .alreadyHeld:
                 break
             }
+            let base = entryBase(index)
+            base.storeBytes(of: UInt32(utf8.count), toByteOffset: EndpointLayout.entryLengthOffset, as: UInt32.self)
+            utf8.withUnsafeBytes { bytes in
+                (base + EndpointLayout.entryNameOffset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+            crashPoint(.endpointAfterEntryClaim)
+            // Acquire-release: publishes the name and length with the new generation; fails only
+            // if the entry changed since we read it free (then it is someone else's).
+            if stateWord(index).pointee.compareExchange(expected: state, desired: ((state >> 2) &+ 1) << 2 | EndpointLayout.entryPublished,
+                                                       ordering: .acquiringAndReleasing).exchanged {
+                noteChange()
+                return
+            }
+            claimWord(index).release(claimant)
         }
-        let entry = segment.base + EndpointLayout.tableOffset + index * EndpointLayout.entrySize
-        let utf8 = Array(sender.utf8)
-        entry.storeBytes(of: UInt32(utf8.count), toByteOffset: EndpointLayout.entryLengthOffset, as: UInt32.self)
-        utf8.withUnsafeBytes { bytes in
-            (entry + EndpointLayout.entryNameOffset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        }
-        // Release: a reader that sees the entry published (acquire) sees its length and name.
-        entry.atomicUInt32(at: EndpointLayout.entryStateOffset).pointee.store(EndpointLayout.entryPublished, ordering: .releasing)
+        throw .tooManyLinks(endpoint, limit: tableCapacity)
+    }
+
+    /// Frees `entry` if it is still published with that generation. Returns whether it did.
+    @discardableResult
+    func free(_ entry: Entry) -> Bool {
+        let published = entry.generation << 2 | EndpointLayout.entryPublished
+        // Read before the entry frees: afterwards a new claimant may take the word over.
+        let claimant = claimWord(entry.index).holder
+        // Acquire-release: only the entry exactly as the caller judged it (a sender that touched
+        // or re-published it meanwhile wins).
+        guard stateWord(entry.index).pointee.compareExchange(expected: published, desired: (entry.generation &+ 1) << 2 | EndpointLayout.entryFree,
+                                                            ordering: .acquiringAndReleasing).exchanged else { return false }
+        claimWord(entry.index).release(claimant)
+        noteChange()
+        return true
     }
 }

@@ -104,7 +104,7 @@ struct SegmentGeometry: Equatable {
     }
 
     /// Writes the geometry and identity fields of a new segment (everything but `magic`).
-    func write(to header: UnsafeMutableRawPointer, mode: UInt32, creator: ProcessIdentity, createdAt: UInt64) {
+    func write(to header: UnsafeMutableRawPointer, mode: UInt32, creator: ProcessIdentity, createdAt: UInt64, nonce: UInt64) {
         header.storeBytes(of: SegmentLayout.version, toByteOffset: SegmentLayout.versionOffset, as: UInt32.self)
         let kindCode = kind == .oneToOne ? SegmentLayout.ringKindOneToOne : SegmentLayout.ringKindShared
         header.storeBytes(of: kindCode, toByteOffset: SegmentLayout.ringKindOffset, as: UInt32.self)
@@ -121,6 +121,13 @@ struct SegmentGeometry: Equatable {
         header.storeBytes(of: Self.code(of: ownership), toByteOffset: SegmentLayout.ownershipOffset, as: UInt32.self)
         header.storeBytes(of: Self.code(of: receiverPolicy), toByteOffset: SegmentLayout.receiverPolicyOffset, as: UInt32.self)
         header.storeBytes(of: buffering.rawValue, toByteOffset: SegmentLayout.bufferingOffset, as: UInt32.self)
+        header.storeBytes(of: nonce, toByteOffset: SegmentLayout.nonceOffset, as: UInt64.self)
+        header.storeBytes(of: ProcessIdentity.pidNamespace(), toByteOffset: SegmentLayout.pidNamespaceOffset, as: UInt64.self)
+    }
+
+    /// A random nonce for a new segment (never 0).
+    static func newNonce() -> UInt64 {
+        UInt64.random(in: 1...UInt64.max)
     }
 
     static func code(of policy: MailboxOptions.ReceiverPolicy) -> UInt32 {
@@ -169,6 +176,9 @@ struct SegmentGeometry: Equatable {
         guard version == SegmentLayout.version else {
             throw .incompatibleVersion(found: version, supported: SegmentLayout.version)
         }
+        guard segment.size >= SegmentLayout.headerSize else {
+            throw .corrupted(reason: "the shared-memory object has \(segment.size) bytes, fewer than the \(SegmentLayout.headerSize) of a mailbox header")
+        }
         func field(_ offset: Int) -> UInt64 { header.load(fromByteOffset: offset, as: UInt64.self) }
         let kindCode = header.load(fromByteOffset: SegmentLayout.ringKindOffset, as: UInt32.self)
         let kind: MailboxOptions.RingKind
@@ -211,6 +221,11 @@ struct SegmentGeometry: Equatable {
         }
         guard expected.segmentSize <= segment.size else {
             throw .corrupted(reason: "segment is truncated: \(segment.size) bytes, header says \(expected.segmentSize)")
+        }
+        let namespace = field(SegmentLayout.pidNamespaceOffset)
+        let ours = ProcessIdentity.pidNamespace()
+        guard namespace == 0 || ours == 0 || namespace == ours else {
+            throw .foreignPidNamespace(segment.name.name)
         }
         return expected
     }

@@ -1,20 +1,19 @@
-/// Byte offsets and constants of the shared-memory format, version 1.
+/// Byte offsets and constants of the shared-memory format, version 2.
 ///
 /// `Layout/README.md` beside this file documents the format; this enum is its single source of
 /// truth in code. Fields are read and written at these explicit offsets (never through Swift
 /// struct layout), in native byte order (little-endian on every supported platform).
 enum SegmentLayout {
-    /// "SHMMBOX1" read as a little-endian UInt64. Published last, with a release store.
+    /// "SHMMBOX1" read as a little-endian UInt64. Published last, with a release store. The
+    /// trailing "1" is part of the name, not the version (see `version`).
     static let magic: UInt64 = 0x3158_4F42_4D4D_4853
-    static let version: UInt32 = 1
-    /// The header occupies one page; ring data starts right after it.
-    static let headerSize = 4096
-    /// Spacing between the hot fields written by different processes (tail, head): two cache
-    /// lines, so that adjacent-line prefetching does not couple them either. The event and role
-    /// lines are written by both sides, but only on slow paths (going to sleep, waking, claiming).
+    static let version: UInt32 = 2
+    /// Spacing between fields written by different processes: two cache lines, so that
+    /// adjacent-line prefetching does not couple them either.
     static let lineSize = 128
 
-    // Line 0: identity and geometry, written once by the creator before `magic` is published.
+    // Line 0 (0): identity and geometry, written once by the creator before `magic` is published
+    // (`sealedAt` excepted, see below).
     static let magicOffset = 0              // u64
     static let versionOffset = 8            // u32
     static let ringKindOffset = 12          // u32: 1 one-to-one, 2 shared
@@ -33,84 +32,111 @@ enum SegmentLayout {
     static let bufferingOffset = 96         // u32: 0 bounded, 1 zero capacity (rendezvous),
                                             // 2 unbounded (first segment), 3 chained segment
     // 100..<104 reserved (zero).
-    // Unbounded and chained segments only (zero otherwise). Written at most once each, on the
-    // slow path, so they may share the creator's read-mostly line.
-    static let sealedAtOffset = 104         // u64: position from which senders no longer use this
-                                            // segment's ring (set by CAS 0 → p), 0 = open
+    /// Unbounded and chained segments only: the position from which senders no longer use this
+    /// segment's ring (set once, by CAS 0 → p), 0 = open. Written at most once, on the slow path,
+    /// so it may share the creator's read-mostly line.
+    static let sealedAtOffset = 104         // u64
     static let generationOffset = 112       // u64: chained segment's number in its chain (first = 0)
-    // 120..<128 reserved (zero).
+    /// A random number drawn at creation: names this incarnation of the mailbox (chained segments
+    /// carry the first segment's), and keys the one-to-one ring's record stamps.
+    static let nonceOffset = 120            // u64
 
     // Line 1 (128): written by senders.
-    static let tailOffset = 128             // u64 position (one-to-one: bytes; shared: messages)
-    static let producedCountOffset = 136    // u64 messages (one-to-one only)
+    static let tailOffset = 128             // u64 position (one-to-one: bytes, a hint; shared: messages)
 
     // Line 2 (256): written by receivers.
     static let headOffset = 256             // u64 position (one-to-one: bytes; shared: messages)
-    static let consumedCountOffset = 264    // u64 messages (one-to-one only)
-    static let lastReceiverOffset = 272     // u64 packed identity of the latest receiver to take
-                                            // the one-to-one receiver role (never cleared)
+    /// One-to-one: the end position of the record the receiver is handing to its caller (stored
+    /// before the caller sees it, left behind after): a receiver that takes over redelivers the
+    /// records below it as *redelivered*.
+    static let readingUpToOffset = 264      // u64
+    /// One-to-one: packed identity of the latest receiver to take the receiver role (never
+    /// cleared); names the receiver in a synchronous send's receipt.
+    static let lastReceiverOffset = 272     // u64
 
-    // Line 3 (384): "a message arrived" event (futex word bumped by senders, waiter count).
-    static let messageEventOffset = 384     // u32 futex word, u32 waiters at +4
+    // Lines 3, 4 and 8: events (see `EventLayout`).
+    static let messageEventOffset = 384     // "a message arrived": senders notify, receivers sleep
+    static let spaceEventOffset = 512       // "space was freed": receivers notify, senders sleep
+    static let roleEventOffset = 1024       // "a role or turn was given up": standby receivers sleep
 
-    // Line 4 (512): "space freed" event (futex word bumped by receivers, and by a sender that
-    // frees a dead receiver's slot; waiter count).
-    static let spaceEventOffset = 512       // u32 futex word, u32 waiters at +4
-
-    // Line 5 (640): roles of a one-to-one mailbox (packed identity of the sender / receiver,
-    // 0 = none; see `ProcessIdentity.packed`).
+    // Line 5 (640): roles of a one-to-one (pair) or exclusive mailbox: lease words holding the
+    // packed identity of the holder, 0 = none.
     static let senderRoleOffset = 640       // u64
     static let receiverRoleOffset = 648     // u64
 
-    // Line 6 (768): ownership, written rarely (creation, transfer, owner's exit).
-    static let ownerOffset = 768            // u64 packed identity of the owner, 0 = none
-    static let ownerFlagsOffset = 776       // u32: bit 0 = the owner has terminated the mailbox
-    static let ownerTerminatedFlag: UInt32 = 1
+    // Line 6 (768): ownership and lifecycle, written rarely.
+    static let ownerOffset = 768            // u64 lease word: packed identity of the owner, 0 = none
+    static let lifecycleOffset = 776        // u32 flags, set with atomic OR, never cleared
+    static let ownerTerminatedFlag: UInt32 = 1  // the owner of a process-owned mailbox has gone
+    static let deletedFlag: UInt32 = 2          // `Mailbox.delete` ended the mailbox
+    // 780..<784 reserved.
+    /// Lease word of the process removing the segment's name (see `SegmentRemoval`): only its
+    /// holder unlinks, after checking that the name still refers to this segment.
+    static let unlinkClaimOffset = 784      // u64
+
     // Line 7 (896): round robin: the index (into the receivers table) whose turn it is.
     static let turnOffset = 896             // u64
-    // 904..<1024 reserved.
 
-    // 1024..<3072: participants table, `participantCount` entries of `participantSize` bytes.
-    static let participantsOffset = 1024
-    static let participantCount = 64
-    static let participantSize = 32
-    static let participantPid = 0           // u32, 0 = free, 0xFFFFFFFF = being claimed (CAS)
-    static let participantRoles = 4         // u32 bit set: 1 sent, 2 received
-    static let participantStartTime = 8     // u64
-    static let participantFirstSeen = 16    // u64 Unix nanoseconds
-    // 3072..<3328: receive rights granted by a system owner: 32 packed identities, 0 = free.
-    static let rightsOffset = 3072
+    // Line 9 (1152): more creation-time identity, written once before `magic`.
+    /// The creator's pid namespace (inode of /proc/self/ns/pid; 0 unknown). Openers in another
+    /// namespace are refused: pids, and so every liveness check, would mean other processes.
+    static let pidNamespaceOffset = 1152    // u64
+
+    // Lines 10–11 (1280): receive rights granted by a system owner: 32 lease words, 0 = free.
+    static let rightsOffset = 1280
     static let rightsCount = 32
-    // 3328..<3456: round-robin receivers, 16 packed identities in turn order, 0 = free.
-    static let receiversOffset = 3328
+    // Line 12 (1536): round-robin receivers, 16 lease words in turn order, 0 = free.
+    static let receiversOffset = 1536
     static let receiversCount = 16
-    // Line 27 (3456): the chain of an unbounded mailbox (first segment only), written once per
-    // segment switch. Both are hints that only grow; the segments themselves decide.
-    static let writeGenerationOffset = 3456 // u64: newest chained segment senders moved to
-    static let readGenerationOffset = 3464  // u64: oldest segment not yet fully received
-    // 3472..<4096 reserved.
+    // Line 13 (1664): the chain of an unbounded mailbox (first segment only). Hints that only grow.
+    static let writeGenerationOffset = 1664 // u64: newest chained segment senders moved to
+    static let readGenerationOffset = 1672  // u64: oldest segment not yet fully received
+    // Line 14 (1792): which lease entries belong to receivers (bit i = entry i), for the search
+    // for messages whose receiver died while reading them. Set and cleared with atomic OR / AND.
+    static let receiverLeasesOffset = 1792  // u64 × 2
+    // 1808..<4096 reserved (zero).
 
+    // 4096..<12288: the lease table (see `LeaseTable`): one 64-byte entry per process using
+    // the segment.
+    static let leaseTableOffset = 4096
+    static let leaseCount = 128
+    static let leaseEntrySize = 64
+    static let leaseHolder = 0              // u64 lease word: packed identity, 0 = free
+    static let leaseTag = 8                 // u32: bumped by each new holder (never 0 once used)
+    static let leaseRoles = 12              // u32 bit set: 1 has sent, 2 has received
+    static let leaseFirstSeen = 16          // u64 Unix nanoseconds
+    /// Shared ring: position + 1 of the slot this holder is taking, stored before its take;
+    /// 0 = none. Lets others find a message whose receiver died while reading it.
+    static let leaseIntent = 24             // u64
+    // +32..<64 reserved.
+
+    /// The header: everything before the data area.
+    static let headerSize = leaseTableOffset + leaseCount * leaseEntrySize
     static let dataOffset = headerSize
 
     // One-to-one ring records (16-byte aligned, never straddling the end of the data area).
     static let recordHeaderSize = 16
     static let recordAlignment = 16
-    static let recordStamp = 0              // u64: position + 1, stored last (release) = present
+    static let recordStamp = 0              // u64: (position + 1) XOR stamp key, stored last (release)
     static let recordLength = 8             // u32 payload bytes, or `paddingLength`
     static let recordSender = 12            // u32 pid
     /// Length of a padding record, which fills the data area from its position to the end.
     static let paddingLength = UInt32.max
 
-    // Shared ring slot kinds.
+    // Shared ring slot kinds (the low byte of `kind`).
     static let kindMessage: UInt32 = 1
-    static let kindCancelled: UInt32 = 3    // a claim whose writer gave up
-    static let kindDelivered: UInt32 = 4    // a receipt message the receiver has finished with
+    static let kindDelivered: UInt32 = 4    // a receipt message its receiver has finished with
     static let kindReceipt: UInt32 = 5      // a message whose sender waits to learn who took it
+    static let kindAbandoned: UInt32 = 6    // a receipt message whose sender stopped waiting
+    static let kindMask: UInt32 = 0xFF
+    /// Flag in `kind`: the message was taken before by a receiver that died while reading it.
+    static let redeliveredFlag: UInt32 = 0x100
 
-    // Shared ring slots: u64 state word, u32 length, u32 kind, payload at +16; stride 64-aligned.
+    // Shared ring slots: u64 state word, u32 length, u32 kind, u64 sender, u64 takenBy, payload
+    // at +32; stride 64-aligned.
     static let slotState = 0
     static let slotLength = 8
-    static let slotKind = 12
+    static let slotKind = 12                // u32, atomic
     static let slotSender = 16              // u64 packed identity of the sender
     static let slotTakenBy = 24             // u64 packed identity of the receiver (receipts)
     static let slotHeaderSize = 32
@@ -126,4 +152,15 @@ enum SegmentLayout {
     static func align(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) & ~(alignment - 1)
     }
+}
+
+/// An event line (see `EventCount`): a futex word and bitmaps of the lease entries (bit i =
+/// entry i) that sleep on it.
+enum EventLayout {
+    static let word = 0                     // u32 futex word, bumped by notifiers
+    static let sleepers = 8                 // u64 × `bitmapWords`: asleep, or about to sleep
+    /// Message event of a zero-capacity mailbox: receivers inside a blocking receive (spinning or
+    /// asleep), so that a non-blocking send can hand its message to one.
+    static let waiting = 24                 // u64 × `bitmapWords`
+    static let bitmapWords = (SegmentLayout.leaseCount + 63) / 64
 }

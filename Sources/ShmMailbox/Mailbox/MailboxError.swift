@@ -58,6 +58,22 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The endpoint's table of incoming links is full: it already has links from `limit`
     /// different senders.
     case tooManyLinks(String, limit: Int)
+    /// Every entry of the mailbox's lease table belongs to a live process: at most `limit`
+    /// processes can send to or receive from one mailbox at a time.
+    case tooManyParticipants(limit: Int)
+    /// The mailbox was created in another pid namespace (another container): pids there name
+    /// other processes here, so liveness checks and crash repair would be wrong.
+    case foreignPidNamespace(String)
+    /// The mailbox was deleted (`Mailbox.delete`): calls that find it empty (receive) or any
+    /// send fail, and so do calls that were blocked in it.
+    case deleted(String)
+    /// A synchronous send ran out of time after a receiver (`pid`, 0 if unknown) took the
+    /// message but before it finished with it (or, on a one-to-one mailbox, while the message was
+    /// still queued): the message was sent and will be received, but no receipt came in time.
+    case deliveryUnconfirmed(pid: Int32)
+    /// The handle was opened before this process forked: only the process that opened it may use
+    /// it. Open the mailbox again in the child.
+    case inheritedAcrossFork
     /// The mailbox handle was closed.
     case closed
     /// A timed `send` or `receive` ran out of time.
@@ -107,6 +123,16 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "no process holds endpoint \"\(name)\" (it never joined, closed its endpoint, or died); start it first (Endpoint.join or shmbox receive --as \(name))"
         case .tooManyLinks(let name, let limit):
             return "endpoint \"\(name)\" already has links from \(limit) senders, the most its table holds; remove its segments with shmbox gc once it has stopped, and let fewer processes send to it"
+        case .tooManyParticipants(let limit):
+            return "the mailbox already has \(limit) live processes sending or receiving, the most it can track; close it in processes that no longer use it, or spread the load over several mailboxes"
+        case .foreignPidNamespace(let name):
+            return "mailbox \"\(name)\" was created in another pid namespace (container), where pids name other processes; share mailboxes only within one pid namespace"
+        case .deleted(let name):
+            return "mailbox \"\(name)\" was deleted; create it again to go on"
+        case .deliveryUnconfirmed(let pid):
+            return "the message was sent\(pid > 0 ? " and taken by process \(pid)" : ""), but no receipt came before the timeout; it will still be received, so do not send it again unless duplicates are harmless"
+        case .inheritedAcrossFork:
+            return "this mailbox handle was opened before fork(); open the mailbox again in the child process"
         case .closed:
             return "the mailbox handle is closed"
         case .timedOut:

@@ -4,10 +4,16 @@ public struct Message: Sendable, Equatable {
     public var bytes: [UInt8]
     /// The sending process's pid.
     public var sender: Int32
+    /// Whether a receiver took this message before and died while it was reading it, so the
+    /// message may have been handled in part already. Messages are never lost when a receiver
+    /// dies; they are delivered again, marked like this, so a receiver that must not act twice
+    /// can de-duplicate (by a sequence number or id in the payload).
+    public var isRedelivered: Bool
 
-    public init(bytes: [UInt8], sender: Int32) {
+    public init(bytes: [UInt8], sender: Int32, isRedelivered: Bool = false) {
         self.bytes = bytes
         self.sender = sender
+        self.isRedelivered = isRedelivered
     }
 
     /// The payload decoded as UTF-8 (invalid sequences become U+FFFD).

@@ -3,52 +3,69 @@ import Synchronization
 /// The single-sender, single-receiver ring: variable-size records in a power-of-two byte area.
 ///
 /// A record is a 16-byte header and its payload, padded to 16 bytes. The header's first word is
-/// the record's *stamp*: one more than the 64-bit position at which it was written (so the
-/// zero-filled area holds no record). The sender writes the payload and the rest of the header,
-/// then stores the stamp with release ordering; the receiver treats the record at `head` as
-/// present exactly when its stamp is `head + 1`. So the receiver
-/// never reads the sender's `tail` on its fast path: a message costs the receiver one cache-line
-/// transfer (the record's), not two (tail, then record). A record never straddles the end of the
-/// area; the sender fills the rest of the area with a padding record instead.
+/// the record's *stamp*: one more than the 64-bit position at which it was written, XORed with a
+/// key drawn at creation (so the zero-filled area, stale records of earlier laps and payload bytes
+/// never pass for a record). The sender writes the payload and the rest of the header, then
+/// stores the stamp with release ordering; the receiver treats the record at `head` as present
+/// exactly when its stamp is right for `head`. So the receiver never reads the sender's position
+/// on its fast path, and a message costs it one cache-line transfer (the record's). A record
+/// never straddles the end of the area; the sender fills the rest of the area with a padding
+/// record instead.
 ///
-/// Only the sender writes `tail` and `producedCount`; only the receiver writes `head` and
-/// `consumedCount`. The sender keeps a private cache of the receiver's positions and reloads it
-/// only when the cache says "full". `tail` is published for the sender's own restarts, for
-/// inspection and for the receiver's corruption check; the receiver reads it only when it finds
-/// no record at `head`. There are no read-modify-write atomics here: plain loads, release
-/// stores and acquire loads. `capacity` bounds the number of waiting messages exactly; the byte
-/// area is sized so that `capacity` maximum-size messages always fit.
+/// **One word per side.** The receiver publishes one word, `head`; the sender one word, `tail`,
+/// which is only a hint. Every other fact is derived from the records themselves, so a process
+/// killed between any two of its stores leaves nothing inconsistent behind:
+/// - The sender's true tail is where the stamps end: a sender that takes over (or any new sender
+///   handle) walks the stamped records from `head` to find it, and counts the messages on the
+///   way. A dead sender's records — also ones it stamped but never covered by a published tail,
+///   inside a batch or a failed zero-copy send — are all kept and received.
+/// - `capacity` bounds the number of waiting messages exactly: the sender counts the messages it
+///   wrote beyond the receiver's head; when the receiver's head moves, the sender walks the
+///   records it passed (their space is the sender's again, so nobody else writes there) and
+///   counts them off. The walk happens only when the sender's cached view says "full".
+/// - A synchronous send's message is received once `head` has passed its end.
+/// - The receiver stores, before it hands a record to its caller, the end position of that
+///   record (`readingUpTo`). A receiver that takes over hands the records below that position
+///   to its caller again, marked *redelivered*: at least once, never lost.
 ///
-/// Everything read from shared memory is checked before use: a position or record that breaks
-/// these rules throws `MailboxError.corrupted`, and no byte outside the data area is read.
+/// There are no read-modify-write atomics here: plain loads, release stores and acquire loads.
+/// Everything read from shared memory is checked before use, with wrapping arithmetic (so
+/// hostile positions cannot trap): a position or record that breaks these rules throws
+/// `MailboxError.corrupted`, and no byte outside the data area is read.
 struct OneToOneRing {
-    /// This handle's private view of the ring: caches of the receiver's positions, and positions
-    /// of work not yet published. Lives in process memory (never shared), behind a pointer so the
-    /// ring itself stays a trivial value: no reference counting and no exclusivity checks on the
-    /// hot path.
+    /// This handle's private view of the ring. Lives in process memory (never shared), behind a
+    /// pointer so the ring itself stays a trivial value: no reference counting and no
+    /// exclusivity checks on the hot path.
     struct LocalState {
-        // Sender-private caches of the receiver's positions (stale values are conservative).
-        var cachedHead: UInt64 = 0
-        var cachedConsumed: UInt64 = 0
-        // Records written (and stamped) whose tail is not yet published (sender), and records read
-        // whose space is not yet released (receiver). While a flag is set, the local values are
-        // this side's true positions and the shared copies lag behind them.
-        var hasUnpublishedWrites = false
-        var unpublishedTail: UInt64 = 0
-        var unpublishedProduced: UInt64 = 0
-        // The tail this sender last published (or found published).
+        // Sender. Valid once `sending` is set (the handle holds the sender role and found the
+        // true tail).
+        var sending = false
+        /// The end of the last record written (the true tail).
+        var tail: UInt64 = 0
+        /// The tail as last published.
         var publishedTail: UInt64 = 0
-        var hasUnreleasedReads = false
-        var unreleasedHead: UInt64 = 0
-        var unreleasedConsumed: UInt64 = 0
-        // Empty polls so far; every 256th (starting with the first) cross-checks the tail.
+        /// The receiver's head as last counted (a record boundary at or before `tail`).
+        var countedHead: UInt64 = 0
+        /// Messages in `countedHead ..< tail`.
+        var inFlight: UInt64 = 0
+        /// The end of the latest message written (what a synchronous send waits for).
+        var lastMessageEnd: UInt64 = 0
+
+        // Receiver. Valid once `receiving` is set.
+        var receiving = false
+        /// The next record to read (the true head).
+        var head: UInt64 = 0
+        /// The head as last published.
+        var releasedHead: UInt64 = 0
+        /// Records that start below this were handed to a receiver that died: redelivered.
+        var redeliverBelow: UInt64 = 0
+        /// Empty polls so far; every 256th (starting with the first) cross-checks the tail.
         var emptyPolls: UInt32 = 0
     }
 
-    private let tail: UnsafeMutablePointer<Atomic<UInt64>>
-    private let producedCount: UnsafeMutablePointer<Atomic<UInt64>>
-    private let head: UnsafeMutablePointer<Atomic<UInt64>>
-    private let consumedCount: UnsafeMutablePointer<Atomic<UInt64>>
+    private let tailWord: UnsafeMutablePointer<Atomic<UInt64>>
+    private let headWord: UnsafeMutablePointer<Atomic<UInt64>>
+    private let readingUpTo: UnsafeMutablePointer<Atomic<UInt64>>
     private let data: UnsafeMutableRawPointer
     private let dataSize: UInt64
     private let mask: UInt64
@@ -56,20 +73,21 @@ struct OneToOneRing {
     private let maxMessageSize: Int
     /// Padding is only ever written where a record of at most this size did not fit.
     private let maxRecordSize: UInt64
+    private let stampKey: UInt64
     /// Owned by the handle that created this value; freed with `deallocate()`.
     private let local: UnsafeMutablePointer<LocalState>
 
-    init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
-        tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
-        producedCount = header.atomicUInt64(at: SegmentLayout.producedCountOffset)
-        head = header.atomicUInt64(at: SegmentLayout.headOffset)
-        consumedCount = header.atomicUInt64(at: SegmentLayout.consumedCountOffset)
+    init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry, nonce: UInt64) {
+        tailWord = header.atomicUInt64(at: SegmentLayout.tailOffset)
+        headWord = header.atomicUInt64(at: SegmentLayout.headOffset)
+        readingUpTo = header.atomicUInt64(at: SegmentLayout.readingUpToOffset)
         data = header + geometry.dataOffset
         dataSize = UInt64(geometry.dataSize)
         mask = UInt64(geometry.dataSize - 1)
         capacity = UInt64(geometry.capacity)
         maxMessageSize = geometry.maxMessageSize
         maxRecordSize = UInt64(Self.recordSize(payload: geometry.maxMessageSize))
+        stampKey = Self.stampKey(nonce: nonce)
         local = .allocate(capacity: 1)
         local.initialize(to: LocalState())
     }
@@ -79,6 +97,10 @@ struct OneToOneRing {
         local.deinitialize(count: 1)
         local.deallocate()
     }
+
+    /// The stamp key of a segment: its nonce with the low four bits clear, so that a stamp
+    /// (`position + 1`, whose low four bits are 0001) never becomes 0, the zero-filled area.
+    static func stampKey(nonce: UInt64) -> UInt64 { nonce & ~0xF }
 
     /// Bytes of data area a payload of `length` bytes takes.
     @inline(__always)
@@ -104,65 +126,114 @@ struct OneToOneRing {
 
     /// The stamp of a record written at `position`.
     @inline(__always)
-    private static func stampValue(_ position: UInt64) -> UInt64 { position &+ 1 }
+    private func stampValue(_ position: UInt64) -> UInt64 { (position &+ 1) ^ stampKey }
+
+    /// A record found at `position` by a walk: its size in the area, and whether it is a message
+    /// (not padding). Nil if no record is stamped there. Throws for an impossible record.
+    private func record(at position: UInt64) throws(MailboxError) -> (size: UInt64, isMessage: Bool)? {
+        let index = position & mask
+        // Acquire: pairs with the release store of the stamp; the header is complete.
+        guard stamp(at: index).pointee.load(ordering: .acquiring) == stampValue(position) else { return nil }
+        let length = data.load(fromByteOffset: Int(index) + SegmentLayout.recordLength, as: UInt32.self)
+        let toEnd = dataSize - index
+        if length == SegmentLayout.paddingLength {
+            guard toEnd < maxRecordSize else {
+                throw .corrupted(reason: "padding record at position \(position) spans \(toEnd) bytes, more than a record can need")
+            }
+            return (toEnd, false)
+        }
+        guard length <= UInt32(maxMessageSize) else {
+            throw .corrupted(reason: "record at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
+        }
+        let size = UInt64(Self.recordSize(payload: Int(length)))
+        guard size <= toEnd else {
+            throw .corrupted(reason: "record at position \(position) runs past the end of the ring")
+        }
+        return (size, true)
+    }
+
+    /// Loads the receiver's `head` and checks it: 16-byte aligned (a misaligned position would
+    /// make misaligned atomic loads).
+    private func loadHead() throws(MailboxError) -> UInt64 {
+        // Acquire: the receiver finished reading every record before it released this head.
+        let head = headWord.pointee.load(ordering: .acquiring)
+        guard head % UInt64(SegmentLayout.recordAlignment) == 0 else {
+            throw .corrupted(reason: "one-to-one ring head \(head) is not a record position")
+        }
+        return head
+    }
 
     // MARK: Sender side
 
+    /// Finds the true tail (see the type's documentation) before this handle's first send, and
+    /// after it (re)took the sender role: walks the stamped records from the receiver's head.
+    @inline(never)
+    func startSending() throws(MailboxError) {
+        let head = try loadHead()
+        var position = head
+        var messages: UInt64 = 0
+        var lastMessageEnd = head
+        while position &- head < dataSize, let found = try record(at: position) {
+            guard found.size <= dataSize &- (position &- head) else {
+                throw .corrupted(reason: "one-to-one ring records from head \(head) run past a whole ring")
+            }
+            position &+= found.size
+            if found.isMessage {
+                messages += 1
+                lastMessageEnd = position
+                guard messages <= capacity else {
+                    throw .corrupted(reason: "one-to-one ring holds more than its capacity of \(capacity) messages")
+                }
+            }
+        }
+        local.pointee.tail = position
+        local.pointee.countedHead = head
+        local.pointee.inFlight = messages
+        local.pointee.lastMessageEnd = lastMessageEnd
+        // Relaxed: only a hint of ours; the next publication stores the true tail.
+        local.pointee.publishedTail = tailWord.pointee.load(ordering: .relaxed)
+        local.pointee.sending = true
+    }
+
     /// Writes and stamps one record of `length` payload bytes, filled by `fill`; the receiver can
-    /// take it at once. With `publish: false` the tail is left for `publishWrites()`. Returns
-    /// false when the ring is full. If `fill` throws, no message is written.
+    /// take it at once. With `publish: false` the tail hint is left for `publishWrites()`.
+    /// Returns false when the ring is full. If `fill` throws, no message is written.
     @inline(__always)
     func tryWrite(length: Int, sender: UInt32, publish: Bool, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
-        var position: UInt64
-        let produced: UInt64
-        if local.pointee.hasUnpublishedWrites {
-            position = local.pointee.unpublishedTail
-            produced = local.pointee.unpublishedProduced
-        } else {
-            // Relaxed: this process is the only writer of tail and producedCount (the sender role
-            // is claimed before the first send), so it reads back its own latest stores.
-            position = tail.pointee.load(ordering: .relaxed)
-            produced = producedCount.pointee.load(ordering: .relaxed)
-            local.pointee.publishedTail = position
-        }
+        if !local.pointee.sending { try startSending() }
+        var position = local.pointee.tail
         let record = UInt64(Self.recordSize(payload: length))
         var index = position & mask
         let toEnd = dataSize - index
         let needed = toEnd < record ? toEnd + record : record
 
-        if produced &- local.pointee.cachedConsumed >= capacity || position &+ needed &- local.pointee.cachedHead > dataSize {
-            // Acquire: the receiver finished reading the bytes before it released head, so
-            // overwriting them afterwards cannot race with its reads.
-            let freshHead = head.pointee.load(ordering: .acquiring)
-            // Relaxed: stored before head's release store, so the acquire above covers it.
-            let freshConsumed = consumedCount.pointee.load(ordering: .relaxed)
-            guard freshHead <= position, position - freshHead <= dataSize,
-                  freshConsumed <= produced, produced - freshConsumed <= capacity else {
-                throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(freshHead), tail \(position), consumed \(freshConsumed), produced \(produced))")
-            }
-            local.pointee.cachedHead = freshHead
-            local.pointee.cachedConsumed = freshConsumed
-            if produced - freshConsumed >= capacity || position + needed - freshHead > dataSize {
+        if local.pointee.inFlight >= capacity || position &+ needed &- local.pointee.countedHead > dataSize {
+            try countReceived()
+            if local.pointee.inFlight >= capacity || position &+ needed &- local.pointee.countedHead > dataSize {
                 return false
             }
         }
-
         if toEnd < record {
             // Pad to the end of the area so the record does not straddle it. The padding is
             // visible at once, so from here on it counts as written even if `fill` throws.
             writeHeader(at: index, position: position, length: SegmentLayout.paddingLength, sender: sender)
-            position += toEnd
+            crashPoint(.oneToOneAfterPadding)
+            position &+= toEnd
             index = 0
-            remember(tail: position, produced: produced)
+            local.pointee.tail = position
         }
         try fill(UnsafeMutableRawBufferPointer(start: data + Int(index) + SegmentLayout.recordHeaderSize, count: length))
+        crashPoint(.oneToOneAfterPayload)
         writeHeader(at: index, position: position, length: UInt32(length), sender: sender)
-        remember(tail: position &+ record, produced: produced &+ 1)
-        // Inside a batch, publish anyway once half the area is unpublished: a receiver that keeps
-        // up never lets the ring fill, and the published tail must stay within one area of the
-        // receiver's head (the receiver's consistency check relies on it).
-        if publish || position &+ record &- local.pointee.publishedTail >= dataSize / 2 {
-            _ = publishWrites()
+        crashPoint(.oneToOneAfterStamp)
+        position &+= record
+        local.pointee.tail = position
+        local.pointee.lastMessageEnd = position
+        local.pointee.inFlight += 1
+        // Inside a batch, publish anyway once half the area is unpublished, so that the published
+        // tail never trails the receiver's head by a whole area (its consistency check).
+        if publish || position &- local.pointee.publishedTail >= dataSize / 2 {
+            publishWrites()
         }
         return true
     }
@@ -175,42 +246,93 @@ struct OneToOneRing {
         at.storeBytes(of: sender, toByteOffset: SegmentLayout.recordSender, as: UInt32.self)
         // Release: the payload and header fields are visible no later than the stamp that
         // declares the record present.
-        stamp(at: index).pointee.store(Self.stampValue(position), ordering: .releasing)
+        stamp(at: index).pointee.store(stampValue(position), ordering: .releasing)
     }
 
-    @inline(__always)
-    private func remember(tail newTail: UInt64, produced: UInt64) {
-        local.pointee.unpublishedTail = newTail
-        local.pointee.unpublishedProduced = produced
-        local.pointee.hasUnpublishedWrites = true
+    /// The sender's view says "full": loads the receiver's head and counts off the messages it
+    /// passed, walking their records (which are the sender's to overwrite now, so they are
+    /// intact: they hold what this sender wrote).
+    @inline(never)
+    private func countReceived() throws(MailboxError) {
+        let counted = local.pointee.countedHead
+        let tail = local.pointee.tail
+        let head = try loadHead()
+        // Wrapping: the receiver's head lies between what we counted and our tail.
+        guard head &- counted <= tail &- counted else {
+            throw .corrupted(reason: "one-to-one ring head \(head) is outside \(counted)...\(tail)")
+        }
+        var position = counted
+        var passed: UInt64 = 0
+        while position != head {
+            guard let found = try record(at: position), found.size <= head &- position else {
+                throw .corrupted(reason: "one-to-one ring head \(head) is not at a record boundary after \(position)")
+            }
+            position &+= found.size
+            if found.isMessage { passed += 1 }
+        }
+        guard passed <= local.pointee.inFlight else {
+            throw .corrupted(reason: "one-to-one ring head passed more messages than were written")
+        }
+        local.pointee.inFlight -= passed
+        local.pointee.countedHead = head
     }
 
-    /// Publishes the tail of records written with `publish: false`. Returns whether there were any.
+    /// Publishes the tail hint (for inspection, the receiver's consistency check, and as a
+    /// starting point nobody relies on).
     @inline(__always)
-    func publishWrites() -> Bool {
-        guard local.pointee.hasUnpublishedWrites else { return false }
-        local.pointee.hasUnpublishedWrites = false
-        // Relaxed: ordered before the release store of tail below, which publishes both.
-        producedCount.pointee.store(local.pointee.unpublishedProduced, ordering: .relaxed)
-        // Release: a reader of tail sees every record (and stamp) before it.
-        tail.pointee.store(local.pointee.unpublishedTail, ordering: .releasing)
-        local.pointee.publishedTail = local.pointee.unpublishedTail
-        return true
+    func publishWrites() {
+        guard local.pointee.publishedTail != local.pointee.tail else { return }
+        // Release: a reader of the tail sees every record (and stamp) before it.
+        tailWord.pointee.store(local.pointee.tail, ordering: .releasing)
+        local.pointee.publishedTail = local.pointee.tail
+        crashPoint(.oneToOneAfterPublish)
+    }
+
+    /// Whether this handle's writes are not yet published.
+    var hasUnpublishedWrites: Bool {
+        local.pointee.sending && local.pointee.publishedTail != local.pointee.tail
+    }
+
+    /// The end position of the latest message this sender wrote (for `hasBeenReceived`).
+    var lastMessageEnd: UInt64 { local.pointee.lastMessageEnd }
+
+    /// Whether the receiver has finished with every record before `end` (released its space).
+    func hasBeenReceived(upTo end: UInt64) -> Bool {
+        // Acquire: a receiver that released the record has finished reading it.
+        let head = headWord.pointee.load(ordering: .acquiring)
+        return Int64(bitPattern: head &- end) >= 0
     }
 
     // MARK: Receiver side
 
-    /// Hands the oldest record to `body` (payload valid only inside it) and releases its space
-    /// (or, with `release: false`, leaves that to `releaseReads()`), also when `body` throws.
-    /// Returns false when the ring is empty.
+    /// Takes up the receive side: from the published head, and with the records a dead receiver
+    /// was handing out (below `readingUpTo`) marked as redelivered.
+    @inline(never)
+    func startReceiving() throws(MailboxError) {
+        let head = try loadHead()
+        // Acquire: the receiver role was released (with release) or its holder died (its last
+        // stores were complete when the kernel ended it) before we claimed it.
+        let reading = readingUpTo.pointee.load(ordering: .acquiring)
+        // Only a value within a ring ahead of head means records were handed out unreleased.
+        let ahead = reading &- head
+        local.pointee.redeliverBelow = ahead > 0 && ahead <= dataSize ? reading : head
+        local.pointee.head = head
+        local.pointee.releasedHead = head
+        local.pointee.emptyPolls = 0
+        local.pointee.receiving = true
+    }
+
+    /// Hands the oldest record to `body` (payload valid only inside it, with the sender's pid and
+    /// whether it is a redelivery) and releases its space (or, with `release: false`, leaves that
+    /// to `releaseReads()`), also when `body` throws. Returns false when the ring is empty.
     @inline(__always)
-    func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
-        // Relaxed: this process is the only writer of head and consumedCount.
-        var position = local.pointee.hasUnreleasedReads ? local.pointee.unreleasedHead : head.pointee.load(ordering: .relaxed)
+    func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
+        if !local.pointee.receiving { try startReceiving() }
+        var position = local.pointee.head
         var index = position & mask
         var at = data + Int(index)
         // Acquire: pairs with the sender's release store of the stamp; the record is complete.
-        guard stamp(at: index).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
+        guard stamp(at: index).pointee.load(ordering: .acquiring) == stampValue(position) else {
             try noteEmpty(at: position)
             return false
         }
@@ -220,13 +342,13 @@ struct OneToOneRing {
             guard toEnd < maxRecordSize else {
                 throw MailboxError.corrupted(reason: "padding record at position \(position) spans \(toEnd) bytes, more than a record can need")
             }
-            position += toEnd
+            position &+= toEnd
             index = 0
             at = data
             // Skipping the padding is progress even if no record follows yet.
-            rememberRead(head: position, consumed: consumedSoFar())
-            guard stamp(at: 0).pointee.load(ordering: .acquiring) == Self.stampValue(position) else {
-                if release { _ = releaseReads() }
+            local.pointee.head = position
+            guard stamp(at: 0).pointee.load(ordering: .acquiring) == stampValue(position) else {
+                if release { releaseReads() }
                 try noteEmpty(at: position)
                 return false
             }
@@ -241,11 +363,18 @@ struct OneToOneRing {
             throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring")
         }
         let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
+        let end = position &+ record
+        let redelivered = Int64(bitPattern: position &- local.pointee.redeliverBelow) < 0
+        // Relaxed: read only by a receiver that takes over after this one died (its role claim
+        // orders it); the release of `head` below supersedes it.
+        readingUpTo.pointee.store(end, ordering: .relaxed)
+        crashPoint(.oneToOneAfterIntent)
         defer {
-            rememberRead(head: position &+ record, consumed: consumedSoFar() &+ 1)
-            if release { _ = releaseReads() }
+            local.pointee.head = end
+            crashPoint(.oneToOneBeforeRelease)
+            if release { releaseReads() }
         }
-        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender)
+        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender, redelivered)
         return true
     }
 
@@ -263,60 +392,53 @@ struct OneToOneRing {
     @inline(never)
     private func checkEmpty(at position: UInt64) throws {
         // Acquire: pairs with the tail's release store; every record before it is stamped.
-        let written = tail.pointee.load(ordering: .acquiring)
+        let written = tailWord.pointee.load(ordering: .acquiring)
         let ahead = Int64(bitPattern: written &- position)
-        // The tail may trail the head (batched or padding-only writes), never by a whole area.
+        // The tail hint may trail the head (batched or padding-only writes, a sender that died
+        // before publishing), never by a whole area.
         guard ahead >= -Int64(dataSize), ahead <= Int64(dataSize) else {
             throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(written))")
         }
         // Loaded after the tail (acquire), the stamp must now be there if the tail covers it.
-        if ahead > 0 && stamp(at: position & mask).pointee.load(ordering: .acquiring) != Self.stampValue(position) {
+        if ahead > 0 && stamp(at: position & mask).pointee.load(ordering: .acquiring) != stampValue(position) {
             throw MailboxError.corrupted(reason: "record at position \(position) is covered by tail \(written) but not stamped")
         }
     }
 
+    /// Releases the space of records read with `release: false`.
     @inline(__always)
-    private func consumedSoFar() -> UInt64 {
-        // Relaxed: this process is the only writer of consumedCount.
-        local.pointee.hasUnreleasedReads ? local.pointee.unreleasedConsumed : consumedCount.pointee.load(ordering: .relaxed)
-    }
-
-    @inline(__always)
-    private func rememberRead(head newHead: UInt64, consumed: UInt64) {
-        local.pointee.unreleasedHead = newHead
-        local.pointee.unreleasedConsumed = consumed
-        local.pointee.hasUnreleasedReads = true
-    }
-
-    /// Releases the space of records read with `release: false`. Returns whether there were any.
-    @inline(__always)
-    func releaseReads() -> Bool {
-        guard local.pointee.hasUnreleasedReads else { return false }
-        local.pointee.hasUnreleasedReads = false
-        // Relaxed: ordered before the release store of head below, which publishes both.
-        consumedCount.pointee.store(local.pointee.unreleasedConsumed, ordering: .relaxed)
+    func releaseReads() {
+        guard local.pointee.releasedHead != local.pointee.head else { return }
         // Release: our reads of the records happen before the sender may reuse their bytes.
-        head.pointee.store(local.pointee.unreleasedHead, ordering: .releasing)
-        return true
+        headWord.pointee.store(local.pointee.head, ordering: .releasing)
+        local.pointee.releasedHead = local.pointee.head
     }
 
-    /// How many messages this sender has written in all (the sequence of its latest message).
-    var writtenCount: UInt64 {
-        // Relaxed: this process is the only writer of producedCount.
-        local.pointee.hasUnpublishedWrites ? local.pointee.unpublishedProduced : producedCount.pointee.load(ordering: .relaxed)
+    /// Whether this handle has read records whose space it has not released.
+    var hasUnreleasedReads: Bool {
+        local.pointee.receiving && local.pointee.releasedHead != local.pointee.head
     }
 
-    /// Whether the receiver has taken `count` messages in all (released their space).
-    func hasConsumed(_ count: UInt64) -> Bool {
-        // Acquire: a receiver that released the message has finished reading it.
-        consumedCount.pointee.load(ordering: .acquiring) >= count
+    /// Forgets this handle's positions when it gives its role up: whoever takes the role next
+    /// starts from the shared state.
+    func stop() {
+        local.pointee.sending = false
+        local.pointee.receiving = false
     }
 
-    /// Messages waiting (a snapshot; batched work not yet published is not counted).
+    /// Messages waiting (a snapshot, from any process): walks the stamped records from the head.
+    /// Records overwritten while it walks end the walk early.
     var depth: Int {
-        // Acquire loads: a snapshot for reporting only; it orders nothing else.
-        let produced = producedCount.pointee.load(ordering: .acquiring)
-        let consumed = consumedCount.pointee.load(ordering: .acquiring)
-        return produced >= consumed ? Int(min(produced - consumed, capacity)) : 0
+        // Acquire: see `loadHead`.
+        let head = headWord.pointee.load(ordering: .acquiring)
+        guard head % UInt64(SegmentLayout.recordAlignment) == 0 else { return 0 }
+        var position = head
+        var messages = 0
+        while position &- head < dataSize, messages < Int(capacity),
+              let found = try? record(at: position), found.size <= dataSize &- (position &- head) {
+            position &+= found.size
+            if found.isMessage { messages += 1 }
+        }
+        return messages
     }
 }

@@ -4,57 +4,71 @@ import Synchronization
 /// variable-size message of up to `maxMessageSize` bytes.
 ///
 /// The design follows Vyukov's bounded MPMC queue (a sequence number per slot), changed so that
-/// the word that claims a slot also names the claiming process. Each slot starts with one 64-bit
-/// state word:
+/// the word that claims a slot also names who claimed it. Each slot starts with one 64-bit state
+/// word:
 ///
 ///     bits 24..<64  sequence: the position (mod 2^40) the slot currently serves
 ///     bits 22..<24  state: 0 empty, 1 claimed by a sender, 2 full, 3 taken by a receiver
-///     bits  0..<22  pid of the claiming sender or taking receiver (Linux pids fit in 22 bits)
+///     bits  0..<22  lease reference of the claiming sender, committing sender or taking
+///                   receiver (see `LeaseTable`): entry index and tag; 0 when empty
 ///
-/// A slot moves `empty(p) → claimed(p, sender) → full(p, sender) → taken(p, receiver) →
-/// empty(p + capacity)`, each step by compare-and-swap or (for the owner of the slot) a release
-/// store. `tail` and `head` are 64-bit hints of the next position to claim / take; whoever finds
-/// them behind a slot that has moved on advances them (helping), so a process that dies between
-/// claiming a slot and advancing `tail` stalls nobody.
+/// A slot moves `empty(p) → claimed(p, s) → full(p, s) → taken(p, r) → empty(p + capacity)`,
+/// each step by compare-and-swap on the exact word or (for the process the word names) a
+/// release store. `tail` and `head` are hints of the next position to claim or take; whoever
+/// finds them behind a slot that has moved on advances them (helping), so a process that dies
+/// between its claim or take and its cursor update stalls nobody.
 ///
-/// Crash windows: a sender killed between claim and commit leaves `claimed(p, pid)`; a receiver
-/// that finds such a slot at the head and sees `pid` dead (`kill(pid, 0)` / `/proc`) turns it into
-/// `empty(p + capacity)` and moves on. A receiver killed between take and release leaves
-/// `taken(p, pid)`; a sender that finds the ring full because of such a slot frees it the same
-/// way (the message it held is lost with the receiver that took it). `Mailbox` checks liveness only
-/// after a slot has stayed stuck for a while, so a slow but live process is never skipped.
+/// Crash windows, and who repairs them (`Mailbox` checks liveness only after a slot has stayed
+/// the same for a while, so a slow but live process is never disturbed):
+/// - A sender killed between claim and commit leaves `claimed(p, s)`: whoever is stopped by it
+///   (a receiver at `head`, a sender at `tail` a lap later) frees it, `empty(p + capacity)`.
+///   Nothing was sent.
+/// - A receiver killed between take and release leaves `taken(p, r)`, its message possibly half
+///   handled. The message is redelivered, marked as such: a receiver that is about to sleep finds
+///   it through the dead receiver's lease *intent* (the position it was taking, stored before the
+///   take) and adopts it (`taken(p, r) → taken(p, me)`), handing it to its own caller; or a sender
+///   stopped at `tail` a lap later turns it into the newest message (`taken(p, r) →
+///   taken(p, me) → full(p + capacity, me)`). Each step is one CAS on the exact word, so a
+///   message is adopted at most once per death.
+/// - Receipts (synchronous sends, kind 5): the receiver marks the slot delivered and leaves it
+///   taken; the waiting sender reads the receipt and frees the slot. A sender that stops waiting
+///   marks it abandoned, and the receiver frees it.
 ///
 /// Sealing (unbounded mailboxes only): a sender that finds the ring full stores the full position
 /// in `sealedAt` and moves on to the next segment of the chain. A sender that claims a slot at or
-/// beyond `sealedAt` turns it into a cancelled record and moves on too; a receiver leaves the ring
-/// once its head has reached `sealedAt` and the slot there is unclaimed. The claim, the check of
-/// `sealedAt` after it, the sealing store and the receiver's two loads are sequentially
-/// consistent, which makes this a Dekker handshake: either the receiver sees the claim (and waits
-/// for the message), or the claimer sees the seal (and takes its message elsewhere).
+/// beyond `sealedAt` frees it and moves on too; a receiver leaves the ring once its head has
+/// reached `sealedAt` and the slot there is unclaimed. The claim, the check of `sealedAt` after
+/// it, the sealing store and the receiver's loads are sequentially consistent, which makes this a
+/// Dekker handshake: either the receiver sees the claim (and waits for the message), or the
+/// claimer sees the seal (and takes its message elsewhere).
 ///
 /// Why slots and not a byte ring: the per-slot word makes every crash window detectable and
 /// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
 struct SharedRing {
     enum WriteResult {
         case written(position: UInt64)
-        /// Full; `blockedBy` is the state word of the slot in the way (for the dead-reader check)
-        /// at the previous lap's `position`.
+        /// Full; `blockedBy` is the state word of the slot in the way, which serves the previous
+        /// lap's `position` (for the dead-holder check).
         case full(blockedBy: UInt64, position: UInt64)
         /// The ring is sealed (unbounded mailboxes): write to the next segment of the chain.
         case sealed
     }
 
     enum ReadResult {
-        case message
+        /// A message was handed to the body; `receipt`: its sender waits for the receipt.
+        case message(receipt: Bool)
         case empty
         /// The slot at the head is claimed by a sender that has not committed yet.
         case pending(word: UInt64, position: UInt64)
     }
 
-    static let sequenceBits: UInt64 = 40
+    /// What a receiver hands to its caller: the payload (valid only inside the call), the
+    /// sender's pid, and whether a receiver that died took this message before.
+    typealias Body = (UnsafeRawBufferPointer, Int32, Bool) throws -> Void
+
     static let sequenceShift: UInt64 = 24
     static let stateShift: UInt64 = 22
-    static let pidMask: UInt64 = (1 << 22) - 1
+    static let referenceMask: UInt64 = (1 << 22) - 1
     static let stateEmpty: UInt64 = 0
     static let stateClaimed: UInt64 = 1
     static let stateFull: UInt64 = 2
@@ -68,6 +82,8 @@ struct SharedRing {
     private let maxMessageSize: Int
     /// The `sealedAt` word of a segment of an unbounded mailbox; nil for a bounded ring.
     private let seal: UnsafeMutablePointer<Atomic<UInt64>>?
+    private let leases: LeaseTable
+    private let receiverLeases: UnsafeMutablePointer<Atomic<UInt64>>
 
     init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
         seal = geometry.isChainable ? header.atomicUInt64(at: SegmentLayout.sealedAtOffset) : nil
@@ -77,6 +93,8 @@ struct SharedRing {
         slotStride = geometry.slotStride
         capacity = UInt64(geometry.capacity)
         maxMessageSize = geometry.maxMessageSize
+        leases = LeaseTable(header: header)
+        receiverLeases = header.atomicUInt64(at: SegmentLayout.receiverLeasesOffset)
     }
 
     static func slotStride(maxMessageSize: Int) -> Int {
@@ -88,22 +106,22 @@ struct SharedRing {
         for index in 0..<geometry.capacity {
             let word = header.atomicUInt64(at: geometry.dataOffset + index * geometry.slotStride)
             // Relaxed: the segment is not yet published (magic is stored later with release).
-            word.pointee.store(makeWord(position: UInt64(index), state: stateEmpty, pid: 0), ordering: .relaxed)
+            word.pointee.store(makeWord(position: UInt64(index), state: stateEmpty, reference: 0), ordering: .relaxed)
         }
     }
 
     // MARK: State words
 
     @inline(__always)
-    static func makeWord(position: UInt64, state: UInt64, pid: UInt32) -> UInt64 {
-        (position << sequenceShift) | (state << stateShift) | (UInt64(pid) & pidMask)
+    static func makeWord(position: UInt64, state: UInt64, reference: UInt32) -> UInt64 {
+        (position << sequenceShift) | (state << stateShift) | (UInt64(reference) & referenceMask)
     }
 
     @inline(__always)
     static func state(of word: UInt64) -> UInt64 { (word >> stateShift) & 3 }
 
     @inline(__always)
-    static func pid(of word: UInt64) -> Int32 { Int32(word & pidMask) }
+    static func reference(of word: UInt64) -> UInt32 { UInt32(word & referenceMask) }
 
     /// The slot's sequence minus `position`, as a signed 40-bit difference.
     @inline(__always)
@@ -122,13 +140,33 @@ struct SharedRing {
         slots + Int(position % capacity) * slotStride
     }
 
+    @inline(__always)
+    private func kindWord(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        slot(position).atomicUInt32(at: SegmentLayout.slotKind)
+    }
+
+    /// Frees the slot this process owns (claimed or taken by it) for the next lap.
+    @inline(__always)
+    private func free(_ position: UInt64) {
+        // Release: everything we did with the slot happens before a sender reuses it.
+        stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0),
+                                          ordering: .releasing)
+    }
+
+    /// Frees a slot nobody will read (a claim given back, a message taken back) at once, and
+    /// moves `head` past it if it is there, so that it neither counts nor blocks: a slot given
+    /// back at the head and claimed again must not run laps ahead of a head left behind.
+    private func giveBack(_ position: UInt64) {
+        free(position)
+        advance(head, from: position)
+    }
+
     // MARK: Sender side
 
     /// Claims a slot, lets `fill` write `length` payload bytes into it, and commits it. If `fill`
-    /// throws, the slot is committed as a cancelled record that receivers skip, and the error is
-    /// rethrown.
+    /// throws, the slot is freed at once (nothing is sent) and the error is rethrown.
     @inline(__always)
-    func tryWrite(length: Int, sender: UInt32, identity: UInt64, receipt: Bool,
+    func tryWrite(length: Int, lease: UInt32, identity: UInt64, receipt: Bool,
                   _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WriteResult {
         var staleReloads = 0
         while true {
@@ -137,23 +175,24 @@ struct SharedRing {
             let position = tail.pointee.load(ordering: .acquiring)
             let word = stateWord(position)
             // Acquire: if the slot is empty for us, the receiver's reads of its previous content
-            // happened before (it released the slot with a release store).
+            // happened before (it freed the slot with a release store).
             let current = word.pointee.load(ordering: .acquiring)
             let distance = Self.distance(current, from: position)
             if distance == 0 {
                 if Self.state(of: current) == Self.stateEmpty {
-                    let claimed = Self.makeWord(position: position, state: Self.stateClaimed, pid: sender)
+                    let claimed = Self.makeWord(position: position, state: Self.stateClaimed, reference: lease)
                     // Sequentially consistent: acquire as above; release keeps the claim ordered
                     // before our writes; seq_cst orders it before the load of `sealedAt` below
                     // (the sealing handshake). On x86 every locked CAS is all of these anyway.
                     if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .sequentiallyConsistent).exchanged {
+                        crashPoint(.sharedAfterClaim)
                         advance(tail, from: position)
                         if let seal, isSealed(seal, at: position) {
-                            // Sealed before our claim: leave a cancelled record, write elsewhere.
-                            cancel(position, sender: sender)
+                            // Sealed before our claim: give the slot back, write elsewhere.
+                            giveBack(position)
                             return .sealed
                         }
-                        try commit(position, length: length, sender: sender, identity: identity, receipt: receipt, fill)
+                        try commit(position, length: length, lease: lease, identity: identity, receipt: receipt, fill)
                         return .written(position: position)
                     }
                 } else {
@@ -176,9 +215,10 @@ struct SharedRing {
                 return .full(blockedBy: current, position: position &- capacity)
             }
             // distance > 0: tail is behind the slot (someone has not advanced it yet).
-            if distance > Int64(capacity) {
-                // A slot can be more than a lap ahead of tail only if tail moved on since we read
-                // it (we were preempted): retry. If tail has not moved, the segment is damaged.
+            if distance > Int64(capacity) * 2 {
+                // A slot can be laps ahead of tail only if tail moved on since we read it (we
+                // were preempted; or, by a lap, after a slot given back out of order): retry. If
+                // tail has not moved, the segment is damaged.
                 if tail.pointee.load(ordering: .acquiring) != position { continue }
                 throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of tail")
             }
@@ -192,25 +232,23 @@ struct SharedRing {
     }
 
     @inline(__always)
-    private func commit(_ position: UInt64, length: Int, sender: UInt32, identity: UInt64, receipt: Bool,
+    private func commit(_ position: UInt64, length: Int, lease: UInt32, identity: UInt64, receipt: Bool,
                         _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         let at = slot(position)
-        var kind = receipt ? SegmentLayout.kindReceipt : SegmentLayout.kindMessage
         at.storeBytes(of: identity, toByteOffset: SegmentLayout.slotSender, as: UInt64.self)
-        var committedLength = length
-        defer {
-            at.storeBytes(of: UInt32(committedLength), toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
-            at.storeBytes(of: kind, toByteOffset: SegmentLayout.slotKind, as: UInt32.self)
-            // Release: the payload and header bytes are visible before the slot reads as full.
-            stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, pid: sender), ordering: .releasing)
-        }
         do {
             try fill(UnsafeMutableRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length))
         } catch {
-            kind = SegmentLayout.kindCancelled
-            committedLength = 0
+            giveBack(position)
             throw error
         }
+        crashPoint(.sharedAfterPayload)
+        at.storeBytes(of: UInt32(length), toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
+        // Relaxed: published by the release store of the state word below.
+        kindWord(position).pointee.store(receipt ? SegmentLayout.kindReceipt : SegmentLayout.kindMessage, ordering: .relaxed)
+        // Release: the payload and header bytes are visible before the slot reads as full.
+        stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, reference: lease), ordering: .releasing)
+        crashPoint(.sharedAfterCommit)
     }
 
     /// Whether `seal` says senders stopped using this ring at or before `position`.
@@ -241,30 +279,31 @@ struct SharedRing {
         let position = head.pointee.load(ordering: .sequentiallyConsistent)
         guard Int64(bitPattern: position &- sealedAt) >= 0 else { return false }
         // Sequentially consistent: ordered after the seal load, so a claim we do not see here
-        // will see the seal and be cancelled.
+        // will see the seal and be given back.
         let current = stateWord(position).pointee.load(ordering: .sequentiallyConsistent)
         let distance = Self.distance(current, from: position)
         // A slot still in the previous lap, or empty for `position`: nothing was claimed here.
-        // Claimed or full for `position`: a message (or a cancelled record) is still to be read.
-        // A later lap: `position` is stale; the next `tryRead` moves head on.
+        // Claimed or full for `position`: a message is still to be read. A later lap: `position`
+        // is stale; the next `tryRead` moves head on.
         return distance < 0 || (distance == 0 && Self.state(of: current) == Self.stateEmpty)
     }
 
-    /// Commits the slot this sender claimed at `position` as a cancelled record (no payload).
-    private func cancel(_ position: UInt64, sender: UInt32) {
-        let at = slot(position)
-        at.storeBytes(of: 0, toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
-        at.storeBytes(of: SegmentLayout.kindCancelled, toByteOffset: SegmentLayout.slotKind, as: UInt32.self)
-        // Release: the header bytes are visible before the slot reads as full.
-        stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, pid: sender), ordering: .releasing)
+    /// Whether some slot is still claimed or taken (any lap): a sealed, drained ring is given back
+    /// only once every message taken from it has been finished with (or redelivered).
+    func hasUnfinishedSlots() -> Bool {
+        (0..<capacity).contains { index in
+            // Acquire: a slot freed by a receiver has been finished with.
+            let state = Self.state(of: stateWord(index).pointee.load(ordering: .acquiring))
+            return state == Self.stateClaimed || state == Self.stateTaken
+        }
     }
 
     // MARK: Receiver side
 
     /// Takes the oldest committed message, hands it to `body` (valid only inside) and frees the
-    /// slot, also when `body` throws. Cancelled records are skipped.
+    /// slot, also when `body` throws. `intent` is the receiver's lease intent word.
     @inline(__always)
-    func tryRead(receiver: UInt32, identity: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> ReadResult {
+    func tryRead(lease: UInt32, identity: UInt64, intent: UnsafeMutablePointer<Atomic<UInt64>>, _ body: Body) throws -> ReadResult {
         var staleReloads = 0
         while true {
             // Acquire: pairs with `advance`'s release (see tryWrite).
@@ -276,14 +315,16 @@ struct SharedRing {
             if distance == 0 {
                 switch Self.state(of: current) {
                 case Self.stateFull:
-                    let taken = Self.makeWord(position: position, state: Self.stateTaken, pid: receiver)
-                    // Acquire-release: acquire makes the payload visible; the claim needs no release.
+                    // Relaxed: the take's CAS below (release) publishes it before the take.
+                    intent.pointee.store(position &+ 1, ordering: .relaxed)
+                    crashPoint(.sharedAfterIntent)
+                    let taken = Self.makeWord(position: position, state: Self.stateTaken, reference: lease)
+                    // Acquire-release: acquire makes the payload visible; release publishes the
+                    // intent to whoever sees the take.
                     guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
+                    crashPoint(.sharedAfterTake)
                     advance(head, from: position)
-                    if try consume(position, sender: Self.pid(of: current), receiver: identity, body) {
-                        return .message
-                    }
-                    continue
+                    return .message(receipt: try consume(position, lease: lease, identity: identity, body))
                 case Self.stateEmpty:
                     return .empty
                 case Self.stateClaimed:
@@ -304,13 +345,15 @@ struct SharedRing {
                 }
                 return .empty
             }
-            if distance > Int64(capacity) {
-                // More than a lap ahead of head: head moved on while we were preempted (retry),
-                // or, if it did not move, the segment is damaged.
+            if distance > Int64(capacity) * 2 {
+                // Laps ahead of head: head moved on while we were preempted (retry), or, if it
+                // did not move, the segment is damaged. (A slot given back out of order, see
+                // `giveBack`, may run one lap ahead of a head that lags behind it.)
                 if head.pointee.load(ordering: .acquiring) != position { continue }
                 throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of head")
             }
-            // The slot serves a later lap, so `position` was used already: help head past it.
+            // The slot serves a later lap (it was given back), so `position` was used already:
+            // help head past it.
             advance(head, from: position)
             staleReloads += 1
             if staleReloads > 1 << 20 {
@@ -319,36 +362,57 @@ struct SharedRing {
         }
     }
 
-    /// Reads the taken slot at `position`; returns false for a cancelled record. A receipt
-    /// message is not freed here: it is marked delivered (naming `receiver`), and its waiting
-    /// sender frees it after reading the receipt.
+    /// Reads the slot at `position`, which this receiver has taken, and finishes with it:
+    /// frees it, or for a receipt message marks it delivered (naming `identity`) for its waiting
+    /// sender to free. Returns whether the message was a receipt message.
     @inline(__always)
-    private func consume(_ position: UInt64, sender: Int32, receiver: UInt64, _ body: (UnsafeRawBufferPointer, Int32) throws -> Void) throws -> Bool {
+    private func consume(_ position: UInt64, lease: UInt32, identity: UInt64, _ body: Body) throws -> Bool {
         let at = slot(position)
         // Read header fields once into locals: another process could change the shared copies.
         let length = Int(at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self))
-        let kind = at.load(fromByteOffset: SegmentLayout.slotKind, as: UInt32.self)
-        // A full slot naming no sender was taken back by its sender (`retract`).
-        let cancelled = kind == SegmentLayout.kindCancelled || sender == 0
+        // Acquire: pairs with the sender's stores ordered before its commit (and a repairer's).
+        let kindValue = kindWord(position).pointee.load(ordering: .acquiring)
+        let kind = kindValue & SegmentLayout.kindMask
+        let sender = Int32(truncatingIfNeeded: at.load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self) & ProcessIdentity.packedPidMask)
         defer {
-            if kind == SegmentLayout.kindReceipt && !cancelled {
-                at.storeBytes(of: receiver, toByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
-                // Release: the sender that sees "delivered" also sees who took the message.
-                at.atomicUInt32(at: SegmentLayout.slotKind).pointee.store(SegmentLayout.kindDelivered, ordering: .releasing)
+            crashPoint(.sharedBeforeRelease)
+            if kind == SegmentLayout.kindReceipt {
+                finishReceipt(position, identity: identity)
             } else {
-                // Release: our reads of the slot happen before a sender can claim it for the next lap.
-                stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0), ordering: .releasing)
+                free(position)
             }
         }
-        if cancelled { return false }
-        guard kind == SegmentLayout.kindMessage || kind == SegmentLayout.kindReceipt else {
-            throw MailboxError.corrupted(reason: "shared ring slot at position \(position) has unknown kind \(kind)")
+        guard kind == SegmentLayout.kindMessage || kind == SegmentLayout.kindReceipt || kind == SegmentLayout.kindAbandoned else {
+            throw MailboxError.corrupted(reason: "shared ring slot at position \(position) has unknown kind \(kindValue)")
         }
         guard length <= maxMessageSize else {
             throw MailboxError.corrupted(reason: "shared ring slot at position \(position) claims \(length) bytes, more than maxMessageSize \(maxMessageSize)")
         }
-        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender)
-        return true
+        try body(UnsafeRawBufferPointer(start: at + SegmentLayout.slotHeaderSize, count: length), sender,
+                 kindValue & SegmentLayout.redeliveredFlag != 0)
+        return kind == SegmentLayout.kindReceipt
+    }
+
+    /// The receiver's end of a receipt message: names itself and marks the slot delivered, for the
+    /// waiting sender to free; frees it itself if the sender stopped waiting.
+    private func finishReceipt(_ position: UInt64, identity: UInt64) {
+        slot(position).storeBytes(of: identity, toByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
+        crashPoint(.receiptBeforeDelivered)
+        let kind = kindWord(position)
+        // Acquire: the sender's abandonment is seen with everything before it.
+        var current = kind.pointee.load(ordering: .acquiring)
+        while current & SegmentLayout.kindMask == SegmentLayout.kindReceipt {
+            let delivered = current & ~SegmentLayout.kindMask | SegmentLayout.kindDelivered
+            // Release: the sender that sees "delivered" also sees `takenBy` and our reads.
+            let (exchanged, found) = kind.pointee.compareExchange(expected: current, desired: delivered, ordering: .acquiringAndReleasing)
+            if exchanged {
+                crashPoint(.receiptAfterDelivered)
+                return
+            }
+            current = found
+        }
+        // Abandoned by its sender: nobody collects the receipt.
+        free(position)
     }
 
     /// Whether `tail` and `head` (both hints) can both be right. Legitimately tail − head lies in
@@ -369,31 +433,107 @@ struct SharedRing {
 
     // MARK: Crash recovery
 
-    /// Whether the process a stuck slot waits for has died: the claiming sender (state
-    /// `claimed`), the taking receiver (state `taken`), or, for a delivered receipt message, the
-    /// sender that should collect the receipt.
-    func holderIsDead(_ word: UInt64, at position: UInt64) -> Bool {
-        let state = Self.state(of: word)
-        if state == Self.stateTaken,
-           slot(position).atomicUInt32(at: SegmentLayout.slotKind).pointee.load(ordering: .acquiring) == SegmentLayout.kindDelivered {
-            let sender = slot(position).load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self)
-            return !ProcessIdentity.isAlive(packed: sender)
+    /// Whether the process a stuck slot waits for has died: the claiming sender (`claimed`), the
+    /// taking receiver (`taken`), or, for a delivered receipt message, the sender that should
+    /// collect the receipt.
+    func holderIsDead(_ word: UInt64, at position: UInt64, liveness: some Liveness) -> Bool {
+        if Self.state(of: word) == Self.stateTaken, isDelivered(position) {
+            return !liveness.isAlive(senderIdentity(position))
         }
-        return !ProcessIdentity.isAlive(pid: Self.pid(of: word))
+        return !leases.isAlive(Self.reference(of: word), liveness: liveness)
     }
 
-    /// Frees a slot whose claiming sender (state `claimed`) or taking receiver (state `taken`)
-    /// died, if the slot still holds exactly `word`. Returns whether it did.
-    func release(stuck word: UInt64, at position: UInt64) -> Bool {
+    private func isDelivered(_ position: UInt64) -> Bool {
+        // Acquire: pairs with the receiver's release of "delivered".
+        kindWord(position).pointee.load(ordering: .acquiring) & SegmentLayout.kindMask == SegmentLayout.kindDelivered
+    }
+
+    private func senderIdentity(_ position: UInt64) -> UInt64 {
+        slot(position).load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self)
+    }
+
+    /// Repairs a slot whose holder died (the caller checked `holderIsDead`), if it still holds
+    /// exactly `word`: frees a dead sender's claim (nothing was sent) or a delivered receipt
+    /// nobody will collect; and, for a sender (`me`) stopped at `tail` by a message whose receiver
+    /// died while reading it, makes that message the newest one, marked redelivered. A receipt
+    /// message whose sender still waits is left to that sender. Returns whether it changed the slot.
+    func repair(stuck word: UInt64, at position: UInt64, by me: UInt32, liveness: some Liveness) -> Bool {
+        guard Self.distance(word, from: position) == 0 else { return false }
         let state = Self.state(of: word)
-        guard state == Self.stateClaimed || state == Self.stateTaken,
-              Self.distance(word, from: position) == 0 else { return false }
-        let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0)
-        // Acquire-release: the CAS only succeeds on the exact stuck word, so a slot that moved on
-        // meanwhile is left alone; release publishes the freed slot to senders.
-        let done = stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
-        if done && state == Self.stateClaimed { advance(head, from: position) }
-        return done
+        let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
+        if state == Self.stateClaimed {
+            // Acquire-release: only the exact stuck word is replaced; release publishes the slot.
+            guard stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return false }
+            advance(head, from: position)
+            return true
+        }
+        guard state == Self.stateTaken else { return false }
+        // Acquire: the kind as the receiver (or a sender abandoning) left it.
+        let kind = kindWord(position).pointee.load(ordering: .acquiring) & SegmentLayout.kindMask
+        if kind == SegmentLayout.kindDelivered {
+            // Acquire-release: as above.
+            return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
+        }
+        if kind == SegmentLayout.kindReceipt && liveness.isAlive(senderIdentity(position)) { return false }
+        // Adopt it (one CAS on the exact word), then hand it to the next lap as a plain message.
+        let adopted = Self.makeWord(position: position, state: Self.stateTaken, reference: me)
+        // Acquire-release: only one repairer adopts the message; acquire sees its bytes.
+        guard stateWord(position).pointee.compareExchange(expected: word, desired: adopted, ordering: .acquiringAndReleasing).exchanged else { return false }
+        crashPoint(.repairAfterAdopt)
+        // Relaxed: published by the release store of the state word below. The slot is ours
+        // (taken by us) and its sender no longer writes the kind (dead, or it abandoned it).
+        kindWord(position).pointee.store(SegmentLayout.kindMessage | SegmentLayout.redeliveredFlag, ordering: .relaxed)
+        crashPoint(.repairAfterRedeliverMark)
+        // Release: the message bytes and kind are visible before the slot reads as full again.
+        stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateFull, reference: me), ordering: .releasing)
+        return true
+    }
+
+    /// Slots taken by a receiver that may have died while reading them: for each receiver lease,
+    /// the slot its intent names, if that slot is still taken by that lease.
+    func suspectedOrphans() -> [(word: UInt64, position: UInt64)] {
+        var found: [(word: UInt64, position: UInt64)] = []
+        for bitmapIndex in 0..<EventLayout.bitmapWords {
+            // Relaxed: a snapshot; every candidate is re-checked on the slot word itself.
+            var bits = receiverLeases.advanced(by: bitmapIndex).pointee.load(ordering: .relaxed)
+            while bits != 0 {
+                let entry = bitmapIndex * 64 + bits.trailingZeroBitCount
+                bits &= bits - 1
+                guard entry < leases.count else { continue }
+                // Acquire: pairs with the release of the receiver's take, which followed the intent.
+                let intent = leases.intent(entry).pointee.load(ordering: .acquiring)
+                guard intent != 0 else { continue }
+                let position = intent &- 1
+                // Acquire: a slot still taken shows the take that the intent announced.
+                let word = stateWord(position).pointee.load(ordering: .acquiring)
+                guard Self.state(of: word) == Self.stateTaken, Self.distance(word, from: position) == 0,
+                      Int(Self.reference(of: word) >> LeaseTable.tagBits) == entry,
+                      !isDelivered(position) else { continue }
+                found.append((word, position))
+            }
+        }
+        return found
+    }
+
+    /// Adopts a message whose receiver died while reading it (the caller checked, after a while,
+    /// that the slot still holds `word` and its holder is dead) and hands it to `body`, marked
+    /// redelivered. Returns nil if someone else got to it first, else whether it was a receipt
+    /// message.
+    func adopt(_ word: UInt64, at position: UInt64, lease: UInt32, identity: UInt64,
+               intent: UnsafeMutablePointer<Atomic<UInt64>>, _ body: Body) throws -> Bool? {
+        guard Self.state(of: word) == Self.stateTaken, Self.distance(word, from: position) == 0 else { return nil }
+        // Relaxed: the CAS below (release) publishes it; should we die reading, the next adopter
+        // finds the slot through it.
+        intent.pointee.store(position &+ 1, ordering: .relaxed)
+        let adopted = Self.makeWord(position: position, state: Self.stateTaken, reference: lease)
+        // Acquire-release: only one adopter wins; acquire sees the message bytes.
+        guard stateWord(position).pointee.compareExchange(expected: word, desired: adopted, ordering: .acquiringAndReleasing).exchanged else { return nil }
+        crashPoint(.repairAfterAdopt)
+        // Relaxed RMW: a flag only our own consume reads; an RMW because a waiting receipt
+        // sender may change the kind at the same time.
+        kindWord(position).pointee.bitwiseOr(SegmentLayout.redeliveredFlag, ordering: .relaxed)
+        crashPoint(.repairAfterRedeliverMark)
+        return try consume(position, lease: lease, identity: identity, body)
     }
 
     // MARK: Delivery of a receipt message (the sender's side)
@@ -402,16 +542,16 @@ struct SharedRing {
         /// Still waiting in the mailbox.
         case waiting
         /// A receiver is reading it (`word` is the slot's state word, for crash recovery).
-        case taking(receiverPid: Int32, word: UInt64)
+        case taking(word: UInt64)
         /// Taken and read by this receiver; the slot has been freed.
         case delivered(receiver: UInt64)
         /// The slot no longer holds the message (freed after its receiver died).
         case lost
     }
 
-    /// Where the receipt message written at `position` by `sender` stands; frees the slot once the
-    /// receipt is read.
-    func delivery(at position: UInt64, sender: UInt32) -> Delivery {
+    /// Where the receipt message written at `position` stands; frees the slot once the receipt is
+    /// read.
+    func delivery(at position: UInt64) -> Delivery {
         let word = stateWord(position)
         // Acquire: pairs with the receiver's release stores (state word, then kind).
         let current = word.pointee.load(ordering: .acquiring)
@@ -420,12 +560,9 @@ struct SharedRing {
         case Self.stateFull:
             return .waiting
         case Self.stateTaken:
-            let at = slot(position)
-            guard at.atomicUInt32(at: SegmentLayout.slotKind).pointee.load(ordering: .acquiring) == SegmentLayout.kindDelivered else {
-                return .taking(receiverPid: Self.pid(of: current), word: current)
-            }
-            let receiver = at.load(fromByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
-            let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, pid: 0)
+            guard isDelivered(position) else { return .taking(word: current) }
+            let receiver = slot(position).load(fromByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
+            let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
             // Acquire-release: only the exact delivered word is freed; release publishes the slot.
             guard word.pointee.compareExchange(expected: current, desired: freed, ordering: .acquiringAndReleasing).exchanged else {
                 return .lost
@@ -436,21 +573,57 @@ struct SharedRing {
         }
     }
 
-    /// Takes back a receipt message nobody has taken yet, by turning `full(p, sender)` into
-    /// `full(p, 0)`: a full slot naming no sender is a cancelled message, which the receiver that
-    /// reaches it skips and frees in the normal way (so `head` passes it like any other slot).
-    /// Returns false if a receiver got to the message first.
-    func retract(at position: UInt64, sender: UInt32) -> Bool {
-        let full = Self.makeWord(position: position, state: Self.stateFull, pid: sender)
-        let cancelled = Self.makeWord(position: position, state: Self.stateFull, pid: 0)
+    /// Takes back a receipt message nobody has taken yet: frees its slot at once (`full(p, me)`
+    /// → `empty(p + capacity)`), so it neither counts nor blocks. Returns false if a receiver got
+    /// to it first.
+    func retract(at position: UInt64, lease: UInt32) -> Bool {
+        let full = Self.makeWord(position: position, state: Self.stateFull, reference: lease)
+        let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
         // Acquire-release: succeeds only while no receiver has taken the message.
-        return stateWord(position).pointee.compareExchange(expected: full, desired: cancelled, ordering: .acquiringAndReleasing).exchanged
+        guard stateWord(position).pointee.compareExchange(expected: full, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return false }
+        advance(head, from: position)
+        return true
     }
 
-    /// Messages waiting (a snapshot: tail minus head, clamped to capacity).
+    /// Frees a receipt message that `word` shows taken by a receiver that died (the sender gives up
+    /// on it). Returns false if the slot moved on (someone adopted or delivered it meanwhile).
+    func retract(taken word: UInt64, at position: UInt64) -> Bool {
+        let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
+        // Acquire-release: only the exact word.
+        return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// Stops waiting for the receipt of a message a receiver is reading: marks it abandoned, so
+    /// that the receiver frees the slot when it finishes. Returns false if it was delivered
+    /// meanwhile (then `delivery(at:)` collects the receipt).
+    func abandon(at position: UInt64) -> Bool {
+        let kind = kindWord(position)
+        // Acquire: see the receiver's "delivered" with what it published.
+        var current = kind.pointee.load(ordering: .acquiring)
+        while current & SegmentLayout.kindMask == SegmentLayout.kindReceipt {
+            let abandoned = current & ~SegmentLayout.kindMask | SegmentLayout.kindAbandoned
+            // Acquire-release: exactly one of "delivered" and "abandoned" wins.
+            let (exchanged, found) = kind.pointee.compareExchange(expected: current, desired: abandoned, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = found
+        }
+        return current & SegmentLayout.kindMask != SegmentLayout.kindDelivered
+    }
+
+    /// Messages waiting (a snapshot): the full slots from head to tail.
     var depth: Int {
+        // Acquire loads: a snapshot for reporting only.
         let taken = head.pointee.load(ordering: .acquiring)
         let written = tail.pointee.load(ordering: .acquiring)
-        return written >= taken ? Int(min(written - taken, capacity)) : 0
+        let span = Int64(bitPattern: written &- taken)
+        guard span > 0 else { return 0 }
+        var count = 0
+        var position = taken
+        for _ in 0..<min(UInt64(span), capacity &* 2) {
+            let word = stateWord(position).pointee.load(ordering: .acquiring)
+            if Self.distance(word, from: position) == 0 && Self.state(of: word) == Self.stateFull { count += 1 }
+            position &+= 1
+        }
+        return min(count, Int(capacity))
     }
 }

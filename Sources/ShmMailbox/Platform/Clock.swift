@@ -42,3 +42,13 @@ extension UInt64 {
         return overflow ? .max : sum
     }
 }
+
+/// Wall-clock time, for informational header fields (creation time, first seen).
+enum WallClock {
+    /// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`).
+    static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}

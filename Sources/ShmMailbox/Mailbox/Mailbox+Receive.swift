@@ -1,0 +1,233 @@
+import Synchronization
+
+/// Receiving: the public receive calls and the one engine under them.
+extension Mailbox {
+    /// Takes the oldest message, waiting at most `timeout` for one (forever if nil).
+    ///
+    /// - Throws: `timedOut`, `closed`, `roleTaken`, `deleted` (the mailbox was deleted and is
+    ///   empty), `corrupted`.
+    public func receive(timeout: Duration? = nil) throws(MailboxError) -> Message {
+        try receiveCopy(deadline: Self.deadline(timeout))!
+    }
+
+    /// Takes the oldest message if there is one; returns nil at once when the mailbox is empty.
+    public func tryReceive() throws(MailboxError) -> Message? {
+        try receiveCopy(deadline: 0)
+    }
+
+    /// Zero-copy receive: hands the oldest message's bytes (valid only inside `body`) and its
+    /// sender's pid to `body`, then frees its space, also when `body` throws. Waits at most
+    /// `timeout` for a message (forever if nil).
+    @inlinable
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R {
+        try receive(timeout: timeout) { bytes, sender, _ in try body(bytes, sender) }
+    }
+
+    /// Zero-copy receive that also says whether the message is a *redelivery*: a receiver that
+    /// took it before died while reading it, so it may have been handled in part (see
+    /// `Message.isRedelivered`).
+    @inlinable
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R {
+        var result: R?
+        _ = try receiveOne(deadline: Self.deadline(timeout), release: true) { result = try body($0, $1, $2) }
+        // receiveOne returns only after `body` returned (a blocking call never reports empty).
+        return result!
+    }
+
+    /// Zero-copy receive if a message is waiting; returns nil at once when the mailbox is empty.
+    @inlinable
+    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R? {
+        try tryReceive { bytes, sender, _ in try body(bytes, sender) }
+    }
+
+    /// `tryReceive(_:)`, also saying whether the message is a redelivery.
+    @inlinable
+    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R? {
+        var result: R?
+        guard try receiveOne(deadline: 0, release: true, { result = try body($0, $1, $2) }) else { return nil }
+        return result
+    }
+
+    /// Takes every waiting message, up to `limit`, handing each (bytes valid only inside) with its
+    /// sender's pid to `body`, and frees their space together: one release store and at most one
+    /// wake-up for the batch. Waits at most `timeout` (forever if nil) for the first message, then
+    /// takes only what is already there. Returns how many messages it took (at least 1).
+    ///
+    /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
+    ///   another `MailboxError`.
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _ in try body(bytes, sender) }
+    }
+
+    /// `receiveBatch(limit:timeout:_:)`, also saying for each message whether it is a redelivery.
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
+                             _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: Self.deadline(timeout), body)
+    }
+
+    /// Like `receiveBatch`, without waiting: returns 0 at once when the mailbox is empty.
+    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: 0) { bytes, sender, _ in try body(bytes, sender) }
+    }
+
+    /// `tryReceiveBatch(limit:_:)`, also saying for each message whether it is a redelivery.
+    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: 0, body)
+    }
+
+    // MARK: Engine
+
+    private func receiveCopy(deadline: UInt64) throws(MailboxError) -> Message? {
+        var message: Message?
+        let taken = try typed {
+            try receiveOne(deadline: deadline, release: true) { bytes, sender, redelivered in
+                message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
+            }
+        }
+        return taken ? message : nil
+    }
+
+    /// Takes one message and hands it to `body`. Returns false only for a non-blocking call
+    /// (deadline 0) that found the mailbox empty. With `release: false` the space of the message
+    /// taken is released by `finishReceives()`.
+    @usableFromInline
+    func receiveOne(deadline: UInt64, release: Bool, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
+        try checkUsable()
+        // Relaxed: a stale owner value only delays noticing a transfer by one call.
+        if ownership != .none, ownerWord.word.pointee.load(ordering: .relaxed) != confirmedOwner {
+            try checkReceiveRight()
+        }
+        if roles & LeaseTable.roleReceived == 0 { try takeRole(LeaseTable.roleReceived, deadline: deadline) }
+        // A throwing body still consumed a message, so the space event must fire either way.
+        var consumed = false
+        var receipt = false
+        defer {
+            if consumed {
+                if release {
+                    notifySenders(all: receipt)
+                } else {
+                    hasUnnotifiedReceives = true
+                    if receipt { hasUnnotifiedReceipts = true }
+                }
+                // Round robin: a message taken (even if `body` threw) ends this receiver's turn.
+                if let turnEntry { finishTurn(turnEntry) }
+            }
+        }
+        func take(_ bytes: UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws {
+            consumed = true
+            try body(bytes, sender, redelivered)
+        }
+        func attempt(_ phase: Waiter.Phase) throws -> Bool {
+            let took: Bool
+            switch ring {
+            case .oneToOne(let ring):
+                took = try ring.tryRead(release: release, take)
+            case .shared(let ring):
+                if let turnEntry, !hasTurn(turnEntry) { return false }
+                took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, &receipt, take)
+            case .chained(let chain):
+                if let turnEntry, !hasTurn(turnEntry) { return false }
+                took = try readChain(chain, phase: phase, &receipt, take)
+            }
+            if !took { try checkNotGone() }
+            return took
+        }
+        if try attempt(.spinning) { return true }
+        if deadline == 0 { return false }
+        // A zero-capacity mailbox's non-blocking senders hand their message to a receiver that
+        // waits: say that we do.
+        if isRendezvous, let lease { messageEvent.enterWaiting(as: lease.index) }
+        defer { if isRendezvous, let lease { messageEvent.leaveWaiting(as: lease.index) } }
+        try wait(on: messageEvent, deadline: deadline, attempt)
+        return true
+    }
+
+    /// One read of a shared ring; when it is empty, and from time to time, also looks for a
+    /// message whose receiver died while reading it.
+    @inline(__always)
+    private func read(_ ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>, phase: Waiter.Phase,
+                      _ receipt: inout Bool, _ take: SharedRing.Body) throws -> Bool {
+        switch try ring.tryRead(lease: lease, identity: packedMe, intent: intent, take) {
+        case .message(let wasReceipt):
+            receipt = wasReceipt
+            return true
+        case .empty:
+            break
+        case .pending(let word, let position):
+            noteStall(word: word, position: position, in: ring)
+        }
+        guard isOrphanSearchDue(phase) else { return false }
+        guard let wasReceipt = try adoptOrphan(in: ring, lease: lease, intent: intent, take) else { return false }
+        receipt = wasReceipt
+        return true
+    }
+
+    /// `read` for an unbounded mailbox: its chain, and the generations passed but not yet given back.
+    @inline(__always)
+    private func readChain(_ chain: SegmentChain, phase: Waiter.Phase, _ receipt: inout Bool, _ take: SharedRing.Body) throws -> Bool {
+        switch try chain.tryRead(identity: packedMe, take) {
+        case .message(let wasReceipt):
+            receipt = wasReceipt
+            return true
+        case .empty:
+            break
+        case .pending(let word, let position):
+            noteStall(word: word, position: position, in: chain.reader.ring)
+        }
+        guard isOrphanSearchDue(phase) else { return false }
+        chain.giveBack()
+        for link in chain.readableLinks {
+            if let wasReceipt = try adoptOrphan(in: link.ring, lease: link.lease.reference, intent: link.intent, take) {
+                receipt = wasReceipt
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Takes up to `limit` messages, waiting (until `deadline`) only for the first, and releases
+    /// their space together.
+    private func receiveMany(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Int {
+        guard limit > 0 else { return 0 }
+        defer { finishReceives() }
+        guard try receiveOne(deadline: deadline, release: false, body) else { return 0 }
+        // Round robin: one message per turn.
+        if turnEntry != nil { return 1 }
+        // The first message passed every check; take the rest of the batch straight from the
+        // ring, without the per-call checks and waiting machinery.
+        var count = 1
+        switch ring {
+        case .oneToOne(let ring):
+            while count < limit, try ring.tryRead(release: false, body) { count += 1 }
+        case .shared(let ring):
+            while count < limit, case .message(let receipt) = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord, body) {
+                count += 1
+                if receipt { hasUnnotifiedReceipts = true }
+            }
+        case .chained(let chain):
+            while count < limit, case .message(let receipt) = try chain.tryRead(identity: packedMe, body) {
+                count += 1
+                if receipt { hasUnnotifiedReceipts = true }
+            }
+        }
+        return count
+    }
+
+    /// Releases the space of messages taken with `release: false` and wakes senders that sleep.
+    func finishReceives() {
+        if case .oneToOne(let ring) = ring, ring.hasUnreleasedReads { ring.releaseReads() }
+        guard hasUnnotifiedReceives else { return }
+        hasUnnotifiedReceives = false
+        notifySenders(all: hasUnnotifiedReceipts)
+        hasUnnotifiedReceipts = false
+    }
+
+    /// Wakes a sender asleep on the space event; every one after a receipt message was taken,
+    /// since its synchronous sender sleeps there too, among senders waiting for room.
+    @inline(__always)
+    func notifySenders(all: Bool) {
+        if let woken = spaceEvent.notify(all: all), woken == 0 {
+            withdrawDeadSleepers(of: spaceEvent)
+        }
+    }
+}

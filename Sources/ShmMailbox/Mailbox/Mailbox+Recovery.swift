@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Waiting, and repairing what dead processes leave behind: stuck slots, messages whose
+/// receiver died while reading them, and sleeper announcements of processes that died asleep.
+///
+/// Nothing here trusts a single observation: a slot must stay exactly the same for
+/// `stallCheckNanos` before its holder's liveness is even checked, and every repair is a CAS on
+/// the exact word observed, so a slow but live process is never disturbed and two repairers
+/// never both act.
+extension Mailbox {
+    /// Runs `attempt` until it succeeds (spinning, then sleeping on `event`, as the wait
+    /// strategy says), or throws `timedOut` when `deadline` passes. The caller has tried once
+    /// already and holds a lease (its sleeper bit).
+    func wait(on event: EventCount, deadline: UInt64, _ attempt: (Waiter.Phase) throws -> Bool) throws {
+        guard let lease else { throw MailboxError.corrupted(reason: "waiting without a lease") }
+        try Waiter.wait(strategy: waitStrategy, deadline: deadline, on: event, as: lease.index,
+                        slice: { sleepSlice() },
+                        tick: { if ownership == .process { try checkOwner(force: false) } },
+                        attempt)
+    }
+
+    /// How long the next sleep may last: until the next repair check is due (a stuck slot or a
+    /// suspected orphan), at most `sleepSliceNanos`.
+    private func sleepSlice() -> UInt64 {
+        var due: UInt64 = .max
+        if let stall { due = stall.since &+ Self.stallCheckNanos }
+        for watched in orphanWatch.values { due = min(due, watched.since &+ Self.stallCheckNanos) }
+        guard due != .max else { return Self.sleepSliceNanos }
+        let now = MonotonicClock.now()
+        return due > now ? min(max(due - now, 500_000), Self.sleepSliceNanos) : 500_000
+    }
+
+    // MARK: Stuck slots
+
+    /// Tracks a shared-ring slot that blocks progress (a sender's claim at the head, or a slot
+    /// still in use a lap behind the tail); once it has stayed the same for `stallCheckNanos`,
+    /// repairs it if the process holding it is dead (see `SharedRing.repair`).
+    @inline(never)
+    func noteStall(word: UInt64, position: UInt64, in ring: SharedRing) {
+        let state = SharedRing.state(of: word)
+        guard state == SharedRing.stateClaimed || state == SharedRing.stateTaken else { return }
+        let now = MonotonicClock.now()
+        guard let seen = stall, seen.word == word, seen.position == position else {
+            stall = (word, position, now)
+            return
+        }
+        guard now &- seen.since >= Self.stallCheckNanos else { return }
+        if ring.holderIsDead(word, at: position, liveness: liveness),
+           ring.repair(stuck: word, at: position, by: leaseReference, liveness: liveness) {
+            stall = nil
+            // A freed slot is room for senders; a redelivered message is news for receivers.
+            notifySenders(all: false)
+            notifyReceivers()
+        } else {
+            stall = (word, position, now)
+        }
+    }
+
+    // MARK: Messages whose receiver died
+
+    /// Whether to look for orphaned messages now: before every sleep, and every
+    /// `stallCheckNanos` while polling (so that a receiver that never sleeps finds them too).
+    func isOrphanSearchDue(_ phase: Waiter.Phase) -> Bool {
+        let now = MonotonicClock.coarseNow()
+        guard phase == .aboutToSleep || now >= nextOrphanSearch else { return false }
+        nextOrphanSearch = now &+ Self.stallCheckNanos
+        return true
+    }
+
+    /// Looks for a message whose receiver died while reading it (through the receivers'
+    /// intents, see `SharedRing.suspectedOrphans`); one that has stayed so for `stallCheckNanos`
+    /// and whose taker is dead is adopted and handed to `take`, marked redelivered. Returns nil
+    /// if there was none, else whether it was a receipt message.
+    func adoptOrphan(in ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>,
+                     _ take: SharedRing.Body) throws -> Bool? {
+        let suspects = ring.suspectedOrphans()
+        if suspects.isEmpty {
+            if !orphanWatch.isEmpty { orphanWatch = [:] }
+            return nil
+        }
+        let now = MonotonicClock.now()
+        for (word, position) in suspects {
+            guard let seen = orphanWatch[position], seen.word == word else {
+                orphanWatch[position] = (word, now)
+                continue
+            }
+            guard now >= seen.since &+ Self.stallCheckNanos else { continue }
+            guard ring.holderIsDead(word, at: position, liveness: liveness) else {
+                // A live receiver taking its time: look again in a while, not at once.
+                orphanWatch[position] = (word, now &+ Self.sleepSliceNanos)
+                continue
+            }
+            orphanWatch[position] = nil
+            if let receipt = try ring.adopt(word, at: position, lease: lease, identity: packedMe, intent: intent, take) {
+                return receipt
+            }
+        }
+        let current = Set(suspects.map(\.position))
+        orphanWatch = orphanWatch.filter { current.contains($0.key) }
+        return nil
+    }
+
+    // MARK: Sleepers that died asleep
+
+    /// A notification found sleepers announced but woke nobody: a sleeper may have died asleep
+    /// and left its bit set, which would cost every notification a system call. At most every
+    /// 10 ms, withdraw the bits of announced entries whose holder is dead. (A live sleeper that
+    /// is about to sleep is not yet in the kernel's queue either; it is alive, so it keeps its bit.)
+    @inline(never)
+    func withdrawDeadSleepers(of event: EventCount) {
+        let now = MonotonicClock.coarseNow()
+        guard now >= nextSleeperCheck else { return }
+        nextSleeperCheck = now &+ 10_000_000
+        for sleeper in event.announcedSleepers() where sleeper < leases.count {
+            let holder = leases.holder(at: sleeper)
+            guard holder == 0 || !liveness.isAlive(holder) else { continue }
+            event.withdraw(deadSleeper: sleeper)
+            // If the entry changed hands meanwhile, its new holder may have announced itself
+            // just before we withdrew the bit: wake everyone, so it re-announces.
+            if leases.holder(at: sleeper) != holder { event.wakeEveryone() }
+        }
+    }
+}

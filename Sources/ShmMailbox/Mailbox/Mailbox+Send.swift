@@ -1,0 +1,268 @@
+/// Sending: the public send calls and the one engine under them.
+extension Mailbox {
+    // MARK: Sending
+
+    /// Sends the bytes of `buffer`, waiting for space for at most `timeout` (forever if nil).
+    ///
+    /// - Throws: `messageTooLarge`, `timedOut`, `closed`, `roleTaken`, `deleted`, `corrupted`.
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try sendBuffer(buffer, deadline: Self.deadline(timeout))
+    }
+
+    /// Sends `bytes` (an `Array`, `Data`, a slice…), waiting at most `timeout` (forever if nil).
+    @inlinable
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try sendContents(of: bytes, deadline: Self.deadline(timeout))
+    }
+
+    /// Sends the UTF-8 bytes of `text`, waiting at most `timeout` (forever if nil).
+    public func send(_ text: String, timeout: Duration? = nil) throws(MailboxError) {
+        var text = text
+        let deadline = Self.deadline(timeout)
+        _ = try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: deadline) }
+        }.get()
+    }
+
+    /// Sends the bytes of `value` (read back with `Message.load(as:)`), waiting at most `timeout`.
+    @inlinable
+    public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) throws(MailboxError) {
+        let deadline = Self.deadline(timeout)
+        _ = try withUnsafeBytes(of: value) { (bytes) throws(MailboxError) -> Bool in try sendBuffer(bytes, deadline: deadline) }
+    }
+
+    /// Sends the bytes of `buffer` and, with `until: .received`, returns only once a receiver has
+    /// taken the message, naming it (a receipt). On a `.shared` mailbox, a message nobody took
+    /// within `timeout` is taken back and its slot freed at once (`timedOut`: nothing sent); one a
+    /// receiver took but had not finished with when `timeout` passed stays with it
+    /// (`deliveryUnconfirmed`: it will be received). On a `.oneToOne` mailbox a message not
+    /// received in time stays queued (`deliveryUnconfirmed`). `timeout: .zero` sends only if a
+    /// receiver takes the message at once — on a zero-capacity mailbox, a receiver already
+    /// waiting in a blocking `receive` counts (the rendezvous).
+    ///
+    /// - Throws: `timedOut`, `deliveryUnconfirmed`, `receiverDied` (the receiver that took it died
+    ///   while reading it; the message was withdrawn), or what `send(_:timeout:)` throws.
+    @discardableResult
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        try sendBuffer(buffer, deadline: Self.deadline(timeout), completion: completion).delivery
+    }
+
+    /// `send(_:timeout:until:)` for an `Array`, `Data`, a slice or any collection of bytes.
+    @discardableResult
+    @inlinable
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        let deadline = Self.deadline(timeout)
+        let copy = Array(bytes)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(MailboxError) -> SendResult in try sendBuffer(buffer, deadline: deadline, completion: completion) }
+        }.get().delivery
+    }
+
+    /// `send(_:timeout:until:)` for the UTF-8 bytes of `text`.
+    @discardableResult
+    public func send(_ text: String, timeout: Duration? = nil, until completion: Completion) throws(MailboxError) -> Delivery? {
+        var text = text
+        let deadline = Self.deadline(timeout)
+        return try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> SendResult in
+                try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: deadline, completion: completion)
+            }
+        }.get().delivery
+    }
+
+    /// Sends `buffer` if there is room now; returns `false` (sending nothing) when the mailbox is full.
+    public func trySend(_ buffer: UnsafeRawBufferPointer) throws(MailboxError) -> Bool {
+        try sendBuffer(buffer, deadline: 0)
+    }
+
+    /// Sends `bytes` if there is room now; returns `false` when the mailbox is full.
+    @inlinable
+    public func trySend<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(MailboxError) -> Bool {
+        try sendContents(of: bytes, deadline: 0)
+    }
+
+    /// Sends `text` as UTF-8 if there is room now; returns `false` when the mailbox is full.
+    public func trySend(_ text: String) throws(MailboxError) -> Bool {
+        var text = text
+        return try text.withUTF8 { bytes in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(bytes), deadline: 0) }
+        }.get()
+    }
+
+    /// Sends the bytes of `value` if there is room now; returns `false` when the mailbox is full.
+    @inlinable
+    public func trySend<T: BitwiseCopyable>(value: T) throws(MailboxError) -> Bool {
+        try withUnsafeBytes(of: value) { (bytes) throws(MailboxError) -> Bool in try sendBuffer(bytes, deadline: 0) }
+    }
+
+    /// Zero-copy send: reserves `count` bytes in the mailbox and lets `fill` write the message
+    /// straight into shared memory; the message is published when `fill` returns. `fill` must
+    /// write all `count` bytes. If `fill` throws, nothing is delivered and its error is rethrown.
+    /// Waits for space at most `timeout` (forever if nil).
+    ///
+    /// - Throws: what `fill` throws, or a `MailboxError`.
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), completion: .queued, fill)
+    }
+
+    /// Zero-copy send if there is room now; returns `false` (without calling `fill`) when full.
+    public func trySend(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        try sendReserving(count: count, deadline: 0, completion: .queued, fill) != .full
+    }
+
+    /// Sends made inside `body` on this handle are announced together when `body` returns: at most
+    /// one wake-up (and, on a `.oneToOne` mailbox, one store of the published tail) for the whole
+    /// batch instead of one per message. Each message can be taken as soon as it is written by a
+    /// receiver that is not asleep; a sleeping receiver wakes when the batch ends. A send that
+    /// finds the mailbox full first announces what came before it, so a batch never waits on
+    /// itself. Use it for bursts; calls may nest.
+    ///
+    /// ```swift
+    /// try box.batch {
+    ///     for order in orders { try box.send(value: order) }
+    /// }
+    /// ```
+    public func batch<R>(_ body: () throws -> R) rethrows -> R {
+        enterBatch()
+        defer { leaveBatch() }
+        return try body()
+    }
+
+    /// Starts a batch (see `batch`); every call must be matched by `leaveBatch()`.
+    func enterBatch() {
+        batchDepth += 1
+    }
+
+    /// Ends a batch started with `enterBatch()`; the outermost end publishes and announces it.
+    func leaveBatch() {
+        batchDepth -= 1
+        if batchDepth == 0 { flushSends() }
+    }
+
+    // MARK: Engine
+
+    // The public generic calls are thin inlinable wrappers over these non-generic entry points,
+    // so a client module specializes the wrapper and never pays for generic metadata here.
+
+    /// Copies `buffer` into the mailbox. Returns false only for a non-blocking call that found it full.
+    @usableFromInline
+    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
+        try sendBuffer(buffer, deadline: deadline, completion: .queued) != .full
+    }
+
+    /// Copies `buffer` into the mailbox and, for `.received`, waits until a receiver took it.
+    @usableFromInline
+    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: UInt64, completion: Completion) throws(MailboxError) -> SendResult {
+        try typed {
+            try sendReserving(count: buffer.count, deadline: deadline, completion: completion) { target in
+                if let source = buffer.baseAddress, !target.isEmpty {
+                    target.baseAddress!.copyMemory(from: source, byteCount: buffer.count)
+                }
+            }
+        }
+    }
+
+    /// `sendBuffer` for any collection of bytes: in place when it is contiguous, else via a copy.
+    @inlinable
+    func sendContents<Bytes: Collection<UInt8>>(of bytes: Bytes, deadline: UInt64) throws(MailboxError) -> Bool {
+        var outcome: Result<Bool, MailboxError>?
+        _ = bytes.withContiguousStorageIfAvailable { buffer in
+            outcome = Result { () throws(MailboxError) -> Bool in try sendBuffer(UnsafeRawBufferPointer(buffer), deadline: deadline) }
+        }
+        if let outcome { return try outcome.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(MailboxError) -> Bool in try sendBuffer(buffer, deadline: deadline) }
+        }.get()
+    }
+
+    /// Writes one message of `count` bytes, filled by `fill`, waiting for room until `deadline`,
+    /// and for `.received` (or on a zero-capacity mailbox) until a receiver has taken it. Returns
+    /// `.full` only for a non-blocking call (deadline 0) that found the mailbox full (or, for a
+    /// synchronous send, found no receiver to take the message at once).
+    @inline(__always)
+    func sendReserving(count: Int, deadline: UInt64, completion: Completion,
+                       _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> SendResult {
+        try checkUsable()
+        guard count >= 0, count <= maxMessageSize else {
+            throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
+        }
+        if roles & LeaseTable.roleSent == 0 { try takeRole(LeaseTable.roleSent, deadline: 0) }
+        if ownership == .process { try checkOwner(force: false) }
+        try checkNotGone()
+        let publish = batchDepth == 0
+        let waits = completion == .received || isRendezvous
+        var written: UInt64 = 0
+        /// The ring a synchronous send's message went to (shared and chained rings).
+        var writtenTo: SharedRing?
+        var writtenLease: UInt32 = 0
+        func attempt(_ phase: Waiter.Phase) throws -> Bool {
+            switch ring {
+            case .oneToOne(let ring):
+                guard try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill) else {
+                    if phase == .aboutToSleep { try checkNotGone() }
+                    return false
+                }
+                // Only a synchronous send needs where its message ends.
+                if waits { written = ring.lastMessageEnd }
+                return true
+            case .shared(let ring):
+                switch try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: waits, fill) {
+                case .written(let position):
+                    written = position
+                    if waits { writtenTo = ring; writtenLease = leaseReference }
+                    return true
+                case .full(let word, let position):
+                    noteStall(word: word, position: position, in: ring)
+                    if phase == .aboutToSleep { try checkNotGone() }
+                    return false
+                case .sealed:
+                    throw MailboxError.corrupted(reason: "a bounded ring reads as sealed")
+                }
+            case .chained(let chain):
+                // Never full: the chain grows instead (or throws `outOfSharedMemory`).
+                guard case .written(let position) = try chain.tryWrite(length: count, identity: packedMe, receipt: waits, fill) else {
+                    return false
+                }
+                written = position
+                if waits { writtenTo = chain.writer.ring; writtenLease = chain.writer.lease.reference }
+                return true
+            }
+        }
+        if try !attempt(.spinning) {
+            // Full: whatever this handle has batched must become visible before it waits for
+            // room, or its receiver could never make any.
+            flushSends()
+            if deadline == 0 { return .full }
+            try wait(on: spaceEvent, deadline: deadline, attempt)
+        }
+        if publish {
+            notifyReceivers()
+        } else {
+            hasUnnotifiedSends = true
+        }
+        guard waits else { return .queued }
+        flushSends()
+        if let writtenTo {
+            return try awaitReceipt(at: written, in: writtenTo, lease: writtenLease, deadline: deadline)
+        }
+        return try awaitConsumption(upTo: written, deadline: deadline)
+    }
+
+    /// Publishes batched sends and wakes receivers that sleep, once for the whole batch.
+    func flushSends() {
+        if case .oneToOne(let ring) = ring, ring.hasUnpublishedWrites { ring.publishWrites() }
+        guard hasUnnotifiedSends else { return }
+        hasUnnotifiedSends = false
+        notifyReceivers()
+    }
+
+    /// Wakes a receiver asleep on the message event (every one under round robin, where only the
+    /// receiver whose turn it is may take the message).
+    @inline(__always)
+    func notifyReceivers() {
+        if let woken = messageEvent.notify(all: receiverPolicy == .roundRobin), woken == 0 {
+            withdrawDeadSleepers(of: messageEvent)
+        }
+    }
+}
