@@ -218,11 +218,15 @@ public final class Mailbox {
     }
 
     /// `open(_:waitStrategy:trust:)` for a validated or derived name.
-    static func open(_ validName: MailboxName, waitStrategy: WaitStrategy, trust: SegmentTrust = .sameUser) throws(MailboxError) -> Mailbox {
+    /// `patience` bounds how long it waits for a segment still being sized or initialised (by a
+    /// creator that does not build under a temporary name); the fuzzer passes zero.
+    static func open(_ validName: MailboxName, waitStrategy: WaitStrategy, trust: SegmentTrust = .sameUser,
+                     patience: Duration = .seconds(2)) throws(MailboxError) -> Mailbox {
         // The magic and version first (so a foreign object is `notAMailbox` whatever its size),
         // then the header's size.
-        let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.versionOffset + 4, waitForSize: .milliseconds(500), trust: trust)
-        let geometry = try SegmentGeometry.read(from: segment, waitForMagic: .seconds(2))
+        let segment = try SharedSegment.open(validName, minimumSize: SegmentLayout.versionOffset + 4,
+                                             waitForSize: min(patience, .milliseconds(500)), trust: trust)
+        let geometry = try SegmentGeometry.read(from: segment, waitForMagic: patience)
         guard geometry.buffering != .chained else {
             throw .notAMailbox(validName.name)
         }
