@@ -60,9 +60,12 @@ func openMailbox(_ name: String) -> Mailbox {
 }
 
 /// Exit statuses the tests read: 3 permission denied, 4 not found, 5 owner terminated,
-/// 6 not permitted, 7 receiver busy, 8 role taken, 2 any other error.
+/// 6 not permitted, 7 receiver busy, 8 role taken, 13 receiver died, 14 delivery unconfirmed,
+/// 2 any other error.
 func exitCode(for error: MailboxError) -> Int32 {
     switch error {
+    case .receiverDied: return 13
+    case .deliveryUnconfirmed: return 14
     case .permissionDenied: return 3
     case .notFound: return 4
     case .ownerTerminated: return 5
@@ -243,5 +246,5 @@ case "exhaust":
     exhaust(name: argument(1), segmentCapacity: number(2), maxSize: number(3))
 
 default:
-    guard runEndpointCommand(arguments) else { fail("unknown command \(command)") }
+    guard runEndpointCommand(arguments) || runCrashCommand(arguments) else { fail("unknown command \(command)") }
 }

@@ -40,11 +40,14 @@ final class Peer {
 
     /// Starts `MailboxTestPeer` (or another of the package's `executable`s, or the program at
     /// `executablePath`) with `arguments`.
-    init(_ arguments: [String], strategy: String? = nil, executable: String = "MailboxTestPeer", executablePath: String? = nil) throws {
+    /// `crashAt` arms a crash point in the peer (`SHMMB_CRASH_AT`, see `CrashPoint`).
+    init(_ arguments: [String], strategy: String? = nil, executable: String = "MailboxTestPeer", executablePath: String? = nil,
+         crashAt: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executablePath ?? buildDirectory + "/" + executable)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         if let strategy { environment["PEER_STRATEGY"] = strategy }
+        if let crashAt { environment["SHMMB_CRASH_AT"] = crashAt }
         process.environment = environment
         process.standardOutput = output
         process.standardError = errors

@@ -1,0 +1,102 @@
+// Commands of the test peer for the crash-point walk (Tests/ShmMailboxTests/CrashPointTests.swift),
+// called from the `default:` branch of main.swift's switch. The test arms a crash point with
+// SHMMB_CRASH_AT in the peer's environment; the library kills the peer there (SIGKILL). Each
+// command reports its progress on stdout, unbuffered, so the test knows what completed before
+// the kill.
+//
+//   walk-send NAME SENDER COUNT MIN MAX BATCH  send messages 0..<COUNT (blocking), BATCH per
+//                                              `Mailbox.batch`; print "done Q" after each send
+//                                              returned
+//   walk-receive NAME COUNT BATCH              receive COUNT messages (zero copy; `receiveBatch`
+//                                              of up to BATCH when BATCH > 1), verifying each;
+//                                              print "got S Q R" inside the body (sender,
+//                                              sequence, 1 if redelivered)
+//   walk-delete NAME                           Mailbox.delete(NAME); print "deleted"
+//   walk-send-sync NAME TEXT                   synchronous send (30 s); print "delivered to PID"
+//                                              or the error
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailboxTestSupport
+import ShmMailbox
+
+/// Runs a crash-walk command; false if `arguments` is not one.
+func runCrashCommand(_ arguments: [String]) -> Bool {
+    let command = arguments[0]
+    func argument(_ index: Int) -> String {
+        guard index < arguments.count else { fail("\(command): missing argument \(index)") }
+        return arguments[index]
+    }
+    func number(_ index: Int) -> Int {
+        guard let value = Int(argument(index)) else { fail("\(command): argument \(index) is not a number") }
+        return value
+    }
+    switch command {
+    case "walk-send":
+        let box = openMailbox(argument(1))
+        let sender = UInt32(number(2))
+        let count = UInt64(number(3))
+        let (minSize, maxSize, batch) = (number(4), number(5), max(1, number(6)))
+        var sequence: UInt64 = 0
+        while sequence < count {
+            let end = min(count, sequence + UInt64(batch))
+            box.batch {
+                while sequence < end {
+                    let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+                    do {
+                        try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                    } catch {
+                        fail("send \(sequence): \(error)")
+                    }
+                    say("done \(sequence)")
+                    sequence += 1
+                }
+            }
+        }
+        say("sent \(count)")
+    case "walk-receive":
+        let box = openMailbox(argument(1))
+        let count = number(2)
+        let batch = max(1, number(3))
+        var received = 0
+        func take(_ bytes: UnsafeRawBufferPointer, _ redelivered: Bool) throws {
+            let (sender, sequence) = try TestMessages.verify(bytes)
+            say("got \(sender) \(sequence) \(redelivered ? 1 : 0)")
+            received += 1
+        }
+        while received < count {
+            do {
+                if batch > 1 {
+                    _ = try box.receiveBatch(limit: min(batch, count - received), timeout: .seconds(30)) { bytes, _, redelivered in
+                        try take(bytes, redelivered)
+                    }
+                } else {
+                    try box.receive(timeout: .seconds(30)) { bytes, _, redelivered in try take(bytes, redelivered) }
+                }
+            } catch {
+                fail("receive after \(received): \(error)")
+            }
+        }
+        say("received \(received)")
+    case "walk-delete":
+        do {
+            try Mailbox.delete(argument(1))
+            say("deleted")
+        } catch {
+            fail("delete: \(error)")
+        }
+    case "walk-send-sync":
+        let box = openMailbox(argument(1))
+        do {
+            let delivery = try box.send(argument(2), timeout: .seconds(30), until: .received)
+            say("delivered to \(delivery?.receiver.pid ?? 0)")
+        } catch {
+            say("\(error)")
+            exit(exitCode(for: error))
+        }
+    default:
+        return false
+    }
+    return true
+}
