@@ -31,12 +31,14 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
+        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport.
+        .target(name: "CBenchShim"),
         // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP),
         // workloads and reports. Uses ShmMailbox's public API only.
         .target(
             name: "RingBenchKit",
             dependencies: [
-                "ShmMailbox", "CShim",
+                "ShmMailbox", "CBenchShim",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

@@ -38,13 +38,4 @@ int shim_membarrier_register_global(void);
 /// `syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED)`. Returns 0 or the errno.
 int shim_membarrier_global(void);
 
-// ringbench (RingBenchKit): POSIX message queues. `mq_open` is variadic, which Swift cannot call;
-// the other mq_* functions and `struct mq_attr` come from <mqueue.h> as they are.
-#include <mqueue.h>
-
-/// `mq_open(name, oflag, mode, &attr)` with `attr.mq_maxmsg = maxmsg` and `attr.mq_msgsize = msgsize`
-/// when `oflag` has O_CREAT, otherwise `mq_open(name, oflag)`. Returns the descriptor or
-/// `(mqd_t)-1` with errno set.
-mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize);
-
 #endif
