@@ -13,7 +13,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // Thin C layer: futex wait/wake, cpu pause. Nothing else belongs here.
+        // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
+        // the SIGBUS guard (a signal handler) and the fork generation (a pthread_atfork handler).
         .target(name: "CShim", path: "CShim"),
         .target(name: "ShmMailbox", dependencies: ["CShim"], exclude: ["Layout/README.md"]),
         .executableTarget(

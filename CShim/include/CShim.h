@@ -74,4 +74,22 @@ static inline int shim_guard_damaged(int slot) {
     return __atomic_load_n(&shim_guard_damage[slot], __ATOMIC_RELAXED) != 0;
 }
 
+// ---- Fork generation (fork_generation.c) --------------------------------------------------------
+
+/// The counter behind `shim_fork_generation`; read it only through that function.
+extern unsigned long shim_fork_generation_counter[];
+
+/// How many `fork()`s separate this process from the first one of its line that loaded the
+/// library: 0 there, incremented in every child by a `pthread_atfork` child handler (installed by
+/// a constructor at load time). A handle that records it can tell it was inherited across fork.
+/// Only `fork()` runs atfork handlers: `vfork`, `_Fork`, a raw `clone` and `posix_spawn` do not
+/// (the latter two are followed by exec anyway).
+///
+/// Relaxed suffices: the increment runs in the child's only thread right after fork, before any
+/// code of the child reads the counter; later readers are that thread (program order) or threads
+/// it creates afterwards (thread creation synchronizes).
+static inline unsigned long shim_fork_generation(void) {
+    return __atomic_load_n(&shim_fork_generation_counter[0], __ATOMIC_RELAXED);
+}
+
 #endif
