@@ -1,27 +1,57 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CShim
 
 /// A POSIX shared-memory object mapped read-write into this process.
 ///
 /// Wraps `shm_open`, `ftruncate`, `posix_fallocate`, `fchmod`, `fstat`, `mmap`, `munmap` and
 /// `shm_unlink`. The mapping is released when the segment is deinitialised; the object itself
 /// lives on until `unlink(_:)`.
+///
+/// The file behind the mapping is treated as hostile: every mapping is registered with the SIGBUS
+/// guard (`shim_guard_register`), so a segment truncated under us turns into private zero pages
+/// and `isDamaged` instead of killing the process.
 final class SharedSegment: @unchecked Sendable {
     /// The mapped bytes. Valid until deinit.
     let base: UnsafeMutableRawPointer
     /// Bytes mapped (the object's size at open).
     let size: Int
     private(set) var name: MailboxName
+    /// The device and inode of the object that was mapped (`fstat` of the descriptor mapped), which
+    /// identify it whatever name it is reached under later.
+    let device: UInt64
+    let inode: UInt64
+    /// The owner of the object when it was mapped.
+    let uid: UInt32
+    /// This mapping's slot in the SIGBUS guard's table.
+    private let guardSlot: Int32
 
-    private init(base: UnsafeMutableRawPointer, size: Int, name: MailboxName) {
+    private init(base: UnsafeMutableRawPointer, size: Int, name: MailboxName, file: stat, guardSlot: Int32) {
         self.base = base
         self.size = size
         self.name = name
+        self.device = UInt64(file.st_dev)
+        self.inode = UInt64(file.st_ino)
+        self.uid = file.st_uid
+        self.guardSlot = guardSlot
     }
 
     deinit {
+        // Unregister first: the guard must never map zero pages over an address range that was
+        // given back and may be reused.
+        shim_guard_unregister(guardSlot)
         munmap(base, size)
+    }
+
+    /// Whether the object was truncated under us (by anyone with write access to it) and an access
+    /// hit a page it no longer backs. The SIGBUS guard then replaced the whole mapping by private
+    /// zero pages: the access was retried and read or wrote zeros, nothing other processes write
+    /// reaches us any more, and nothing we write reaches them. Treat the segment as gone. One
+    /// relaxed load (`shim_guard_damaged`, inline).
+    @inline(__always)
+    var isDamaged: Bool {
+        shim_guard_damaged(guardSlot) != 0
     }
 
     /// Creates a new object of `size` bytes with exactly `mode` permissions (the umask is
@@ -45,8 +75,7 @@ final class SharedSegment: @unchecked Sendable {
                 throw rc == ENOSPC || rc == EFBIG ? MailboxError.outOfSharedMemory(requested: size)
                                                   : systemError(rc, "posix_fallocate")
             }
-            let base = try map(fd, size: size)
-            return SharedSegment(base: base, size: size, name: name)
+            return try map(fd, size: size, name: name, file: fileStatus(fd))
         } catch {
             shm_unlink(name.objectName)
             throw error
@@ -91,22 +120,19 @@ final class SharedSegment: @unchecked Sendable {
         let fd = shm_open(name.objectName, O_RDWR | O_CLOEXEC, 0)
         guard fd >= 0 else { throw openError(errno, name: name, operation: "shm_open") }
         defer { close(fd) }
+        var info = try fileStatus(fd)
         let deadline = MonotonicClock.deadline(after: waitForSize)
-        var size = 0
-        while true {
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { throw systemError(errno, "fstat") }
-            size = Int(info.st_size)
-            if size >= minimumSize { break }
+        while Int(info.st_size) < minimumSize {
             if MonotonicClock.now() >= deadline {
+                let size = Int(info.st_size)
                 throw size == 0 && minimumSize > 0
                     ? .corrupted(reason: "the shared-memory object is empty (its creator died before sizing it?)")
                     : .corrupted(reason: "the shared-memory object has \(size) bytes, fewer than the \(minimumSize) of a mailbox header")
             }
             usleep(1000)
+            info = try fileStatus(fd)
         }
-        let base = try map(fd, size: size)
-        return SharedSegment(base: base, size: size, name: name)
+        return try map(fd, size: Int(info.st_size), name: name, file: info)
     }
 
     /// Removes the object's name; processes that have it mapped keep their mapping.
@@ -143,13 +169,28 @@ final class SharedSegment: @unchecked Sendable {
         return names.sorted()
     }
 
-    private static func map(_ fd: Int32, size: Int) throws(MailboxError) -> UnsafeMutableRawPointer {
+    /// Maps `size` bytes of `fd` (the object `file` describes) and registers the mapping with the
+    /// SIGBUS guard before anyone can touch it.
+    private static func map(_ fd: Int32, size: Int, name: MailboxName, file: stat) throws(MailboxError) -> SharedSegment {
         let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let address, address != MAP_FAILED else {
             let code = errno
             throw code == ENOMEM ? .outOfSharedMemory(requested: size) : systemError(code, "mmap")
         }
-        return address
+        let slot = shim_guard_register(address, size)
+        guard slot >= 0 else {
+            munmap(address, size)
+            throw .system(operation: "registering the mapping with the SIGBUS guard (\(SHIM_GUARD_SLOTS) segments are mapped already)",
+                          errno: EMFILE)
+        }
+        return SharedSegment(base: address, size: size, name: name, file: file, guardSlot: slot)
+    }
+
+    /// `fstat(fd)`.
+    private static func fileStatus(_ fd: Int32) throws(MailboxError) -> stat {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw systemError(errno, "fstat") }
+        return info
     }
 
     private static func openError(_ code: Int32, name: MailboxName, operation: String) -> MailboxError {
