@@ -9,9 +9,10 @@ import CShim
 /// `shm_unlink`. The mapping is released when the segment is deinitialised; the object itself
 /// lives on until `unlink(_:)`.
 ///
-/// The file behind the mapping is treated as hostile: every mapping is registered with the SIGBUS
-/// guard (`shim_guard_register`), so a segment truncated under us turns into private zero pages
-/// and `isDamaged` instead of killing the process.
+/// The file behind the mapping is treated as hostile: `open` checks its owner and permissions
+/// (`SegmentTrust`), and every mapping is registered with the SIGBUS guard (`shim_guard_register`),
+/// so a segment truncated under us turns into private zero pages and `isDamaged` instead of
+/// killing the process.
 final class SharedSegment: @unchecked Sendable {
     /// The mapped bytes. Valid until deinit.
     let base: UnsafeMutableRawPointer
@@ -116,11 +117,19 @@ final class SharedSegment: @unchecked Sendable {
 
     /// Opens and maps an existing object. `minimumSize` bytes must be present (a shorter object is
     /// `corrupted`); `waitForSize` gives a creator that has not sized the object yet a moment.
-    static func open(_ name: MailboxName, minimumSize: Int, waitForSize: Duration) throws(MailboxError) -> SharedSegment {
+    ///
+    /// - Parameter trust: whose objects to accept (default `.sameUser`: owned by this process's
+    ///   effective user and not writable by others); checked on the descriptor before anything is
+    ///   mapped.
+    /// - Throws: `untrustedOwner` or `unsafePermissions` when `trust` refuses the object, `notFound`,
+    ///   `permissionDenied`, `corrupted`, or a system error.
+    static func open(_ name: MailboxName, minimumSize: Int, waitForSize: Duration,
+                     trust: SegmentTrust = .sameUser) throws(MailboxError) -> SharedSegment {
         let fd = shm_open(name.objectName, O_RDWR | O_CLOEXEC, 0)
         guard fd >= 0 else { throw openError(errno, name: name, operation: "shm_open") }
         defer { close(fd) }
         var info = try fileStatus(fd)
+        try trust.check(owner: info.st_uid, mode: info.st_mode, name: name.name)
         let deadline = MonotonicClock.deadline(after: waitForSize)
         while Int(info.st_size) < minimumSize {
             if MonotonicClock.now() >= deadline {
