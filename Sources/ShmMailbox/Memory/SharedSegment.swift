@@ -65,17 +65,15 @@ final class SharedSegment: @unchecked Sendable {
         do throws(MailboxError) {
             // shm_open's mode is filtered by the umask; set the permissions the caller asked for.
             guard fchmod(fd, mode) == 0 else { throw systemError(errno, "fchmod") }
-            guard ftruncate(fd, off_t(size)) == 0 else {
-                let code = errno
+            var code: Int32
+            repeat {
+                code = ftruncate(fd, off_t(size)) == 0 ? 0 : errno
+            } while code == EINTR  // A signal arrived: try again.
+            guard code == 0 else {
                 throw code == ENOSPC || code == EFBIG ? MailboxError.outOfSharedMemory(requested: size)
                                                       : systemError(code, "ftruncate")
             }
-            // posix_fallocate returns the error code instead of setting errno.
-            let rc = posix_fallocate(fd, 0, off_t(size))
-            guard rc == 0 else {
-                throw rc == ENOSPC || rc == EFBIG ? MailboxError.outOfSharedMemory(requested: size)
-                                                  : systemError(rc, "posix_fallocate")
-            }
+            try reserve(fd, size: size)
             return try map(fd, size: size, name: name, file: fileStatus(fd))
         } catch {
             shm_unlink(name.objectName)
@@ -84,25 +82,62 @@ final class SharedSegment: @unchecked Sendable {
     }
 
     /// Creates a new object like `create`, but makes it appear under `name` only once
-    /// `initialize` has run: it is built under a temporary name (`name~PID.RANDOM`) and then
-    /// hard-linked to `name` (`link(2)` fails if `name` exists, so exactly one creator wins).
-    /// Nobody can open a half-built segment, and a creator killed midway leaves only a temporary
-    /// object behind (`removeAbandoned` removes those whose process is gone). Relies on POSIX
-    /// shared memory being the tmpfs at /dev/shm, as it is with glibc on Linux.
+    /// `initialize` has run: it is built under a temporary name (`name~PID.XXXX`, `XXXX` random
+    /// hex) and then hard-linked to `name` (`link(2)` fails if `name` exists, so exactly one
+    /// creator wins). Nobody can open a half-built segment, and a creator killed midway leaves
+    /// only a temporary object behind (`removeAbandoned` removes those whose process is gone).
+    /// Relies on POSIX shared memory being the tmpfs at /dev/shm, as it is with glibc on Linux.
     ///
-    /// - Throws: `alreadyExists` if another creator won, or what `create` throws.
+    /// - Throws: `alreadyExists` if another creator won, `system(EEXIST)` if `temporaryAttempts`
+    ///   temporary names drawn were all taken, or what `create` throws.
     static func createInitialized(_ name: MailboxName, size: Int, mode: mode_t,
                                   _ initialize: (UnsafeMutableRawPointer) -> Void) throws(MailboxError) -> SharedSegment {
-        let temporary = MailboxName(derived: name.name + temporaryMarker + "\(getpid()).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
-        let segment = try create(temporary, size: size, mode: mode)
-        defer { shm_unlink(temporary.objectName) }
-        initialize(segment.base)
-        guard link(directory + temporary.objectName, directory + name.objectName) == 0 else {
-            throw openError(errno, name: name, operation: "link")
-        }
-        segment.name = name
-        return segment
+        try createInitialized(name, size: size, mode: mode, temporaryRandom: { UInt16.random(in: .min ... .max) }, initialize)
     }
+
+    /// `createInitialized(_:size:mode:_:)` with the random part of the temporary name drawn from
+    /// `temporaryRandom` (for tests).
+    ///
+    /// The random part is 4 hex digits (16 bits), always all 4, so the temporary suffix
+    /// `~PID.XXXX` has at most 1 + 10 + 1 + 4 = 16 bytes. The longest name the library derives is
+    /// an unbounded mailbox's further segment, `NAME#g`: 200 + 1 + 20 = 221 bytes; with the suffix
+    /// that is 237, within `MailboxName(derived:)`'s 250, and its file `shmmb.` + 237 = 243 bytes
+    /// stays under NAME_MAX (255) with room to spare for longer derived names. 16 bits suffice:
+    /// the pid is part of the name, so in normal use only this process's own concurrent builds of
+    /// the same name (or a leftover of a dead process that had our pid) can hold a temporary name
+    /// we draw; a name that is taken (O_EXCL fails with EEXIST on the temporary) is drawn again,
+    /// up to `temporaryAttempts` times. A user who pre-creates most of the 65536 names of a given
+    /// name and pid can make creation fail (a denial of service, like taking the final name
+    /// itself), but never make us use an object we did not create: O_EXCL opens nothing that exists.
+    static func createInitialized(_ name: MailboxName, size: Int, mode: mode_t, temporaryRandom: () -> UInt16,
+                                  _ initialize: (UnsafeMutableRawPointer) -> Void) throws(MailboxError) -> SharedSegment {
+        var attempts = 0
+        while true {
+            let random = String(temporaryRandom(), radix: 16)
+            let temporary = MailboxName(derived: name.name + temporaryMarker + "\(getpid())."
+                                        + String(repeating: "0", count: 4 - random.utf8.count) + random)
+            let segment: SharedSegment
+            do {
+                segment = try create(temporary, size: size, mode: mode)
+            } catch .alreadyExists where attempts + 1 < temporaryAttempts {
+                // The temporary name is taken, not `name`: draw another.
+                attempts += 1
+                continue
+            } catch .alreadyExists {
+                throw .system(operation: "shm_open(create \(temporary.objectName)) after \(temporaryAttempts) names taken", errno: EEXIST)
+            }
+            defer { shm_unlink(temporary.objectName) }
+            initialize(segment.base)
+            guard link(directory + temporary.objectName, directory + name.objectName) == 0 else {
+                throw openError(errno, name: name, operation: "link")
+            }
+            segment.name = name
+            return segment
+        }
+    }
+
+    /// How many temporary names `createInitialized` draws before it gives up.
+    static let temporaryAttempts = 64
 
     /// Separates a final name from the creator's pid in the temporary name of `createInitialized`.
     static let temporaryMarker = "~"
@@ -176,6 +211,34 @@ final class SharedSegment: @unchecked Sendable {
             }
         }
         return names.sorted()
+    }
+
+    /// `posix_fallocate(fd, 0, size)`, retried when a signal interrupts it (EINTR).
+    ///
+    /// On some kernels tmpfs's fallocate checks for any pending signal before each page and, when
+    /// it finds one, gives back every page that call reserved (recent kernels stop only for fatal
+    /// signals, which end the process anyway). Retrying the whole range could then go on forever
+    /// in a process that gets signals more often than the call takes (an interval timer, a
+    /// profiler). So after each EINTR the rest is reserved in pieces of half the size (at least a
+    /// page); a piece that completes stays reserved, and the pieces soon fit between two signals.
+    private static func reserve(_ fd: Int32, size: Int) throws(MailboxError) {
+        var offset = 0
+        var piece = size
+        while offset < size {
+            let length = min(piece, size - offset)
+            // posix_fallocate returns the error code instead of setting errno.
+            let code = posix_fallocate(fd, off_t(offset), off_t(length))
+            switch code {
+            case 0:
+                offset += length
+            case EINTR:
+                piece = max(piece / 2, Int(getpagesize()))
+            case ENOSPC, EFBIG:
+                throw .outOfSharedMemory(requested: size)
+            default:
+                throw systemError(code, "posix_fallocate")
+            }
+        }
     }
 
     /// Maps `size` bytes of `fd` (the object `file` describes) and registers the mapping with the
