@@ -179,6 +179,27 @@ final class SharedSegment: @unchecked Sendable {
         return try map(fd, size: Int(info.st_size), name: name, file: info)
     }
 
+    /// Removes the object's name, but only if the name still leads to the object this segment
+    /// mapped: it opens the name again (read-only; we could read and write it when we mapped it),
+    /// and unlinks it only if the device and inode equal the ones recorded at mapping. Returns
+    /// whether it unlinked. A name that is gone, leads to another object (removed and created
+    /// anew by someone else) or cannot be opened is left alone.
+    ///
+    /// A race remains: between the check and `shm_unlink`, another process may remove the name
+    /// and create a new object under it, whose name this call then removes. Closing it needs
+    /// cooperation through the segment itself (a claim flag in the header the layer above sets
+    /// before it unlinks); this is only the primitive.
+    func unlinkIfSame() -> Bool {
+        // O_NONBLOCK: a FIFO someone put under the name would otherwise block this open until a
+        // writer came; regular files ignore the flag.
+        let fd = shm_open(name.objectName, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard let current = try? Self.fileStatus(fd),
+              UInt64(current.st_dev) == device, UInt64(current.st_ino) == inode else { return false }
+        return shm_unlink(name.objectName) == 0
+    }
+
     /// Removes the object's name; processes that have it mapped keep their mapping.
     static func unlink(_ name: MailboxName) throws(MailboxError) {
         guard shm_unlink(name.objectName) == 0 else {
