@@ -83,7 +83,7 @@ extern unsigned long shim_fork_generation_counter[];
 /// library: 0 there, incremented in every child by a `pthread_atfork` child handler (installed by
 /// a constructor at load time). A handle that records it can tell it was inherited across fork.
 /// Only `fork()` runs atfork handlers: `vfork`, `_Fork`, a raw `clone` and `posix_spawn` do not
-/// (the latter two are followed by exec anyway).
+/// (`vfork` and `posix_spawn` children exec at once anyway; the others go unnoticed).
 ///
 /// Relaxed suffices: the increment runs in the child's only thread right after fork, before any
 /// code of the child reads the counter; later readers are that thread (program order) or threads
