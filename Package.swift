@@ -13,7 +13,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // Thin C layer: futex wait/wake, cpu pause. Nothing else belongs here.
+        // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
+        // the SIGBUS guard (a signal handler) and the fork generation (a pthread_atfork handler).
         .target(name: "CShim", path: "CShim"),
         .target(name: "ShmMailbox", dependencies: ["CShim"], exclude: ["Layout/README.md"]),
         .executableTarget(
@@ -31,12 +32,14 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
+        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport.
+        .target(name: "CBenchShim"),
         // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP),
         // workloads and reports. Uses ShmMailbox's public API only.
         .target(
             name: "RingBenchKit",
             dependencies: [
-                "ShmMailbox", "CShim",
+                "ShmMailbox", "CBenchShim",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

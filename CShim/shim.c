@@ -2,7 +2,6 @@
 #include "CShim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -33,14 +32,4 @@ int shim_membarrier_register_global(void) {
 
 int shim_membarrier_global(void) {
     return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : errno;
-}
-
-mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize) {
-    if (oflag & O_CREAT) {
-        struct mq_attr attr = {0};
-        attr.mq_maxmsg = maxmsg;
-        attr.mq_msgsize = msgsize;
-        return mq_open(name, oflag, mode, &attr);
-    }
-    return mq_open(name, oflag);
 }

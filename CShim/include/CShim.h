@@ -38,13 +38,58 @@ int shim_membarrier_register_global(void);
 /// `syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED)`. Returns 0 or the errno.
 int shim_membarrier_global(void);
 
-// ringbench (RingBenchKit): POSIX message queues. `mq_open` is variadic, which Swift cannot call;
-// the other mq_* functions and `struct mq_attr` come from <mqueue.h> as they are.
-#include <mqueue.h>
+// ---- SIGBUS guard (sigbus_guard.c) -------------------------------------------------------------
+//
+// Anyone with write access to a shared-memory object can ftruncate it; every process that has it
+// mapped then gets SIGBUS on its next access to a page past the new end, and dies. The guard turns
+// that into a flag: a registered range whose pages vanish is replaced by private zero pages, the
+// access is retried and succeeds, and `shim_guard_damaged` tells the owner of the range.
 
-/// `mq_open(name, oflag, mode, &attr)` with `attr.mq_maxmsg = maxmsg` and `attr.mq_msgsize = msgsize`
-/// when `oflag` has O_CREAT, otherwise `mq_open(name, oflag)`. Returns the descriptor or
-/// `(mqd_t)-1` with errno set.
-mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize);
+#include <stddef.h>
+
+/// Slots in the guard's table: at most this many ranges are registered at once.
+#define SHIM_GUARD_SLOTS 16384
+
+/// The slots' damage states (0: intact; otherwise the range was, or is being, replaced by zero
+/// pages). Written by the SIGBUS handler; read it only through `shim_guard_damaged`. Declared
+/// without its size so that Swift does not import a tuple of 16384 elements.
+extern int shim_guard_damage[];
+
+/// Records the mapped range `[base, base + size)` in the guard's table (a lock-free claim of a
+/// free slot), installing the SIGBUS handler the first time (thread-safe). Returns the slot, or
+/// -1 when all `SHIM_GUARD_SLOTS` slots are taken. Call it before the first access to the range,
+/// and `shim_guard_unregister` before unmapping it.
+int shim_guard_register(void *base, size_t size);
+
+/// Frees `slot` (from `shim_guard_register`). The range must still be mapped: unregister first,
+/// then `munmap`.
+void shim_guard_unregister(int slot);
+
+/// Whether the range of `slot` was truncated under us and replaced by zero pages (nonzero), as a
+/// relaxed load. Relaxed suffices: the flag publishes no data. The replacement itself is a
+/// page-table change the kernel makes visible to every thread of the process before the
+/// handler's `mmap` returns; the flag only tells code why the memory now reads as zeros, and a
+/// stale 0 merely delays noticing until the next check.
+static inline int shim_guard_damaged(int slot) {
+    return __atomic_load_n(&shim_guard_damage[slot], __ATOMIC_RELAXED) != 0;
+}
+
+// ---- Fork generation (fork_generation.c) --------------------------------------------------------
+
+/// The counter behind `shim_fork_generation`; read it only through that function.
+extern unsigned long shim_fork_generation_counter[];
+
+/// How many `fork()`s separate this process from the first one of its line that loaded the
+/// library: 0 there, incremented in every child by a `pthread_atfork` child handler (installed by
+/// a constructor at load time). A handle that records it can tell it was inherited across fork.
+/// Only `fork()` runs atfork handlers: `vfork`, `_Fork`, a raw `clone` and `posix_spawn` do not
+/// (`vfork` and `posix_spawn` children exec at once anyway; the others go unnoticed).
+///
+/// Relaxed suffices: the increment runs in the child's only thread right after fork, before any
+/// code of the child reads the counter; later readers are that thread (program order) or threads
+/// it creates afterwards (thread creation synchronizes).
+static inline unsigned long shim_fork_generation(void) {
+    return __atomic_load_n(&shim_fork_generation_counter[0], __ATOMIC_RELAXED);
+}
 
 #endif

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CShim
+import CBenchShim
 
 /// `mqueue`: POSIX message queues, created by the parent and opened by name in the peers (one
 /// queue one way and for a fan-in, two for ping-pong); the names are unlinked once every peer

@@ -25,6 +25,13 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(String)
     /// The segment exists but its permissions do not let this process open it.
     case permissionDenied(String)
+    /// The shared-memory object is owned by another user (its uid) than this process's effective
+    /// user and those the caller trusts (see `SegmentTrust`): someone else may have created the
+    /// name to read or answer what is sent to it.
+    case untrustedOwner(String, uid: UInt32)
+    /// The shared-memory object is writable by every user (its permission bits), so anyone could
+    /// change or truncate it under its users (see `SegmentTrust`).
+    case unsafePermissions(String, mode: UInt32)
     /// The shared-memory object exists but was not created by ShmMailbox.
     case notAMailbox(String)
     /// The segment was written by an incompatible version of ShmMailbox.
@@ -95,6 +102,10 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "mailbox \"\(name)\" does not exist; create it first (shmbox create \(name))"
         case .permissionDenied(let name):
             return "permission denied for mailbox \"\(name)\"; run as its owner or create it with a wider mode (--mode 0660)"
+        case .untrustedOwner(let name, let uid):
+            return "mailbox \"\(name)\" is owned by uid \(uid), not by this user (uid \(geteuid())), so that user could read or answer what is sent to it; if you trust that user, open it with trust: .users([\(uid)]), otherwise have /dev/shm/shmmb.\(name) removed and create the mailbox yourself"
+        case .unsafePermissions(let name, let mode):
+            return "mailbox \"\(name)\" has mode 0\(String(mode, radix: 8)), writable by every user, so anyone could change or truncate it; have its owner remove that permission (chmod o-w /dev/shm/shmmb.\(name)) or recreate it with a narrower mode (e.g. --mode 0660), or open it with trust: .anyUser to accept the risk"
         case .notAMailbox(let name):
             return "shared-memory object for \"\(name)\" was not created by ShmMailbox; pick another name or remove /dev/shm/shmmb.\(name)"
         case .incompatibleVersion(let found, let supported):
