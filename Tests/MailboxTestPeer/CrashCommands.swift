@@ -5,8 +5,8 @@
 // the kill.
 //
 //   walk-send NAME SENDER COUNT MIN MAX BATCH  send messages 0..<COUNT (blocking), BATCH per
-//                                              `Mailbox.batch`; print "done Q" after each send
-//                                              returned
+//                                              `Mailbox.batch` (0: no batch); print "done Q"
+//                                              after each send returned
 //   walk-receive NAME COUNT BATCH              receive COUNT messages (zero copy; `receiveBatch`
 //                                              of up to BATCH when BATCH > 1), verifying each;
 //                                              print "got S Q R" inside the body (sender,
@@ -37,22 +37,23 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
         let box = openMailbox(argument(1))
         let sender = UInt32(number(2))
         let count = UInt64(number(3))
-        let (minSize, maxSize, batch) = (number(4), number(5), max(1, number(6)))
+        let (minSize, maxSize, batch) = (number(4), number(5), number(6))
         var sequence: UInt64 = 0
-        while sequence < count {
-            let end = min(count, sequence + UInt64(batch))
-            box.batch {
-                while sequence < end {
-                    let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
-                    do {
-                        try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
-                    } catch {
-                        fail("send \(sequence): \(error)")
-                    }
-                    say("done \(sequence)")
-                    sequence += 1
+        func sendUpTo(_ end: UInt64) {
+            while sequence < end {
+                let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+                do {
+                    try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                } catch {
+                    fail("send \(sequence): \(error)")
                 }
+                say("done \(sequence)")
+                sequence += 1
             }
+        }
+        while sequence < count {
+            let end = min(count, sequence + UInt64(max(1, batch)))
+            if batch == 0 { sendUpTo(end) } else { box.batch { sendUpTo(end) } }
         }
         say("sent \(count)")
     case "walk-receive":

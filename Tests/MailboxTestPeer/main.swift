@@ -8,8 +8,8 @@
 //   receive-sequence NAME SENDER COUNT MIN MAX   receive exactly messages 0..<COUNT of SENDER, in order
 //   die-in-send NAME                         claim space for a message, then SIGKILL itself
 //   die-in-receive NAME                      take a message, then SIGKILL itself
-//   open NAME                                open; print "ok", or the error and exit with
-//                                            `exitCode(for:)`
+//   open NAME [any-user]                     open (with `trust: .anyUser`); print "ok", or the
+//                                            error and exit with `exitCode(for:)`
 //   own NAME CAPACITY [MILLIS]               create a process-owned mailbox, print "ready", then
 //                                            sleep (forever, or MILLIS and then close it and exit)
 //   receive-one NAME [wait]                  receive one message (10 s at most) and print it;
@@ -61,11 +61,13 @@ func openMailbox(_ name: String) -> Mailbox {
 
 /// Exit statuses the tests read: 3 permission denied, 4 not found, 5 owner terminated,
 /// 6 not permitted, 7 receiver busy, 8 role taken, 13 receiver died, 14 delivery unconfirmed,
-/// 2 any other error.
+/// 15 untrusted owner, 16 unsafe permissions, 2 any other error.
 func exitCode(for error: MailboxError) -> Int32 {
     switch error {
     case .receiverDied: return 13
     case .deliveryUnconfirmed: return 14
+    case .untrustedOwner: return 15
+    case .unsafePermissions: return 16
     case .permissionDenied: return 3
     case .notFound: return 4
     case .ownerTerminated: return 5
@@ -186,7 +188,7 @@ case "die-in-receive":
 
 case "open":
     do {
-        _ = try Mailbox.open(argument(1))
+        _ = try Mailbox.open(argument(1), trust: arguments.count > 2 && arguments[2] == "any-user" ? .anyUser : .sameUser)
         say("ok")
     } catch {
         say("\(error)")

@@ -165,7 +165,9 @@ extension MultiProcess {
             #expect(outcomes["error", default: 0] > 0, "outcomes: \(outcomes)")
         }
 
-        /// A process without permission gets `permissionDenied`; with permission it opens fine.
+        /// A process without permission gets `permissionDenied`. With permission, another user's
+        /// mailbox is still refused unless the opener trusts its owner (`untrustedOwner`, see
+        /// `SegmentTrust`), and opens with `trust: .anyUser`.
         @Test(arguments: [(UInt32(0o600), true), (UInt32(0o666), false)])
         func permissions(mode: UInt32, denied: Bool) throws {
             try withMailbox("perm", MailboxOptions(capacity: 4, maxMessageSize: 16, permissions: mode)) { name, box throws in
@@ -175,20 +177,24 @@ extension MultiProcess {
                 #expect(info.st_mode & 0o777 == mode)
                 if getuid() == 0 {
                     // Root bypasses permission checks: ask an unprivileged user (nobody) to open it.
-                    let helper = strdup(buildDirectory + "/MailboxTestPeer")!
-                    let command = strdup("open")!
-                    let target = strdup(name)!
-                    let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: 4)
-                    argv.initialize(from: [helper, command, target, nil], count: 4)
-                    defer { free(helper); free(command); free(target); argv.deallocate() }
-                    let status = forkRaw {
-                        let devNull = open("/dev/null", O_WRONLY)
-                        dup2(devNull, 1)
-                        guard setgid(65534) == 0, setuid(65534) == 0 else { return 90 }
-                        execv(helper, argv)
-                        return 91
+                    for trustAnyone in [false, true] {
+                        let helper = strdup(buildDirectory + "/MailboxTestPeer")!
+                        let command = strdup("open")!
+                        let target = strdup(name)!
+                        let trust = strdup(trustAnyone ? "any-user" : "same-user")!
+                        let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: 5)
+                        argv.initialize(from: [helper, command, target, trust, nil], count: 5)
+                        defer { free(helper); free(command); free(target); free(trust); argv.deallocate() }
+                        let status = forkRaw {
+                            let devNull = open("/dev/null", O_WRONLY)
+                            dup2(devNull, 1)
+                            guard setgid(65534) == 0, setuid(65534) == 0 else { return 90 }
+                            execv(helper, argv)
+                            return 91
+                        }
+                        // 3: permission denied; 15: owned by another user (root); 0: opened.
+                        #expect(status == (denied ? 3 : trustAnyone ? 0 : 15), "exit status \(status) (trusting anyone: \(trustAnyone))")
                     }
-                    #expect(status == (denied ? 3 : 0), "exit status \(status)")
                 } else {
                     // Not root: take our own permission away instead.
                     #expect(chmod("/dev/shm/shmmb." + name, 0) == 0)

@@ -110,7 +110,7 @@ public final class Endpoint {
             } catch .alreadyExists {
                 let home: EndpointSegment
                 do {
-                    home = try EndpointSegment.open(name)
+                    home = try EndpointSegment.open(name, trust: options.trust)
                 } catch .notFound {
                     continue
                 }
@@ -314,7 +314,7 @@ public final class Endpoint {
         try EndpointName.validate(receiver)
         let peer: EndpointSegment
         do {
-            peer = try EndpointSegment.open(receiver)
+            peer = try EndpointSegment.open(receiver, trust: options.trust)
         } catch .notFound {
             throw .noSuchEndpoint(receiver)
         }
@@ -327,7 +327,7 @@ public final class Endpoint {
                 link = try Mailbox.create(linkName, options: options.linkOptions)
             } catch .alreadyExists {
                 do {
-                    let existing = try Mailbox.open(linkName, waitStrategy: options.waitStrategy)
+                    let existing = try Mailbox.open(linkName, waitStrategy: options.waitStrategy, trust: options.trust)
                     if existing.kind == .oneToOne, Self.isRetired(existing) {
                         // Retired by the receiver (finished and empty): replace it.
                         _ = existing.segment.unlinkIfSame()
@@ -400,7 +400,7 @@ public final class Endpoint {
         guard !quarantined.contains(sender) else { return nil }
         let link: Mailbox
         do {
-            link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy)
+            link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust)
         } catch .notFound {
             return nil
         }
@@ -431,7 +431,7 @@ public final class Endpoint {
             present.insert(entry.sender)
             if let known = incoming[entry.sender], known.entry == entry { continue }
             do throws(MailboxError) {
-                let link = try Mailbox.open(EndpointName.link(from: entry.sender, to: name), waitStrategy: options.waitStrategy)
+                let link = try Mailbox.open(EndpointName.link(from: entry.sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust)
                 guard link.kind == .oneToOne else {
                     throw .corrupted(reason: "link @\(entry.sender)>\(name) is not a one-to-one mailbox")
                 }

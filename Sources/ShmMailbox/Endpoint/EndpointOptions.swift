@@ -10,20 +10,24 @@ extension Endpoint {
         public var linkCapacity: Int
         /// Largest message in bytes this endpoint can send on a link it creates (1 B…1 GiB,
         /// default 16 KiB). With the defaults each link reserves 8 MiB of `/dev/shm`: the power
-        /// of two at or above `(linkCapacity + 1) × align(16 + maxMessageSize, 16)`, plus 4 KiB.
+        /// of two at or above `(linkCapacity + 1) × align(16 + maxMessageSize, 16)`, plus a 12 KiB header.
         public var maxMessageSize: Int
         /// Permission bits of the endpoint's segment and of the links it creates (default
         /// `0o600`: only this user). Must include `0o600`.
         public var permissions: UInt32
         /// How blocking and timed calls wait (spin, then sleep on a futex).
         public var waitStrategy: WaitStrategy
+        /// Whose endpoint segments and links to accept (default: this user's; see `SegmentTrust`).
+        public var trust: SegmentTrust
 
         public init(linkCapacity: Int = 256, maxMessageSize: Int = 16 * 1024,
-                    permissions: UInt32 = 0o600, waitStrategy: WaitStrategy = .default) {
+                    permissions: UInt32 = 0o600, waitStrategy: WaitStrategy = .default,
+                    trust: SegmentTrust = .sameUser) {
             self.linkCapacity = linkCapacity
             self.maxMessageSize = maxMessageSize
             self.permissions = permissions
             self.waitStrategy = waitStrategy
+            self.trust = trust
         }
 
         /// The options of the links this endpoint creates.

@@ -177,7 +177,7 @@ extension Mailbox {
         guard isOrphanSearchDue(phase) else { return false }
         chain.giveBack()
         for link in chain.readableLinks {
-            if let wasReceipt = try adoptOrphan(in: link.ring, lease: link.lease.reference, intent: link.intent, take) {
+            if let wasReceipt = try adoptOrphan(in: link.ring, segment: link.generation, lease: link.lease.reference, intent: link.intent, take) {
                 receipt = wasReceipt
                 return true
             }

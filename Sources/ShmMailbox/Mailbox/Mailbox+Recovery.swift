@@ -16,10 +16,18 @@ extension Mailbox {
     /// already and holds a lease (its sleeper bit).
     func wait(on event: EventCount, deadline: UInt64, _ attempt: (Waiter.Phase) throws -> Bool) throws {
         guard let lease else { throw MailboxError.corrupted(reason: "waiting without a lease") }
-        try Waiter.wait(strategy: waitStrategy, deadline: deadline, on: event, as: lease.index,
-                        slice: { sleepSlice() },
-                        tick: { if ownership == .process { try checkOwner(force: false) } },
-                        attempt)
+        do {
+            try Waiter.wait(strategy: waitStrategy, deadline: deadline, on: event, as: lease.index,
+                            slice: { sleepSlice() },
+                            tick: { if ownership == .process { try checkOwner(force: false) } },
+                            attempt)
+        } catch MailboxError.system(_, EFAULT) {
+            // The kernel could not read the futex word: the segment was truncated under us. Touch
+            // it, so that the SIGBUS guard takes the mapping over, and report it.
+            _ = event.word.pointee.load(ordering: .relaxed)
+            try checkNotGone()
+            throw MailboxError.corrupted(reason: "the event word of mailbox \"\(name)\" cannot be read")
+        }
     }
 
     /// How long the next sleep may last: until the next repair check is due (a stuck slot or a
@@ -72,34 +80,37 @@ extension Mailbox {
 
     /// Looks for a message whose receiver died while reading it (through the receivers'
     /// intents, see `SharedRing.suspectedOrphans`); one that has stayed so for `stallCheckNanos`
-    /// and whose taker is dead is adopted and handed to `take`, marked redelivered. Returns nil
-    /// if there was none, else whether it was a receipt message.
-    func adoptOrphan(in ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>,
-                     _ take: SharedRing.Body) throws -> Bool? {
+    /// and whose taker is dead is adopted and handed to `take`, marked redelivered. `segment` tells
+    /// the rings of an unbounded mailbox apart (their generation). Returns nil if there was none,
+    /// else whether it was a receipt message.
+    func adoptOrphan(in ring: SharedRing, segment generation: UInt64 = 0, lease: UInt32,
+                     intent: UnsafeMutablePointer<Atomic<UInt64>>, _ take: SharedRing.Body) throws -> Bool? {
         let suspects = ring.suspectedOrphans()
+        let watched = orphanWatch.keys.filter { $0.generation == generation }
         if suspects.isEmpty {
-            if !orphanWatch.isEmpty { orphanWatch = [:] }
+            for key in watched { orphanWatch[key] = nil }
             return nil
         }
         let now = MonotonicClock.now()
         for (word, position) in suspects {
-            guard let seen = orphanWatch[position], seen.word == word else {
-                orphanWatch[position] = (word, now)
+            let key = OrphanKey(generation: generation, position: position)
+            guard let seen = orphanWatch[key], seen.word == word else {
+                orphanWatch[key] = (word, now)
                 continue
             }
             guard now >= seen.since &+ Self.stallCheckNanos else { continue }
             guard ring.holderIsDead(word, at: position, liveness: liveness) else {
                 // A live receiver taking its time: look again in a while, not at once.
-                orphanWatch[position] = (word, now &+ Self.sleepSliceNanos)
+                orphanWatch[key] = (word, now &+ Self.sleepSliceNanos)
                 continue
             }
-            orphanWatch[position] = nil
+            orphanWatch[key] = nil
             if let receipt = try ring.adopt(word, at: position, lease: lease, identity: packedMe, intent: intent, take) {
                 return receipt
             }
         }
         let current = Set(suspects.map(\.position))
-        orphanWatch = orphanWatch.filter { current.contains($0.key) }
+        for key in watched where !current.contains(key.position) { orphanWatch[key] = nil }
         return nil
     }
 

@@ -113,8 +113,13 @@ public final class Mailbox {
     var turnCheckedAt: UInt64 = 0
     /// A slot this handle found stuck (claimed or taken and not moving), and since when.
     var stall: (word: UInt64, position: UInt64, since: UInt64)?
-    /// Slots suspected of holding a message whose receiver died, and since when (by position).
-    var orphanWatch: [UInt64: (word: UInt64, since: UInt64)] = [:]
+    /// Slots suspected of holding a message whose receiver died, and since when.
+    var orphanWatch: [OrphanKey: (word: UInt64, since: UInt64)] = [:]
+    /// A slot of a ring of this mailbox (`generation` tells an unbounded mailbox's rings apart).
+    struct OrphanKey: Hashable {
+        let generation: UInt64
+        let position: UInt64
+    }
     /// Coarse-clock time before which dead sleepers are not searched for again.
     var nextSleeperCheck: UInt64 = 0
     /// Coarse-clock time of the next search for orphaned messages while polling.
