@@ -14,6 +14,12 @@
 //   walk-delete NAME                           Mailbox.delete(NAME); print "deleted"
 //   walk-send-sync NAME TEXT                   synchronous send (30 s); print "delivered to PID"
 //                                              or the error
+//   slow-receive NAME MILLIS                   receive one message (zero copy), sleeping MILLIS
+//                                              inside the body; print it
+//   fork-use NAME                              send once (taking the sender role), fork; the
+//                                              child tries to send with the inherited handle and
+//                                              exits with `exitCode(for:)` (0 if it could); the
+//                                              parent prints "child N", then sends again
 
 #if canImport(Glibc)
 import Glibc
@@ -96,6 +102,36 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
             say("\(error)")
             exit(exitCode(for: error))
         }
+    case "slow-receive":
+        let box = openMailbox(argument(1))
+        let millis = number(2)
+        do {
+            let text = try box.receive(timeout: .seconds(30)) { bytes, _ in
+                sleepMillis(millis)
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            say(text)
+        } catch {
+            fail("receive: \(error)")
+        }
+    case "fork-use":
+        let box = openMailbox(argument(1))
+        do { try box.send("parent before fork") } catch { fail("send: \(error)") }
+        let child = fork()
+        if child == 0 {
+            do {
+                try box.send("child")
+                exit(0)
+            } catch {
+                // Closing (or dropping) the inherited handle must not give up the parent's role.
+                box.close()
+                exit(exitCode(for: error))
+            }
+        }
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        say("child \((status >> 8) & 0xFF)")
+        do { try box.send("parent after fork") } catch { fail("send after fork: \(error)") }
     default:
         return false
     }

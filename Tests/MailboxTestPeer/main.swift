@@ -12,6 +12,7 @@
 //                                            error and exit with `exitCode(for:)`
 //   own NAME CAPACITY [MILLIS]               create a process-owned mailbox, print "ready", then
 //                                            sleep (forever, or MILLIS and then close it and exit)
+//   own-system NAME                          create a system-owned mailbox, print "created", exit
 //   receive-one NAME [wait]                  receive one message (10 s at most) and print it;
 //                                            `wait` waits for an exclusive mailbox's turn
 //   send-sync NAME TEXT                      send TEXT until received; print "delivered to PID"
@@ -61,13 +62,16 @@ func openMailbox(_ name: String) -> Mailbox {
 
 /// Exit statuses the tests read: 3 permission denied, 4 not found, 5 owner terminated,
 /// 6 not permitted, 7 receiver busy, 8 role taken, 13 receiver died, 14 delivery unconfirmed,
-/// 15 untrusted owner, 16 unsafe permissions, 2 any other error.
+/// 15 untrusted owner, 16 unsafe permissions, 17 deleted, 18 inherited across fork, 2 any other
+/// error.
 func exitCode(for error: MailboxError) -> Int32 {
     switch error {
     case .receiverDied: return 13
     case .deliveryUnconfirmed: return 14
     case .untrustedOwner: return 15
     case .unsafePermissions: return 16
+    case .deleted: return 17
+    case .inheritedAcrossFork: return 18
     case .permissionDenied: return 3
     case .notFound: return 4
     case .ownerTerminated: return 5
@@ -210,6 +214,15 @@ case "own":
     } else {
         while true { pause() }
     }
+
+case "own-system":
+    // A system-owned mailbox whose creator (its owner) exits without handing it on.
+    do {
+        _ = try Mailbox.create(argument(1), options: MailboxOptions(capacity: 4, maxMessageSize: 64, ownership: .system))
+    } catch {
+        fail("create: \(error)")
+    }
+    say("created")
 
 case "receive-one":
     let box = openMailbox(argument(1))

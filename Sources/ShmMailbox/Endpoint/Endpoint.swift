@@ -73,6 +73,9 @@ public final class Endpoint {
     private var seenTableChanges: UInt32?
     /// Senders whose link turned out damaged: left out of receive-from-anyone (reported once).
     private var quarantined: Set<String> = []
+    /// How many times this handle has read its incoming-link table (for tests: an idle
+    /// receive must not read it).
+    private(set) var tableReads = 0
     private let liveness = SystemLiveness()
 
     /// How often (at most) a sender checks that its receivers' holders still run.
@@ -425,6 +428,7 @@ public final class Endpoint {
 
     @inline(never)
     private func rereadTable(_ changes: UInt32) throws(MailboxError) {
+        tableReads += 1
         let entries = try home.entries()
         var present = Set<String>()
         for entry in entries where !quarantined.contains(entry.sender) {
