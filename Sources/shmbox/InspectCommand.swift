@@ -12,12 +12,14 @@ struct InspectCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var trust: TrustOptions
+
     @Argument(help: "The mailbox name.")
     var name: String
 
     func run() throws {
         try reportingMailboxErrors {
-            let mailbox = try Mailbox.open(name)
+            let mailbox = try Mailbox.open(name, trust: trust.trust)
             printLine("name: \(mailbox.name)")
             printLine("kind: \(mailbox.kind.argumentName)")
             printLine("capacity: \(mailbox.capacity)")

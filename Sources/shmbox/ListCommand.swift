@@ -12,11 +12,13 @@ struct ListCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var trust: TrustOptions
+
     func run() throws {
         try reportingMailboxErrors {
             for name in try Mailbox.list() {
                 do {
-                    let mailbox = try Mailbox.open(name)
+                    let mailbox = try Mailbox.open(name, trust: trust.trust)
                     printLine("\(name) kind=\(mailbox.kind.argumentName) capacity=\(mailbox.capacity) depth=\(mailbox.depth)")
                 } catch {
                     printLine("\(name) error: \(error)")

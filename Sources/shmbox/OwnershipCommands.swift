@@ -41,6 +41,30 @@ struct TransferCommand: ParsableCommand {
     }
 }
 
+/// `shmbox reclaim NAME PID`: hands a system-owned mailbox whose owner died to process PID.
+struct ReclaimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reclaim",
+        abstract: "Make process PID the owner of a system-owned mailbox whose owner died without handing it on.",
+        discussion: "Only a process of the user that owns the mailbox's segment may reclaim it (Mailbox.reclaimOwnership). The command reclaims it and transfers it to PID at once."
+    )
+
+    @Argument(help: "The mailbox name.")
+    var name: String
+
+    @Argument(help: "The new owner (a running process).")
+    var pid: Int32
+
+    func run() throws {
+        try reportingMailboxErrors {
+            let mailbox = try Mailbox.open(name)
+            try mailbox.reclaimOwnership()
+            try mailbox.transferOwnership(to: pid)
+            printLine("owner \(pid)")
+        }
+    }
+}
+
 /// `shmbox gc`: removes process-owned mailboxes whose owner has gone, and endpoint segments and
 /// links nobody uses any more.
 struct GCCommand: ParsableCommand {

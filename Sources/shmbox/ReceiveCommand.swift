@@ -17,6 +17,8 @@ struct ReceiveCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var trust: TrustOptions
+
     @Argument(help: ArgumentHelp("The mailbox name (not with --as).", valueName: "mailbox"))
     var name: String?
 
@@ -72,7 +74,7 @@ struct ReceiveCommand: ParsableCommand {
         try reportingMailboxErrors {
             let mailbox = create
                 ? try Mailbox.create(name, options: MailboxOptions(capacity: capacity, maxMessageSize: maxMessageSize, ownership: owner))
-                : try Mailbox.open(name)
+                : try Mailbox.open(name, trust: trust.trust)
             defer { mailbox.close() }
             if create { printLine("ready") }
             for _ in 0..<count {
@@ -94,7 +96,7 @@ extension ReceiveCommand {
     /// anyone with the sender's name in front.
     func receiveByName(as receiver: String, deadline: ContinuousClock.Instant?) throws {
         try reportingMailboxErrors {
-            let endpoint = try Endpoint.join(receiver)
+            let endpoint = try Endpoint.join(receiver, options: Endpoint.Options(trust: trust.trust))
             defer { endpoint.close() }
             for _ in 0..<count {
                 let remaining = deadline.map { $0 - ContinuousClock.now }

@@ -15,6 +15,8 @@ struct SendCommand: ParsableCommand {
             """
     )
 
+    @OptionGroup var trust: TrustOptions
+
     @Argument(help: ArgumentHelp("The mailbox name (not with --to).", valueName: "mailbox"))
     var name: String?
 
@@ -59,7 +61,7 @@ struct SendCommand: ParsableCommand {
         guard let name else { return }
         let text = text.first
         try reportingMailboxErrors {
-            let mailbox = try Mailbox.open(name)
+            let mailbox = try Mailbox.open(name, trust: trust.trust)
             func send(_ message: String) throws(MailboxError) {
                 guard waitReceived else {
                     try mailbox.send(message, timeout: timeout)
@@ -84,7 +86,7 @@ extension SendCommand {
     /// Joins endpoint `sender` and sends each text (or each line of standard input) to `receiver`.
     func sendByName(as sender: String, to receiver: String, texts: [String], timeout: Duration?) throws {
         try reportingMailboxErrors {
-            let endpoint = try Endpoint.join(sender)
+            let endpoint = try Endpoint.join(sender, options: Endpoint.Options(trust: trust.trust))
             defer { endpoint.close() }
             if !texts.isEmpty {
                 for text in texts { try endpoint.send(to: receiver, text, timeout: timeout) }

@@ -16,8 +16,8 @@ struct Shmbox: ParsableCommand {
             """,
         subcommands: [
             CreateCommand.self, SendCommand.self, ReceiveCommand.self,
-            ListCommand.self, InspectCommand.self, DeleteCommand.self,
-            GrantCommand.self, TransferCommand.self, GCCommand.self,
+            ListCommand.self, InspectCommand.self, DeleteCommand.self, UnlinkCommand.self,
+            GrantCommand.self, TransferCommand.self, ReclaimCommand.self, GCCommand.self,
         ]
     )
 }
@@ -135,5 +135,20 @@ func octal(_ bits: UInt32) -> String {
 func validateTimeout(_ seconds: Double?) throws {
     if let seconds, !(seconds.isFinite && seconds >= 0) {
         throw ValidationError("--timeout must be a number of seconds, 0 or more.")
+    }
+}
+
+/// `--trust-user UID` and `--trust-any-user`: whose segments a command accepts (`SegmentTrust`).
+struct TrustOptions: ParsableArguments {
+    @Option(name: .customLong("trust-user"), help: ArgumentHelp(
+        "Also accept mailboxes owned by this user id (repeatable). By default only your own, not writable by others, are opened.",
+        valueName: "uid"))
+    var users: [UInt32] = []
+
+    @Flag(name: .customLong("trust-any-user"), help: "Accept mailboxes of any owner and mode (their owner, and anyone the mode lets write, can read, change or truncate them).")
+    var anyUser = false
+
+    var trust: SegmentTrust {
+        anyUser ? .anyUser : users.isEmpty ? .sameUser : .users(users)
     }
 }

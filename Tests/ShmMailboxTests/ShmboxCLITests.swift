@@ -225,4 +225,38 @@ import Testing
         expectSuccess(empty)
         #expect(empty.stdout.isEmpty)
     }
+
+    /// `delete` ends a mailbox for open handles too, `unlink` only removes its name, `reclaim`
+    /// hands a dead owner's system mailbox on, and `--trust-any-user` opens a mailbox the
+    /// default refuses (writable by others).
+    @Test func deleteUnlinkReclaimAndTrust() throws {
+        let name = Self.uniqueName("end")
+        defer { try? Mailbox.delete(name) }
+        expectSuccess(try shmbox("create", name, "--capacity", "4"))
+        let handle = try Mailbox.open(name)
+        expectSuccess(try shmbox("unlink", name))
+        #expect(try !Mailbox.list().contains(name))
+        try handle.send("still works")
+        #expect(try handle.receive().string == "still works")
+
+        expectSuccess(try shmbox("create", name, "--capacity", "4"))
+        let doomed = try Mailbox.open(name)
+        expectSuccess(try shmbox("delete", name))
+        expectError(.deleted(name)) { try doomed.send("gone") }
+
+        expectSuccess(try shmbox("create", name, "--owner", "system"))
+        // The creating shmbox process owned it and has exited.
+        let box = try Mailbox.open(name)
+        expectError({ if case .notPermitted = $0 { return true } else { return false } }) { try box.tryReceive() }
+        let reclaim = try shmbox("reclaim", name, String(getpid()))
+        expectSuccess(reclaim)
+        #expect(reclaim.lines == ["owner \(getpid())"])
+        #expect(box.owner?.pid == getpid())
+        #expect(try box.tryReceive() == nil)
+        try Mailbox.delete(name)
+
+        expectSuccess(try shmbox("create", name, "--mode", "0666"))
+        expectFailure(try shmbox("inspect", name), containing: "writable by every user")
+        expectSuccess(try shmbox("inspect", name, "--trust-any-user"))
+    }
 }
