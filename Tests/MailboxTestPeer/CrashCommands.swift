@@ -16,6 +16,12 @@
 //                                              or the error
 //   slow-receive NAME MILLIS                   receive one message (zero copy), sleeping MILLIS
 //                                              inside the body; print it
+//   soak-send NAME SENDER START LOG            send messages START, START+1, … forever, in bursts
+//                                              of up to 8 with a 1 ms pause; append each sequence
+//                                              to LOG (8 bytes, after its send returned)
+//   soak-receive NAME LOG                      receive forever, verifying each message; append
+//                                              (sender u64, sequence u64 | 1 << 63 if
+//                                              redelivered) to LOG inside the body
 //   fork-use NAME                              send once (taking the sender role), fork; the
 //                                              child tries to send with the inherited handle and
 //                                              exits with `exitCode(for:)` (0 if it could); the
@@ -102,6 +108,42 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
             say("\(error)")
             exit(exitCode(for: error))
         }
+    case "soak-send":
+        let box = openMailbox(argument(1))
+        let sender = UInt32(number(2))
+        var sequence = UInt64(number(3))
+        let log = openLog(argument(4))
+        var burst = 0
+        while true {
+            let length = TestMessages.length(sender: sender, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 200)
+            do {
+                try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+            } catch {
+                fail("send \(sequence): \(error)")
+            }
+            append(log, sequence)
+            sequence += 1
+            burst += 1
+            if burst >= Int(sequence % 8) + 1 {
+                burst = 0
+                sleepMillis(1)
+            }
+        }
+    case "soak-receive":
+        let box = openMailbox(argument(1))
+        let log = openLog(argument(2))
+        while true {
+            do {
+                _ = try box.receiveBatch(limit: 8, timeout: .seconds(600)) { bytes, _, redelivered in
+                    let (sender, sequence) = try TestMessages.verify(bytes)
+                    // One write(2) per record, so a kill never leaves half of one.
+                    var record: (UInt64, UInt64) = (UInt64(sender), sequence | (redelivered ? 1 << 63 : 0))
+                    _ = withUnsafeBytes(of: &record) { write(log, $0.baseAddress, 16) }
+                }
+            } catch {
+                fail("receive: \(error)")
+            }
+        }
     case "slow-receive":
         let box = openMailbox(argument(1))
         let millis = number(2)
@@ -136,4 +178,17 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
         return false
     }
     return true
+}
+
+/// Opens (creating) a log file for appending.
+func openLog(_ path: String) -> Int32 {
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { fail("cannot open \(path)") }
+    return fd
+}
+
+/// Appends `value` (8 bytes) to `fd` with one write(2), which a kill cannot tear.
+func append(_ fd: Int32, _ value: UInt64) {
+    var value = value
+    _ = withUnsafeBytes(of: &value) { write(fd, $0.baseAddress, 8) }
 }
