@@ -431,6 +431,7 @@ public final class Endpoint {
         tableReads += 1
         let entries = try home.entries()
         var present = Set<String>()
+        var unusable: MailboxError?
         for entry in entries where !quarantined.contains(entry.sender) {
             present.insert(entry.sender)
             if let known = incoming[entry.sender], known.entry == entry { continue }
@@ -455,6 +456,12 @@ public final class Endpoint {
                 // Registered, then removed (`Endpoint.remove`, `shmbox gc`): the entry is finished.
                 home.free(entry)
                 present.remove(entry.sender)
+            } catch {
+                // A link that cannot be used (damaged, another user's): reported once, then left
+                // out, so that it cannot stop this endpoint from hearing the others.
+                quarantined.insert(entry.sender)
+                present.remove(entry.sender)
+                unusable = unusable ?? error
             }
         }
         for (sender, known) in incoming where !present.contains(sender) && known.entry.index >= 0 {
@@ -467,6 +474,7 @@ public final class Endpoint {
             // Three quarters full: retire what is finished before senders run out of entries.
             if Self.retireFinishedLinks(to: home, liveness: liveness) > 0 { seenTableChanges = nil }
         }
+        if let unusable { throw unusable }
     }
 
     private func replaceInOrder(_ sender: String, with link: Mailbox) {

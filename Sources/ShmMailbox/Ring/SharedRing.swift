@@ -620,6 +620,7 @@ struct SharedRing {
         var count = 0
         var position = taken
         for _ in 0..<min(UInt64(span), capacity &* 2) {
+            // Acquire: as above, a snapshot.
             let word = stateWord(position).pointee.load(ordering: .acquiring)
             if Self.distance(word, from: position) == 0 && Self.state(of: word) == Self.stateFull { count += 1 }
             position &+= 1
