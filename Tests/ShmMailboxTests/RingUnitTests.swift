@@ -1,0 +1,141 @@
+import Synchronization
+import Testing
+@testable import ShmMailbox
+
+/// The rings on plain process memory, with liveness answered by the test (the `Liveness` seam):
+/// crash states are built by hand and the repairs checked without processes or `/proc`.
+@Suite("Rings without processes")
+struct RingUnitTests {
+    /// A zero-filled, page-aligned "segment" in process memory with a header written for
+    /// `geometry`.
+    final class FakeSegment {
+        let base: UnsafeMutableRawPointer
+        let size: Int
+        init(_ geometry: SegmentGeometry, nonce: UInt64 = 0x1234_5678_9ABC_DEF0) {
+            size = geometry.segmentSize
+            base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            geometry.write(to: base, mode: 0o600, creator: ProcessIdentity.current(), createdAt: 0, nonce: nonce)
+            if geometry.kind == .shared { SharedRing.initialize(header: base, geometry: geometry) }
+        }
+        deinit { base.deallocate() }
+    }
+
+    /// Made-up processes (pids above any this machine hands out).
+    static let alice = ProcessIdentity(pid: 3_000_001, startTime: 111).packed
+    static let bob = ProcessIdentity(pid: 3_000_002, startTime: 222).packed
+    static let carol = ProcessIdentity(pid: 3_000_003, startTime: 333).packed
+
+    /// A sender that stamped records (inside a batch: no tail published) and died: a new sender
+    /// finds the true tail by walking the stamps from the head, counts the messages, and the
+    /// receiver gets everything once, in order.
+    @Test func oneToOneTakeoverWalksTheStamps() throws {
+        let geometry = try SegmentGeometry(kind: .oneToOne, capacity: 8, maxMessageSize: 100)
+        let segment = FakeSegment(geometry)
+        let dead = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        for index in 0..<5 {
+            #expect(try dead.tryWrite(length: 10 + index, sender: 7, publish: false) { $0.initializeMemory(as: UInt8.self, repeating: UInt8(index)) })
+        }
+        dead.deallocate()  // killed: its local state (the true tail) is gone, the tail hint is 0
+        #expect(segment.base.load(fromByteOffset: SegmentLayout.tailOffset, as: UInt64.self) == 0)
+        let next = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        defer { next.deallocate() }
+        for index in 5..<8 {
+            #expect(try next.tryWrite(length: 10 + index, sender: 8, publish: true) { $0.initializeMemory(as: UInt8.self, repeating: UInt8(index)) })
+        }
+        // Capacity counts the dead sender's messages: 8 wait, a ninth does not fit.
+        #expect(try !next.tryWrite(length: 1, sender: 8, publish: true) { _ in })
+        let receiver = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        defer { receiver.deallocate() }
+        var got: [(Int, Int32)] = []
+        while try receiver.tryRead(release: true, { bytes, sender, redelivered in
+            #expect(!redelivered)
+            #expect(bytes.allSatisfy { $0 == bytes.first })
+            got.append((bytes.count, sender))
+        }) {}
+        #expect(got.map(\.0) == (0..<8).map { 10 + $0 })
+        #expect(got.map(\.1) == [7, 7, 7, 7, 7, 8, 8, 8])
+    }
+
+    /// A receiver that handed records out and died before releasing them: the next receiver
+    /// hands them out again, marked redelivered, and the rest unmarked.
+    @Test func oneToOneReceiverTakeoverRedelivers() throws {
+        let geometry = try SegmentGeometry(kind: .oneToOne, capacity: 8, maxMessageSize: 100)
+        let segment = FakeSegment(geometry)
+        let sender = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        defer { sender.deallocate() }
+        for index in 0..<4 { #expect(try sender.tryWrite(length: 8, sender: 1, publish: true) { $0.storeBytes(of: UInt64(index), as: UInt64.self) }) }
+        let dying = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        // Reads two in a batch (release: false) and dies before releasing them.
+        for _ in 0..<2 { #expect(try dying.tryRead(release: false) { _, _, _ in }) }
+        dying.deallocate()
+        let next = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        defer { next.deallocate() }
+        var got: [(UInt64, Bool)] = []
+        while try next.tryRead(release: true, { bytes, _, redelivered in got.append((bytes.load(as: UInt64.self), redelivered)) }) {}
+        #expect(got.map(\.0) == [0, 1, 2, 3])
+        #expect(got.map(\.1) == [true, true, false, false])
+    }
+
+    /// Shared ring: a claim whose holder is dead is freed; a message taken by a dead receiver is
+    /// adopted (by a receiver) or moved to the next lap (by a sender), marked redelivered; a live
+    /// holder is never touched.
+    @Test func sharedRingRepairs() throws {
+        let geometry = try SegmentGeometry(kind: .shared, capacity: 2, maxMessageSize: 32)
+        let segment = FakeSegment(geometry)
+        let ring = SharedRing(header: segment.base, geometry: geometry)
+        let leases = LeaseTable(header: segment.base)
+        let everyone = ScriptedLiveness(dead: [])
+        let (alice, _) = try leases.acquire(for: Self.alice, liveness: everyone) { _ in true }
+        let (bob, _) = try leases.acquire(for: Self.bob, liveness: everyone) { _ in true }
+        let (carol, _) = try leases.acquire(for: Self.carol, liveness: everyone) { _ in true }
+        segment.base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset).pointee.store(1 << UInt64(bob.index), ordering: .relaxed)
+
+        // Alice sends m0; Bob takes it and dies while reading it.
+        guard case .written(0) = try ring.tryWrite(length: 2, lease: alice.reference, identity: Self.alice, receipt: false, { $0.copyBytes(from: [0, 0]) }) else {
+            Issue.record("the first write did not land at position 0")
+            return
+        }
+        // Simulate the death: take the slot by hand (what Bob's take CAS did) and never free it.
+        let slot0 = segment.base.atomicUInt64(at: geometry.dataOffset)
+        let full = slot0.pointee.load(ordering: .relaxed)
+        let taken = SharedRing.makeWord(position: 0, state: SharedRing.stateTaken, reference: bob.reference)
+        #expect(slot0.pointee.compareExchange(expected: full, desired: taken, ordering: .relaxed).exchanged)
+        leases.intent(bob.index).pointee.store(1, ordering: .relaxed)
+        segment.base.atomicUInt64(at: SegmentLayout.headOffset).pointee.store(1, ordering: .relaxed)
+
+        // While Bob lives, nothing is repaired.
+        #expect(!ring.holderIsDead(taken, at: 0, liveness: everyone))
+        let bobDead = ScriptedLiveness(dead: [Self.bob])
+        #expect(ring.suspectedOrphans().map(\.position) == [0])
+        #expect(ring.holderIsDead(taken, at: 0, liveness: bobDead))
+        // Carol, a receiver, adopts it and gets it marked redelivered.
+        var adopted: [UInt8] = []
+        let receipt = try ring.adopt(taken, at: 0, lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index)) { bytes, sender, redelivered in
+            #expect(redelivered && sender == 3_000_001)
+            adopted = Array(bytes)
+        }
+        #expect(receipt == false && adopted == [0, 0])
+        // A second adoption of the same word fails (the slot moved on).
+        #expect(try ring.adopt(taken, at: 0, lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index)) { _, _, _ in } == nil)
+
+        // A claim by a dead sender blocks the head; it is freed, and head moves past it.
+        let claimedWord = SharedRing.makeWord(position: 1, state: SharedRing.stateClaimed, reference: alice.reference)
+        let slot1 = segment.base.atomicUInt64(at: geometry.dataOffset + geometry.slotStride)
+        slot1.pointee.store(claimedWord, ordering: .relaxed)
+        segment.base.atomicUInt64(at: SegmentLayout.tailOffset).pointee.store(2, ordering: .relaxed)
+        guard case .pending(let word, let position) = try ring.tryRead(lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index), { _, _, _ in }) else {
+            Issue.record("expected the dead claim to be pending")
+            return
+        }
+        #expect(word == claimedWord && position == 1)
+        #expect(!ring.holderIsDead(word, at: position, liveness: everyone))
+        #expect(ring.holderIsDead(word, at: position, liveness: ScriptedLiveness(dead: [Self.alice])))
+        #expect(ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])))
+        #expect(!ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])))
+        guard case .empty = try ring.tryRead(lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index), { _, _, _ in }) else {
+            Issue.record("expected an empty ring after the repair")
+            return
+        }
+    }
+}
