@@ -25,7 +25,8 @@
 //   fork-use NAME                              send once (taking the sender role), fork; the
 //                                              child tries to send with the inherited handle and
 //                                              exits with `exitCode(for:)` (0 if it could); the
-//                                              parent prints "child N", then sends again
+//                                              parent prints "child N", waits 500 ms, then sends
+//                                              again
 
 #if canImport(Glibc)
 import Glibc
@@ -173,6 +174,7 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
         var status: Int32 = 0
         waitpid(child, &status, 0)
         say("child \((status >> 8) & 0xFF)")
+        sleepMillis(500)  // still holding the role, for the test to look at
         do { try box.send("parent after fork") } catch { fail("send after fork: \(error)") }
     default:
         return false

@@ -109,6 +109,45 @@ struct HardeningBasics {
         }
     }
 
+    /// Defect 3: a misaligned one-to-one head is `corrupted` (the alignment gate), not an
+    /// empty mailbox that swallows what is sent next. (An aligned head off a record boundary is
+    /// caught by the sender, whose count of received messages walks the records to the head.)
+    @Test func oneToOneHeadOffARecordIsCorrupted() throws {
+        try withMailbox("o2o-off", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .oneToOne)) { name, box throws in
+            try box.send("first")
+            let receiver = try Mailbox.open(name)
+            #expect(try receiver.tryReceive()?.string == "first")
+            let tail = box.segment.base.load(fromByteOffset: SegmentLayout.tailOffset, as: UInt64.self)
+            scribble(on: name) { base, _ in base.storeBytes(of: tail + 4, toByteOffset: SegmentLayout.headOffset, as: UInt64.self) }
+            receiver.close()
+            let next = try Mailbox.open(name)
+            expectError({ $0.isCorrupted }) { try next.tryReceive() }
+        }
+    }
+
+    /// Defect 3: a record forged with a valid stamp at a head just below 2^64 is read without
+    /// trapping on the position arithmetic (positions wrap).
+    @Test func forgedRecordAtTheTopOfThePositionSpace() throws {
+        try withMailbox("o2o-top", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .oneToOne)) { name, box throws in
+            let key = OneToOneRing.stampKey(nonce: box.nonce)
+            let head = UInt64.max - 15
+            let dataSize = UInt64(box.segment.base.load(fromByteOffset: SegmentLayout.dataSizeOffset, as: UInt64.self))
+            scribble(on: name) { base, _ in
+                base.storeBytes(of: head, toByteOffset: SegmentLayout.headOffset, as: UInt64.self)
+                base.storeBytes(of: head, toByteOffset: SegmentLayout.tailOffset, as: UInt64.self)
+                let record = SegmentLayout.dataOffset + Int(head & (dataSize - 1))
+                base.storeBytes(of: UInt32(0), toByteOffset: record + SegmentLayout.recordLength, as: UInt32.self)
+                base.storeBytes(of: (head &+ 1) ^ key, toByteOffset: record + SegmentLayout.recordStamp, as: UInt64.self)
+            }
+            let receiver = try Mailbox.open(name)
+            let message = try receiver.tryReceive()
+            #expect(message?.bytes == [])
+            // Positions wrap past 2^64 and the ring goes on.
+            try box.send("after the wrap")
+            #expect(try receiver.tryReceive()?.string == "after the wrap")
+        }
+    }
+
     /// Defect 4, at the mailbox level: a segment truncated under live handles (by anyone with
     /// write access) makes their calls throw `corrupted`; the process survives.
     @Test func truncatedUnderLiveHandles() throws {
@@ -376,6 +415,12 @@ extension MultiProcess {
         @Test func handlesInheritedAcrossForkAreRefused() throws {
             try withMailbox("fork", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .oneToOne)) { name, box throws in
                 let parent = try Peer(["fork-use", name])
+                #expect(eventually { box.depth >= 1 })
+                // While the parent still runs (it waits half a second after its child exited),
+                // the child's close of the inherited handle has left the parent's role alone.
+                usleep(200_000)
+                let role = box.segment.base.atomicUInt64(at: SegmentLayout.senderRoleOffset).pointee.load(ordering: .acquiring)
+                #expect(ProcessIdentity(packed: role).pid == parent.pid, "the sender role names \(ProcessIdentity(packed: role).pid)")
                 #expect(parent.expectSuccess() == "child 18\n")
                 #expect(try box.receive().string == "parent before fork")
                 #expect(try box.receive().string == "parent after fork")

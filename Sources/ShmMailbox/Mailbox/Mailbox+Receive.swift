@@ -99,22 +99,22 @@ extension Mailbox {
         }
         if roles & LeaseTable.roleReceived == 0 { try takeRole(LeaseTable.roleReceived, deadline: deadline) }
         // A throwing body still consumed a message, so the space event must fire either way.
-        var consumed = false
-        var receipt = false
+        state.pointee.took = false
+        state.pointee.tookReceipt = false
         defer {
-            if consumed {
+            if state.pointee.took {
                 if release {
-                    notifySenders(all: receipt)
+                    notifySenders(all: state.pointee.tookReceipt)
                 } else {
                     hasUnnotifiedReceives = true
-                    if receipt { hasUnnotifiedReceipts = true }
+                    if state.pointee.tookReceipt { hasUnnotifiedReceipts = true }
                 }
                 // Round robin: a message taken (even if `body` threw) ends this receiver's turn.
                 if let turnEntry { finishTurn(turnEntry) }
             }
         }
         func take(_ bytes: UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws {
-            consumed = true
+            state.pointee.took = true
             try body(bytes, sender, redelivered)
         }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
@@ -124,10 +124,10 @@ extension Mailbox {
                 took = try ring.tryRead(release: release, take)
             case .shared(let ring):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
-                took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, &receipt, take)
+                took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, take)
             case .chained(let chain):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
-                took = try readChain(chain, phase: phase, &receipt, take)
+                took = try readChain(chain, phase: phase, take)
             }
             if !took { try checkNotGone() }
             return took
@@ -146,10 +146,10 @@ extension Mailbox {
     /// message whose receiver died while reading it.
     @inline(__always)
     private func read(_ ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>, phase: Waiter.Phase,
-                      _ receipt: inout Bool, _ take: SharedRing.Body) throws -> Bool {
+                      _ take: SharedRing.Body) throws -> Bool {
         switch try ring.tryRead(lease: lease, identity: packedMe, intent: intent, take) {
         case .message(let wasReceipt):
-            receipt = wasReceipt
+            state.pointee.tookReceipt = wasReceipt
             return true
         case .empty:
             break
@@ -158,16 +158,16 @@ extension Mailbox {
         }
         guard isOrphanSearchDue(phase) else { return false }
         guard let wasReceipt = try adoptOrphan(in: ring, lease: lease, intent: intent, take) else { return false }
-        receipt = wasReceipt
+        state.pointee.tookReceipt = wasReceipt
         return true
     }
 
     /// `read` for an unbounded mailbox: its chain, and the generations passed but not yet given back.
     @inline(__always)
-    private func readChain(_ chain: SegmentChain, phase: Waiter.Phase, _ receipt: inout Bool, _ take: SharedRing.Body) throws -> Bool {
+    private func readChain(_ chain: SegmentChain, phase: Waiter.Phase, _ take: SharedRing.Body) throws -> Bool {
         switch try chain.tryRead(identity: packedMe, take) {
         case .message(let wasReceipt):
-            receipt = wasReceipt
+            state.pointee.tookReceipt = wasReceipt
             return true
         case .empty:
             break
@@ -178,7 +178,7 @@ extension Mailbox {
         chain.giveBack()
         for link in chain.readableLinks {
             if let wasReceipt = try adoptOrphan(in: link.ring, segment: link.generation, lease: link.lease.reference, intent: link.intent, take) {
-                receipt = wasReceipt
+                state.pointee.tookReceipt = wasReceipt
                 return true
             }
         }

@@ -192,10 +192,7 @@ extension Mailbox {
         try checkNotGone()
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
-        var written: UInt64 = 0
-        /// The ring a synchronous send's message went to (shared and chained rings).
-        var writtenTo: SharedRing?
-        var writtenLease: UInt32 = 0
+        state.pointee.writtenTo = nil
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
             switch ring {
             case .oneToOne(let ring):
@@ -204,13 +201,16 @@ extension Mailbox {
                     return false
                 }
                 // Only a synchronous send needs where its message ends.
-                if waits { written = ring.lastMessageEnd }
+                if waits { state.pointee.written = ring.lastMessageEnd }
                 return true
             case .shared(let ring):
                 switch try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: waits, fill) {
                 case .written(let position):
-                    written = position
-                    if waits { writtenTo = ring; writtenLease = leaseReference }
+                    if waits {
+                        state.pointee.written = position
+                        state.pointee.writtenTo = ring
+                        state.pointee.writtenLease = leaseReference
+                    }
                     return true
                 case .full(let word, let position):
                     noteStall(word: word, position: position, in: ring)
@@ -224,8 +224,11 @@ extension Mailbox {
                 guard case .written(let position) = try chain.tryWrite(length: count, identity: packedMe, receipt: waits, fill) else {
                     return false
                 }
-                written = position
-                if waits { writtenTo = chain.writer.ring; writtenLease = chain.writer.lease.reference }
+                if waits {
+                    state.pointee.written = position
+                    state.pointee.writtenTo = chain.writer.ring
+                    state.pointee.writtenLease = chain.writer.lease.reference
+                }
                 return true
             }
         }
@@ -243,8 +246,9 @@ extension Mailbox {
         }
         guard waits else { return .queued }
         flushSends()
-        if let writtenTo {
-            return try awaitReceipt(at: written, in: writtenTo, lease: writtenLease, deadline: deadline)
+        let written = state.pointee.written
+        if let writtenTo = state.pointee.writtenTo {
+            return try awaitReceipt(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)
         }
         return try awaitConsumption(upTo: written, deadline: deadline)
     }

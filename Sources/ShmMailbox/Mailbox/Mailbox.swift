@@ -76,43 +76,18 @@ public final class Mailbox {
     /// This process's lease in the segment, once it sent or received (its sleeper bit, and the
     /// reference its slot claims carry).
     var lease: LeaseTable.Lease?
-    /// `lease.reference`, or 0.
-    var leaseReference: UInt32 = 0
-    /// The intent word of `lease` (a shared ring receiver's announcement of the slot it takes);
-    /// a scratch word until the lease is taken.
-    var intentWord: UnsafeMutablePointer<Atomic<UInt64>> = Mailbox.scratchIntent
     /// Zero capacity: every send waits until a receiver has taken its message.
     let isRendezvous: Bool
     /// The owner lease word and the lifecycle flags.
     let ownerWord: LeaseWord
     let lifecycle: UnsafeMutablePointer<Atomic<UInt32>>
-    /// The owner word value under which this handle's receive right was last confirmed.
-    var confirmedOwner: UInt64 = 0
-    /// Coarse-clock time of the next liveness check of a process owner.
-    var nextOwnerCheck: UInt64 = 0
     /// Whether closing this handle terminates the mailbox (the creating handle of a
     /// process-owned mailbox).
     var terminatesOnClose = false
-    /// Roles (`LeaseTable.roleSent`, `roleReceived`) this handle has taken.
-    var roles: UInt32 = 0
     /// Role words (offsets) this handle holds exclusively (one-to-one roles, exclusive turn).
     var heldRoleWords: [Int] = []
-    /// The fork generation the handle was opened in; `UInt.max` once closed.
-    var generation: UInt
-    /// Nesting depth of `batch { }` calls; sends publish at depth 0 only.
-    var batchDepth = 0
-    /// Sends made inside a batch that no receiver has been told about yet.
-    var hasUnnotifiedSends = false
-    /// Messages taken by a batch receive whose space is not yet released and announced.
-    var hasUnnotifiedReceives = false
-    /// Whether one of those was a receipt message (its sender must be woken).
-    var hasUnnotifiedReceipts = false
-    /// This handle's entry in a round-robin mailbox's receivers table, once registered.
-    var turnEntry: Int?
     /// When this handle last checked the liveness of the receiver whose turn it is.
     var turnCheckedAt: UInt64 = 0
-    /// A slot this handle found stuck (claimed or taken and not moving), and since when.
-    var stall: (word: UInt64, position: UInt64, since: UInt64)?
     /// Slots suspected of holding a message whose receiver died, and since when.
     var orphanWatch: [OrphanKey: (word: UInt64, since: UInt64)] = [:]
     /// A slot of a ring of this mailbox (`generation` tells an unbounded mailbox's rings apart).
@@ -122,8 +97,104 @@ public final class Mailbox {
     }
     /// Coarse-clock time before which dead sleepers are not searched for again.
     var nextSleeperCheck: UInt64 = 0
-    /// Coarse-clock time of the next search for orphaned messages while polling.
-    var nextOrphanSearch: UInt64 = 0
+
+    /// The handle's hot mutable state, in process memory behind a pointer: the send and receive
+    /// paths read and write it on every call, and a pointer's fields carry no dynamic
+    /// exclusivity checks (which stored properties of a class read from closures do).
+    struct HandleState {
+        /// `lease.reference`, or 0.
+        var leaseReference: UInt32 = 0
+        /// The intent word of `lease` (a shared ring receiver's announcement of the slot it takes);
+        /// a scratch word until the lease is taken.
+        var intentWord: UnsafeMutablePointer<Atomic<UInt64>> = Mailbox.scratchIntent
+        /// The owner word value under which this handle's receive right was last confirmed.
+        var confirmedOwner: UInt64 = 0
+        /// Coarse-clock time of the next liveness check of a process owner.
+        var nextOwnerCheck: UInt64 = 0
+        /// Roles (`LeaseTable.roleSent`, `roleReceived`) this handle has taken.
+        var roles: UInt32 = 0
+        /// The fork generation the handle was opened in; `UInt.max` once closed.
+        var generation: UInt
+        /// Nesting depth of `batch { }` calls; sends publish at depth 0 only.
+        var batchDepth: Int = 0
+        /// Sends made inside a batch that no receiver has been told about yet.
+        var hasUnnotifiedSends: Bool = false
+        /// Messages taken by a batch receive whose space is not yet released and announced.
+        var hasUnnotifiedReceives: Bool = false
+        /// Whether one of those was a receipt message (its sender must be woken).
+        var hasUnnotifiedReceipts: Bool = false
+        /// This handle's entry in a round-robin mailbox's receivers table, once registered.
+        var turnEntry: Int? = nil
+        /// A slot this handle found stuck (claimed or taken and not moving), and since when.
+        var stall: (word: UInt64, position: UInt64, since: UInt64)? = nil
+        /// Coarse-clock time of the next search for orphaned messages while polling.
+        var nextOrphanSearch: UInt64 = 0
+        // Per-call scratch of the send and receive engines (kept here rather than in locals
+        // their nested functions capture, which would be boxed and checked for exclusivity).
+        /// The current receive took a message (also if its body threw), and whether it was a
+        /// receipt message.
+        var took = false
+        var tookReceipt = false
+        /// Where the current synchronous send's message went: its position (or, one-to-one,
+        /// its end), the shared ring and the lease reference it was written with.
+        var written: UInt64 = 0
+        var writtenTo: SharedRing?
+        var writtenLease: UInt32 = 0
+    }
+    let state: UnsafeMutablePointer<HandleState>
+
+    var leaseReference: UInt32 {
+        @inline(__always) get { state.pointee.leaseReference }
+        @inline(__always) set { state.pointee.leaseReference = newValue }
+    }
+    var intentWord: UnsafeMutablePointer<Atomic<UInt64>> {
+        @inline(__always) get { state.pointee.intentWord }
+        @inline(__always) set { state.pointee.intentWord = newValue }
+    }
+    var confirmedOwner: UInt64 {
+        @inline(__always) get { state.pointee.confirmedOwner }
+        @inline(__always) set { state.pointee.confirmedOwner = newValue }
+    }
+    var nextOwnerCheck: UInt64 {
+        @inline(__always) get { state.pointee.nextOwnerCheck }
+        @inline(__always) set { state.pointee.nextOwnerCheck = newValue }
+    }
+    var roles: UInt32 {
+        @inline(__always) get { state.pointee.roles }
+        @inline(__always) set { state.pointee.roles = newValue }
+    }
+    var generation: UInt {
+        @inline(__always) get { state.pointee.generation }
+        @inline(__always) set { state.pointee.generation = newValue }
+    }
+    var batchDepth: Int {
+        @inline(__always) get { state.pointee.batchDepth }
+        @inline(__always) set { state.pointee.batchDepth = newValue }
+    }
+    var hasUnnotifiedSends: Bool {
+        @inline(__always) get { state.pointee.hasUnnotifiedSends }
+        @inline(__always) set { state.pointee.hasUnnotifiedSends = newValue }
+    }
+    var hasUnnotifiedReceives: Bool {
+        @inline(__always) get { state.pointee.hasUnnotifiedReceives }
+        @inline(__always) set { state.pointee.hasUnnotifiedReceives = newValue }
+    }
+    var hasUnnotifiedReceipts: Bool {
+        @inline(__always) get { state.pointee.hasUnnotifiedReceipts }
+        @inline(__always) set { state.pointee.hasUnnotifiedReceipts = newValue }
+    }
+    var turnEntry: Int? {
+        @inline(__always) get { state.pointee.turnEntry }
+        @inline(__always) set { state.pointee.turnEntry = newValue }
+    }
+    var stall: (word: UInt64, position: UInt64, since: UInt64)? {
+        @inline(__always) get { state.pointee.stall }
+        @inline(__always) set { state.pointee.stall = newValue }
+    }
+    var nextOrphanSearch: UInt64 {
+        @inline(__always) get { state.pointee.nextOrphanSearch }
+        @inline(__always) set { state.pointee.nextOrphanSearch = newValue }
+    }
 
     /// Longest single futex sleep: a blocked caller re-checks at least this often, which bounds
     /// how long a dead peer's stuck claim can go unnoticed.
@@ -151,7 +222,8 @@ public final class Mailbox {
         self.segment = segment
         self.me = me
         self.packedMe = me.packed
-        self.generation = ForkGeneration.current
+        state = .allocate(capacity: 1)
+        state.initialize(to: HandleState(generation: ForkGeneration.current))
         nonce = base.load(fromByteOffset: SegmentLayout.nonceOffset, as: UInt64.self)
         ownerWord = LeaseWord(at: SegmentLayout.ownerOffset, in: base)
         lifecycle = base.atomicUInt32(at: SegmentLayout.lifecycleOffset)
@@ -264,6 +336,8 @@ public final class Mailbox {
     deinit {
         close()
         if case .oneToOne(let ring) = ring { ring.deallocate() }
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// Throws unless the handle may be used: open, and in the process that opened it.
@@ -310,10 +384,16 @@ public final class Mailbox {
     }
 
     /// Throws `deleted` if the mailbox was deleted, and `corrupted` if its segment was
-    /// truncated under us (its mapping now reads zeros).
+    /// truncated under us (its mapping now reads zeros). Two loads on every send.
+    @inline(__always)
     func checkNotGone() throws(MailboxError) {
+        if _slowPath(isDeleted || segment.isDamaged) { try reportGone() }
+    }
+
+    @inline(never)
+    private func reportGone() throws(MailboxError) {
         if isDeleted { throw .deleted(name) }
-        if segment.isDamaged { throw .corrupted(reason: "the segment of mailbox \"\(name)\" was truncated by another process") }
+        throw .corrupted(reason: "the segment of mailbox \"\(name)\" was truncated by another process")
     }
 
     // MARK: Helpers

@@ -261,6 +261,12 @@ struct OneToOneRing {
         guard head &- counted <= tail &- counted else {
             throw .corrupted(reason: "one-to-one ring head \(head) is outside \(counted)...\(tail)")
         }
+        if head == tail {
+            // The receiver has taken everything (the usual case when it keeps up): no walk.
+            local.pointee.inFlight = 0
+            local.pointee.countedHead = head
+            return
+        }
         var position = counted
         var passed: UInt64 = 0
         while position != head {
