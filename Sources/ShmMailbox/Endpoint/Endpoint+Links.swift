@@ -19,7 +19,7 @@ extension Endpoint {
         for entry in entries {
             let link: Mailbox
             do {
-                link = try Mailbox.open(EndpointName.link(from: entry.sender, to: table.endpoint), waitStrategy: .block)
+                link = try Mailbox.open(EndpointName.link(from: entry.sender, to: table.endpoint), waitStrategy: .block, patience: .zero)
             } catch .notFound {
                 if table.free(entry) { freed += 1 }
                 continue

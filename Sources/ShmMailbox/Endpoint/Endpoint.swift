@@ -330,7 +330,7 @@ public final class Endpoint {
                 link = try Mailbox.create(linkName, options: options.linkOptions)
             } catch .alreadyExists {
                 do {
-                    let existing = try Mailbox.open(linkName, waitStrategy: options.waitStrategy, trust: options.trust)
+                    let existing = try Mailbox.open(linkName, waitStrategy: options.waitStrategy, trust: options.trust, patience: .zero)
                     if existing.kind == .oneToOne, Self.isRetired(existing) {
                         // Retired by the receiver (finished and empty): replace it.
                         _ = existing.segment.unlinkIfSame()
@@ -397,13 +397,15 @@ public final class Endpoint {
 
     /// The link from `sender`, opened if it exists (registered in the table or not: a sender that
     /// has not yet found this endpoint's current segment still has its link); nil if it does not.
+    /// (Links, like every segment the library creates, appear complete, so opening one never
+    /// waits: `patience: .zero`. One that is not complete is foreign or damaged.)
     private func incomingLink(from sender: String) throws(MailboxError) -> Mailbox? {
         try refreshIncoming()
         if let known = incoming[sender] { return known.link }
         guard !quarantined.contains(sender) else { return nil }
         let link: Mailbox
         do {
-            link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust)
+            link = try Mailbox.open(EndpointName.link(from: sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust, patience: .zero)
         } catch .notFound {
             return nil
         }
@@ -436,7 +438,7 @@ public final class Endpoint {
             present.insert(entry.sender)
             if let known = incoming[entry.sender], known.entry == entry { continue }
             do throws(MailboxError) {
-                let link = try Mailbox.open(EndpointName.link(from: entry.sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust)
+                let link = try Mailbox.open(EndpointName.link(from: entry.sender, to: name), waitStrategy: options.waitStrategy, trust: options.trust, patience: .zero)
                 guard link.kind == .oneToOne else {
                     throw .corrupted(reason: "link @\(entry.sender)>\(name) is not a one-to-one mailbox")
                 }

@@ -77,12 +77,16 @@ final class EndpointSegment {
     ///   `unsafePermissions`, `incompatibleVersion`, `foreignPidNamespace`, `corrupted` (never
     ///   initialised, not an endpoint segment, geometry out of range or larger than the object),
     ///   `system`.
-    static func open(_ endpoint: String, trust: SegmentTrust = .sameUser) throws(MailboxError) -> EndpointSegment {
+    ///
+    /// Endpoint segments are built under a temporary name and appear complete (see
+    /// `SharedSegment.createInitialized`), so by default an opener does not wait for a segment
+    /// still being sized or initialised: one that is not complete is foreign or damaged.
+    static func open(_ endpoint: String, trust: SegmentTrust = .sameUser, patience: Duration = .zero) throws(MailboxError) -> EndpointSegment {
         let segment = try SharedSegment.open(EndpointName.segment(endpoint), minimumSize: EndpointLayout.tableOffset,
-                                             waitForSize: .milliseconds(500), trust: trust)
+                                             waitForSize: patience, trust: trust)
         let base = segment.base
         let magicWord = base.atomicUInt64(at: EndpointLayout.magicOffset)
-        let deadline = MonotonicClock.deadline(after: .seconds(2))
+        let deadline = MonotonicClock.deadline(after: patience)
         // Acquire: pairs with the release store in `create`; a creator may still be writing the
         // header, so wait briefly.
         var magic = magicWord.pointee.load(ordering: .acquiring)
