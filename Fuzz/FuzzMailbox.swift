@@ -258,13 +258,13 @@ struct MailboxDriver {
         var sleeps = 0
         for op in ops {
             let slot = Int(op.arg >> 7)
-            if handles[slot] == nil && op.code % 24 != 15 { continue }
+            if handles[slot] == nil && op.code % 28 != 15 { continue }
             do {
                 try perform(op, on: &handles, slot: slot, name: name, sleeps: &sleeps)
-                if FuzzState.debug { fuzzLog("  mailbox op \(op.code % 24) arg \(op.arg): ok (sink \(FuzzState.sink))") }
+                if FuzzState.debug { fuzzLog("  mailbox op \(op.code % 28) arg \(op.arg): ok (sink \(FuzzState.sink))") }
             } catch {
                 // Any error is a fine outcome; go on with the next call.
-                if FuzzState.debug { fuzzLog("  mailbox op \(op.code % 24) arg \(op.arg): \(error)") }
+                if FuzzState.debug { fuzzLog("  mailbox op \(op.code % 28) arg \(op.arg): \(error)") }
             }
         }
         for handle in handles { handle?.close() }
@@ -372,7 +372,7 @@ struct MailboxDriver {
     struct Thrown: Error {}
 
     func perform(_ op: FuzzOp, on handles: inout [Mailbox?], slot: Int, name: MailboxName, sleeps: inout Int) throws {
-        let code = op.code % 24
+        let code = op.code % 28
         if code == 15 {
             // Close the handle in this slot (if any) and open the mailbox again.
             handles[slot]?.close()
@@ -472,8 +472,18 @@ struct MailboxDriver {
                 _ = try box.tryReceiveBatch(limit: 2) { bytes, sender, redelivered in Self.consume(bytes, sender, redelivered) }
                 _ = try box.trySend(payload(size(op.arg, box)))
             }
-        default:
+        case 23:
             box.close()
+        case 24:
+            // Receive rights (system ownership): to this process or to init, which always runs.
+            try box.grantReceive(to: op.arg & 1 == 0 ? getpid() : 1)
+        case 25:
+            try box.transferOwnership(to: op.arg & 1 == 0 ? getpid() : 1)
+        case 26:
+            try box.reclaimOwnership()
+        default:
+            // Ends the mailbox for every handle (later calls throw `deleted` or find it gone).
+            try Mailbox.delete(name.name)
         }
     }
 }
@@ -520,10 +530,10 @@ struct EndpointDriver {
         for op in ops {
             do {
                 try perform(op, segment, endpoint: endpoint)
-                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 12) arg \(op.arg): ok (sink \(FuzzState.sink))") }
+                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 14) arg \(op.arg): ok (sink \(FuzzState.sink))") }
             } catch {
                 // Fine: a typed error.
-                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 12) arg \(op.arg): \(error)") }
+                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 14) arg \(op.arg): \(error)") }
             }
         }
         return "ran \(ops.count) ops"
@@ -562,9 +572,13 @@ struct EndpointDriver {
         return true
     }
 
+    func payloadBytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ 0x30) }
+    }
+
     func perform(_ op: FuzzOp, _ segment: EndpointSegment, endpoint: String) throws {
         let liveness = SystemLiveness()
-        switch op.code % 12 {
+        switch op.code % 14 {
         case 0:
             for entry in try segment.entries() {
                 FuzzState.sink &+= entry.generation &+ UInt64(entry.sender.utf8.count) &+ UInt64(entry.index)
@@ -600,10 +614,32 @@ struct EndpointDriver {
             defer { joined.close() }
             FuzzState.sink &+= UInt64(try joined.incomingLinks().count)
             if let message = try joined.tryReceive() { FuzzState.sink &+= UInt64(message.bytes.count) }
-        default:
+        case 11:
             if let entry = try segment.entries().first {
                 try segment.register(sender: entry.sender, as: FuzzState.packedMe, liveness: liveness)
             }
+        case 12:
+            // A real link from a sender named in the table (or a new one) with a message on it,
+            // then the joined endpoint receives from anyone and from that sender.
+            let sender = try segment.entries().first?.sender ?? "sender-\(op.arg % 3)"
+            let linkName = EndpointName.link(from: sender, to: endpoint)
+            shm_unlink(linkName.objectName)
+            let link = try Mailbox.create(linkName, options: MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .oneToOne))
+            _ = try link.trySend(payloadBytes(Int(op.arg & 63)))
+            link.close()
+            let joined = try Endpoint.join(endpoint)
+            defer { joined.close() }
+            if let message = try joined.tryReceive() { FuzzState.sink &+= UInt64(message.bytes.count) }
+            if let message = try joined.tryReceive(from: sender) { FuzzState.sink &+= UInt64(message.bytes.count) }
+            _ = try joined.tryReceiveBatch(limit: 4) { bytes, pid, from in
+                MailboxDriver.consume(bytes, pid, from.isEmpty)
+            }
+        default:
+            // The endpoint sends to itself: registers its link in its own (fuzzed) table.
+            let joined = try Endpoint.join(endpoint)
+            defer { joined.close() }
+            _ = try joined.trySend(to: endpoint, payloadBytes(Int(op.arg & 31)))
+            if let message = try joined.tryReceive() { FuzzState.sink &+= UInt64(message.bytes.count) }
         }
     }
 }

@@ -22,10 +22,15 @@ enum FuzzPrograms {
     static let sending: [(UInt8, UInt8)] = [
         (0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 4), (1, 7), (12, 3), (12, 7), (5, 0), (10, 4), (4, 7), (3, 0),
     ]
+    /// Ownership and rights (system- and process-owned mailboxes), then delete.
+    static let ownership: [(UInt8, UInt8)] = [
+        (24, 0), (24, 1), (2, 0), (25, 0), (2, 0), (26, 0), (3, 0), (25, 1), (26, 0), (3, 0), (23, 0),
+        (15, 0), (0, 0), (27, 0), (2, 0), (0, 0),
+    ]
     /// Endpoint segments: every read, then writes, then the public API.
     static let endpoint: [(UInt8, UInt8)] = [
         (0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (3, 2), (4, 1), (4, 3), (5, 0), (6, 1), (7, 0), (8, 1), (9, 0),
-        (11, 0), (0, 0), (10, 0),
+        (11, 0), (0, 0), (10, 0), (12, 5), (13, 7), (0, 0), (12, 66),
     ]
 }
 
@@ -66,6 +71,7 @@ func fuzzMakeCorpus(into dir: String) -> Int {
         emit(label, flags: 0x04, program: FuzzPrograms.general, body: bytes)
         emit(label, flags: 0x0C, program: FuzzPrograms.receiving, body: bytes)
         emit(label, flags: 0x10, program: FuzzPrograms.sending, body: bytes)
+        emit(label, flags: 0x24, program: FuzzPrograms.ownership, body: bytes)
     }
 
     /// Creates a mailbox, lets `setup` fill it (and take snapshots), then removes it.
