@@ -45,11 +45,19 @@ enum FuzzState {
     nonisolated(unsafe) static var initialised = false
     /// Whether SHMMB_FUZZ_DEBUG is set: print each input's outcome to stderr.
     nonisolated(unsafe) static var debug = false
+    /// Whether SHMMB_FUZZ_SELFTEST is set (see `fuzzMailboxTestOneInput`).
+    nonisolated(unsafe) static var selfTest = false
 }
 
 /// The packed identity of a process that is not running (a pid near the 2^22 limit, with a start
 /// time no such process has): stands for a peer that died.
 let fuzzDeadIdentity = ProcessIdentity(pid: 4_194_000, startTime: 7).packed
+
+/// Time after which an input's remaining ops are skipped. Some zero-timeout calls wait a bounded
+/// time by design (a non-blocking synchronous send to a zero-capacity mailbox whose event says a
+/// receiver waits gives it 50 ms), and 32 of them would approach libFuzzer's -timeout=2. A single
+/// call that hangs still runs into the timeout.
+let fuzzOpBudgetNanos: UInt64 = 1_000_000_000
 
 /// Removes every shared-memory object of this process: the mailbox, its chained segments
 /// (`NAME#g.NONCE`), temporaries (`NAME~PID.X`), the endpoint segment (`@NAME`) and links.
@@ -72,6 +80,7 @@ private func fuzzSetUp() {
     FuzzState.mailboxName = try? MailboxName(FuzzState.baseName)
     FuzzState.packedMe = ProcessIdentity.current().packed
     FuzzState.debug = getenv("SHMMB_FUZZ_DEBUG") != nil
+    FuzzState.selfTest = getenv("SHMMB_FUZZ_SELFTEST") != nil
     fuzzRemoveOwnObjects()
     atexit { fuzzRemoveOwnObjects() }
 }
@@ -198,6 +207,22 @@ public func fuzzMailboxInitialize(_ argc: UnsafeMutablePointer<Int32>,
 public func fuzzMailboxTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     fuzzSetUp()
     guard let data, size >= 2 else { return 0 }
+    if FuzzState.selfTest && data[0] == UInt8(ascii: "!") {
+        // SHMMB_FUZZ_SELFTEST: inputs starting "!!", "!T" and "!L" trap (an overflow), hang and
+        // leak on purpose, to check that this build and Fuzz/run.sh report each as a finding.
+        switch data[1] {
+        case UInt8(ascii: "!"): FuzzState.sink = UInt64(Int.max - 1 + Int(data[0] >> 4))
+        case UInt8(ascii: "T"):
+            // Busy, as a livelocked loop would be (a sleep would end at libFuzzer's SIGALRM).
+            let end = MonotonicClock.now() &+ 5_000_000_000
+            while MonotonicClock.now() < end { FuzzState.sink &+= 1 }
+        case UInt8(ascii: "L"):
+            let leaked = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+            leaked.initialize(repeating: 1, count: 64)
+            FuzzState.sink &+= leaked[Int(data[1] & 63)]
+        default: break
+        }
+    }
     var input = FuzzInput(UnsafeRawBufferPointer(start: data, count: size))
     let flags = input.byte()
     let count = Int(input.byte() & 31) + 1
@@ -256,7 +281,9 @@ struct MailboxDriver {
             return "open: \(error)"
         }
         var sleeps = 0
+        let budgetEnd = MonotonicClock.now() &+ fuzzOpBudgetNanos
         for op in ops {
+            if MonotonicClock.now() >= budgetEnd { break }
             let slot = Int(op.arg >> 7)
             if handles[slot] == nil && op.code % 28 != 15 { continue }
             do {
@@ -527,7 +554,9 @@ struct EndpointDriver {
         } catch {
             return "open: \(error)"
         }
+        let budgetEnd = MonotonicClock.now() &+ fuzzOpBudgetNanos
         for op in ops {
+            if MonotonicClock.now() >= budgetEnd { break }
             do {
                 try perform(op, segment, endpoint: endpoint)
                 if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 14) arg \(op.arg): ok (sink \(FuzzState.sink))") }

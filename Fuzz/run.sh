@@ -54,6 +54,9 @@ args=(
 [ -n "${FUZZ_JOBS:-}" ] && args+=(-fork="$FUZZ_JOBS")
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}"
+# Swift's own crash backtracer would take the trap's signal before libFuzzer (and, under ASan,
+# report its own memory reads): let libFuzzer handle it, print the stack and save the input.
+export SWIFT_BACKTRACE=enable=no
 export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-/opt/swift/usr/bin/llvm-symbolizer}"
 
 echo "fuzzing for ${seconds}s (corpus $corpus, tag $tag)"
@@ -64,6 +67,10 @@ status=0
 left=$(ls /dev/shm | grep -E "^shmmb\.@?$tag-|>$tag-" || true)
 if [ -n "$left" ]; then
     echo "note: removing objects the run left in /dev/shm:" $left
+fi
+if [ "$status" -eq 72 ]; then
+    echo "fuzzing was interrupted (libFuzzer exit status 72)" >&2
+    exit "$status"
 fi
 if [ "$status" -ne 0 ]; then
     echo "FUZZING FOUND A PROBLEM (libFuzzer exit status $status); reproducer in .build-fuzz/artifacts/:" >&2
