@@ -47,6 +47,8 @@ enum FuzzState {
     nonisolated(unsafe) static var debug = false
     /// Whether SHMMB_FUZZ_SELFTEST is set (see `fuzzMailboxTestOneInput`).
     nonisolated(unsafe) static var selfTest = false
+    /// Whether SHMMB_FUZZ_HOSTILE_LINKS is set (see `EndpointDriver.hostileLink`).
+    nonisolated(unsafe) static var hostileLinks = false
 }
 
 /// The packed identity of a process that is not running (a pid near the 2^22 limit, with a start
@@ -81,6 +83,7 @@ private func fuzzSetUp() {
     FuzzState.packedMe = ProcessIdentity.current().packed
     FuzzState.debug = getenv("SHMMB_FUZZ_DEBUG") != nil
     FuzzState.selfTest = getenv("SHMMB_FUZZ_SELFTEST") != nil
+    FuzzState.hostileLinks = getenv("SHMMB_FUZZ_HOSTILE_LINKS") != nil
     fuzzRemoveOwnObjects()
     atexit { fuzzRemoveOwnObjects() }
 }
@@ -559,10 +562,10 @@ struct EndpointDriver {
             if MonotonicClock.now() >= budgetEnd { break }
             do {
                 try perform(op, segment, endpoint: endpoint)
-                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 14) arg \(op.arg): ok (sink \(FuzzState.sink))") }
+                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 15) arg \(op.arg): ok (sink \(FuzzState.sink))") }
             } catch {
                 // Fine: a typed error.
-                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 14) arg \(op.arg): \(error)") }
+                if FuzzState.debug { fuzzLog("  endpoint op \(op.code % 15) arg \(op.arg): \(error)") }
             }
         }
         return "ran \(ops.count) ops"
@@ -601,13 +604,70 @@ struct EndpointDriver {
         return true
     }
 
+    /// A sender's link that is not a usable one-to-one mailbox (empty, never initialised, not a
+    /// mailbox, or a shared mailbox) next to a good link with a message, both in the table. The
+    /// quarantine of `Endpoint` promises that one bad sender cannot stop the endpoint from hearing
+    /// the others: the good message must arrive within three `tryReceive()` calls (the bad link's
+    /// error may be reported once), and no non-blocking call may take a second. A violation traps
+    /// (a finding). Off unless SHMMB_FUZZ_HOSTILE_LINKS is set: see Fuzz/README.md, finding 1.
+    func hostileLink(_ op: FuzzOp, _ segment: EndpointSegment, endpoint: String) throws {
+        guard FuzzState.hostileLinks else { return }
+        // The oracle needs a table that reads cleanly and has room for both links.
+        guard (try? segment.entries()) != nil else { return }
+        let evil = "evil-\(op.arg & 1)"
+        let good = "good"
+        try segment.register(sender: evil, as: FuzzState.packedMe, liveness: SystemLiveness())
+        try segment.register(sender: good, as: FuzzState.packedMe, liveness: SystemLiveness())
+        let evilLink = EndpointName.link(from: evil, to: endpoint)
+        shm_unlink(evilLink.objectName)
+        switch op.arg >> 1 & 3 {
+        case 0, 1, 2:
+            // 4 bytes; 16 KiB of zeros (never initialised); 16 KiB whose magic is garbage.
+            var bytes = [UInt8](repeating: 0, count: op.arg >> 1 & 3 == 0 ? 4 : 16384)
+            if op.arg >> 1 & 3 == 2 { for index in 0..<64 { bytes[index] = 0xAB } }
+            guard bytes.withUnsafeBytes({ fuzzWriteObject(evilLink.name, $0) }) else { return }
+        default:
+            // A valid mailbox, but shared: links are one-to-one.
+            _ = try Mailbox.create(evilLink, options: MailboxOptions(capacity: 2, maxMessageSize: 16, kind: .shared))
+        }
+        let goodLink = EndpointName.link(from: good, to: endpoint)
+        shm_unlink(goodLink.objectName)
+        let link = try Mailbox.create(goodLink, options: MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .oneToOne))
+        _ = try link.trySend(Array("hello".utf8))
+        link.close()
+        guard let joined = try? Endpoint.join(endpoint) else { return }
+        defer { joined.close() }
+        var delivered = false
+        var outcomes: [String] = []
+        for _ in 0..<3 where !delivered {
+            let start = MonotonicClock.now()
+            do {
+                if let message = try joined.tryReceive() {
+                    delivered = message.from == good
+                    outcomes.append("message from \(message.from)")
+                } else {
+                    outcomes.append("nil")
+                }
+            } catch {
+                outcomes.append("\(error)")
+            }
+            let elapsed = MonotonicClock.now() &- start
+            if elapsed > 1_000_000_000 {
+                fatalError("oracle: Endpoint.tryReceive() blocked \(elapsed / 1_000_000) ms with a bad link from \(evil) (\(outcomes.last!))")
+            }
+        }
+        if !delivered {
+            fatalError("oracle: a bad link from \(evil) kept the message from \(good) from being received: \(outcomes)")
+        }
+    }
+
     func payloadBytes(_ count: Int) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ 0x30) }
     }
 
     func perform(_ op: FuzzOp, _ segment: EndpointSegment, endpoint: String) throws {
         let liveness = SystemLiveness()
-        switch op.code % 14 {
+        switch op.code % 15 {
         case 0:
             for entry in try segment.entries() {
                 FuzzState.sink &+= entry.generation &+ UInt64(entry.sender.utf8.count) &+ UInt64(entry.index)
@@ -663,6 +723,8 @@ struct EndpointDriver {
             _ = try joined.tryReceiveBatch(limit: 4) { bytes, pid, from in
                 MailboxDriver.consume(bytes, pid, from.isEmpty)
             }
+        case 14:
+            try hostileLink(op, segment, endpoint: endpoint)
         default:
             // The endpoint sends to itself: registers its link in its own (fuzzed) table.
             let joined = try Endpoint.join(endpoint)

@@ -18,6 +18,10 @@ enum FuzzPrograms {
     static let receiving: [(UInt8, UInt8)] = [
         (2, 0), (3, 0), (14, 0), (2, 0), (14, 0), (3, 0), (4, 7), (0, 1), (0, 4), (9, 4), (10, 0), (5, 0), (6, 0),
     ]
+    /// A sender and a receiver stopped by stuck slots, pausing so the slots age into repairs.
+    static let repairing: [(UInt8, UInt8)] = [
+        (0, 1), (14, 0), (0, 1), (14, 0), (0, 1), (2, 0), (2, 0), (2, 0), (2, 0), (2, 0), (5, 0), (6, 0),
+    ]
     /// Sends until full, then drains.
     static let sending: [(UInt8, UInt8)] = [
         (0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 4), (1, 7), (12, 3), (12, 7), (5, 0), (10, 4), (4, 7), (3, 0),
@@ -174,6 +178,23 @@ func fuzzMakeCorpus(into dir: String) -> Int {
         let leases = base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset)
         leases.pointee.bitwiseOr(1 << UInt64(deadEntry), ordering: .relaxed)
         snapshot("shared-taken-and-claimed-by-dead", name)
+        emit("shared-taken-and-claimed-by-dead", flags: 0x04, program: FuzzPrograms.repairing, body: dump(name))
+    }
+    mailbox("shared-full-stuck", MailboxOptions(capacity: 4, maxMessageSize: 32, kind: .shared)) { box, name in
+        // Full, and the oldest slot taken by a receiver that died reading it: a sender stopped
+        // at tail finds it stuck, and after a while adopts it (redelivered as the newest message).
+        for index in 0..<4 { _ = try box.trySend(text(index + 5)) }
+        let base = box.segment.base
+        let stride = SharedRing.slotStride(maxMessageSize: 32)
+        let head = base.load(fromByteOffset: SegmentLayout.headOffset, as: UInt64.self)
+        let slot = base + SegmentLayout.dataOffset + Int(head % 4) * stride
+        slot.storeBytes(of: SharedRing.makeWord(position: head, state: SharedRing.stateTaken, reference: deadReference), as: UInt64.self)
+        base.storeBytes(of: head + 1, toByteOffset: SegmentLayout.headOffset, as: UInt64.self)
+        recordDeadLease(base, roles: LeaseTable.roleReceived, intent: head + 1)
+        base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset).pointee.bitwiseOr(1 << UInt64(deadEntry), ordering: .relaxed)
+        let bytes = dump(name)
+        emit("shared-full-oldest-taken-by-dead", flags: 0x04, program: FuzzPrograms.repairing, body: bytes)
+        snapshot("shared-full-oldest-taken-by-dead", name)
     }
     mailbox("shared-wrapped", MailboxOptions(capacity: 3, maxMessageSize: 24, kind: .shared)) { box, name in
         for index in 0..<7 {
