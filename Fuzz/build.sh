@@ -35,14 +35,19 @@ module CShim {
 EOF
 
 clang_sanitizers="${sanitizers//fuzzer/fuzzer-no-link}"
-clang -O2 -g -fsanitize="$clang_sanitizers" -I CShim/include -c CShim/shim.c -o "$out/shim.o"
+c_objects=()
+for source in CShim/*.c; do
+    object="$out/$(basename "$source" .c).o"
+    clang -O2 -g -fsanitize="$clang_sanitizers" -I CShim/include -c "$source" -o "$object"
+    c_objects+=("$object")
+done
 
 # -O keeps Swift's overflow, bounds and precondition checks (a failed one traps: SIGILL/SIGTRAP,
 # which libFuzzer reports as a deadly signal). -g for symbolised stack traces.
 swiftc -O -g -swift-version 6 -parse-as-library -module-name ShmMailbox \
     -sanitize="$sanitizers" -use-ld=lld \
     -I "$out/include" -Xcc -I -Xcc CShim/include \
-    "${swift_sources[@]}" "${fuzz_sources[@]}" "$out/shim.o" \
+    "${swift_sources[@]}" "${fuzz_sources[@]}" "${c_objects[@]}" \
     -o "$binary"
 echo "$sanitizers" > "$out/sanitizers"
 echo "built $binary (sanitizers: $sanitizers)"

@@ -59,6 +59,11 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1
 export SWIFT_BACKTRACE=enable=no
 export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-/opt/swift/usr/bin/llvm-symbolizer}"
 
+# Op 14's oracle (a bad link next to a good one) is on: finding 1 is fixed.
+export SHMMB_FUZZ_HOSTILE_LINKS="${SHMMB_FUZZ_HOSTILE_LINKS:-1}"
+# Earlier findings first, as regression inputs (each must now run clean).
+.build-fuzz/fuzz-mailbox Fuzz/findings/*.bin
+
 echo "fuzzing for ${seconds}s (corpus $corpus, tag $tag)"
 status=0
 # The first directory receives new inputs; the seeds are read only.
