@@ -370,10 +370,15 @@ struct OneToOneRing {
         }
         let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
         let end = position &+ record
-        let redelivered = Int64(bitPattern: position &- local.pointee.redeliverBelow) < 0
+        let redeliverBelow = local.pointee.redeliverBelow
+        let redelivered = Int64(bitPattern: position &- redeliverBelow) < 0
+        // Never below what a dead predecessor handed out: a receiver killed while it hands
+        // those records out again must leave them marked for its successor too (found by the
+        // SPIN model, Models/one_to_one.pml, F1).
+        let handedOutUpTo = Int64(bitPattern: end &- redeliverBelow) >= 0 ? end : redeliverBelow
         // Relaxed: read only by a receiver that takes over after this one died (its role claim
         // orders it); the release of `head` below supersedes it.
-        readingUpTo.pointee.store(end, ordering: .relaxed)
+        readingUpTo.pointee.store(handedOutUpTo, ordering: .relaxed)
         crashPoint(.oneToOneAfterIntent)
         defer {
             local.pointee.head = end
@@ -400,9 +405,11 @@ struct OneToOneRing {
         // Acquire: pairs with the tail's release store; every record before it is stamped.
         let written = tailWord.pointee.load(ordering: .acquiring)
         let ahead = Int64(bitPattern: written &- position)
-        // The tail hint may trail the head (batched or padding-only writes, a sender that died
-        // before publishing), never by a whole area.
-        guard ahead >= -Int64(dataSize), ahead <= Int64(dataSize) else {
+        // The tail hint may trail the head by any amount (batched or padding-only writes,
+        // senders that died after stamping and before publishing — one after the other, so
+        // their unpublished records add up: Models/one_to_one.pml, F2), but it never runs more
+        // than a whole area ahead of the head.
+        guard ahead <= Int64(dataSize) else {
             throw MailboxError.corrupted(reason: "one-to-one ring positions out of range (head \(position), tail \(written))")
         }
         // Loaded after the tail (acquire), the stamp must now be there if the tail covers it.

@@ -154,11 +154,25 @@ struct SharedRing {
     }
 
     /// Frees a slot nobody will read (a claim given back, a message taken back) at once, and
-    /// moves `head` past it if it is there, so that it neither counts nor blocks: a slot given
-    /// back at the head and claimed again must not run laps ahead of a head left behind.
+    /// helps `head` past it, so that it neither counts nor blocks.
     private func giveBack(_ position: UInt64) {
         free(position)
-        advance(head, from: position)
+        helpHead()
+    }
+
+    /// Moves `head` past every slot at it that already serves a later lap (given back out of
+    /// order), at most `capacity` steps. Whoever frees a slot out of order does this, so that
+    /// `head` never stays behind slots that run laps ahead of it, even with no receiver about
+    /// (concurrent give-backs freed in any order; found by the SPIN model,
+    /// Models/shared_ring.pml, F3).
+    private func helpHead() {
+        for _ in 0..<capacity {
+            // Acquire: as in `tryRead`.
+            let position = head.pointee.load(ordering: .acquiring)
+            let word = stateWord(position).pointee.load(ordering: .acquiring)
+            guard Self.distance(word, from: position) > 0 else { return }
+            advance(head, from: position)
+        }
     }
 
     // MARK: Sender side
@@ -346,11 +360,15 @@ struct SharedRing {
                 return .empty
             }
             if distance > Int64(capacity) * 2 {
-                // Laps ahead of head: head moved on while we were preempted (retry), or, if it
-                // did not move, the segment is damaged. (A slot given back out of order, see
-                // `giveBack`, may run one lap ahead of a head that lags behind it.)
+                // Laps ahead of head: head moved on while we were preempted (retry), or head lags
+                // behind slots given back out of order (help it on), or, if the slot is further
+                // ahead than any claim can reach (tail + capacity, plus the hints' slack), the
+                // segment is damaged.
                 if head.pointee.load(ordering: .acquiring) != position { continue }
-                throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of head")
+                let written = tail.pointee.load(ordering: .acquiring)
+                if Self.distance(current, from: written) > Int64(capacity) + 1024 {
+                    throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of head \(position), beyond tail \(written)")
+                }
             }
             // The slot serves a later lap (it was given back), so `position` was used already:
             // help head past it.
@@ -464,7 +482,7 @@ struct SharedRing {
         if state == Self.stateClaimed {
             // Acquire-release: only the exact stuck word is replaced; release publishes the slot.
             guard stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return false }
-            advance(head, from: position)
+            helpHead()
             return true
         }
         guard state == Self.stateTaken else { return false }
@@ -475,6 +493,15 @@ struct SharedRing {
             return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
         }
         if kind == SegmentLayout.kindReceipt && liveness.isAlive(senderIdentity(position)) { return false }
+        // Announce the slot in our lease entry first, as a receiver would, so that if we die
+        // holding it the orphan search finds it (Models/shared_ring.pml, F5).
+        let entry = Int(me >> LeaseTable.tagBits)
+        if entry < leases.count {
+            // Relaxed: published by the release of the CAS below.
+            leases.intent(entry).pointee.store(position &+ 1, ordering: .relaxed)
+            // Relaxed RMW: the orphan search re-checks everything on the slot word.
+            receiverLeases.advanced(by: entry / 64).pointee.bitwiseOr(1 << UInt64(entry % 64), ordering: .relaxed)
+        }
         // Adopt it (one CAS on the exact word), then hand it to the next lap as a plain message.
         let adopted = Self.makeWord(position: position, state: Self.stateTaken, reference: me)
         // Acquire-release: only one repairer adopts the message; acquire sees its bytes.
@@ -553,23 +580,27 @@ struct SharedRing {
     /// read.
     func delivery(at position: UInt64) -> Delivery {
         let word = stateWord(position)
-        // Acquire: pairs with the receiver's release stores (state word, then kind).
-        let current = word.pointee.load(ordering: .acquiring)
-        guard Self.distance(current, from: position) == 0 else { return .lost }
-        switch Self.state(of: current) {
-        case Self.stateFull:
-            return .waiting
-        case Self.stateTaken:
-            guard isDelivered(position) else { return .taking(word: current) }
-            let receiver = slot(position).load(fromByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
-            let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
-            // Acquire-release: only the exact delivered word is freed; release publishes the slot.
-            guard word.pointee.compareExchange(expected: current, desired: freed, ordering: .acquiringAndReleasing).exchanged else {
+        while true {
+            // Acquire: pairs with the receiver's release stores (state word, then kind).
+            let current = word.pointee.load(ordering: .acquiring)
+            guard Self.distance(current, from: position) == 0 else { return .lost }
+            switch Self.state(of: current) {
+            case Self.stateFull:
+                return .waiting
+            case Self.stateTaken:
+                guard isDelivered(position) else { return .taking(word: current) }
+                let receiver = slot(position).load(fromByteOffset: SegmentLayout.slotTakenBy, as: UInt64.self)
+                let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
+                // Acquire-release: only the exact delivered word is freed; release publishes the
+                // slot. If the word changed after we read it (its taker died and another
+                // receiver adopted and delivered it meanwhile), look again: it is not lost
+                // (Models/shared_ring.pml, F4).
+                if word.pointee.compareExchange(expected: current, desired: freed, ordering: .acquiringAndReleasing).exchanged {
+                    return .delivered(receiver: receiver)
+                }
+            default:
                 return .lost
             }
-            return .delivered(receiver: receiver)
-        default:
-            return .lost
         }
     }
 
@@ -581,7 +612,7 @@ struct SharedRing {
         let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
         // Acquire-release: succeeds only while no receiver has taken the message.
         guard stateWord(position).pointee.compareExchange(expected: full, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return false }
-        advance(head, from: position)
+        helpHead()
         return true
     }
 
