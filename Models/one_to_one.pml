@@ -98,7 +98,7 @@ byte rdiedAt;          /* `stamped` when a receiver last died */
 /* publishWrites(): stores the tail hint if it is not up to date. */
 inline publishWrites() {
     if
-    :: pub != tail -> d_step { tailW = tail; pub = tail }; SCRASH
+    :: pub != tail -> d_step { tailW = tail; pub = tail; printf("S%d: publishes tail %d\n", sdeaths + 1, tail) }; SCRASH
     :: else
     fi
 }
@@ -150,16 +150,19 @@ inline tryWrite() {
           /* writeHeader(padding): length, then the stamp (release). The length store is
            * invisible until the stamp (every reader checks the stamp first), so one step. */
           d_step { rlen[idx] = PAD; stamp[idx] = pos + 1; trueTail = pos + toEnd;
+                   printf("S%d: stamps padding %d..%d\n", sdeaths + 1, pos, pos + toEnd);
                    pos = pos + toEnd; idx = 0; tail = pos };
           SCRASH                                              /* o2o.send.after-padding */
        :: else
        fi;
        /* fill, then writeHeader's length and sender fields: invisible until the stamp */
-       d_step { mid[idx] = stamped + 1; rlen[idx] = rec };
+       d_step { mid[idx] = stamped + 1; rlen[idx] = rec;
+                printf("S%d: writes message %d at %d (not stamped)\n", sdeaths + 1, stamped + 1, pos) };
        SCRASH;                                                /* o2o.send.after-payload */
        d_step {                                               /* the stamp, release */
            stamp[idx] = pos + 1;
            stamped++; mine++; trueTail = pos + rec;
+           printf("S%d: stamps message %d at %d..%d\n", sdeaths + 1, stamped, pos, pos + rec);
            /* capacity: messages between the receiver's head and the true tail */
            assert(stamped - releasedId <= CAP);
            pos = pos + rec; tail = pos; inflight++
@@ -226,6 +229,7 @@ srestart:
         tail = pos;
 #endif
         counted = h; inflight = msgs; pub = tailW;
+        printf("S%d: starts sending: head %d, tail %d (%d waiting), tail hint %d\n", sdeaths + 1, h, tail, msgs, pub);
         h = 0; pos = 0; idx = 0; sz = 0; msgs = 0; walking = 0
     };
 
@@ -255,6 +259,7 @@ srestart:
     goto sdone;
 
 sdied:
+    printf("S%d: dies\n", sdeaths + 1);
     sdeaths++;
     goto srestart;
 sdone:
@@ -269,7 +274,7 @@ sdone:
 /* releaseReads(): publishes head (and, as ghost, the id of the last message below it). */
 inline releaseReads() {
     if
-    :: rel != head -> d_step { headW = head; rel = head; releasedId = lastId }; RCRASH
+    :: rel != head -> d_step { headW = head; rel = head; releasedId = lastId; printf("R%d: releases head %d\n", rdeaths + 1, head) }; RCRASH
     :: else
     fi
 }
@@ -305,7 +310,8 @@ inline tryRead() {
            CORRUPTED(tailW + N < pos);
 #endif
            CORRUPTED(tailW > pos + N);
-           CORRUPTED(tailW > pos && stamp[pos % N] != pos + 1)
+           CORRUPTED(tailW > pos && stamp[pos % N] != pos + 1);
+           printf("R%d: empty at %d (tail hint %d)\n", rdeaths + 1, pos, tailW)
        }
     :: else ->
        d_step {
@@ -314,13 +320,16 @@ inline tryRead() {
        };
 #ifdef FIX_READINGUPTO
        /* Proposed fix: never shrink the range a dead receiver left behind. */
-       readingUpTo = (end > below -> end : below);
+       d_step { readingUpTo = (end > below -> end : below);
+                printf("R%d: readingUpTo = %d\n", rdeaths + 1, readingUpTo) };
 #else
-       readingUpTo = end;                     /* stored before the caller sees the record */
+       /* stored before the caller sees the record */
+       d_step { readingUpTo = end; printf("R%d: readingUpTo = %d\n", rdeaths + 1, end) };
 #endif
        RCRASH;                                /* o2o.receive.after-intent */
        d_step {                               /* body: the caller gets the payload */
            id = mid[idx];
+           printf("R%d: hands out message %d (at %d), redelivered mark %d\n", rdeaths + 1, id, pos, redelivered);
            assert(id >= 1 && id <= stamped);
            /* no duplicate unless marked redelivered */
            assert(dcount[id] == 0 || redelivered);
@@ -350,6 +359,7 @@ rrestart:
     d_step {
         r = readingUpTo;
         below = ((r > head && r - head <= N) -> r : head);
+        printf("R%d: starts receiving: head %d, readingUpTo %d: redeliver below %d\n", rdeaths + 1, head, r, below);
         r = 0
     };
     do
@@ -385,6 +395,7 @@ rrestart:
     goto rdone;
 
 rdied:
+    printf("R%d: dies\n", rdeaths + 1);
     rdeaths++;
     goto rrestart;
 rdone:

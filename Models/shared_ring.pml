@@ -100,8 +100,11 @@ byte finished;         /* scenario processes done */
 /* advance(cursor, from: x): CAS x -> x + 1 */
 #define ADVANCE(cur, x) atomic { if :: cur == x -> cur = x + 1 :: else fi }
 
+/* A line of the trail replay (spin -t): "S3: claims position 2" */
+#define PR(...) printf("%c%d: ", tag, me); printf(__VA_ARGS__)
+
 /* The current incarnation may die here (right after a store). */
-#define CRASH if :: atomic { mayDie && deaths < MAXD -> deaths++ }; goto died :: skip fi
+#define CRASH if :: atomic { mayDie && deaths < MAXD -> deaths++; PR("dies\n") }; goto died :: skip fi
 
 /* holderIsDead(w, at: p) as one expression (for wait guards): slot index i */
 #define HOLDER_DEAD(w, i) ((ST(w) == TAKEN && kind[i] == KDELIVERED) -> !alive[snd[i]] : !alive[REF(w)])
@@ -137,7 +140,9 @@ inline repair() {
     if
     :: SEQ(w) != p
     :: SEQ(w) == p && ST(w) == CLAIMED ->
-       atomic { if :: slotw[i] == w -> slotw[i] = W(p + C, EMPTY, 0); ok = 1 :: else -> ok = 0 fi };
+       atomic { if :: slotw[i] == w -> slotw[i] = W(p + C, EMPTY, 0); ok = 1;
+                       PR("frees the dead claim of %d on position %d\n", REF(w), p)
+                    :: else -> ok = 0 fi };
        if
        :: ok -> CRASH; ADVANCE(head, p); CRASH
        :: else
@@ -146,14 +151,16 @@ inline repair() {
        kv = kind[i];
        if
        :: kv == KDELIVERED ->
-          atomic { if :: slotw[i] == w -> slotw[i] = W(p + C, EMPTY, 0) :: else fi };
+          atomic { if :: slotw[i] == w -> slotw[i] = W(p + C, EMPTY, 0);
+                          PR("frees the delivered receipt at %d (its sender %d is dead)\n", p, snd[i]) :: else fi };
           CRASH
        :: kv == KRECEIPT && alive[snd[i]]       /* its sender still waits: left to it */
        :: else ->
           atomic {
               if
               :: slotw[i] == w ->
-                 slotw[i] = W(p, TAKEN, me); ok = 1
+                 slotw[i] = W(p, TAKEN, me); ok = 1;
+                 PR("adopts message %d at %d (its taker %d is dead)\n", pay[i], p, REF(w))
               :: else -> ok = 0
               fi
           };
@@ -162,7 +169,8 @@ inline repair() {
              CRASH;                                           /* repair.after-adopt */
              atomic { kind[i] = KMSG; rflag[i] = 1 };
              CRASH;                                           /* repair.after-redeliver-mark */
-             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, FULL, me) };
+             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, FULL, me);
+                      PR("requeues message %d at position %d, marked redelivered\n", pay[i], p + C) };
              CRASH
           :: else
           fi
@@ -180,16 +188,19 @@ inline commit() {
     :: atomic {                     /* sender identity, fill, length, kind: nobody else reads or
                                      * writes a claimed slot's fields */
            snd[i] = me; pay[i] = myMsg;
-           kind[i] = (receipt -> KRECEIPT : KMSG); rflag[i] = 0
+           kind[i] = (receipt -> KRECEIPT : KMSG); rflag[i] = 0;
+           PR("writes message %d at %d\n", myMsg, t)
        };
        CRASH;                                                 /* shared.send.after-payload */
        atomic {
            assert(slotw[i] == W(t, CLAIMED, me));             /* a live claim is never taken */
-           slotw[i] = W(t, FULL, me); committed[myMsg] = 1; left--; res = 1
+           slotw[i] = W(t, FULL, me); committed[myMsg] = 1; left--; res = 1;
+           PR("commits message %d at %d (full)\n", myMsg, t)
        };
        CRASH                                                  /* shared.send.after-commit */
     :: mayFail ->          /* fill throws: giveBack */
-       atomic { assert(slotw[i] == W(t, CLAIMED, me)); slotw[i] = W(t + C, EMPTY, 0) };
+       atomic { assert(slotw[i] == W(t, CLAIMED, me)); slotw[i] = W(t + C, EMPTY, 0);
+                PR("fill fails: gives position %d back (head is %d)\n", t, head) };
        CRASH;
        ADVANCE(head, t);
        left--; res = 3
@@ -209,7 +220,7 @@ inline tryWrite() {
        :: SEQ(cur) == t && ST(cur) == EMPTY ->
           atomic {
               if
-              :: slotw[t % C] == cur -> slotw[t % C] = W(t, CLAIMED, me); ok = 1
+              :: slotw[t % C] == cur -> slotw[t % C] = W(t, CLAIMED, me); ok = 1; PR("claims position %d\n", t)
               :: else -> ok = 0
               fi
           };
@@ -239,11 +250,12 @@ inline delivery() {
           takenBy[i] != 0;                                    /* (who took it) */
           atomic {
               if
-              :: slotw[i] == cur -> slotw[i] = W(t + C, EMPTY, 0); dl = 3
+              :: slotw[i] == cur -> slotw[i] = W(t + C, EMPTY, 0); dl = 3; PR("collects the receipt of message %d\n", myMsg)
 #ifdef FIX_DELIVERY_RACE
               :: else -> dl = 1                               /* the word moved on: look again */
 #else
-              :: else -> dl = 4
+              :: else -> dl = 4;
+                 PR("delivery(at: %d): read the word taken by %d, then kind delivered; its CAS fails: .lost\n", t, REF(cur))
 #endif
               fi
           }
@@ -278,7 +290,8 @@ inline awaitReceipt() {
           :: atomic { slotw[i] == cur && HOLDER_DEAD(cur, i) } ->
              atomic {
                  if
-                 :: slotw[i] == cur -> slotw[i] = W(t + C, EMPTY, 0); withdrawn[myMsg] = 1; ok = 1
+                 :: slotw[i] == cur -> slotw[i] = W(t + C, EMPTY, 0); withdrawn[myMsg] = 1; ok = 1;
+                    PR("withdraws message %d, its receiver %d died: receiverDied\n", myMsg, REF(cur))
                  :: else -> ok = 0
                  fi
              };
@@ -294,6 +307,7 @@ gaveup:
         if
         :: slotw[i] == W(t, FULL, me) ->
            slotw[i] = W(t + C, EMPTY, 0); ok = 1;
+           PR("takes message %d back: timedOut\n", myMsg);
            assert(dcount[myMsg] == 0); retracted[myMsg] = 1
         :: else -> ok = 0
         fi
@@ -314,7 +328,7 @@ gaveup:
     :: kv = kind[i];
        if
        :: kv == KRECEIPT ->
-          atomic { if :: kind[i] == kv -> kind[i] = KABANDONED; ok = 1 :: else -> ok = 0 fi };
+          atomic { if :: kind[i] == kv -> kind[i] = KABANDONED; ok = 1; PR("abandons the receipt of message %d\n", myMsg) :: else -> ok = 0 fi };
           if :: ok -> CRASH; goto awaited :: else fi          /* deliveryUnconfirmed */
        :: else -> break
        fi
@@ -332,6 +346,7 @@ awaited:
 #endif
 
 proctype Sender(byte sp) {
+    byte tag = 'S';
     byte me, left, t, p, i, kv, myMsg, spins, dl;
     short cur, w;
     bit ok, dead, receipt, final;
@@ -390,6 +405,7 @@ inline consume() {
     atomic {               /* length, kind, sender and payload loads, and the body */
         assert(slotw[i] == W(p, TAKEN, me));                  /* nobody took it from us */
         kv = kind[i]; rf = rflag[i]; id = pay[i];
+        PR("hands out message %d (position %d), redelivered mark %d\n", id, p, rf);
         CORRUPTED(kv != KMSG && kv != KRECEIPT && kv != KABANDONED);
         deliver()
     };
@@ -397,7 +413,7 @@ inline consume() {
     if
     :: kv == KRECEIPT ->
        /* finishReceipt */
-       takenBy[i] = me;
+       atomic { takenBy[i] = me };
        CRASH;                                                 /* receipt.before-delivered */
        do
        :: kv = kind[i];
@@ -405,17 +421,17 @@ inline consume() {
           :: kv == KRECEIPT ->
              atomic {
                  assert(slotw[i] == W(p, TAKEN, me));         /* still ours */
-                 if :: kind[i] == kv -> kind[i] = KDELIVERED; ok = 1 :: else -> ok = 0 fi
+                 if :: kind[i] == kv -> kind[i] = KDELIVERED; ok = 1; PR("marks %d delivered\n", p) :: else -> ok = 0 fi
              };
              if :: ok -> CRASH; break :: else fi              /* receipt.after-delivered */
           :: else ->
-             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0) };  /* abandoned: free */
+             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); PR("frees position %d\n", p) };  /* abandoned */
              CRASH;
              break
           fi
        od
     :: else ->
-       atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0) };  /* free */
+       atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); PR("frees position %d\n", p) };  /* free */
        CRASH
     fi
 }
@@ -431,13 +447,14 @@ inline tryRead() {
        cur = slotw[h % C];
        if
        :: SEQ(cur) == h && ST(cur) == FULL ->
-          intent[me] = h + 1;
+          atomic { intent[me] = h + 1; PR("intent %d\n", h) };
           CRASH;                                              /* shared.receive.after-intent */
           atomic {
               i = h % C;
               if
               :: slotw[i] == cur ->
                  slotw[i] = W(h, TAKEN, me); ok = 1;
+                 PR("takes message %d at %d\n", pay[i], h);
                  /* per sender: first takes in the order sent */
                  if
                  :: !rflag[i] -> assert(pay[i] > lastTaken[MSGPROC(pay[i])]); lastTaken[MSGPROC(pay[i])] = pay[i]
@@ -459,7 +476,9 @@ inline tryRead() {
        :: SEQ(cur) == h && ST(cur) == TAKEN -> ADVANCE(head, h)
        :: SEQ(cur) < h -> res = 2
 #ifndef FIX_HEAD_LAPS
-       :: SEQ(cur) > h && SEQ(cur) - h > 2 * C -> atomic { CORRUPTED(head == h) }
+       :: SEQ(cur) > h && SEQ(cur) - h > 2 * C ->
+          atomic { PR("finds slot %d at sequence %d, more than 2C ahead of head %d: corrupted\n", h % C, SEQ(cur), h);
+                   CORRUPTED(head == h) }
        :: SEQ(cur) > h && SEQ(cur) - h <= 2 * C -> ADVANCE(head, h)
 #else
        /* Proposed fix: a slot may run any number of laps ahead of a head left behind by
@@ -472,19 +491,20 @@ inline tryRead() {
 
 /* adopt(w, at: p) of slot i: w is a dead receiver's take, found through its intent */
 inline adopt() {
-    intent[me] = p + 1;
+    atomic { intent[me] = p + 1; PR("intent %d (an orphan of %d)\n", p, REF(w)) };
     CRASH;
     atomic {
         if
         :: slotw[i] == w ->
-           slotw[i] = W(p, TAKEN, me); ok = 1
+           slotw[i] = W(p, TAKEN, me); ok = 1;
+           PR("adopts message %d at %d\n", pay[i], p)
         :: else -> ok = 0
         fi
     };
     if
     :: ok ->
        CRASH;                                                 /* repair.after-adopt */
-       rflag[i] = 1;
+       atomic { rflag[i] = 1 };
        CRASH;                                                 /* repair.after-redeliver-mark */
        consume(); res = 1
     :: else
@@ -507,6 +527,7 @@ inline adoptOrphan() {
 }
 
 proctype Receiver(byte rp) {
+    byte tag = 'R';
     byte me, h, p, i, kv, id, e, res, spins;
     short cur, w;
     bit ok, dead, rf, final;
@@ -559,6 +580,7 @@ end:
 /* Final: a new process, alone: sends C + 1 probes (so its tail passes every slot), draining
  * the ring and repairing whatever blocks it; all of it must succeed within a bound. */
 proctype Final() {
+    byte tag = 'F';
     byte me, t, h, p, i, kv, id, e, res, myMsg, left, sp, n, steps, spins;
     short cur, w;
     bit ok, dead, rf, receipt, mayFail, mayDie;
