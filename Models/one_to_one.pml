@@ -36,6 +36,7 @@
  *
  * -DV1_TAKEOVER: the version-1 takeover: a new sender resumes from the *published* tail (and its
  *   published counts) instead of walking the stamps. Expected to FAIL.
+ * -DMUTANT_IGNORE_READINGUPTO: a deliberately broken receiver takeover (the check must catch it).
  * -DV1_UNCHECKED (with V1_TAKEOVER): v1 when its cached head said "room", so that it did not
  *   reload and check head before writing at the published tail.
  * -DFIX_READINGUPTO: a receiver that redelivers stores max(end, redeliverBelow) as readingUpTo
@@ -196,16 +197,18 @@ srestart:
 #else
         /* v1 reloaded (and checked) head only when its caches said "full"; a new process's
          * caches (zero) may say "room": it then wrote at the published tail unchecked. */
-        pos = (h > tail -> tail : h);
+        h = (h > tail -> tail : h);
+        pos = h;
 #endif
+        /* (a stand-in for v1's published counts: the messages from head to that tail) */
         do
-        :: pos != tail ->
+        :: pos < tail ->
            idx = pos % N;
            if
            :: rlen[idx] == PAD -> sz = N - idx
            :: else -> sz = rlen[idx]; msgs++
            fi;
-           pos = pos + sz
+           if :: sz == 0 -> break :: else -> pos = pos + sz fi
         :: else -> break
         od;
 #else
@@ -305,13 +308,13 @@ inline tryRead() {
         * stamp must be there (tail is stored after the stamps it covers, and the stamp at pos
         * stays until head passes pos, so loading both in one step changes nothing). */
        d_step {
+           printf("R%d: empty at %d (tail hint %d)\n", rdeaths + 1, pos, tailW);
 #ifndef FIX_HINT_LAG
            /* "The tail hint may trail the head ... never by a whole area." */
            CORRUPTED(tailW + N < pos);
 #endif
            CORRUPTED(tailW > pos + N);
-           CORRUPTED(tailW > pos && stamp[pos % N] != pos + 1);
-           printf("R%d: empty at %d (tail hint %d)\n", rdeaths + 1, pos, tailW)
+           CORRUPTED(tailW > pos && stamp[pos % N] != pos + 1)
        }
     :: else ->
        d_step {
@@ -358,7 +361,11 @@ rrestart:
     d_step { head = headW; rel = head; lastId = releasedId };
     d_step {
         r = readingUpTo;
+#ifndef MUTANT_IGNORE_READINGUPTO
         below = ((r > head && r - head <= N) -> r : head);
+#else
+        below = head;      /* mutant: a new receiver ignores readingUpTo */
+#endif
         printf("R%d: starts receiving: head %d, readingUpTo %d: redeliver below %d\n", rdeaths + 1, head, r, below);
         r = 0
     };

@@ -28,6 +28,8 @@
  *
  * Parameters: C slots, NS sender processes sending K messages each, NR receiver processes,
  * MAXD deaths in all. -DRECEIPTS: sender 0 sends synchronous (receipt) messages.
+ * -DFIX_HEAD_LAPS, -DFIX_DELIVERY_RACE: proposed fixes (README, Findings).
+ * -DMUTANT_NO_LIVENESS, -DMUTANT_NO_MARK: deliberately broken repairs the checks must catch.
  */
 
 #ifndef C
@@ -103,11 +105,33 @@ byte finished;         /* scenario processes done */
 /* A line of the trail replay (spin -t): "S3: claims position 2" */
 #define PR(...) printf("%c%d: ", tag, me); printf(__VA_ARGS__)
 
+/* -DFIX_HEAD_HELP (an alternative fix): whoever frees a slot out of order (giveBack, retract, a
+ * repaired claim) then moves head past every slot that already serves a later lap, as receivers
+ * do, so that head is not left behind by an advance that found head elsewhere. */
+#ifdef FIX_HEAD_HELP
+#define HELP_HEAD \
+    do \
+    :: hh = head; \
+       hw = slotw[hh % C]; \
+       if \
+       :: SEQ(hw) > hh -> ADVANCE(head, hh) \
+       :: else -> break \
+       fi \
+    od; \
+    atomic { hh = 0; hw = 0 }
+#else
+#define HELP_HEAD skip
+#endif
+
 /* The current incarnation may die here (right after a store). */
 #define CRASH if :: atomic { mayDie && deaths < MAXD -> deaths++; PR("dies\n") }; goto died :: skip fi
 
 /* holderIsDead(w, at: p) as one expression (for wait guards): slot index i */
+#ifndef MUTANT_NO_LIVENESS
 #define HOLDER_DEAD(w, i) ((ST(w) == TAKEN && kind[i] == KDELIVERED) -> !alive[snd[i]] : !alive[REF(w)])
+#else
+#define HOLDER_DEAD(w, i) 1        /* mutant: repair without asking whether the holder is dead */
+#endif
 
 /* suspectedOrphans() finds slot k, and its taker is dead */
 #define ORPHAN(k) (ST(slotw[k]) == TAKEN && isRecv[REF(slotw[k])] && \
@@ -144,7 +168,7 @@ inline repair() {
                        PR("frees the dead claim of %d on position %d\n", REF(w), p)
                     :: else -> ok = 0 fi };
        if
-       :: ok -> CRASH; ADVANCE(head, p); CRASH
+       :: ok -> CRASH; ADVANCE(head, p); HELP_HEAD; CRASH
        :: else
        fi
     :: SEQ(w) == p && ST(w) == TAKEN ->
@@ -202,7 +226,7 @@ inline commit() {
        atomic { assert(slotw[i] == W(t, CLAIMED, me)); slotw[i] = W(t + C, EMPTY, 0);
                 PR("fill fails: gives position %d back (head is %d)\n", t, head) };
        CRASH;
-       ADVANCE(head, t);
+       ADVANCE(head, t); HELP_HEAD;
        left--; res = 3
     fi
 }
@@ -313,7 +337,7 @@ gaveup:
         fi
     };
     if
-    :: ok -> CRASH; ADVANCE(head, t); CRASH; goto awaited    /* timedOut */
+    :: ok -> CRASH; ADVANCE(head, t); HELP_HEAD; CRASH; goto awaited    /* timedOut */
     :: else
     fi;
     /* a receiver has it: collect the receipt if it is done (check), else abandon */
@@ -347,8 +371,8 @@ awaited:
 
 proctype Sender(byte sp) {
     byte tag = 'S';
-    byte me, left, t, p, i, kv, myMsg, spins, dl;
-    short cur, w;
+    byte me, left, t, p, i, kv, myMsg, spins, dl, hh;
+    short cur, w, hw;
     bit ok, dead, receipt, final;
     bit mayFail = 1;
     bit mayDie = (DIERS & 1);
@@ -504,7 +528,11 @@ inline adopt() {
     if
     :: ok ->
        CRASH;                                                 /* repair.after-adopt */
+#ifndef MUTANT_NO_MARK
        atomic { rflag[i] = 1 };
+#else
+       skip;                        /* mutant: the adopter does not mark the message redelivered */
+#endif
        CRASH;                                                 /* repair.after-redeliver-mark */
        consume(); res = 1
     :: else
@@ -528,8 +556,8 @@ inline adoptOrphan() {
 
 proctype Receiver(byte rp) {
     byte tag = 'R';
-    byte me, h, p, i, kv, id, e, res, spins;
-    short cur, w;
+    byte me, h, p, i, kv, id, e, res, spins, hh;
+    short cur, w, hw;
     bit ok, dead, rf, final;
     bit mayDie = ((DIERS & 2) != 0);
 
@@ -581,8 +609,8 @@ end:
  * the ring and repairing whatever blocks it; all of it must succeed within a bound. */
 proctype Final() {
     byte tag = 'F';
-    byte me, t, h, p, i, kv, id, e, res, myMsg, left, sp, n, steps, spins;
-    short cur, w;
+    byte me, t, h, p, i, kv, id, e, res, myMsg, left, sp, n, steps, spins, hh, dl;
+    short cur, w, hw;
     bit ok, dead, rf, receipt, mayFail, mayDie;
     bit final = 1;
 
