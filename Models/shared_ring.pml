@@ -21,14 +21,21 @@
  *   - The stall delay (repair only after a slot stayed the same for a while) is nondeterminism:
  *     a repairer may act on the word it observed at any later moment; every repair is a CAS on
  *     that exact word, preceded by the liveness check.
+ *   - An atomic block is one instruction of the Swift code (a load, a store, a CAS), with local
+ *     work and ghost updates. Where it holds more (a claimed slot's field stores in commit, a
+ *     taken slot's loads and the body in consume, the suspect and liveness tests that guard a
+ *     repair), the comment or the README says why nobody can tell the difference.
+ *   - Retry loops block until a word they read changes (a retry that reads the same words does
+ *     the same), or give up (a deadline): every scenario process can always finish.
  *   - Every `throw MailboxError.corrupted` is an assertion (CORRUPTED).
  *   - After every scenario process has finished or died, Final, a new process, sends C + 1
  *     probe messages and drains the ring alone (repairs are due at once: everyone else is dead
  *     or done). It must succeed within a bound (no-wedge); then no message may be lost.
  *
  * Parameters: C slots, NS sender processes sending K messages each, NR receiver processes,
- * MAXD deaths in all. -DRECEIPTS: sender 0 sends synchronous (receipt) messages.
- * -DFIX_HEAD_LAPS, -DFIX_DELIVERY_RACE: proposed fixes (README, Findings).
+ * MAXD deaths in all, DIERS who may die (1 senders, 2 receivers, 3 both). -DRECEIPTS: sender 0
+ * sends synchronous (receipt) messages.
+ * -DFIX_HEAD_HELP, -DFIX_HEAD_LAPS, -DFIX_DELIVERY_RACE: proposed fixes (README, Findings).
  * -DMUTANT_NO_LIVENESS, -DMUTANT_NO_MARK: deliberately broken repairs the checks must catch.
  */
 
@@ -672,6 +679,7 @@ end:
 init {
     byte x;
     atomic {
+        assert(NIDS <= 16 && C <= 3);    /* REF() keeps 4 bits; the orphan guards cover 3 slots */
         /* SharedRing.initialize: slot i starts empty for position i */
         x = 0;
         do :: x < C -> slotw[x] = W(x, EMPTY, 0); x++ :: else -> break od;
