@@ -69,7 +69,8 @@ run() {
         # shellcheck disable=SC2086
         spin $defines -a "$model" >spin.log 2>&1 || { cat spin.log; exit 2; }
         gcc -w $CFLAGS -DSAFETY -DCOLLAPSE -DMEMLIM="$MEMLIM" -o pan pan.c >gcc.log 2>&1 || { cat gcc.log; exit 2; }
-        ./pan -m"$DEPTH" >out 2>&1
+        TIMEFORMAT='%U %S'
+        { time ./pan -m"$DEPTH" >out 2>&1; } 2>cpu
     ) >"$dir/log" 2>&1
 }
 
@@ -92,34 +93,35 @@ field() { # field OUT REGEX: first match of a sed -E capture
 verdict() { # verdict NAME EXPECT -> prints a line, returns 0 if as expected
     local name=$1 expect=$2 out="$WORK/$1/out"
     if [ ! -s "$out" ]; then
-        printf '%-34s BUILD FAILED\n' "$name"; sed 's/^/      /' "$WORK/$name/log"; return 1
+        printf '%-36s BUILD FAILED\n' "$name"; sed 's/^/      /' "$WORK/$name/log"; return 1
     fi
-    local errors states depth secs
+    local errors states depth secs cpu
     errors=$(field "$out" '.*errors: ([0-9]+).*')
     states=$(field "$out" '^ *([0-9.e+]+) states, stored.*')
     depth=$(field "$out" '.*depth reached ([0-9]+),.*')
     secs=$(field "$out" '^pan: elapsed time ([0-9.e+]+) seconds.*')
+    cpu=$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/$name/cpu" 2>/dev/null)
     local stats
-    stats=$(printf '%10s states  depth %5s  %6ss' "${states:-?}" "${depth:-?}" "${secs:-?}")
+    stats=$(printf '%10s states  depth %4s  %5ss (cpu %5ss)' "${states:-?}" "${depth:-?}" "${secs:-?}" "${cpu:-?}")
     if grep -q 'depth too small' "$out"; then
-        printf '%-34s %s  FAIL: search depth too small (-m%s)\n' "$name" "$stats" "$DEPTH"; return 1
+        printf '%-36s %s  FAIL: search depth too small (-m%s)\n' "$name" "$stats" "$DEPTH"; return 1
     fi
     local violation
     violation=$(grep -m1 -E 'assertion violated|invalid end state|acceptance cycle|non-progress' "$out" | sed -E 's/^pan:[0-9]+: *//; s/ \(at depth [0-9]+\)//')
     if [ "$expect" = pass ]; then
         if [ "${errors:-1}" = 0 ] && ! grep -q 'Search not completed' "$out"; then
-            printf '%-34s %s  ok\n' "$name" "$stats"; return 0
+            printf '%-36s %s  ok\n' "$name" "$stats"; return 0
         fi
         if [ -z "$violation" ] && grep -q 'Search not completed' "$out"; then
             violation="search not completed (memory limit $MEMLIM MB?)"
         fi
-        printf '%-34s %s  FAIL: %s\n' "$name" "$stats" "${violation:-errors: ${errors:-?}}"; return 1
+        printf '%-36s %s  FAIL: %s\n' "$name" "$stats" "${violation:-errors: ${errors:-?}}"; return 1
     fi
     local wanted=${expect#fail:}
     if [ "${errors:-0}" != 0 ] && [[ $violation == *"$wanted"* ]]; then
-        printf '%-34s %s  ok (fails as expected: %s)\n' "$name" "$stats" "$violation"; return 0
+        printf '%-36s %s  ok (fails as expected: %s)\n' "$name" "$stats" "$violation"; return 0
     fi
-    printf '%-34s %s  FAIL: expected a violation of %s, got: %s\n' "$name" "$stats" "$wanted" "${violation:-none}"
+    printf '%-36s %s  FAIL: expected a violation of %s, got: %s\n' "$name" "$stats" "$wanted" "${violation:-none}"
     return 1
 }
 
