@@ -14,6 +14,7 @@
 //   walk-delete NAME                           Mailbox.delete(NAME); print "deleted"
 //   walk-send-sync NAME TEXT                   synchronous send (30 s); print "delivered to PID"
 //                                              or the error
+//   fail-fills NAME COUNT                      COUNT zero-copy sends whose fill throws
 //   slow-receive NAME MILLIS                   receive one message (zero copy), sleeping MILLIS
 //                                              inside the body; print it
 //   soak-send NAME SENDER START LOG            send messages START, START+1, … forever, in bursts
@@ -145,6 +146,21 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
                 fail("receive: \(error)")
             }
         }
+    case "fail-fills":
+        // Zero-copy sends whose fill throws, COUNT of them (each gives its slot back at once).
+        let box = openMailbox(argument(1))
+        struct Refused: Error {}
+        var refused = 0
+        for _ in 0..<number(2) {
+            do {
+                try box.send(count: 8, timeout: .seconds(5)) { _ in throw Refused() }
+            } catch is Refused {
+                refused += 1
+            } catch {
+                fail("send: \(error)")
+            }
+        }
+        say("refused \(refused)")
     case "slow-receive":
         let box = openMailbox(argument(1))
         let millis = number(2)

@@ -264,5 +264,68 @@ extension MultiProcess {
                 #expect(try box.receive(timeout: .seconds(5)).string == "after")
             }
         }
+
+        // MARK: Findings of the SPIN models (Models/README.md, "Findings"), kept as tests
+
+        /// F1: a receiver killed after handing out a batch, then its successor killed while it
+        /// hands the first of those out again: the third receiver gets both, both marked.
+        @Test func receiverKilledTwiceKeepsTheMarks() throws {
+            try withMailbox("f1", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .oneToOne)) { name, box throws in
+                for sequence in 0..<2 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
+                let first = try Peer(["walk-receive", name, "2", "2"], crashAt: "\(CrashPoint.oneToOneBeforeRelease.rawValue):2")
+                #expect(first.finish().signaled)
+                let second = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.oneToOneAfterIntent.rawValue):1")
+                #expect(second.finish().signaled)
+                let received = try drain(box) { _ in true }
+                #expect(received.map(\.description) == ["1:0*", "1:1*"])
+            }
+        }
+
+        /// F2: senders killed one after the other between stamping a large record and
+        /// publishing the tail leave the tail hint far behind the head: the receiver must not
+        /// call that corruption.
+        @Test func senderDeathsLeaveTheTailHintFarBehind() throws {
+            try withMailbox("f2", MailboxOptions(capacity: 1, maxMessageSize: 2032, kind: .oneToOne)) { name, box throws in
+                var received: [Received] = []
+                for sender in 1...3 {
+                    let doomed = try Peer(["walk-send", name, String(sender), "1", "2032", "2032", "0"],
+                                          crashAt: "\(CrashPoint.oneToOneAfterStamp.rawValue):1")
+                    #expect(doomed.finish().signaled)
+                    received += try drain(box) { _ in true }
+                }
+                #expect(received.map(\.description) == ["1:0", "2:0", "3:0"])
+                #expect(try box.tryReceive() == nil)
+            }
+        }
+
+        /// F3: no death at all: two processes whose zero-copy fills throw, at the same time,
+        /// give their slots back out of order; head must follow, and the mailbox keep working.
+        @Test func concurrentGiveBacksDoNotStrandTheHead() throws {
+            try withMailbox("f3", MailboxOptions(capacity: 2, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                let peers = try (0..<2).map { _ in try Peer(["fail-fills", name, "20000"]) }
+                for peer in peers { #expect(peer.expectSuccess() == "refused 20000\n") }
+                #expect(try box.tryReceive() == nil)
+                for round in 0..<4 {
+                    try box.send("round \(round)")
+                    #expect(try box.receive(timeout: .seconds(1)).string == "round \(round)")
+                }
+            }
+        }
+
+        /// F5: a sender that moves a dead receiver's message on and dies after adopting it leaves
+        /// it findable: a receiver gets it (marked) without waiting for another send.
+        @Test func deadRelabellerLeavesItsMessageFindable() throws {
+            try withMailbox("f5", MailboxOptions(capacity: 2, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                for sequence in 0..<2 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
+                let receiver = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterTake.rawValue):1")
+                #expect(receiver.finish().signaled)
+                #expect(try box.receive(timeout: .seconds(1)).bytes == TestMessages.make(sender: 1, sequence: 1, length: 32))
+                let relabeller = try Peer(["walk-send", name, "2", "1", "32", "32", "0"], crashAt: "\(CrashPoint.repairAfterAdopt.rawValue):1")
+                #expect(relabeller.finish().signaled)
+                let (message, seconds) = try timed { try box.receive(timeout: .seconds(5)) }
+                #expect(message.bytes == TestMessages.make(sender: 1, sequence: 0, length: 32) && message.isRedelivered)
+                #expect(seconds < 1)
+            }
+        }
     }
 }
