@@ -46,10 +46,6 @@ enum SegmentLayout {
 
     // Line 2 (256): written by receivers.
     static let headOffset = 256             // u64 position (one-to-one: bytes; shared: messages)
-    /// One-to-one: the end position of the record the receiver is handing to its caller (stored
-    /// before the caller sees it, left behind after): a receiver that takes over redelivers the
-    /// records below it as *redelivered*.
-    static let readingUpToOffset = 264      // u64
     /// One-to-one: packed identity of the latest receiver to take the receiver role (never
     /// cleared); names the receiver in a synchronous send's receipt.
     static let lastReceiverOffset = 272     // u64
@@ -94,7 +90,14 @@ enum SegmentLayout {
     // Line 14 (1792): which lease entries belong to receivers (bit i = entry i), for the search
     // for messages whose receiver died while reading them. Set and cleared with atomic OR / AND.
     static let receiverLeasesOffset = 1792  // u64 × 2
-    // 1808..<4096 reserved (zero).
+    // Line 15 (1920): one-to-one receiver only, on a line of its own: written for every record
+    // handed out, read by nobody else until a receiver takes over (so the sender's loads of
+    // `head` never pull it away from the receiver).
+    /// One-to-one: the end position of the record the receiver is handing to its caller (stored
+    /// before the caller sees it, left behind after): a receiver that takes over redelivers the
+    /// records below it as *redelivered*.
+    static let readingUpToOffset = 1920     // u64
+    // 1808..<1920 and 1928..<4096 reserved (zero).
 
     // 4096..<12288: the lease table (see `LeaseTable`): one 64-byte entry per process using
     // the segment.

@@ -192,7 +192,7 @@ extension Mailbox {
         try checkNotGone()
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
-        state.pointee.writtenTo = nil
+        if waits { state.pointee.writtenTo = nil }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
             switch ring {
             case .oneToOne(let ring):

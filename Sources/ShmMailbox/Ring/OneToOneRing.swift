@@ -48,6 +48,11 @@ struct OneToOneRing {
         var countedHead: UInt64 = 0
         /// Messages in `countedHead ..< tail`.
         var inFlight: UInt64 = 0
+        /// The end positions of those messages, oldest first, in a circular buffer of
+        /// `capacity` entries at `firstEnd` (nil for capacities above `endsLimit`): counting what
+        /// the receiver took is then a scan of process memory, not of the ring's records.
+        var ends: UnsafeMutablePointer<UInt64>?
+        var firstEnd = 0
         /// The end of the latest message written (what a synchronous send waits for).
         var lastMessageEnd: UInt64 = 0
 
@@ -90,12 +95,29 @@ struct OneToOneRing {
         stampKey = Self.stampKey(nonce: nonce)
         local = .allocate(capacity: 1)
         local.initialize(to: LocalState())
+        if geometry.capacity <= Self.endsLimit {
+            local.pointee.ends = .allocate(capacity: geometry.capacity)
+        }
     }
 
     /// Frees the handle-private state. The ring must not be used afterwards.
     func deallocate() {
+        local.pointee.ends?.deallocate()
         local.deinitialize(count: 1)
         local.deallocate()
+    }
+
+    /// The largest capacity whose message ends a sender keeps in process memory (512 KiB);
+    /// above it, it counts by walking the records.
+    static let endsLimit = 1 << 16
+
+    /// Remembers the end of a message just written (the newest of `inFlight`).
+    @inline(__always)
+    private func rememberEnd(_ end: UInt64) {
+        guard let ends = local.pointee.ends else { return }
+        var index = local.pointee.firstEnd + Int(local.pointee.inFlight)
+        if index >= Int(capacity) { index -= Int(capacity) }
+        ends[index] = end
     }
 
     /// The stamp key of a segment: its nonce with the low four bits clear, so that a stamp
@@ -173,17 +195,20 @@ struct OneToOneRing {
         var position = head
         var messages: UInt64 = 0
         var lastMessageEnd = head
+        local.pointee.firstEnd = 0
         while position &- head < dataSize, let found = try record(at: position) {
             guard found.size <= dataSize &- (position &- head) else {
                 throw .corrupted(reason: "one-to-one ring records from head \(head) run past a whole ring")
             }
             position &+= found.size
             if found.isMessage {
-                messages += 1
-                lastMessageEnd = position
-                guard messages <= capacity else {
+                guard messages < capacity else {
                     throw .corrupted(reason: "one-to-one ring holds more than its capacity of \(capacity) messages")
                 }
+                local.pointee.inFlight = messages
+                rememberEnd(position)
+                messages += 1
+                lastMessageEnd = position
             }
         }
         local.pointee.tail = position
@@ -229,6 +254,7 @@ struct OneToOneRing {
         position &+= record
         local.pointee.tail = position
         local.pointee.lastMessageEnd = position
+        rememberEnd(position)
         local.pointee.inFlight += 1
         // Inside a batch, publish anyway once half the area is unpublished, so that the published
         // tail never trails the receiver's head by a whole area (its consistency check).
@@ -250,8 +276,8 @@ struct OneToOneRing {
     }
 
     /// The sender's view says "full": loads the receiver's head and counts off the messages it
-    /// passed, walking their records (which are the sender's to overwrite now, so they are
-    /// intact: they hold what this sender wrote).
+    /// passed — from the ends it remembers, or (large capacities) by walking their records,
+    /// which are the sender's to overwrite now, so they are intact: they hold what it wrote.
     @inline(never)
     private func countReceived() throws(MailboxError) {
         let counted = local.pointee.countedHead
@@ -264,6 +290,20 @@ struct OneToOneRing {
         if head == tail {
             // The receiver has taken everything (the usual case when it keeps up): no walk.
             local.pointee.inFlight = 0
+            local.pointee.countedHead = head
+            return
+        }
+        if let ends = local.pointee.ends {
+            // Pop the messages whose end the head has reached (wrapping comparison).
+            var first = local.pointee.firstEnd
+            var inFlight = local.pointee.inFlight
+            while inFlight > 0 && Int64(bitPattern: head &- ends[first]) >= 0 {
+                first += 1
+                if first == Int(capacity) { first = 0 }
+                inFlight -= 1
+            }
+            local.pointee.firstEnd = first
+            local.pointee.inFlight = inFlight
             local.pointee.countedHead = head
             return
         }
