@@ -7,14 +7,17 @@
 #   bash Fuzz/build.sh            # rebuild only if a source is newer than the binary
 #   bash Fuzz/build.sh --force    # rebuild
 #   FUZZ_SANITIZERS=fuzzer bash Fuzz/build.sh --force   # without ASan (faster, fewer checks)
+#   FUZZ_BINARY=PATH FUZZ_SWIFTC_FLAGS="..." bash Fuzz/build.sh --force   # another binary with
+#                                                 extra swiftc flags (Fuzz/coverage.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swiftc >/dev/null || { echo "swiftc not found (expected in /opt/swift/usr/bin)" >&2; exit 1; }
 
-out=.build-fuzz
-binary="$out/fuzz-mailbox"
+binary="${FUZZ_BINARY:-.build-fuzz/fuzz-mailbox}"
+out=$(dirname "$binary")
+read -r -a extra_flags <<< "${FUZZ_SWIFTC_FLAGS:-}"
 sanitizers="${FUZZ_SANITIZERS:-fuzzer,address}"
 mapfile -t swift_sources < <(find Sources/ShmMailbox -name '*.swift' | sort)
 fuzz_sources=(Fuzz/FuzzMailbox.swift Fuzz/MakeCorpus.swift)
@@ -45,7 +48,7 @@ done
 # -O keeps Swift's overflow, bounds and precondition checks (a failed one traps: SIGILL/SIGTRAP,
 # which libFuzzer reports as a deadly signal). -g for symbolised stack traces.
 swiftc -O -g -swift-version 6 -parse-as-library -module-name ShmMailbox \
-    -sanitize="$sanitizers" -use-ld=lld \
+    -sanitize="$sanitizers" -use-ld=lld "${extra_flags[@]}" \
     -I "$out/include" -Xcc -I -Xcc CShim/include \
     "${swift_sources[@]}" "${fuzz_sources[@]}" "${c_objects[@]}" \
     -o "$binary"

@@ -11,20 +11,10 @@ cd "$(dirname "$0")/.."
 
 export PATH="/opt/swift/usr/bin:$PATH"
 out=.build-fuzz/coverage
-mkdir -p "$out/include"
-cat > "$out/include/module.modulemap" <<EOF
-module CShim {
-    header "$PWD/CShim/include/CShim.h"
-    export *
-}
-EOF
+mkdir -p "$out"
 mapfile -t swift_sources < <(find Sources/ShmMailbox -name '*.swift' | sort)
-clang -O2 -fsanitize=fuzzer-no-link -I CShim/include -c CShim/shim.c -o "$out/shim.o"
-swiftc -O -swift-version 6 -parse-as-library -module-name ShmMailbox -sanitize=fuzzer -use-ld=lld \
-    -profile-generate -profile-coverage-mapping \
-    -I "$out/include" -Xcc -I -Xcc CShim/include \
-    "${swift_sources[@]}" Fuzz/FuzzMailbox.swift Fuzz/MakeCorpus.swift "$out/shim.o" \
-    -o "$out/fuzz-mailbox-cov"
+FUZZ_SANITIZERS=fuzzer FUZZ_BINARY="$out/fuzz-mailbox-cov" \
+    FUZZ_SWIFTC_FLAGS="-profile-generate -profile-coverage-mapping" bash Fuzz/build.sh --force
 
 rm -f "$out"/*.profraw
 tag="fuzzcov-$$"

@@ -38,14 +38,9 @@ import ShmMailbox
 /// Runs a crash-walk command; false if `arguments` is not one.
 func runCrashCommand(_ arguments: [String]) -> Bool {
     let command = arguments[0]
-    func argument(_ index: Int) -> String {
-        guard index < arguments.count else { fail("\(command): missing argument \(index)") }
-        return arguments[index]
-    }
-    func number(_ index: Int) -> Int {
-        guard let value = Int(argument(index)) else { fail("\(command): argument \(index) is not a number") }
-        return value
-    }
+    let words = PeerArguments(arguments)
+    func argument(_ index: Int) -> String { words.string(index) }
+    func number(_ index: Int) -> Int { words.number(index) }
     switch command {
     case "walk-send":
         let box = openMailbox(argument(1))

@@ -91,14 +91,9 @@ func verifyEndpointMessage(_ bytes: [UInt8], id: UInt32, expected: UInt64, from 
 /// Runs endpoint command `command` with `arguments` (the command first); false if unknown.
 func runEndpointCommand(_ arguments: [String]) -> Bool {
     let command = arguments[0]
-    func argument(_ index: Int) -> String {
-        guard index < arguments.count else { fail("\(command): missing argument \(index)") }
-        return arguments[index]
-    }
-    func number(_ index: Int) -> Int {
-        guard let value = Int(argument(index)) else { fail("\(command): argument \(index) is not a number") }
-        return value
-    }
+    let words = PeerArguments(arguments)
+    func argument(_ index: Int) -> String { words.string(index) }
+    func number(_ index: Int) -> Int { words.number(index) }
 
     switch command {
     case "ep-hold":

@@ -90,14 +90,8 @@ func sleepMillis(_ millis: Int) {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else { fail("no command") }
-func argument(_ index: Int) -> String {
-    guard index < arguments.count else { fail("\(command): missing argument \(index)") }
-    return arguments[index]
-}
-func number(_ index: Int) -> Int {
-    guard let value = Int(argument(index)) else { fail("\(command): argument \(index) is not a number") }
-    return value
-}
+func argument(_ index: Int) -> String { PeerArguments(arguments).string(index) }
+func number(_ index: Int) -> Int { PeerArguments(arguments).number(index) }
 
 
 switch command {

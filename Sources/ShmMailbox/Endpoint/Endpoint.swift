@@ -560,26 +560,9 @@ public final class Endpoint {
         var taken = try takeAny(limit: limit, body)
         if taken > 0 { return taken }
         if deadline == 0 { return 0 }
-        let spinBudget = options.waitStrategy.spinNanos
-        if spinBudget > 0 {
-            let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
-            var round: UInt32 = 0
-            while true {
-                for _ in 0..<16 {
-                    shim_cpu_pause()
-                    taken = try takeAny(limit: limit, body)
-                    if taken > 0 { return taken }
-                }
-                let now = MonotonicClock.now()
-                if now >= deadline { throw MailboxError.timedOut }
-                if now >= spinEnd { break }
-                // Under `.spin`, let a starved sender on the same CPU run now and then.
-                round &+= 1
-                if round & 63 == 0 { sched_yield() }
-            }
-        }
-        // Every sender rings the doorbell after each message (or batch), whichever link it uses.
-        try Waiter.wait(strategy: .block, deadline: deadline, on: home.doorbell, as: EndpointLayout.holderSleeperBit,
+        // Spin, then sleep on the doorbell: every sender rings it after each message (or batch),
+        // whichever link it uses.
+        try Waiter.wait(strategy: options.waitStrategy, deadline: deadline, on: home.doorbell, as: EndpointLayout.holderSleeperBit,
                         slice: { Self.sleepSliceNanos }, tick: {}) { _ in
             taken = try takeAny(limit: limit, body)
             return taken > 0

@@ -15,22 +15,28 @@ extension Mailbox {
     ///
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `system`.
     public static func delete(_ name: String) throws(MailboxError) {
-        let validName = try MailboxName(name)
-        let box: Mailbox
-        do {
-            box = try open(validName, waitStrategy: .block, trust: .anyUser)
-        } catch .notFound {
-            throw .notFound(name)
-        } catch .ownerTerminated {
-            return  // its owner has gone, and opening it removed its name
-        } catch {
-            try SharedSegment.unlink(validName)
-            return
-        }
+        guard let box = try openForRemoval(name) else { return }
         // Release: whoever sees the flag sees everything before it.
         box.lifecycle.pointee.bitwiseOr(SegmentLayout.deletedFlag, ordering: .releasing)
         box.removeName()
         box.wakeEveryone()
+    }
+
+    /// Opens mailbox `name` to remove it (any owner: removing needs no trust in what is sent).
+    /// Nil if there is nothing left to do: its owner has gone (and opening it removed its name),
+    /// or it could not be read as a mailbox (damaged, foreign), in which case its name was removed.
+    private static func openForRemoval(_ name: String) throws(MailboxError) -> Mailbox? {
+        let validName = try MailboxName(name)
+        do {
+            return try open(validName, waitStrategy: .block, trust: .anyUser)
+        } catch .notFound {
+            throw .notFound(name)
+        } catch .ownerTerminated {
+            return nil
+        } catch {
+            try SharedSegment.unlink(validName)
+            return nil
+        }
     }
 
     /// Removes the mailbox's name only (`shm_unlink`, and those of an unbounded mailbox's further
@@ -41,17 +47,7 @@ extension Mailbox {
     ///
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `system`.
     public static func unlink(_ name: String) throws(MailboxError) {
-        let validName = try MailboxName(name)
-        do {
-            let box = try open(validName, waitStrategy: .block, trust: .anyUser)
-            box.removeName()
-        } catch .notFound {
-            throw .notFound(name)
-        } catch .ownerTerminated {
-            return  // its owner has gone, and opening it removed its name
-        } catch {
-            try SharedSegment.unlink(validName)
-        }
+        try openForRemoval(name)?.removeName()
     }
 
     /// Removes the name of this handle's segment — and, for an unbounded mailbox, its further

@@ -147,42 +147,45 @@ extension Mailbox {
     @inline(__always)
     private func read(_ ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>, phase: Waiter.Phase,
                       _ take: SharedRing.Body) throws -> Bool {
-        switch try ring.tryRead(lease: lease, identity: packedMe, intent: intent, take) {
-        case .message(let wasReceipt):
-            state.pointee.tookReceipt = wasReceipt
-            return true
-        case .empty:
-            break
-        case .pending(let word, let position):
-            noteStall(word: word, position: position, in: ring)
-        }
+        if try took(ring.tryRead(lease: lease, identity: packedMe, intent: intent, take), in: ring) { return true }
         guard isOrphanSearchDue(phase) else { return false }
-        guard let wasReceipt = try adoptOrphan(in: ring, lease: lease, intent: intent, take) else { return false }
-        state.pointee.tookReceipt = wasReceipt
-        return true
+        return try tookOrphan(adoptOrphan(in: ring, lease: lease, intent: intent, take))
     }
 
     /// `read` for an unbounded mailbox: its chain, and the generations passed but not yet given back.
     @inline(__always)
     private func readChain(_ chain: SegmentChain, phase: Waiter.Phase, _ take: SharedRing.Body) throws -> Bool {
-        switch try chain.tryRead(identity: packedMe, take) {
-        case .message(let wasReceipt):
-            state.pointee.tookReceipt = wasReceipt
-            return true
-        case .empty:
-            break
-        case .pending(let word, let position):
-            noteStall(word: word, position: position, in: chain.reader.ring)
-        }
+        if try took(chain.tryRead(identity: packedMe, take), in: chain.reader.ring) { return true }
         guard isOrphanSearchDue(phase) else { return false }
         chain.giveBack()
         for link in chain.readableLinks {
-            if let wasReceipt = try adoptOrphan(in: link.ring, segment: link.generation, lease: link.lease.reference, intent: link.intent, take) {
-                state.pointee.tookReceipt = wasReceipt
-                return true
-            }
+            let adopted = try adoptOrphan(in: link.ring, segment: link.generation, lease: link.lease.reference, intent: link.intent, take)
+            if tookOrphan(adopted) { return true }
         }
         return false
+    }
+
+    /// Whether a read took a message (noting whether it was a receipt); a claim that holds the
+    /// ring up is tracked for repair.
+    @inline(__always)
+    private func took(_ result: SharedRing.ReadResult, in ring: SharedRing) -> Bool {
+        switch result {
+        case .message(let receipt):
+            state.pointee.tookReceipt = receipt
+            return true
+        case .empty:
+            return false
+        case .pending(let word, let position):
+            noteStall(word: word, position: position, in: ring)
+            return false
+        }
+    }
+
+    /// Whether an orphan search adopted a message (nil: none), noting whether it was a receipt.
+    private func tookOrphan(_ adopted: Bool?) -> Bool {
+        guard let receipt = adopted else { return false }
+        state.pointee.tookReceipt = receipt
+        return true
     }
 
     /// Takes up to `limit` messages, waiting (until `deadline`) only for the first, and releases
