@@ -44,7 +44,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Untimed messages before the timed part (per sender). (default: a tenth of the default count, at most 1000)", valueName: "n"))
     var warmup: Int?
 
-    @Option(help: ArgumentHelp("Runs per cell; the median run (by msgs/s, or p50 for latency) is reported with the range over runs.", valueName: "k"))
+    @Option(help: ArgumentHelp("Runs per cell, interleaved (all cells once, then again…); the median run (by msgs/s, or p50 for latency) is reported with the range over runs, and ratios are medians of per-round ratios.", valueName: "k"))
     var runs: Int = 1
 
     @Option(help: ArgumentHelp("CPUs to pin to (sched_setaffinity): the parent on the first, the peers on the others in turn.", valueName: "cpu,cpu"))

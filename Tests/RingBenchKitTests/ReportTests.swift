@@ -143,7 +143,7 @@ struct ReportTests {
         let expected: Set<String> = [
             "transport", "workload", "size", "runs", "messages", "seconds", "msgs_per_sec", "bytes_per_sec",
             "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns", "cpu_sender_s", "cpu_receiver_s",
-            "verified", "note", "min_over_runs", "max_over_runs",
+            "verified", "note", "min_over_runs", "max_over_runs", "probe_ns", "probe_after_ns", "ratio", "mode_warning",
         ]
         for result in results { #expect(Set(result.keys) == expected) }
         #expect(results[0]["p999_ns"] as? Double == 1200)
@@ -196,13 +196,13 @@ struct ReportTests {
         #expect(lines.count == 5 && lines.last == "")  // header, 3 rows, final newline
         #expect(lines[0] == "transport,workload,size,runs,messages,seconds,msgs_per_sec,bytes_per_sec,p50_ns,"
             + "p90_ns,p99_ns,p999_ns,max_ns,mean_ns,cpu_sender_s,cpu_receiver_s,verified,note,min_over_runs,"
-            + "max_over_runs")
+            + "max_over_runs,probe_ns,probe_after_ns,ratio,mode_warning")
         #expect(lines[1].contains(",\"split into 4 KiB writes, \"\"raised\"\" limit\","))
         #expect(lines[3].contains(",plain,"))
 
         let records = parseCSV(csv)
         #expect(records.count == 4)
-        for record in records { #expect(record.count == 20) }
+        for record in records { #expect(record.count == 24) }
         #expect(records[1][0] == "shm/adaptive" && records[1][17] == note)
         #expect(records[1][6] == "30000000.0" && records[1][8] == "")  // msgs_per_sec; p50_ns missing
         #expect(records[2][11] == "39000.0")  // p999_ns
@@ -274,6 +274,20 @@ struct ReportTests {
         let sharedVsUDS = try #require(tableLine(byUDS, workload: "throughput", transport: "shm-shared/spin",
                                                  size: "8 B"))
         #expect(sharedVsUDS.contains("15.00×") && byUDS.contains("vs uds-stream"))
+    }
+
+    @Test func tableShowsProbesTheInterleavedRatioAndModeWarnings() throws {
+        var base = throughputRow("shm/adaptive", size: 64, msgsPerSec: 10e6)
+        base.probeNs = 100
+        var pipe = throughputRow("pipe", size: 64, msgsPerSec: 1e6)
+        pipe.probeNs = 310
+        pipe.ratio = 0.25   // the runner's per-round median wins over the quotient of the rows (0.10)
+        pipe.modeWarning = "probe 310 ns, the baseline's 100 ns: another host mode"
+        let table = ReportFormatter.table(BenchmarkReport(machine: sampleMachine, results: [base, pipe]))
+        let line = try #require(tableLine(table, workload: "throughput", transport: "pipe", size: "64 B"))
+        #expect(line.contains("0.25×") && line.contains("310 ns !"))
+        #expect(try #require(tableLine(table, workload: "throughput", transport: "shm/adaptive", size: "64 B")).contains("100 ns"))
+        #expect(table.contains("! pipe 64 B: probe 310 ns, the baseline's 100 ns: another host mode"))
     }
 
     @Test func tableStartsWithMachineFactsAndAlignsColumns() throws {

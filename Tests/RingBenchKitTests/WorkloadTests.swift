@@ -87,11 +87,15 @@ struct WorkloadTests {
     }
 
     @Test func runsReportTheMedianAndTheRange() throws {
-        let report = try RingbenchProcess.report(["throughput", "--transport", "shm", "--count", "20000", "--runs", "3"])
+        let report = try RingbenchProcess.report(["throughput", "--transport", "shm", "--transport", "pipe", "--count", "20000", "--runs", "3"])
         let row = try #require(report.results.first)
         #expect(row.runs == 3)
         let low = try #require(row.minOverRuns), high = try #require(row.maxOverRuns)
         #expect(low <= row.msgsPerSec && row.msgsPerSec <= high)
+        // Every row carries its probes and a ratio to the shm row (1 for shm itself).
+        #expect(row.ratio == 1)
+        let pipe = try #require(report.results.last)
+        #expect(pipe.transport == "pipe" && pipe.ratio != nil && pipe.probeNs != nil && pipe.probeAfterNs != nil)
     }
 
     @Test func compareMeasuresLatencyAndThroughputForEachCell() throws {
@@ -161,6 +165,45 @@ struct WorkloadTests {
         }
         let median = Runner.median([row(5), row(1), row(3)])
         #expect(median.msgsPerSec == 3 && median.runs == 3 && median.minOverRuns == 1 && median.maxOverRuns == 5)
+    }
+
+    @Test func ratiosComeFromRoundsInOneHostMode() {
+        func row(_ rate: Double, probe: Double, after: Double? = nil) -> BenchmarkResult {
+            BenchmarkResult(transport: "pipe", workload: "throughput", size: 64, runs: 1, messages: 10, seconds: 10 / rate,
+                            msgsPerSec: rate, bytesPerSec: rate * 64, cpuSenderS: 0, cpuReceiverS: 0, verified: "sequence",
+                            note: "n", probeNs: probe, probeAfterNs: after ?? probe)
+        }
+        // Round 2 ran the pipe in a slow host mode (probe 300 ns against the baseline's 100 ns):
+        // its ratio (0.25) is left out, the others (0.5, 0.6) give the median 0.5.
+        let base = [row(10, probe: 100), row(10, probe: 100), row(10, probe: 100)]
+        let runs = [row(5, probe: 100), row(2.5, probe: 300), row(6, probe: 110)]
+        var reported = Runner.median(runs)
+        Runner.compareModes(&reported, runs: runs, baseline: (base, Runner.median(base)))
+        #expect(reported.ratio == 0.5)
+        #expect(reported.modeWarning == "ratio from 2 of 3 rounds (host mode differed in the others)")
+        // A mode change during the reported run, and a reported run in another mode than the baseline's.
+        let changing = [row(5, probe: 100, after: 400)]
+        var alone = Runner.median(changing)
+        Runner.compareModes(&alone, runs: changing, baseline: ([row(10, probe: 300)], row(10, probe: 300)))
+        #expect(alone.ratio == 0.5)
+        #expect(alone.modeWarning?.contains("host mode changed during the run (probe 100 → 400 ns)") == true)
+        #expect(alone.modeWarning?.contains("another host mode") == true)
+        #expect(alone.modeWarning?.contains("ratio from rounds in different host modes") == true)
+        // The same mode everywhere: no warning.
+        var calm = Runner.median(base)
+        Runner.compareModes(&calm, runs: base, baseline: (base, Runner.median(base)))
+        #expect(calm.ratio == 1 && calm.modeWarning == nil)
+        #expect(HostProbe.sameMode(100, 150) && !HostProbe.sameMode(100, 151) && HostProbe.sameMode(nil, 5))
+    }
+
+    @Test func probeMeasuresACrossCoreRoundTrip() throws {
+        try #require(HostProbe.cpus(pin: [], cpuCount: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) != nil)
+        let nanos = try #require(HostProbe.measure(pin: []))
+        // A cache line between two cores takes tens to hundreds of nanoseconds; 1 ms would be a
+        // descheduled echo thread measured as a round trip.
+        #expect(nanos > 5 && nanos < 1_000_000)
+        #expect(HostProbe.cpus(pin: [1, 0], cpuCount: 2)! == (1, 0))
+        #expect(HostProbe.cpus(pin: [], cpuCount: 1) == nil)
     }
 
     @Test func sizesParseWithSuffixes() {

@@ -13,4 +13,9 @@
 /// `(mqd_t)-1` with errno set.
 mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize);
 
+/// The host-mode probe (probe.c): the median cross-core spin round trip, in nanoseconds, between
+/// this thread (on CPU `cpu_a` while it runs) and a thread on CPU `cpu_b` (a negative CPU: not
+/// pinned), over 64 batches of 64 round trips (a few milliseconds). Returns -1 if it cannot run.
+double bench_spin_probe(int cpu_a, int cpu_b);
+
 #endif

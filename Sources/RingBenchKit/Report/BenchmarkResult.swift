@@ -37,12 +37,25 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     /// Main figure's minimum and maximum over the runs (msgs/s, or p50 for latency).
     public var minOverRuns: Double?
     public var maxOverRuns: Double?
+    /// The host-mode probe (a cross-core spin round trip, ns) just before and just after the
+    /// reported run; nil where it could not be measured (one CPU).
+    public var probeNs: Double?
+    public var probeAfterNs: Double?
+    /// The main figure against the baseline row of the same workload and size (`shm`), as the
+    /// median of per-round ratios: the runs of all cells are interleaved (A B A B …), and rounds
+    /// whose two probes disagree (another host mode) are left out while any agree. Throughput:
+    /// msgs/s ÷ baseline msgs/s; latency: p50 ÷ baseline p50. Nil without a baseline row.
+    public var ratio: Double?
+    /// Why this row's figures may not compare fairly (host mode changed during the reported run,
+    /// or differed from the baseline's; rounds left out of the ratio); nil when nothing was seen.
+    public var modeWarning: String?
 
     public init(transport: String, workload: String, size: Int, runs: Int, messages: Int, seconds: Double,
                 msgsPerSec: Double, bytesPerSec: Double, p50Ns: Double? = nil, p90Ns: Double? = nil,
                 p99Ns: Double? = nil, p999Ns: Double? = nil, maxNs: Double? = nil, meanNs: Double? = nil,
                 cpuSenderS: Double, cpuReceiverS: Double, verified: String, note: String,
-                minOverRuns: Double? = nil, maxOverRuns: Double? = nil) {
+                minOverRuns: Double? = nil, maxOverRuns: Double? = nil, probeNs: Double? = nil,
+                probeAfterNs: Double? = nil, ratio: Double? = nil, modeWarning: String? = nil) {
         self.transport = transport
         self.workload = workload
         self.size = size
@@ -63,6 +76,10 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         self.note = note
         self.minOverRuns = minOverRuns
         self.maxOverRuns = maxOverRuns
+        self.probeNs = probeNs
+        self.probeAfterNs = probeAfterNs
+        self.ratio = ratio
+        self.modeWarning = modeWarning
     }
 
     enum CodingKeys: String, CodingKey {
@@ -80,6 +97,10 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         case verified, note
         case minOverRuns = "min_over_runs"
         case maxOverRuns = "max_over_runs"
+        case probeNs = "probe_ns"
+        case probeAfterNs = "probe_after_ns"
+        case ratio
+        case modeWarning = "mode_warning"
     }
 }
 

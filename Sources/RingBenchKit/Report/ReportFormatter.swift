@@ -78,20 +78,20 @@ public enum ReportFormatter {
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("msgs/s", .right), .init("payload", .right),
             .init("snd CPU s/M", .right), .init("rcv CPU s/M", .right), .init("vs \(baseline)", .right),
-            .init("runs", .right),
+            .init("runs", .right), .init("probe", .right),
         ]
         if showRange { columns.append(.init("min – max msgs/s", .right)) }
         columns += [.init("verified", .left), .init("note", .left)]
 
         let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
-            var ratio: Double?
-            if let base, base.msgsPerSec.isFinite, base.msgsPerSec > 0 { ratio = row.msgsPerSec / base.msgsPerSec }
+            var ratio = row.ratio
+            if ratio == nil, let base, base.msgsPerSec.isFinite, base.msgsPerSec > 0 { ratio = row.msgsPerSec / base.msgsPerSec }
             var cells = [
                 row.transport, HumanFormat.size(row.size), HumanFormat.rate(row.msgsPerSec),
                 HumanFormat.byteRate(row.bytesPerSec),
                 HumanFormat.plain(perMillion(row.cpuSenderS, row.messages)),
                 HumanFormat.plain(perMillion(row.cpuReceiverS, row.messages)),
-                HumanFormat.ratio(ratio), "\(row.runs)",
+                HumanFormat.ratio(ratio), "\(row.runs)", probe(row),
             ]
             if showRange { cells.append(range(row, HumanFormat.rate)) }
             return cells + [row.verified, row.note]
@@ -101,8 +101,10 @@ public enum ReportFormatter {
                      + baselineSuffix(baselinesUsed, baseline: baseline))
         lines.append("CPU s/M: CPU seconds (user + system) per million messages, sending and receiving side")
         if showRange { lines.append("figures are those of the median run; min – max of msgs/s over the runs") }
+        lines += probeLines(rows)
         lines.append("")
         lines.append(table.render())
+        lines += warningLines(rows)
         return lines
     }
 
@@ -111,14 +113,14 @@ public enum ReportFormatter {
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("p50", .right), .init("p90", .right),
             .init("p99", .right), .init("p99.9", .right), .init("max", .right), .init("mean", .right),
-            .init("p50 vs \(baseline)", .right), .init("runs", .right),
+            .init("p50 vs \(baseline)", .right), .init("runs", .right), .init("probe", .right),
         ]
         if showRange { columns.append(.init("min – max p50", .right)) }
         columns += [.init("verified", .left), .init("note", .left)]
 
         let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
-            var ratio: Double?
-            if let baseP50 = base?.p50Ns, baseP50.isFinite, baseP50 > 0, let p50 = row.p50Ns {
+            var ratio = row.ratio
+            if ratio == nil, let baseP50 = base?.p50Ns, baseP50.isFinite, baseP50 > 0, let p50 = row.p50Ns {
                 ratio = p50 / baseP50
             }
             var cells = [
@@ -126,7 +128,7 @@ public enum ReportFormatter {
                 HumanFormat.duration(ns: row.p50Ns), HumanFormat.duration(ns: row.p90Ns),
                 HumanFormat.duration(ns: row.p99Ns), HumanFormat.duration(ns: row.p999Ns),
                 HumanFormat.duration(ns: row.maxNs), HumanFormat.duration(ns: row.meanNs),
-                HumanFormat.ratio(ratio), "\(row.runs)",
+                HumanFormat.ratio(ratio), "\(row.runs)", probe(row),
             ]
             if showRange { cells.append(range(row) { HumanFormat.duration(ns: $0) }) }
             return cells + [row.verified, row.note]
@@ -135,9 +137,32 @@ public enum ReportFormatter {
         lines.append("p50 vs \(baseline): p50 ÷ p50 of the \(baseline) row at the same size, lower is better"
                      + baselineSuffix(baselinesUsed, baseline: baseline))
         if showRange { lines.append("figures are those of the median run; min – max of p50 over the runs") }
+        lines += probeLines(rows)
         lines.append("")
         lines.append(table.render())
+        lines += warningLines(rows)
         return lines
+    }
+
+    /// The probe column: the host-mode probe before the reported run, "!" when the row has a
+    /// mode warning.
+    private static func probe(_ row: BenchmarkResult) -> String {
+        HumanFormat.duration(ns: row.probeNs) + (row.modeWarning == nil ? "" : " !")
+    }
+
+    private static func probeLines(_ rows: [BenchmarkResult]) -> [String] {
+        var lines = ["probe: cross-core spin round trip just before the run (the host's mode: runs compare fairly when their probes agree within \(HostProbe.sameModeFactor)×)"]
+        if rows.contains(where: { $0.runs > 1 }) {
+            lines.append("runs are interleaved (every cell's k-th run in round k); a ratio is the median of per-round ratios over rounds in one host mode")
+        }
+        return lines
+    }
+
+    /// One line per row with a mode warning, under the table.
+    private static func warningLines(_ rows: [BenchmarkResult]) -> [String] {
+        let flagged = rows.filter { $0.modeWarning != nil }
+        guard !flagged.isEmpty else { return [] }
+        return [""] + flagged.map { "! \($0.transport) \(HumanFormat.size($0.size)): \($0.modeWarning!)" }
     }
 
     /// A table of `rows` grouped by size, with a separator between sizes; `cells` makes each
@@ -198,7 +223,7 @@ public enum ReportFormatter {
     static let csvFields: [BenchmarkResult.CodingKeys] = [
         .transport, .workload, .size, .runs, .messages, .seconds, .msgsPerSec, .bytesPerSec,
         .p50Ns, .p90Ns, .p99Ns, .p999Ns, .maxNs, .meanNs, .cpuSenderS, .cpuReceiverS,
-        .verified, .note, .minOverRuns, .maxOverRuns,
+        .verified, .note, .minOverRuns, .maxOverRuns, .probeNs, .probeAfterNs, .ratio, .modeWarning,
     ]
 
     /// One header line with the JSON field names, then one record per result in the order measured.
@@ -239,6 +264,10 @@ public enum ReportFormatter {
         case .note: return row.note
         case .minOverRuns: return number(row.minOverRuns)
         case .maxOverRuns: return number(row.maxOverRuns)
+        case .probeNs: return number(row.probeNs)
+        case .probeAfterNs: return number(row.probeAfterNs)
+        case .ratio: return number(row.ratio)
+        case .modeWarning: return row.modeWarning ?? ""
         }
     }
 
@@ -290,6 +319,10 @@ private struct ResultDocument: Encodable {
         try container.encode(r.note, forKey: .note)
         try container.encode(r.minOverRuns, forKey: .minOverRuns)
         try container.encode(r.maxOverRuns, forKey: .maxOverRuns)
+        try container.encode(r.probeNs, forKey: .probeNs)
+        try container.encode(r.probeAfterNs, forKey: .probeAfterNs)
+        try container.encode(r.ratio, forKey: .ratio)
+        try container.encode(r.modeWarning, forKey: .modeWarning)
     }
 }
 
@@ -322,6 +355,9 @@ extension BenchmarkResult {
         r.cpuReceiverS = finite(r.cpuReceiverS)
         r.minOverRuns = finite(r.minOverRuns)
         r.maxOverRuns = finite(r.maxOverRuns)
+        r.probeNs = finite(r.probeNs)
+        r.probeAfterNs = finite(r.probeAfterNs)
+        r.ratio = finite(r.ratio)
         return r
     }
 }

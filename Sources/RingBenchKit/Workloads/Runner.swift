@@ -97,18 +97,70 @@ enum Runner {
                 for size in sizes { cells.append(cell(workload, transport, size, options)) }
             }
         }
-        var results: [BenchmarkResult] = []
+        // Rounds outermost (A B C, A B C, …): every cell's k-th run is measured next to every
+        // other's, so a ratio compares runs made minutes apart at most one cell-time, and a host
+        // mode change hits all cells of a round rather than all runs of one cell.
+        var measured = [[BenchmarkResult]](repeating: [], count: cells.count)
         let progress = Progress(enabled: options.progress, total: cells.count * options.runs)
         defer { progress.clear() }
-        for cell in cells {
-            var rows: [BenchmarkResult] = []
-            for run in 0..<options.runs {
-                progress.show("\(cell.workload.rawValue) \(cell.transport.rawValue) \(cell.size) B" + (options.runs > 1 ? " run \(run + 1)/\(options.runs)" : ""))
-                rows.append(try cell.run())
+        for round in 0..<options.runs {
+            for (index, cell) in cells.enumerated() {
+                progress.show("\(cell.workload.rawValue) \(cell.transport.rawValue) \(cell.size) B" + (options.runs > 1 ? " round \(round + 1)/\(options.runs)" : ""))
+                let before = HostProbe.measure(pin: options.pin)
+                var row = try cell.run()
+                row.probeNs = before
+                row.probeAfterNs = HostProbe.measure(pin: options.pin)
+                measured[index].append(row)
             }
-            results.append(median(rows))
+        }
+        var results = measured.map(median)
+        for (index, cell) in cells.enumerated() {
+            let base = cells.firstIndex { $0.workload == cell.workload && $0.size == cell.size && $0.transport == .shm }
+            compareModes(&results[index], runs: measured[index], baseline: base.map { (measured[$0], results[$0]) })
         }
         return BenchmarkReport(machine: machine, results: results)
+    }
+
+    /// The main figure of a run: p50 for latency (lower is better), msgs/s otherwise.
+    static func figure(_ row: BenchmarkResult) -> Double {
+        row.workload == "latency" ? row.p50Ns ?? 0 : row.msgsPerSec
+    }
+
+    /// Sets `row.ratio` (the median of per-round ratios to the baseline's run of the same round,
+    /// over the rounds whose probes agree, if any do) and `row.modeWarning`.
+    static func compareModes(_ row: inout BenchmarkResult, runs: [BenchmarkResult],
+                             baseline: (runs: [BenchmarkResult], reported: BenchmarkResult)?) {
+        var warnings: [String] = []
+        if let before = row.probeNs, let after = row.probeAfterNs, !HostProbe.sameMode(before, after) {
+            warnings.append("host mode changed during the run (probe \(Int(before)) → \(Int(after)) ns)")
+        }
+        if let baseline {
+            if !HostProbe.sameMode(row.probeNs, baseline.reported.probeNs), let mine = row.probeNs, let theirs = baseline.reported.probeNs {
+                warnings.append("probe \(Int(mine)) ns, the baseline's \(Int(theirs)) ns: another host mode")
+            }
+            var fair: [Double] = [], all: [Double] = []
+            for (mine, theirs) in zip(runs, baseline.runs) where figure(theirs) > 0 {
+                let ratio = figure(mine) / figure(theirs)
+                all.append(ratio)
+                if HostProbe.sameMode(mine.probeNs, theirs.probeNs), HostProbe.sameMode(mine.probeNs, mine.probeAfterNs),
+                   HostProbe.sameMode(theirs.probeNs, theirs.probeAfterNs) {
+                    fair.append(ratio)
+                }
+            }
+            if !fair.isEmpty {
+                row.ratio = middle(fair)
+                if fair.count < all.count { warnings.append("ratio from \(fair.count) of \(all.count) rounds (host mode differed in the others)") }
+            } else if !all.isEmpty {
+                row.ratio = middle(all)
+                warnings.append("ratio from rounds in different host modes")
+            }
+        }
+        row.modeWarning = warnings.isEmpty ? nil : warnings.joined(separator: "; ")
+    }
+
+    /// The median (the lower middle for an even count) of non-empty `values`.
+    static func middle(_ values: [Double]) -> Double {
+        values.sorted()[(values.count - 1) / 2]
     }
 
     /// The transports to run for `workload`, telling on stderr about any that cannot do it.
@@ -143,10 +195,9 @@ enum Runner {
                     corruptAt: options.corruptAt)
     }
 
-    /// The median run by the main figure (p50 for latency, msgs/s otherwise; the lower middle
-    /// for an even count), with the figure's range over all runs.
+    /// The median run by the main figure (the lower middle for an even count), with the figure's
+    /// range over all runs.
     static func median(_ rows: [BenchmarkResult]) -> BenchmarkResult {
-        func figure(_ row: BenchmarkResult) -> Double { row.workload == "latency" ? row.p50Ns ?? 0 : row.msgsPerSec }
         let sorted = rows.sorted { figure($0) < figure($1) }
         var chosen = sorted[(sorted.count - 1) / 2]
         chosen.runs = rows.count
