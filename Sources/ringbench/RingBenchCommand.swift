@@ -17,7 +17,7 @@ struct RingBenchCommand: ParsableCommand {
         cannot carry whole are split into chunks (the report's note says so, and which limits were \
         raised). Results come with the machine's facts.
         """,
-        subcommands: [Latency.self, Throughput.self, FanIn.self, Compare.self, PeerCommand.self]
+        subcommands: [Latency.self, Throughput.self, FanIn.self, Compare.self, IdleCommand.self, PeerCommand.self]
     )
 }
 
@@ -200,6 +200,50 @@ struct Compare: ParsableCommand {
     func run() throws {
         let options = try common.options()
         try runReporting { try common.emit(try RingBench.compare(options: options)) }
+    }
+}
+
+struct IdleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idle",
+        abstract: "What idle mailboxes cost: CPU while a receiver waits on many links, memory per mailbox.",
+        discussion: """
+        One process creates --mailboxes one-to-one mailboxes and keeps them open, joins an endpoint \
+        that --links other endpoints have each sent one message to, takes those, and then waits in a \
+        blocking receive from anyone for --seconds while nothing is sent. Reports the CPU the \
+        process used meanwhile (all threads), its wake-ups, and shared and resident memory per mailbox.
+        """)
+
+    @Option(help: ArgumentHelp("Idle mailboxes held open.", valueName: "n"))
+    var mailboxes: Int = 1000
+
+    @Option(help: ArgumentHelp("Links into the waiting endpoint (one sending endpoint each).", valueName: "n"))
+    var links: Int = 100
+
+    @Option(help: ArgumentHelp("Seconds to wait.", valueName: "seconds"))
+    var seconds: Double = 5
+
+    @Option(help: ArgumentHelp("How the receiver waits: spin, adaptive or block.", valueName: "strategy"))
+    var strategy: String = "adaptive"
+
+    @Option(help: ArgumentHelp("Report format: table or json.", valueName: "format"))
+    var format: String = "table"
+
+    func run() throws {
+        var options = IdleOptions()
+        options.mailboxes = mailboxes
+        options.links = links
+        options.seconds = seconds
+        guard let strategy = WaitChoice(rawValue: strategy) else {
+            throw ValidationError("--strategy \(strategy): expected spin, adaptive or block")
+        }
+        options.strategy = strategy
+        guard ["table", "json"].contains(format) else { throw ValidationError("--format \(format): expected table or json") }
+        try runReporting {
+            let report = try RingBench.idle(options: options)
+            let text = format == "json" ? try ReportFormatter.json(idle: report) + "\n" : ReportFormatter.table(idle: report)
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
     }
 }
 

@@ -206,6 +206,29 @@ struct WorkloadTests {
         #expect(HostProbe.cpus(pin: [], cpuCount: 1) == nil)
     }
 
+    @Test func idleMailboxesCostNoCPUAndLeaveNothingBehind() throws {
+        var options = IdleOptions()
+        options.mailboxes = 50
+        options.links = 5
+        options.seconds = 0.5
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        let report = try RingBench.idle(options: options)
+        #expect(report.mailboxes == 50 && report.links == 5)
+        #expect(report.seconds >= 0.5 && report.seconds < 5)
+        // A receiver that spun would use the whole wait; one asleep wakes per 50 ms slice. The
+        // bound is loose (the tests share two CPUs): `ringbench idle` measures the real figure.
+        #expect(report.cpuSeconds < report.seconds / 4)
+        #expect(report.wakeups >= 1 && report.wakeups < 1000)
+        // 64 × 256 B one-to-one rings: a few tens of KiB each, all allocated at creation.
+        #expect(report.sharedBytesPerMailbox > 16 * 1024 && report.sharedBytesPerMailbox < 256 * 1024)
+        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        #expect(after.subtracting(before).filter { $0.contains("rb-idle") }.isEmpty)
+        let table = ReportFormatter.table(idle: report)
+        #expect(table.contains("50 mailboxes held open, a receiver waiting on 5 links"))
+        let json = try ReportFormatter.json(idle: report)
+        #expect(try JSONDecoder().decode(IdleReport.self, from: Data(json.utf8)) == report)
+    }
+
     @Test func sizesParseWithSuffixes() {
         #expect(RingBench.parseSize("64") == 64)
         #expect(RingBench.parseSize("16k") == 16384)

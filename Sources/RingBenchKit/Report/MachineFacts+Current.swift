@@ -69,7 +69,7 @@ extension MachineFacts {
     }
 
     /// The whole of a small file read with plain read(2), which /proc files need (they report size 0).
-    private static func readSmallFile(_ path: String, limit: Int = 8 << 20) -> String? {
+    static func readSmallFile(_ path: String, limit: Int = 8 << 20) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

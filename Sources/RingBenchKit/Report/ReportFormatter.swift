@@ -200,6 +200,31 @@ public enum ReportFormatter {
         return "\(format(low)) – \(format(high))"
     }
 
+    // MARK: - Idle
+
+    /// The `idle` report for people: machine facts, then one line per figure.
+    public static func table(idle report: IdleReport) -> String {
+        var lines = machineLines(report.machine)
+        lines += [
+            "",
+            "== idle: \(report.mailboxes) mailboxes held open, a receiver waiting on \(report.links) links ==",
+            "mailboxes:        \(report.mailboxShape)",
+            "waited:           \(String(format: "%.2f", report.seconds)) s in a blocking receive from anyone, nothing sent",
+            "CPU:              \(String(format: "%.3f", report.cpuSeconds)) s = \(String(format: "%.3f", report.cpuPercent)) % of one core (whole process, every thread)",
+            "wake-ups:         \(report.wakeups) (\(String(format: "%.1f", Double(report.wakeups) / max(report.seconds, 1e-9))) per second)",
+            "shared memory:    \(HumanFormat.size(Int(report.sharedBytesPerMailbox.rounded()))) per mailbox (allocated blocks of its /dev/shm object)",
+            "resident memory:  \(HumanFormat.size(Int(report.residentBytesPerMailbox.rounded()))) per mailbox (this process's growth while creating them)",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `idle` report as pretty-printed JSON with sorted, snake_case keys.
+    public static func json(idle report: IdleReport) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
+    }
+
     // MARK: - JSON
 
     /// The whole report as pretty-printed JSON with sorted keys and the snake_case field names of
