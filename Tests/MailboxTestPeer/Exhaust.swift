@@ -64,7 +64,8 @@ func sharedMemoryObjects() -> [String] {
     defer { closedir(stream) }
     var names: [String] = []
     while let entry = readdir(stream) {
-        names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        let offset = MemoryLayout<dirent>.offset(of: \.d_name)!
+        names.append(String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self)))
     }
     return names
 }

@@ -53,6 +53,26 @@ struct HardeningBasics {
     /// stamped, then `close()`, and a receiver that passes that padding: the next sender handle
     /// neither writes behind the receiver's head (its messages lost, then every receive
     /// `corrupted`) nor wedges the ring; every message arrives in order.
+    /// A directory entry whose name ends at the end of readable memory, as the last record of
+    /// `readdir`'s buffer can (records are only as long as their names): reading its name must
+    /// stop at the NUL. Copying `d_name` whole, as listing /dev/shm once did, reads 256 bytes and
+    /// faults on the guard page here (the fuzzer's AddressSanitizer found it: Fuzz/README.md, 3).
+    @Test func directoryEntryNameIsReadOnlyUpToItsEnd() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let memory = try #require(mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(memory != MAP_FAILED)
+        defer { munmap(memory, 2 * page) }
+        #expect(mprotect(memory + page, page, PROT_NONE) == 0)
+        let name = Array("abcd".utf8CString)   // with its NUL: 5 bytes
+        let offset = MemoryLayout<dirent>.offset(of: \.d_name)!
+        let length = offset + name.count
+        let start = page - length
+        try #require(start % MemoryLayout<dirent>.alignment == 0, "choose a name length that ends the record on the page end")
+        let entry = (memory + start).bindMemory(to: dirent.self, capacity: 1)
+        name.withUnsafeBytes { (memory + start + offset).copyMemory(from: $0.baseAddress!, byteCount: name.count) }
+        #expect(SharedSegment.fileName(of: entry) == "abcd")
+    }
+
     @Test func failedZeroCopySendAfterPaddingThenClose() throws {
         try withMailbox("pad-throw", MailboxOptions(capacity: 8, maxMessageSize: 1000, kind: .oneToOne)) { name, box throws in
             let receiver = try Mailbox.open(name)

@@ -224,14 +224,21 @@ final class SharedSegment: @unchecked Sendable {
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {
-            let fileName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let fileName = Self.fileName(of: entry)
             if fileName.hasPrefix(MailboxName.objectPrefix) {
                 names.append(String(fileName.dropFirst(MailboxName.objectPrefix.count)))
             }
         }
         return names.sorted()
+    }
+
+    /// The name in a directory entry, read up to its NUL in place. The kernel's records are only
+    /// as long as their name (`d_reclen`), so the last one in `readdir`'s buffer can end before
+    /// `d_name`'s declared 256 bytes: copying the field whole (`withUnsafeBytes(of:)`) reads past
+    /// the buffer (found by the fuzzer under AddressSanitizer, Fuzz/README.md, finding 3).
+    static func fileName(of entry: UnsafeMutablePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \.d_name)!
+        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
     }
 
     /// `posix_fallocate(fd, 0, size)`, retried when a signal interrupts it (EINTR).
