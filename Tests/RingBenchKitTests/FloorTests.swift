@@ -45,7 +45,8 @@ struct FloorTests {
         }
         if transport == .cSpin {
             #expect(report.results.map { $0.note.contains("sharing its line") } == [true, true, false, false])
-            #expect(report.results.last?.note.contains("continuing into 78 more lines") == true)
+            #expect(report.results[2].note.contains("continuing into 1 more line)"))
+            #expect(report.results[3].note.contains("continuing into 78 more lines"))
         }
     }
 

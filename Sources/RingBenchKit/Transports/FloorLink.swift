@@ -52,7 +52,8 @@ final class FloorSetup: TransportSetup {
                 + "\(layout.capacity) × \((plan.size + 63) & ~63) B slots, each side caches the other's index, "
                 + "receiver copies out"
         case .cSpin:
-            let place = plan.size <= 56 ? "sharing its line" : "continuing into \((plan.size + 8 + 63) / 64 - 1) more lines"
+            let more = (plan.size + 8 + 63) / 64 - 1
+            let place = more == 0 ? "sharing its line" : "continuing into \(more) more line\(more == 1 ? "" : "s")"
             return "C floor: ping-pong on one cache line (turn word, payload \(place)), "
                 + "both sides busy-poll with pause, receiver copies out"
         default:
