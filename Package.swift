@@ -32,10 +32,11 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
-        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport.
+        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport, and
+        // the C floors (a plain SPSC ring, a spinning cache line, a bare futex) it measures as references.
         .target(name: "CBenchShim"),
-        // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP),
-        // workloads and reports. Uses ShmMailbox's public API only.
+        // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP, the C
+        // floors), workloads and reports. Uses ShmMailbox's public API only.
         .target(
             name: "RingBenchKit",
             dependencies: [

@@ -12,7 +12,10 @@ struct RingBenchCommand: ParsableCommand {
         Transports: shm (ShmMailbox one-to-one ring), shm-shared (shared ring), shm-endpoint (ShmMailbox \
         endpoints: send to a name, receive from anyone), uds-stream, uds-dgram, \
         uds-seqpacket (Unix domain sockets), pipe, mqueue (POSIX message queues), tcp (127.0.0.1, \
-        TCP_NODELAY). Every message received is verified (sequence number; with --verify checksum \
+        TCP_NODELAY), and three C floors that show the least such work costs: c-ring (a busy-polling \
+        single-producer, single-consumer ring publishing each message on its own; no fan-in), c-spin \
+        (ping-pong on one cache line, both sides spinning) and c-futex (bare futex ping-pong); the \
+        last two measure latency only. Every message received is verified (sequence number; with --verify checksum \
         every byte); a failed verification stops the run with a non-zero exit. Messages a transport \
         cannot carry whole are split into chunks (the report's note says so, and which limits were \
         raised). Results come with the machine's facts.
@@ -29,7 +32,7 @@ struct CommonOptions: ParsableArguments {
     var sizes: [String] = []
 
     @Option(name: .customLong("transport"), help: ArgumentHelp(
-        "shm, shm-shared, shm-endpoint, uds-stream, uds-dgram, uds-seqpacket, pipe, mqueue or tcp. Repeatable. (default: all)",
+        "shm, shm-shared, shm-endpoint, uds-stream, uds-dgram, uds-seqpacket, pipe, mqueue, tcp, or the C floors c-ring, c-spin (latency only) or c-futex (latency only). Repeatable. (default: all that can do the workload)",
         valueName: "name"))
     var transports: [String] = []
 
@@ -177,7 +180,8 @@ struct FanIn: ParsableCommand {
         shm uses the shared ring (a one-to-one ring takes one sender); shm-endpoint gives each sender \
         its own link into the receiver's endpoint; uds-dgram and mqueue share one \
         socket or queue; uds-stream, uds-seqpacket, pipe and tcp use one connection per sender, which \
-        the receiver polls with poll().
+        the receiver polls with poll(). The C floors (c-ring, c-spin, c-futex) take one sender \
+        only and are left out.
         """)
 
     @OptionGroup var common: CommonOptions

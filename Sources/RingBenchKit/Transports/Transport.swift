@@ -24,14 +24,32 @@ public enum TransportKind: String, CaseIterable, Sendable {
     case mqueue
     /// TCP over 127.0.0.1 with TCP_NODELAY, 4-byte length prefix per message.
     case tcp
+    /// C floor (CBenchShim): a busy-polling single-producer, single-consumer ring in a memfd, each
+    /// message's index published on its own. One-to-one only (no fan-in).
+    case cRing = "c-ring"
+    /// C floor: ping-pong on one shared cache line (turn word and payload), both sides busy-poll.
+    /// Latency only.
+    case cSpin = "c-spin"
+    /// C floor: bare futex ping-pong, FUTEX_WAKE on every send, FUTEX_WAIT to receive. Latency only.
+    case cFutex = "c-futex"
 
     var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint }
 
-    /// Whether the transport can carry `shape`; nil if so, else why not. Every transport here can:
-    /// the connection-oriented ones with one connection (or pipe) per sender that the receiver
-    /// polls, `shm` with the shared ring, `shm-endpoint` with a link per sender.
+    /// The C reference floors: not alternatives to ShmMailbox but the least its kind of work costs.
+    var isCFloor: Bool { self == .cRing || self == .cSpin || self == .cFutex }
+
+    /// Whether the transport can carry `shape`; nil if so, else why not. Every transport but the C
+    /// floors can: the connection-oriented ones with one connection (or pipe) per sender that the
+    /// receiver polls, `shm` with the shared ring, `shm-endpoint` with a link per sender.
     func limitation(for shape: LinkShape) -> String? {
-        nil
+        switch (self, shape) {
+        case (.cRing, .fanIn):
+            return "a single-producer, single-consumer ring takes one sender"
+        case (.cSpin, .oneWay), (.cSpin, .fanIn), (.cFutex, .oneWay), (.cFutex, .fanIn):
+            return "it carries one message at a time each way (ping-pong: latency only)"
+        default:
+            return nil
+        }
     }
 
     /// What the report row calls this transport: the shared-memory ones carry their wait strategy.
@@ -48,6 +66,7 @@ public enum TransportKind: String, CaseIterable, Sendable {
         case .pipe: return try PipeSetup(plan)
         case .mqueue: return try MessageQueueSetup(plan)
         case .tcp: return try TCPSetup(plan)
+        case .cRing, .cSpin, .cFutex: return try FloorSetup(plan)
         }
     }
 
@@ -60,6 +79,7 @@ public enum TransportKind: String, CaseIterable, Sendable {
         case .pipe: return try PipeSetup.connect(plan, endpoint, watchdog: watchdog)
         case .mqueue: return try MessageQueueSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
         case .tcp: return try TCPSetup.connect(plan, endpoint, watchdog: watchdog)
+        case .cRing, .cSpin, .cFutex: return try FloorSetup.connect(plan, endpoint, watchdog: watchdog)
         }
     }
 }

@@ -1,0 +1,270 @@
+// C floors for ringbench: the least a shared-memory link can cost, written plainly in C, so that
+// ShmMailbox's figures have a reference measured in the same run. The API and the layouts are
+// described in CBenchShim.h.
+//
+// How the two processes agree. Every shared word has one writer at a time. A sender writes the
+// payload with ordinary stores, then publishes it with a release store of the word; a receiver
+// reads the word with an acquire load and, once it sees the new value, reads the payload. The
+// acquire load that reads a value written by a release store makes every write before that store
+// visible. The payload itself is never written and read at the same time: each side touches it
+// only while the word says the slot (or the turn) is its own.
+
+#define _GNU_SOURCE  // memfd_create
+#include "CBenchShim.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+// Words shared between processes must be lock-free atomics (a lock-based fallback would keep its
+// lock in one process's memory).
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2, "shared words must be lock-free");
+
+enum { LINE = 64 };
+// A busy wait reads the clock once per this many pauses; a wait that ends sooner never does.
+enum { SPINS_PER_CLOCK_CHECK = 1024 };
+
+static size_t round_up_to_line(size_t bytes) {
+    return (bytes + LINE - 1) & ~(size_t)(LINE - 1);
+}
+
+static inline void cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// The time limit of one busy wait. The deadline is set at the first clock check, so it runs
+// SPINS_PER_CLOCK_CHECK pauses (microseconds) late: nothing, against a slice of a second.
+typedef struct {
+    uint64_t spins;
+    uint64_t deadline;  // 0: not read the clock yet
+    uint64_t slice_ns;
+} spin_budget;
+
+// Pauses once; false once the slice is over.
+static inline bool spin_once(spin_budget *budget) {
+    cpu_pause();
+    if (++budget->spins % SPINS_PER_CLOCK_CHECK != 0) return true;
+    uint64_t now = now_ns();
+    if (budget->deadline == 0) budget->deadline = now + budget->slice_ns;
+    return now < budget->deadline;
+}
+
+int cfloor_memfd(size_t bytes) {
+    int fd = memfd_create("ringbench-cfloor", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)bytes) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+// MARK: c-ring
+
+// The ring's shared header, then the slots. Each index has a cache line to itself, so the
+// producer's stores to `head` and the consumer's stores to `tail` do not fight over one line.
+// The indices count messages from 0 and never wrap (2^64 messages); slot = index & mask.
+struct ring_shared {
+    _Alignas(LINE) _Atomic uint64_t head;  // messages published; written by the producer only
+    _Alignas(LINE) _Atomic uint64_t tail;  // messages taken; written by the consumer only
+};
+_Static_assert(sizeof(struct ring_shared) == 2 * LINE, "one cache line per index");
+
+// One side's handle. Like rigtorp's SPSCQueue, each side keeps the other side's index as it last
+// read it (`cached`) and reads the shared one only when `cached` says the ring is full (producer)
+// or empty (consumer): in a stream neither side touches the other's line for every message. Each
+// message is still published on its own (one `head` store per message, one `tail` store per
+// message taken): no batching.
+struct cfloor_ring {
+    struct ring_shared *shared;
+    unsigned char *slots;
+    size_t message_size;
+    size_t slot_size;     // message_size rounded up to a cache line
+    uint64_t capacity;    // a power of two
+    uint64_t next;        // producer: the next index to publish; consumer: the next to take
+    uint64_t cached;      // producer: `tail` as last read; consumer: `head` as last read
+};
+
+size_t cfloor_ring_bytes(size_t message_size, size_t capacity) {
+    return sizeof(struct ring_shared) + capacity * round_up_to_line(message_size);
+}
+
+cfloor_ring *cfloor_ring_attach(void *memory, size_t message_size, size_t capacity) {
+    if (capacity < 2 || (capacity & (capacity - 1)) != 0) return NULL;
+    cfloor_ring *ring = calloc(1, sizeof *ring);
+    if (ring == NULL) return NULL;
+    ring->shared = memory;
+    ring->slots = (unsigned char *)memory + sizeof(struct ring_shared);
+    ring->message_size = message_size;
+    ring->slot_size = round_up_to_line(message_size);
+    ring->capacity = capacity;
+    // next = cached = 0: the ring is fresh (both indices 0) when either side attaches.
+    return ring;
+}
+
+void cfloor_ring_detach(cfloor_ring *ring) {
+    free(ring);
+}
+
+int cfloor_ring_send(cfloor_ring *ring, const void *message, uint64_t slice_ns) {
+    const uint64_t head = ring->next;
+    if (head - ring->cached == ring->capacity) {
+        // Full as far as we know: wait for the consumer to take a message. Acquire pairs with the
+        // consumer's release of `tail`: its copy out of the slot we are about to overwrite is
+        // finished before our writes into it.
+        spin_budget budget = {0, 0, slice_ns};
+        while (head - (ring->cached = atomic_load_explicit(&ring->shared->tail, memory_order_acquire)) == ring->capacity) {
+            if (!spin_once(&budget)) return 0;
+        }
+    }
+    memcpy(ring->slots + (head & (ring->capacity - 1)) * ring->slot_size, message, ring->message_size);
+    // Release: the copy into the slot is visible to the consumer once it reads this `head`.
+    atomic_store_explicit(&ring->shared->head, head + 1, memory_order_release);
+    ring->next = head + 1;
+    return 1;
+}
+
+int cfloor_ring_receive(cfloor_ring *ring, void *buffer, uint64_t slice_ns) {
+    const uint64_t tail = ring->next;
+    if (tail == ring->cached) {
+        // Empty as far as we know: busy-poll the producer's index. Acquire pairs with the
+        // producer's release of `head`: every slot below the value read is filled and visible.
+        // (A message below an older cached `head` was made visible by the load that read it.)
+        spin_budget budget = {0, 0, slice_ns};
+        while ((ring->cached = atomic_load_explicit(&ring->shared->head, memory_order_acquire)) == tail) {
+            if (!spin_once(&budget)) return 0;
+        }
+    }
+    memcpy(buffer, ring->slots + (tail & (ring->capacity - 1)) * ring->slot_size, ring->message_size);
+    // Release: our copy out of the slot is finished before the producer, acquiring this `tail`,
+    // writes the slot again.
+    atomic_store_explicit(&ring->shared->tail, tail + 1, memory_order_release);
+    ring->next = tail + 1;
+    return 1;
+}
+
+// MARK: c-spin and c-futex
+
+// A turn channel: the word counts the messages sent either way; whoever sends bumps it. The
+// payload starts at byte 8, so up to 56 bytes share the word's cache line.
+struct turn_shared {
+    _Atomic uint32_t word;
+    uint32_t unused;
+    unsigned char payload[];
+};
+_Static_assert(sizeof(struct turn_shared) == 8, "payload at byte 8");
+
+struct cfloor_turn {
+    struct turn_shared *shared;
+    size_t message_size;
+    uint32_t seen;  // the word as this side last stored or read it
+};
+
+size_t cfloor_turn_bytes(size_t message_size) {
+    return round_up_to_line(sizeof(struct turn_shared) + message_size);
+}
+
+cfloor_turn *cfloor_turn_attach(void *memory, size_t message_size) {
+    cfloor_turn *turn = calloc(1, sizeof *turn);
+    if (turn == NULL) return NULL;
+    turn->shared = memory;
+    turn->message_size = message_size;
+    // seen = 0: the channel is fresh when either side attaches.
+    return turn;
+}
+
+void cfloor_turn_detach(cfloor_turn *turn) {
+    free(turn);
+}
+
+// Writes the payload and bumps the word. Sends and receives alternate, so the other side is not
+// reading the payload now: it copied the last one out before it sent what we received.
+static inline void turn_publish(cfloor_turn *turn, const void *message) {
+    memcpy(turn->shared->payload, message, turn->message_size);
+    turn->seen += 1;
+    // Release: the payload written above is visible to the side whose acquire load reads this
+    // value. (That side's earlier copy out of the payload came before its own release store,
+    // which our receive acquired, so it cannot see these writes.)
+    atomic_store_explicit(&turn->shared->word, turn->seen, memory_order_release);
+}
+
+// Reads the word (the caller compares it with `seen`).
+static inline uint32_t turn_poll(cfloor_turn *turn) {
+    // Acquire: pairs with the sender's release store in turn_publish; reading its new value
+    // makes the payload written before it visible.
+    return atomic_load_explicit(&turn->shared->word, memory_order_acquire);
+}
+
+static inline void turn_take(cfloor_turn *turn, uint32_t word, void *buffer) {
+    turn->seen = word;
+    memcpy(buffer, turn->shared->payload, turn->message_size);
+}
+
+void cfloor_spin_send(cfloor_turn *turn, const void *message) {
+    turn_publish(turn, message);
+}
+
+int cfloor_spin_receive(cfloor_turn *turn, void *buffer, uint64_t slice_ns) {
+    spin_budget budget = {0, 0, slice_ns};
+    uint32_t word;
+    while ((word = turn_poll(turn)) == turn->seen) {
+        if (!spin_once(&budget)) return 0;
+    }
+    turn_take(turn, word, buffer);
+    return 1;
+}
+
+// Not FUTEX_PRIVATE_FLAG: the word is shared between processes (a MAP_SHARED memfd page), so
+// the kernel must key the wait on the page, not on this process's address space.
+static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout) {
+    return syscall(SYS_futex, (uint32_t *)word, op, value, timeout, NULL, 0);
+}
+
+int cfloor_futex_send(cfloor_turn *turn, const void *message) {
+    turn_publish(turn, message);
+    // Always wake, waiter or not: this is the bare protocol, with no "anyone asleep?" word to
+    // skip the system call. The wake follows the store, and FUTEX_WAIT compares the word with
+    // `seen` under the kernel's lock as it goes to sleep (the kernel orders the two sides with a
+    // full barrier), so a receiver either sees the new value or is asleep and woken.
+    if (futex(&turn->shared->word, FUTEX_WAKE, 1, NULL) == -1) return -errno;
+    return 0;
+}
+
+int cfloor_futex_receive(cfloor_turn *turn, void *buffer, uint64_t slice_ns) {
+    uint64_t deadline = 0;
+    uint32_t word;
+    while ((word = turn_poll(turn)) == turn->seen) {
+        uint64_t now = now_ns();
+        if (deadline == 0) deadline = now + slice_ns;
+        if (now >= deadline) return 0;
+        uint64_t left = deadline - now;
+        struct timespec timeout = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
+        // Sleeps only while the word still holds `seen`. EAGAIN: it changed already; EINTR, or a
+        // timeout: look again (and give up above once the slice is over).
+        if (futex(&turn->shared->word, FUTEX_WAIT, turn->seen, &timeout) == -1
+            && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
+            return -errno;
+        }
+    }
+    turn_take(turn, word, buffer);
+    return 1;
+}
