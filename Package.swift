@@ -61,6 +61,13 @@ let package = Package(
             dependencies: ["ShmMailbox"],
             path: "Benchmarks/QuickCheck"
         ),
+        // Send+receive loops in one process, run under callgrind by Benchmarks/instruction-counts.sh
+        // (instructions and allocations per message against a committed baseline, in CI).
+        .executableTarget(
+            name: "instruction-counts",
+            dependencies: ["ShmMailbox"],
+            path: "Benchmarks/InstructionCounts"
+        ),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]

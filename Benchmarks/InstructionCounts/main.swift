@@ -1,0 +1,255 @@
+// The workload that Benchmarks/instruction-counts.sh runs under valgrind's callgrind:
+//
+//   instruction-counts CONFIG ITERATIONS    # ITERATIONS send+receive of one configuration
+//   instruction-counts --list               # the configuration names, one a line
+//
+// One process and one thread: it creates a mailbox (or joins an endpoint and sends to its own
+// name), sends ITERATIONS messages and receives each one, and checks every message it receives
+// (its length, the sequence number in its first 8 bytes, the complement of the sequence number
+// in its last 8 bytes and the sender's pid). Nobody ever sleeps, so every call takes the
+// no-waiter path. Only the loop is counted (see `measuredSection`). The script runs each
+// configuration twice, with two iteration counts, and divides the difference of the counts by the
+// difference of the iteration counts, which removes what the loop does once (first calls: lazy
+// binding, type metadata, an endpoint's link creation).
+//
+// Every send is a non-blocking `trySend` (a full mailbox would be a bug here; it fails at once
+// instead of hanging under valgrind). Configurations:
+//
+//   <ring>-copy-<size>    trySend([UInt8]) of a prebuilt array (its sequence numbers rewritten in
+//                         place), then the copying tryReceive() that returns a Message
+//   <ring>-zc-<size>      zero-copy trySend(count:) { fill } writing every byte of the message
+//                         (copied from a prebuilt pattern, as the copying send copies its array),
+//                         then zero-copy tryReceive { bytes, sender in ... } reading in place
+//   <ring>-batch-<size>   Mailbox.batch { 64 zero-copy trySend(count:) }, then
+//                         receiveBatch(limit: 64) reading in place
+//   endpoint-copy-<size>  Endpoint.trySend(to: ownName, [UInt8]), then the copying tryReceive()
+//   endpoint-zc-<size>    Endpoint.trySend(to: ownName, UnsafeRawBufferPointer) (endpoints have no
+//                         zero-copy send), then zero-copy tryReceive { bytes, pid, from in ... }
+//
+// <ring> is o2o (.oneToOne) or shared (.shared); <size> is 8, 64 or 4096 bytes. Mailboxes use the
+// library's defaults (capacity 1024, largest message 4096 B); endpoints use theirs.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import ShmMailbox
+
+enum Target {
+    case oneToOne, shared, endpoint
+
+    var label: String {
+        switch self {
+        case .oneToOne: "o2o"
+        case .shared: "shared"
+        case .endpoint: "endpoint"
+        }
+    }
+}
+
+enum Mode: String {
+    case copy, zc, batch
+}
+
+struct Configuration {
+    let target: Target
+    let mode: Mode
+    let size: Int
+
+    var name: String { "\(target.label)-\(mode.rawValue)-\(size)" }
+}
+
+/// Messages per batch in the batched configurations; iteration counts must be multiples of it.
+let batchSize = 64
+let sizes = [8, 64, 4096]
+
+let configurations: [Configuration] =
+    [Target.oneToOne, .shared].flatMap { target in
+        [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
+    }
+    + [Mode.copy, .zc].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
+
+// MARK: - Messages
+
+func fail(_ text: String) -> Never {
+    let line = Array(("instruction-counts: " + text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+
+let myPid = getpid()
+
+/// Writes message `sequence` into `buffer`: the sequence number first, its complement last (for
+/// messages of 16 bytes or more). The bytes between keep whatever they hold.
+@inline(__always)
+func stamp(_ buffer: UnsafeMutableRawBufferPointer, _ sequence: UInt64) {
+    buffer.storeBytes(of: sequence, toByteOffset: 0, as: UInt64.self)
+    if buffer.count >= 16 { buffer.storeBytes(of: ~sequence, toByteOffset: buffer.count - 8, as: UInt64.self) }
+}
+
+/// Checks a received message against the one expected next.
+@inline(__always)
+func verify(_ bytes: UnsafeRawBufferPointer, sender: Int32, size: Int, expected: UInt64) {
+    guard bytes.count == size, sender == myPid,
+          bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == expected,
+          size < 16 || bytes.loadUnaligned(fromByteOffset: size - 8, as: UInt64.self) == ~expected
+    else {
+        fail("message \(expected): wrong contents (\(bytes.count) bytes from pid \(sender))")
+    }
+}
+
+/// What the zero-copy senders copy into each message before stamping it (as large as the largest
+/// message): a zero-copy send's fill must write every byte, and here it writes what the copying
+/// send copies, so that the two differ only in the library's work. (Not memset: glibc fills
+/// 2 KiB and more with `rep stosb`, which callgrind counts as one instruction per byte.)
+/// Written once, before anything reads it; never freed.
+nonisolated(unsafe) let pattern: UnsafeRawBufferPointer = {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sizes.max()!, alignment: 16)
+    buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
+    return UnsafeRawBufferPointer(buffer)
+}()
+
+/// Zero-copy fill: every byte of the message, then the sequence numbers.
+@inline(__always)
+func fill(_ buffer: UnsafeMutableRawBufferPointer, _ sequence: UInt64) {
+    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: pattern[0..<buffer.count]))
+    stamp(buffer, sequence)
+}
+
+// MARK: - Workloads
+
+/// Runs `loop`, the part that is measured: the script has callgrind zero its counters on entry to
+/// this function and write them out on entry to `measuredSectionEnd` (`--zero-before`,
+/// `--dump-before`: callgrind takes one action per function), so that setup and clean-up, whose
+/// cost depends on the machine (they list /dev/shm, read /proc), are not counted. Called once per
+/// process. Neither function is inlined, so that callgrind sees them.
+@inline(never)
+func measuredSection(_ loop: () throws -> Void) rethrows {
+    try loop()
+    measuredSectionEnd()
+}
+
+@inline(never)
+func measuredSectionEnd() {
+    // Keeps the call (an empty function might be dropped as having no effect).
+    _ = getpid()
+}
+
+/// `icount-NNNNNNN`: the same length for every pid (14 bytes, a small string inline).
+func uniqueName() -> String {
+    let digits = String(myPid)
+    return "icount-" + String(repeating: "0", count: max(0, 7 - digits.count)) + digits
+}
+
+func runMailbox(_ configuration: Configuration, iterations: Int) throws {
+    let name = uniqueName()
+    try? Mailbox.delete(name)
+    let box = try Mailbox.create(name, options: MailboxOptions(kind: configuration.target == .oneToOne ? .oneToOne : .shared))
+    defer { try? Mailbox.delete(name) }
+    let size = configuration.size
+    var payload = [UInt8](repeating: 0xA5, count: size)
+    switch configuration.mode {
+    case .copy:
+        try measuredSection {
+            for index in 0..<iterations {
+                let sequence = UInt64(index)
+                payload.withUnsafeMutableBytes { stamp($0, sequence) }
+                guard try box.trySend(payload) else { fail("mailbox full at message \(index)") }
+                guard let message = try box.tryReceive() else { fail("message \(index) missing") }
+                message.bytes.withUnsafeBytes { verify($0, sender: message.sender, size: size, expected: sequence) }
+            }
+        }
+    case .zc:
+        try measuredSection {
+            for index in 0..<iterations {
+                let sequence = UInt64(index)
+                guard try box.trySend(count: size, { fill($0, sequence) }) else { fail("mailbox full at message \(index)") }
+                let taken: Void? = try box.tryReceive { bytes, sender in verify(bytes, sender: sender, size: size, expected: sequence) }
+                guard taken != nil else { fail("message \(index) missing") }
+            }
+        }
+    case .batch:
+        var sent: UInt64 = 0
+        var expected: UInt64 = 0
+        try measuredSection {
+            for _ in 0..<(iterations / batchSize) {
+                try box.batch {
+                    for _ in 0..<batchSize {
+                        let sequence = sent
+                        guard try box.trySend(count: size, { fill($0, sequence) }) else { fail("mailbox full at message \(sequence)") }
+                        sent += 1
+                    }
+                }
+                while expected < sent {
+                    _ = try box.receiveBatch(limit: batchSize) { bytes, sender in
+                        verify(bytes, sender: sender, size: size, expected: expected)
+                        expected += 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
+    let name = uniqueName()
+    _ = try? Endpoint.remove(name)
+    let endpoint = try Endpoint.join(name)
+    defer {
+        endpoint.close()
+        _ = try? Endpoint.remove(name)
+    }
+    let size = configuration.size
+    var payload = [UInt8](repeating: 0xA5, count: size)
+    switch configuration.mode {
+    case .copy:
+        try measuredSection {
+            for index in 0..<iterations {
+                let sequence = UInt64(index)
+                payload.withUnsafeMutableBytes { stamp($0, sequence) }
+                guard try endpoint.trySend(to: name, payload) else { fail("link full at message \(index)") }
+                guard let message = try endpoint.tryReceive() else { fail("message \(index) missing") }
+                guard message.from == name else { fail("message \(index) from \(message.from)") }
+                message.bytes.withUnsafeBytes { verify($0, sender: message.message.sender, size: size, expected: sequence) }
+            }
+        }
+    case .zc:
+        try measuredSection {
+            for index in 0..<iterations {
+                let sequence = UInt64(index)
+                payload.withUnsafeMutableBytes { stamp($0, sequence) }
+                let sent = try payload.withUnsafeBytes { buffer throws(MailboxError) in try endpoint.trySend(to: name, buffer) }
+                guard sent else { fail("link full at message \(index)") }
+                let taken: Void? = try endpoint.tryReceive { bytes, pid, from in
+                    guard from == name else { fail("message \(index) from \(from)") }
+                    verify(bytes, sender: pid, size: size, expected: sequence)
+                }
+                guard taken != nil else { fail("message \(index) missing") }
+            }
+        }
+    case .batch:
+        fail("endpoints have no batched configuration")
+    }
+}
+
+// MARK: - Main
+
+let arguments = CommandLine.arguments
+if arguments.count == 2 && arguments[1] == "--list" {
+    for configuration in configurations { print(configuration.name) }
+    exit(0)
+}
+guard arguments.count == 3, let iterations = Int(arguments[2]), iterations > 0, iterations % batchSize == 0 else {
+    fail("usage: instruction-counts CONFIG ITERATIONS (a positive multiple of \(batchSize)) | --list")
+}
+guard let configuration = configurations.first(where: { $0.name == arguments[1] }) else {
+    fail("unknown configuration \(arguments[1]); --list shows them")
+}
+do {
+    if configuration.target == .endpoint {
+        try runEndpoint(configuration, iterations: iterations)
+    } else {
+        try runMailbox(configuration, iterations: iterations)
+    }
+} catch {
+    fail("\(configuration.name): \(error)")
+}
