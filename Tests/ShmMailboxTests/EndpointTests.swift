@@ -237,6 +237,36 @@ extension MultiProcess {
         /// Sending to a name nobody holds, to one whose holder closed it, and to one whose holder
         /// was killed is `noSuchEndpoint`; so is a send blocked on a full link when the receiver
         /// is killed meanwhile.
+        /// The send fast path recognises the latest receiver by its string's raw bits: the same
+        /// name in another `String` (or alternating receivers) takes the lookup and still arrives
+        /// in order, and a receiver that left and came back under the same name is reached through
+        /// a fresh link (the cached one was dropped with it, never used after it was closed).
+        @Test func latestReceiverCacheFollowsNamesNotStrings() throws {
+            try withEndpointNames(["s", "a", "b"]) { names in
+                let sender = try Endpoint.join(names[0], options: smallLinks)
+                var a = try Endpoint.join(names[1], options: smallLinks)
+                let b = try Endpoint.join(names[2], options: smallLinks)
+                for index in 0..<20 {
+                    // A new String with the same contents every other time, and b in between.
+                    let to = index % 2 == 0 ? names[1] : String(decoding: Array(names[1].utf8), as: UTF8.self)
+                    #expect(try sender.trySend(to: to, [UInt8(index)]))
+                    if index % 5 == 0 { #expect(try sender.trySend(to: names[2], [UInt8(100 + index)])) }
+                }
+                for index in 0..<20 { #expect(try a.tryReceive(from: names[0])?.bytes == [UInt8(index)]) }
+                for index in stride(from: 0, to: 20, by: 5) { #expect(try b.tryReceive(from: names[0])?.bytes == [UInt8(100 + index)]) }
+
+                // a leaves; after the liveness interval the sender finds it gone, and once a new a
+                // joins, sends reach it.
+                a.close()
+                usleep(20_000)
+                expectError(.noSuchEndpoint(names[1])) { try sender.send(to: names[1], "gone") }
+                a = try Endpoint.join(names[1], options: smallLinks)
+                for index in 0..<3 { #expect(try sender.trySend(to: names[1], [UInt8(50 + index)])) }
+                for index in 0..<3 { #expect(try a.tryReceive(from: names[0])?.bytes == [UInt8(50 + index)]) }
+                #expect(try a.tryReceive(from: names[0]) == nil)
+            }
+        }
+
         @Test func sendingToAMissingOrDeadEndpointIsATypedError() throws {
             try withEndpointNames(["s", "nobody", "killed", "closes", "blocked"]) { names in
                 let endpoint = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 2, maxMessageSize: 64))

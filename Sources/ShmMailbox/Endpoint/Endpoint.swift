@@ -46,6 +46,8 @@ public final class Endpoint {
         /// The holder last confirmed alive, and when to check again.
         var confirmedHolder: UInt64
         var nextCheck: UInt64
+        /// Whether the link is in batch mode for the current `batch { }` (listed in `batchedLinks`).
+        var inBatch = false
 
         init(peer: EndpointSegment, link: Mailbox, holder: UInt64) {
             self.peer = peer
@@ -57,12 +59,29 @@ public final class Endpoint {
 
     /// Outgoing links by receiver name.
     private var outgoing: [String: Outgoing] = [:]
-    /// The receiver and link of the latest send: a stream to one receiver skips the dictionary.
-    private var lastOutgoing: (receiver: String, out: Outgoing)?
+    /// The latest send's receiver and link: a stream to one receiver that passes the same
+    /// `String` each time is recognised by the string's raw bits (equal bits are equal strings)
+    /// and reaches its link without the dictionary or a reference count. `lastReceiver` keeps
+    /// that string's storage alive, so its bits cannot come back as another string's while
+    /// cached; `lastOut` is unretained: `outgoing` owns the link, and every path that takes a
+    /// link out of `outgoing` clears the cache first.
+    private var lastReceiver = ""
+    private var lastReceiverBits: (UInt64, UInt64) = (0, 0)
+    private var lastOut: Unmanaged<Outgoing>?
     /// Incoming links by sender name (one handle per link), with the table entry they came from.
     private var incoming: [String: (link: Mailbox, entry: EndpointSegment.Entry)] = [:]
-    /// The same links in the order they were found; receive-any serves them in turn.
-    private var incomingOrder: [(sender: String, link: Mailbox)] = []
+    /// A link receive-any serves, with its sender's name.
+    private final class Incoming {
+        let sender: String
+        let link: Mailbox
+
+        init(sender: String, link: Mailbox) {
+            self.sender = sender
+            self.link = link
+        }
+    }
+    /// The incoming links in the order they were found; receive-any serves them in turn.
+    private var incomingOrder: [Incoming] = []
     /// Nesting depth of `batch { }` calls.
     private var batchDepth = 0
     /// Links sent on inside the current batch (each in batch mode until the batch ends).
@@ -134,8 +153,8 @@ public final class Endpoint {
         isClosed = true
         for link in outgoing.values { link.link.close() }
         for link in incoming.values { link.link.close() }
+        forgetLastOutgoing()
         outgoing = [:]
-        lastOutgoing = nil
         incoming = [:]
         incomingOrder = []
         home.release(packedMe)
@@ -232,6 +251,7 @@ public final class Endpoint {
         let links = batchedLinks
         batchedLinks = []
         for out in links {
+            out.inBatch = false
             out.link.leaveBatch()
             out.peer.doorbell.notify()
         }
@@ -239,11 +259,72 @@ public final class Endpoint {
 
     /// Copies `buffer` into the link to `receiver` and rings its doorbell (at the end of a batch,
     /// inside one). Returns false only for a non-blocking call (deadline 0) that found the link full.
+    @inline(__always)
     private func sendBuffer(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
         guard !isClosed else { throw .closed }
+        // The latest receiver again, confirmed alive within the last 10 ms, with room: no lookup,
+        // no reference counting.
+        if let cached = lastOut, Self.bits(of: receiver) == lastReceiverBits {
+            switch cached._withUnsafeGuaranteedRef({ trySendQuickly(on: $0, buffer) }) {
+            case .sent: return true
+            case .failed(let error): throw error
+            case .needsSlowPath: break
+            }
+        }
+        return try sendBufferSlowly(to: receiver, buffer, deadline: deadline)
+    }
+
+    private enum QuickSend {
+        case sent
+        case needsSlowPath
+        case failed(MailboxError)
+    }
+
+    /// `sendBuffer`'s fast path on the cached link: anything but a plain success with a receiver
+    /// confirmed alive (a check due, the first send of a batch on this link, a full link) goes
+    /// the slow path, which does it all again properly.
+    @inline(__always)
+    private func trySendQuickly(on out: Outgoing, _ buffer: UnsafeRawBufferPointer) -> QuickSend {
+        // Acquire (in `currentHolder`): pairs with a joiner's CAS; only the value matters.
+        guard out.peer.currentHolder == out.confirmedHolder, MonotonicClock.coarseNow() < out.nextCheck,
+              batchDepth == 0 || out.inBatch else { return .needsSlowPath }
+        do throws(MailboxError) {
+            guard try out.link.trySend(buffer) else { return .needsSlowPath }
+        } catch {
+            return .failed(error)
+        }
+        // Inside a batch the doorbell rings once, when the batch ends.
+        if batchDepth == 0 { out.peer.doorbell.notify() }
+        return .sent
+    }
+
+    /// The raw bits of a string: equal bits are equal strings (the same small string, or the
+    /// same storage object and length).
+    @inline(__always)
+    private static func bits(of string: String) -> (UInt64, UInt64) {
+        unsafeBitCast(string, to: (UInt64, UInt64).self)
+    }
+
+    private func rememberLastOutgoing(_ receiver: String, _ out: Outgoing) {
+        lastReceiver = receiver
+        lastReceiverBits = Self.bits(of: lastReceiver)
+        lastOut = .passUnretained(out)
+    }
+
+    private func forgetLastOutgoing() {
+        lastOut = nil
+        lastReceiver = ""
+        lastReceiverBits = (0, 0)
+    }
+
+    /// `sendBuffer` in full: looks the link up (or opens it), checks the receiver when due,
+    /// enters batch mode on the link, and waits for room in slices when the link is full.
+    @inline(never)
+    private func sendBufferSlowly(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
         var out = try outgoingLink(to: receiver, force: false)
-        if batchDepth > 0 && !batchedLinks.contains(where: { $0 === out }) {
+        if batchDepth > 0 && !out.inBatch {
             out.link.enterBatch()
+            out.inBatch = true
             batchedLinks.append(out)
         }
         if try out.link.trySend(buffer) {
@@ -275,11 +356,9 @@ public final class Endpoint {
 
     /// The link to `receiver`, opened (and created and registered) on first use, after checking
     /// that the receiver's holder runs: on every call if `force`, else at most every 10 ms.
-    @inline(__always)
     private func outgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
-        // The latest receiver again (comparing a short name is cheaper than hashing it).
-        if !force, let last = lastOutgoing, last.receiver == receiver {
-            let out = last.out
+        if !force, let cached = lastOut, lastReceiver == receiver {
+            let out = cached.takeUnretainedValue()
             // Acquire (in `currentHolder`): pairs with a joiner's CAS; only the value matters.
             if out.peer.currentHolder == out.confirmedHolder && MonotonicClock.coarseNow() < out.nextCheck { return out }
         }
@@ -298,18 +377,18 @@ public final class Endpoint {
                     out.confirmedHolder = holder
                     out.nextCheck = MonotonicClock.coarseNow() &+ Self.livenessCheckNanos
                 }
-                lastOutgoing = (receiver, out)
+                rememberLastOutgoing(receiver, out)
                 return out
             }
             // Gone from this segment; the name may have been joined again under a new segment
             // (after shmbox gc), so look it up afresh below.
+            forgetLastOutgoing()
             out.link.close()
             outgoing[receiver] = nil
-            lastOutgoing = nil
         }
         let out = try openOutgoing(to: receiver)
         outgoing[receiver] = out
-        lastOutgoing = (receiver, out)
+        rememberLastOutgoing(receiver, out)
         return out
     }
 
@@ -414,7 +493,7 @@ public final class Endpoint {
         }
         // Not from the table (index -1) until the sender registers it there.
         incoming[sender] = (link, EndpointSegment.Entry(index: -1, generation: 0, sender: sender))
-        incomingOrder.append((sender, link))
+        incomingOrder.append(Incoming(sender: sender, link: link))
         return link
     }
 
@@ -451,7 +530,7 @@ public final class Endpoint {
                     known.link.close()
                     replaceInOrder(entry.sender, with: link)
                 } else {
-                    incomingOrder.append((entry.sender, link))
+                    incomingOrder.append(Incoming(sender: entry.sender, link: link))
                 }
                 incoming[entry.sender] = (link, entry)
             } catch .notFound {
@@ -480,7 +559,7 @@ public final class Endpoint {
     }
 
     private func replaceInOrder(_ sender: String, with link: Mailbox) {
-        if let index = incomingOrder.firstIndex(where: { $0.sender == sender }) { incomingOrder[index] = (sender, link) }
+        if let index = incomingOrder.firstIndex(where: { $0.sender == sender }) { incomingOrder[index] = Incoming(sender: sender, link: link) }
     }
 
     // MARK: Receiving from anyone (asymmetric)
@@ -579,17 +658,17 @@ public final class Endpoint {
         var index = nextIncoming
         for _ in 0..<count {
             if index >= count { index = 0 }
-            let (sender, link) = incomingOrder[index]
+            let source = incomingOrder[index]
             index += 1
             let taken: Int
             do {
                 if limit == 1 {
-                    taken = try link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, sender) }) ? 1 : 0
+                    taken = try source.link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }) ? 1 : 0
                 } else {
-                    taken = try link.tryReceiveBatch(limit: limit) { bytes, pid, redelivered in try body(bytes, pid, redelivered, sender) }
+                    taken = try source.link.tryReceiveBatch(limit: limit) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
                 }
             } catch let error as MailboxError {
-                if case .corrupted = error { quarantine(sender) }
+                if case .corrupted = error { quarantine(source.sender) }
                 throw error
             }
             if taken > 0 {
