@@ -119,9 +119,14 @@ extension Mailbox {
         }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
             let took: Bool
-            switch ring {
-            case .oneToOne(let ring):
+            if let ring = oneToOne {
                 took = try ring.tryRead(release: release, take)
+                if !took { try checkNotGone() }
+                return took
+            }
+            switch ring {
+            case .oneToOne:
+                preconditionFailure("handled above")
             case .shared(let ring):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
                 took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, take)
@@ -199,9 +204,13 @@ extension Mailbox {
         // The first message passed every check; take the rest of the batch straight from the
         // ring, without the per-call checks and waiting machinery.
         var count = 1
-        switch ring {
-        case .oneToOne(let ring):
+        if let ring = oneToOne {
             while count < limit, try ring.tryRead(release: false, body) { count += 1 }
+            return count
+        }
+        switch ring {
+        case .oneToOne:
+            preconditionFailure("handled above")
         case .shared(let ring):
             while count < limit, case .message(let receipt) = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord, body) {
                 count += 1
@@ -218,7 +227,7 @@ extension Mailbox {
 
     /// Releases the space of messages taken with `release: false` and wakes senders that sleep.
     func finishReceives() {
-        if case .oneToOne(let ring) = ring, ring.hasUnreleasedReads { ring.releaseReads() }
+        if let ring = oneToOne, ring.hasUnreleasedReads { ring.releaseReads() }
         guard hasUnnotifiedReceives else { return }
         hasUnnotifiedReceives = false
         notifySenders(all: hasUnnotifiedReceipts)

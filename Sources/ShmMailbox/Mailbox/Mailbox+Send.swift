@@ -194,8 +194,7 @@ extension Mailbox {
         let waits = completion == .received || isRendezvous
         if waits { state.pointee.writtenTo = nil }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
-            switch ring {
-            case .oneToOne(let ring):
+            if let ring = oneToOne {
                 guard try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill) else {
                     if phase == .aboutToSleep { try checkNotGone() }
                     return false
@@ -203,6 +202,10 @@ extension Mailbox {
                 // Only a synchronous send needs where its message ends.
                 if waits { state.pointee.written = ring.lastMessageEnd }
                 return true
+            }
+            switch ring {
+            case .oneToOne:
+                preconditionFailure("handled above")
             case .shared(let ring):
                 switch try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: waits, fill) {
                 case .written(let position):
@@ -255,7 +258,7 @@ extension Mailbox {
 
     /// Publishes batched sends and wakes receivers that sleep, once for the whole batch.
     func flushSends() {
-        if case .oneToOne(let ring) = ring, ring.hasUnpublishedWrites { ring.publishWrites() }
+        if let ring = oneToOne, ring.hasUnpublishedWrites { ring.publishWrites() }
         guard hasUnnotifiedSends else { return }
         hasUnnotifiedSends = false
         notifyReceivers()

@@ -63,6 +63,9 @@ public final class Mailbox {
 
     let segment: SharedSegment
     let ring: Ring
+    /// `ring`'s one-to-one ring, if it is one: a one-word value the hot paths read without
+    /// copying out the `Ring` enum (as large as its largest case, the shared ring).
+    let oneToOne: OneToOneRing?
     /// The segment's incarnation (see `SegmentLayout.nonceOffset`).
     let nonce: UInt64
     let messageEvent: EventCount
@@ -233,11 +236,15 @@ public final class Mailbox {
         roleEvent = EventCount(base: base, offset: SegmentLayout.roleEventOffset, nonce: nonce)
         switch geometry.kind {
         case .oneToOne:
-            ring = .oneToOne(OneToOneRing(header: base, geometry: geometry, nonce: nonce))
+            let oneToOne = OneToOneRing(header: base, geometry: geometry, nonce: nonce)
+            self.oneToOne = oneToOne
+            ring = .oneToOne(oneToOne)
         case .shared where geometry.buffering == .unbounded:
+            oneToOne = nil
             ring = .chained(try SegmentChain(name: name, segment: segment, geometry: geometry, nonce: nonce,
                                              me: me, liveness: SystemLiveness()))
         case .shared:
+            oneToOne = nil
             ring = .shared(SharedRing(header: base, geometry: geometry))
         }
     }

@@ -33,10 +33,27 @@ import Synchronization
 /// hostile positions cannot trap): a position or record that breaks these rules throws
 /// `MailboxError.corrupted`, and no byte outside the data area is read.
 struct OneToOneRing {
-    /// This handle's private view of the ring. Lives in process memory (never shared), behind a
-    /// pointer so the ring itself stays a trivial value: no reference counting and no
-    /// exclusivity checks on the hot path.
+    /// Where the ring is and how it is shaped, fixed for the handle's life.
+    struct Fixed {
+        let tailWord: UnsafeMutablePointer<Atomic<UInt64>>
+        let headWord: UnsafeMutablePointer<Atomic<UInt64>>
+        let readingUpTo: UnsafeMutablePointer<Atomic<UInt64>>
+        let data: UnsafeMutableRawPointer
+        let dataSize: UInt64
+        let mask: UInt64
+        let capacity: UInt64
+        let maxMessageSize: Int
+        /// Padding is only ever written where a record of at most this size did not fit.
+        let maxRecordSize: UInt64
+        let stampKey: UInt64
+    }
+
+    /// This handle's private view of the ring, with the ring's fixed facts. Lives in process
+    /// memory (never shared), behind a pointer so the ring itself stays a one-word trivial value:
+    /// no reference counting, no exclusivity checks and nothing to copy on the hot path.
     struct LocalState {
+        let fixed: Fixed
+
         // Sender. Valid once `sending` is set (the handle holds the sender role and found the
         // true tail).
         var sending = false
@@ -68,33 +85,34 @@ struct OneToOneRing {
         var emptyPolls: UInt32 = 0
     }
 
-    private let tailWord: UnsafeMutablePointer<Atomic<UInt64>>
-    private let headWord: UnsafeMutablePointer<Atomic<UInt64>>
-    private let readingUpTo: UnsafeMutablePointer<Atomic<UInt64>>
-    private let data: UnsafeMutableRawPointer
-    private let dataSize: UInt64
-    private let mask: UInt64
-    private let capacity: UInt64
-    private let maxMessageSize: Int
-    /// Padding is only ever written where a record of at most this size did not fit.
-    private let maxRecordSize: UInt64
-    private let stampKey: UInt64
     /// Owned by the handle that created this value; freed with `deallocate()`.
     private let local: UnsafeMutablePointer<LocalState>
 
+    private var tailWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.tailWord }
+    private var headWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.headWord }
+    private var readingUpTo: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.readingUpTo }
+    private var data: UnsafeMutableRawPointer { local.pointee.fixed.data }
+    private var dataSize: UInt64 { local.pointee.fixed.dataSize }
+    private var mask: UInt64 { local.pointee.fixed.mask }
+    private var capacity: UInt64 { local.pointee.fixed.capacity }
+    private var maxMessageSize: Int { local.pointee.fixed.maxMessageSize }
+    private var maxRecordSize: UInt64 { local.pointee.fixed.maxRecordSize }
+    private var stampKey: UInt64 { local.pointee.fixed.stampKey }
+
     init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry, nonce: UInt64) {
-        tailWord = header.atomicUInt64(at: SegmentLayout.tailOffset)
-        headWord = header.atomicUInt64(at: SegmentLayout.headOffset)
-        readingUpTo = header.atomicUInt64(at: SegmentLayout.readingUpToOffset)
-        data = header + geometry.dataOffset
-        dataSize = UInt64(geometry.dataSize)
-        mask = UInt64(geometry.dataSize - 1)
-        capacity = UInt64(geometry.capacity)
-        maxMessageSize = geometry.maxMessageSize
-        maxRecordSize = UInt64(Self.recordSize(payload: geometry.maxMessageSize))
-        stampKey = Self.stampKey(nonce: nonce)
+        let fixed = Fixed(
+            tailWord: header.atomicUInt64(at: SegmentLayout.tailOffset),
+            headWord: header.atomicUInt64(at: SegmentLayout.headOffset),
+            readingUpTo: header.atomicUInt64(at: SegmentLayout.readingUpToOffset),
+            data: header + geometry.dataOffset,
+            dataSize: UInt64(geometry.dataSize),
+            mask: UInt64(geometry.dataSize - 1),
+            capacity: UInt64(geometry.capacity),
+            maxMessageSize: geometry.maxMessageSize,
+            maxRecordSize: UInt64(Self.recordSize(payload: geometry.maxMessageSize)),
+            stampKey: Self.stampKey(nonce: nonce))
         local = .allocate(capacity: 1)
-        local.initialize(to: LocalState())
+        local.initialize(to: LocalState(fixed: fixed))
         if geometry.capacity <= Self.endsLimit {
             local.pointee.ends = .allocate(capacity: geometry.capacity)
         }
