@@ -62,7 +62,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Messages the shared-memory links (shm, shm-shared, shm-endpoint) may publish together in a stream (throughput, fanin); other transports send each message with its own call.", valueName: "n"))
     var batch: Int = 64
 
-    @Option(help: ArgumentHelp("Report format: table, json or csv.", valueName: "format"))
+    @Option(help: ArgumentHelp("Report format: table, markdown, json or csv.", valueName: "format"))
     var format: String = "table"
 
     @Option(help: ArgumentHelp("Write the report to this file instead of standard output.", valueName: "file"))
@@ -92,8 +92,8 @@ struct CommonOptions: ParsableArguments {
         guard let verify = VerifyMode(rawValue: verify) else {
             throw ValidationError("--verify \(verify): expected sequence or checksum")
         }
-        guard ["table", "json", "csv"].contains(format) else {
-            throw ValidationError("--format \(format): expected table, json or csv")
+        guard ["table", "markdown", "json", "csv"].contains(format) else {
+            throw ValidationError("--format \(format): expected table, markdown, json or csv")
         }
         if let pin {
             options.pin = try pin.split(separator: ",").map { part in
@@ -125,6 +125,7 @@ struct CommonOptions: ParsableArguments {
         switch format {
         case "json": text = try ReportFormatter.json(report) + "\n"
         case "csv": text = ReportFormatter.csv(report)
+        case "markdown": text = ReportFormatter.markdown(report, baseline: baseline)
         default: text = ReportFormatter.table(report, baseline: baseline)
         }
         if let output {

@@ -290,6 +290,27 @@ struct ReportTests {
         #expect(table.contains("! pipe 64 B: probe 310 ns, the baseline's 100 ns: another host mode"))
     }
 
+    @Test func markdownHasAHeadingAPipeTableAndTheSameFigures() throws {
+        var pipe = throughputRow("pipe", size: 64, msgsPerSec: 1e6, note: "a|b")
+        pipe.modeWarning = "another host mode"
+        let report = BenchmarkReport(machine: sampleMachine, results: [
+            throughputRow("shm/adaptive", size: 64, msgsPerSec: 10e6), pipe,
+            latencyRow("shm/spin", size: 64, p50: 700),
+        ])
+        let text = ReportFormatter.markdown(report)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.first?.hasPrefix("- cpu: ") == true)
+        #expect(lines.contains("### throughput: messages per second") && lines.contains("### latency: round-trip time"))
+        let headerIndex = try #require(lines.firstIndex { $0.hasPrefix("| transport | size | msgs/s |") })
+        let columns = lines[headerIndex].split(separator: "|").count
+        #expect(lines[headerIndex + 1].hasPrefix("|---|---:|"))
+        #expect(lines[headerIndex + 1].split(separator: "|").count == columns)
+        let row = try #require(lines.first { $0.hasPrefix("| pipe |") })
+        #expect(row.contains("| 1.00 M |") && row.contains("| 0.10× |") && row.contains("a\\|b"))
+        #expect(lines.contains("- ! pipe 64 B: another host mode"))
+        #expect(lines.contains { $0.hasPrefix("| shm/spin | 64 B | 700 ns |") })
+    }
+
     @Test func tableStartsWithMachineFactsAndAlignsColumns() throws {
         let table = ReportFormatter.table(exampleReport())
         let lines = table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -14,18 +14,40 @@ public enum ReportFormatter {
     /// (higher is better); latency ratios are p50 ÷ baseline p50 (lower is better). Without a
     /// baseline row the ratio shows "–".
     public static func table(_ report: BenchmarkReport, baseline: String = "shm") -> String {
+        render(report, baseline: baseline, markdown: false)
+    }
+
+    /// The `table` report as Markdown (for README tables pasted from a run, never typed): the
+    /// machine facts as a list, a heading per workload, its notes as text, the table, and the
+    /// mode warnings as a list.
+    public static func markdown(_ report: BenchmarkReport, baseline: String = "shm") -> String {
+        render(report, baseline: baseline, markdown: true)
+    }
+
+    private static func render(_ report: BenchmarkReport, baseline: String, markdown: Bool) -> String {
         var lines = machineLines(report.machine)
+        if markdown {
+            let machine = report.machine
+            lines = ["- cpu: \(machine.cpuModel), \(machine.cores) cores; kernel: \(machine.kernel)",
+                     "- date: \(machine.date); load average \(loadText(machine.loadAverage)) (1-minute, when measuring started)"]
+        }
         if report.results.isEmpty {
             lines += ["", "(no results)"]
         }
         for workload in workloadOrder(report.results) {
             let rows = report.results.filter { $0.workload == workload }
             lines.append("")
-            if workload == "latency" {
-                lines += latencySection(rows, baseline: baseline)
-            } else {
-                lines += rateSection(workload, rows, baseline: baseline)
+            var section = workload == "latency" ? latencySection(rows, baseline: baseline, markdown: markdown)
+                                                : rateSection(workload, rows, baseline: baseline, markdown: markdown)
+            if markdown, let title = section.first {
+                section[0] = "### " + title.trimmingCharacters(in: CharacterSet(charactersIn: "= "))
+                // The notes under the title, one list item each (up to the blank line before the table).
+                if let blank = section.firstIndex(of: "") {
+                    for index in 1..<blank { section[index] = "- " + section[index] }
+                    section.insert("", at: 1)
+                }
             }
+            lines += section
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -73,7 +95,7 @@ public enum ReportFormatter {
         }
     }
 
-    private static func rateSection(_ workload: String, _ rows: [BenchmarkResult], baseline: String) -> [String] {
+    private static func rateSection(_ workload: String, _ rows: [BenchmarkResult], baseline: String, markdown: Bool) -> [String] {
         let showRange = rows.contains { $0.runs > 1 }
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("msgs/s", .right), .init("payload", .right),
@@ -103,12 +125,12 @@ public enum ReportFormatter {
         if showRange { lines.append("figures are those of the median run; min – max of msgs/s over the runs") }
         lines += probeLines(rows)
         lines.append("")
-        lines.append(table.render())
-        lines += warningLines(rows)
+        lines.append(markdown ? table.renderMarkdown() : table.render())
+        lines += warningLines(rows, markdown: markdown)
         return lines
     }
 
-    private static func latencySection(_ rows: [BenchmarkResult], baseline: String) -> [String] {
+    private static func latencySection(_ rows: [BenchmarkResult], baseline: String, markdown: Bool) -> [String] {
         let showRange = rows.contains { $0.runs > 1 }
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("p50", .right), .init("p90", .right),
@@ -139,8 +161,8 @@ public enum ReportFormatter {
         if showRange { lines.append("figures are those of the median run; min – max of p50 over the runs") }
         lines += probeLines(rows)
         lines.append("")
-        lines.append(table.render())
-        lines += warningLines(rows)
+        lines.append(markdown ? table.renderMarkdown() : table.render())
+        lines += warningLines(rows, markdown: markdown)
         return lines
     }
 
@@ -159,10 +181,10 @@ public enum ReportFormatter {
     }
 
     /// One line per row with a mode warning, under the table.
-    private static func warningLines(_ rows: [BenchmarkResult]) -> [String] {
+    private static func warningLines(_ rows: [BenchmarkResult], markdown: Bool = false) -> [String] {
         let flagged = rows.filter { $0.modeWarning != nil }
         guard !flagged.isEmpty else { return [] }
-        return [""] + flagged.map { "! \($0.transport) \(HumanFormat.size($0.size)): \($0.modeWarning!)" }
+        return [""] + flagged.map { "\(markdown ? "- " : "")! \($0.transport) \(HumanFormat.size($0.size)): \($0.modeWarning!)" }
     }
 
     /// A table of `rows` grouped by size, with a separator between sizes; `cells` makes each

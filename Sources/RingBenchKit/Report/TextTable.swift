@@ -1,3 +1,5 @@
+import Foundation
+
 /// A plain-text table with aligned columns, for terminal output.
 ///
 /// Widths count characters (grapheme clusters), which matches terminal columns for the text a report
@@ -57,6 +59,18 @@ struct TextTable {
         for row in rows {
             lines.append(row.map(line) ?? "")
         }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The same table as GitHub-flavoured Markdown: a header row, an alignment row, then the
+    /// rows (group separators are left out); "|" in a cell is escaped.
+    func renderMarkdown() -> String {
+        func line(_ cells: [String]) -> String {
+            "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |"
+        }
+        var lines = [line(columns.map(\.title))]
+        lines.append("|" + columns.map { $0.alignment == .right ? "---:|" : "---|" }.joined())
+        for case let cells? in rows { lines.append(line(cells)) }
         return lines.joined(separator: "\n")
     }
 
