@@ -74,27 +74,31 @@ struct SharedRing {
     static let stateFull: UInt64 = 2
     static let stateTaken: UInt64 = 3
 
-    private let tail: UnsafeMutablePointer<Atomic<UInt64>>
-    private let head: UnsafeMutablePointer<Atomic<UInt64>>
+    // Stored: what cannot be derived from the header's address (five words and a flag, so that
+    // the mailbox's `Ring` enum stays small to copy). The header's words are at fixed offsets.
+    private let header: UnsafeMutableRawPointer
     private let slots: UnsafeMutableRawPointer
     private let slotStride: Int
     private let capacity: UInt64
     private let maxMessageSize: Int
+    private let isChainable: Bool
+
+    private var tail: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.tailOffset) }
+    private var head: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.headOffset) }
     /// The `sealedAt` word of a segment of an unbounded mailbox; nil for a bounded ring.
-    private let seal: UnsafeMutablePointer<Atomic<UInt64>>?
-    private let leases: LeaseTable
-    private let receiverLeases: UnsafeMutablePointer<Atomic<UInt64>>
+    private var seal: UnsafeMutablePointer<Atomic<UInt64>>? {
+        isChainable ? header.atomicUInt64(at: SegmentLayout.sealedAtOffset) : nil
+    }
+    private var leases: LeaseTable { LeaseTable(header: header) }
+    private var receiverLeases: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.receiverLeasesOffset) }
 
     init(header: UnsafeMutableRawPointer, geometry: SegmentGeometry) {
-        seal = geometry.isChainable ? header.atomicUInt64(at: SegmentLayout.sealedAtOffset) : nil
-        tail = header.atomicUInt64(at: SegmentLayout.tailOffset)
-        head = header.atomicUInt64(at: SegmentLayout.headOffset)
+        self.header = header
+        isChainable = geometry.isChainable
         slots = header + geometry.dataOffset
         slotStride = geometry.slotStride
         capacity = UInt64(geometry.capacity)
         maxMessageSize = geometry.maxMessageSize
-        leases = LeaseTable(header: header)
-        receiverLeases = header.atomicUInt64(at: SegmentLayout.receiverLeasesOffset)
     }
 
     static func slotStride(maxMessageSize: Int) -> Int {
