@@ -192,6 +192,15 @@ extension Mailbox {
         try checkNotGone()
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
+        // The common case first, in line: a one-to-one ring with room and nobody to wait for.
+        if !waits, let ring = oneToOne, try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill) {
+            if publish {
+                notifyReceivers()
+            } else {
+                hasUnnotifiedSends = true
+            }
+            return .queued
+        }
         if waits { state.pointee.writtenTo = nil }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
             if let ring = oneToOne {
