@@ -98,6 +98,23 @@ extension Mailbox {
             try checkReceiveRight()
         }
         if roles & LeaseTable.roleReceived == 0 { try takeRole(LeaseTable.roleReceived, deadline: deadline) }
+        // The common case first, in line: a one-to-one ring with a message waiting.
+        if let ring = oneToOne {
+            var took = false
+            do {
+                if try ring.tryRead(release: release, { bytes, sender, redelivered in
+                    took = true
+                    try body(bytes, sender, redelivered)
+                }) {
+                    finishOneToOneRead(release: release)
+                    return true
+                }
+            } catch {
+                // A throwing body still consumed the message: the space event fires either way.
+                if took { finishOneToOneRead(release: release) }
+                throw error
+            }
+        }
         // A throwing body still consumed a message, so the space event must fire either way.
         state.pointee.took = false
         state.pointee.tookReceipt = false
@@ -223,6 +240,17 @@ extension Mailbox {
             }
         }
         return count
+    }
+
+    /// After a one-to-one read: wakes a sender asleep for room now, or (`release: false`) when
+    /// `finishReceives()` releases the space.
+    @inline(__always)
+    private func finishOneToOneRead(release: Bool) {
+        if release {
+            notifySenders(all: false)
+        } else {
+            hasUnnotifiedReceives = true
+        }
     }
 
     /// Releases the space of messages taken with `release: false` and wakes senders that sleep.
