@@ -115,6 +115,21 @@ extension Mailbox {
                 throw error
             }
         }
+        if turnEntry == nil, case .shared(let ring) = ring {
+            var took = false
+            do {
+                if case .message(let receipt) = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord, { bytes, sender, redelivered in
+                    took = true
+                    try body(bytes, sender, redelivered)
+                }) {
+                    finishSharedRead(release: release, receipt: receipt)
+                    return true
+                }
+            } catch {
+                if took { finishSharedRead(release: release, receipt: false) }
+                throw error
+            }
+        }
         // A throwing body still consumed a message, so the space event must fire either way.
         state.pointee.took = false
         state.pointee.tookReceipt = false
@@ -250,6 +265,18 @@ extension Mailbox {
             notifySenders(all: false)
         } else {
             hasUnnotifiedReceives = true
+        }
+    }
+
+    /// After a shared-ring read (not under round robin): as `finishOneToOneRead`, waking every
+    /// sleeping sender when the message was a receipt (its synchronous sender sleeps among them).
+    @inline(__always)
+    private func finishSharedRead(release: Bool, receipt: Bool) {
+        if release {
+            notifySenders(all: receipt)
+        } else {
+            hasUnnotifiedReceives = true
+            if receipt { hasUnnotifiedReceipts = true }
         }
     }
 

@@ -192,14 +192,23 @@ extension Mailbox {
         try checkNotGone()
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
-        // The common case first, in line: a one-to-one ring with room and nobody to wait for.
-        if !waits, let ring = oneToOne, try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill) {
-            if publish {
-                notifyReceivers()
-            } else {
-                hasUnnotifiedSends = true
+        // The common case first, in line: a bounded ring with room and nobody to wait for.
+        if !waits {
+            var written = false
+            if let ring = oneToOne {
+                written = try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill)
+            } else if case .shared(let ring) = ring,
+                      case .written = try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: false, fill) {
+                written = true
             }
-            return .queued
+            if written {
+                if publish {
+                    notifyReceivers()
+                } else {
+                    hasUnnotifiedSends = true
+                }
+                return .queued
+            }
         }
         if waits { state.pointee.writtenTo = nil }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
