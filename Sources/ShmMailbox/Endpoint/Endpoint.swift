@@ -80,8 +80,18 @@ public final class Endpoint {
             self.link = link
         }
     }
-    /// The incoming links in the order they were found; receive-any serves them in turn.
-    private var incomingOrder: [Incoming] = []
+    /// The incoming links in the order they were found; receive-any serves them in turn. Kept
+    /// behind a pointer: receive-any reads it across calls to the caller's closure, which for a
+    /// stored property costs a run-time exclusivity check on every message.
+    private let incomingSlot: UnsafeMutablePointer<[Incoming]> = {
+        let slot = UnsafeMutablePointer<[Incoming]>.allocate(capacity: 1)
+        slot.initialize(to: [])
+        return slot
+    }()
+    private var incomingOrder: [Incoming] {
+        get { incomingSlot.pointee }
+        _modify { yield &incomingSlot.pointee }
+    }
     /// Nesting depth of `batch { }` calls.
     private var batchDepth = 0
     /// Links sent on inside the current batch (each in batch mode until the batch ends).
@@ -162,6 +172,8 @@ public final class Endpoint {
 
     deinit {
         close()
+        incomingSlot.deinitialize(count: 1)
+        incomingSlot.deallocate()
     }
 
     /// The endpoints that have a link to this one (the published entries of its incoming-link
@@ -654,11 +666,11 @@ public final class Endpoint {
     @inline(__always)
     private func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
         try refreshIncoming()
-        let count = incomingOrder.count
+        let count = incomingSlot.pointee.count
         var index = nextIncoming
         for _ in 0..<count {
             if index >= count { index = 0 }
-            let source = incomingOrder[index]
+            let source = incomingSlot.pointee[index]
             index += 1
             let taken: Int
             do {
