@@ -90,7 +90,7 @@ extension MultiProcess {
                 let box = try Mailbox.create(name)
                 try box.send("fine")
                 #expect(try box.receive().string == "fine")
-                #expect(try Mailbox.removeAbandoned().contains("\(name)~\(gone.pid).1"))
+                #expect(try collectedByRemoveAbandoned("\(name)~\(gone.pid).1"))
                 #expect(shm_open(temporary, O_RDWR, 0) < 0 && errno == ENOENT)
             }
         }

@@ -324,7 +324,7 @@ struct HardeningBasics {
             let fd = shm_open(leaked.objectName, O_RDWR | O_CREAT | O_EXCL, 0o600)
             #expect(fd >= 0)
             close(fd)
-            #expect(try Mailbox.removeAbandoned().contains(leaked.name))
+            #expect(try collectedByRemoveAbandoned(leaked.name))
             #expect(chainedSegments(of: name) == [4])
         }
     }

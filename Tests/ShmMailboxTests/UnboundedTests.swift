@@ -19,6 +19,20 @@ func chainedSegmentObjects(of name: String) -> [(object: String, generation: Int
     }
 }
 
+/// Whether a sweep of `Mailbox.removeAbandoned()` removed the object listed as `listed` (its
+/// name without `shmmb.`, at `/shmmb.<listed>`): this call's, or a concurrent test's — the sweep
+/// covers the whole machine, and other suites run one (or `shmbox gc`) at the same time, so
+/// whichever comes first removes it; either way it must be gone afterwards.
+func collectedByRemoveAbandoned(_ listed: String) throws -> Bool {
+    if try Mailbox.removeAbandoned().contains(listed) { return true }
+    let fd = shm_open("/shmmb.\(listed)", O_RDONLY, 0)
+    if fd >= 0 {
+        close(fd)
+        return false
+    }
+    return errno == ENOENT
+}
+
 /// The object name (without `shmmb.`) of generation `generation` of an unbounded mailbox.
 func chainedSegmentObject(of name: String, generation: Int) -> String? {
     chainedSegmentObjects(of: name).first { $0.generation == generation }?.object
