@@ -198,7 +198,9 @@ struct WorkloadTests {
 
     @Test func probeMeasuresACrossCoreRoundTrip() throws {
         try #require(HostProbe.cpus(pin: [], cpuCount: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) != nil)
-        let nanos = try #require(HostProbe.measure(pin: []))
+        // On a machine as busy as a parallel test run, one try can be starved of the other CPU
+        // for its whole second: three tries.
+        let nanos = try #require((0..<3).lazy.compactMap { _ in HostProbe.measure(pin: []) }.first)
         // A cache line between two cores takes tens to hundreds of nanoseconds; 1 ms would be a
         // descheduled echo thread measured as a round trip.
         #expect(nanos > 5 && nanos < 1_000_000)

@@ -18,7 +18,8 @@ mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long m
 
 /// The host-mode probe (probe.c): the median cross-core spin round trip, in nanoseconds, between
 /// this thread (on CPU `cpu_a` while it runs) and a thread on CPU `cpu_b` (a negative CPU: not
-/// pinned), over 64 batches of 64 round trips (a few milliseconds). Returns -1 if it cannot run.
+/// pinned), over 64 batches of 64 round trips (a few milliseconds). Returns -1 if it cannot run,
+/// or when the round trips have not finished within a second (the other CPU starved the echo).
 double bench_spin_probe(int cpu_a, int cpu_b);
 
 // MARK: C floors (floor.c)
