@@ -11,6 +11,7 @@
 
 #define _GNU_SOURCE  // memfd_create
 #include "CBenchShim.h"
+#include "spin_wait.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -33,20 +34,6 @@ enum { SPINS_PER_CLOCK_CHECK = 1024 };
 
 static size_t round_up_to_line(size_t bytes) {
     return (bytes + LINE - 1) & ~(size_t)(LINE - 1);
-}
-
-static inline void cpu_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 // The time limit of one busy wait. The deadline is set at the first clock check, so it runs

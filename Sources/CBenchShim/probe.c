@@ -5,6 +5,7 @@
 // it lets a reader (and ringbench's ratio logic) tell "the code got slower" from "the host changed".
 #define _GNU_SOURCE
 #include "CBenchShim.h"
+#include "spin_wait.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -20,20 +21,6 @@ struct probe_line {
     char pad[64 - sizeof(uint64_t)];
 };
 
-static inline void probe_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t probe_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 // The echo side: waits for an odd value and answers with the next (even) one; `probe_stop` ends it.
 static void *probe_echo(void *arg) {
     struct probe_line *line = arg;
@@ -41,7 +28,7 @@ static void *probe_echo(void *arg) {
     for (;;) {
         uint64_t value;
         // Relaxed: the word carries no other data; coherence alone orders its values.
-        while ((value = atomic_load_explicit(&line->word, memory_order_relaxed)) == answered) probe_pause();
+        while ((value = atomic_load_explicit(&line->word, memory_order_relaxed)) == answered) cpu_pause();
         if (value == probe_stop) return NULL;
         answered = value + 1;
         // Relaxed, as above.
@@ -91,26 +78,26 @@ double bench_spin_probe(int cpu_a, int cpu_b) {
 
     uint64_t samples[probe_batches];
     uint64_t value = 1;
-    const uint64_t give_up = probe_now() + 1000000000u;  // 1 s: the echo thread hardly ever ran (a starved CPU)
+    const uint64_t give_up = now_ns() + 1000000000u;  // 1 s: the echo thread hardly ever ran (a starved CPU)
     int completed = 0;
     for (int batch = -1; batch < probe_batches; batch++) {   // batch -1 warms up, untimed
-        uint64_t start = probe_now();
+        uint64_t start = now_ns();
         for (int trip = 0; trip < probe_batch; trip++) {
             // Relaxed loads and stores: see probe_echo.
             while (atomic_load_explicit(&line->word, memory_order_relaxed) != value + 1) {
-                probe_pause();
-                if ((trip & 15) == 0 && probe_now() > give_up) goto done;
+                cpu_pause();
+                if ((trip & 15) == 0 && now_ns() > give_up) goto done;
             }
             value += 2;
             atomic_store_explicit(&line->word, value, memory_order_relaxed);
         }
-        if (batch >= 0) samples[completed++] = probe_now() - start;
+        if (batch >= 0) samples[completed++] = now_ns() - start;
     }
 done:
     // Wait for the answer to the last value sent (also after giving up: the echo thread runs
     // eventually), so that the echo is waiting for a change when `probe_stop` arrives and can
     // never overwrite it.
-    while (atomic_load_explicit(&line->word, memory_order_relaxed) != value + 1) probe_pause();
+    while (atomic_load_explicit(&line->word, memory_order_relaxed) != value + 1) cpu_pause();
     atomic_store_explicit(&line->word, probe_stop, memory_order_relaxed);
     pthread_join(echo, NULL);
     free(line);

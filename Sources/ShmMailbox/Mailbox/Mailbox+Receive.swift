@@ -98,37 +98,25 @@ extension Mailbox {
             try checkReceiveRight()
         }
         if roles & LeaseTable.roleReceived == 0 { try takeRole(LeaseTable.roleReceived, deadline: deadline) }
-        // The common case first, in line: a one-to-one ring with a message waiting.
+        // The common case first, in line: a bounded ring (not under round robin) with a message
+        // waiting. Each read notes when it hands `body` a message and says whether it took a
+        // receipt message, nil if it found none.
         if let ring = oneToOne {
-            var took = false
-            do {
-                if try ring.tryRead(release: release, { bytes, sender, redelivered in
+            if try readInLine(release: release, { took in
+                try ring.tryRead(release: release) { bytes, sender, redelivered in
                     took = true
                     try body(bytes, sender, redelivered)
-                }) {
-                    finishOneToOneRead(release: release)
-                    return true
-                }
-            } catch {
-                // A throwing body still consumed the message: the space event fires either way.
-                if took { finishOneToOneRead(release: release) }
-                throw error
-            }
-        }
-        if turnEntry == nil, case .shared(let ring) = ring {
-            var took = false
-            do {
-                if case .message(let receipt) = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord, { bytes, sender, redelivered in
+                } ? false : nil
+            }) { return true }
+        } else if turnEntry == nil, case .shared(let ring) = ring {
+            if try readInLine(release: release, { took in
+                let result = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord) { bytes, sender, redelivered in
                     took = true
                     try body(bytes, sender, redelivered)
-                }) {
-                    finishSharedRead(release: release, receipt: receipt)
-                    return true
                 }
-            } catch {
-                if took { finishSharedRead(release: release, receipt: false) }
-                throw error
-            }
+                guard case .message(let receipt) = result else { return nil }
+                return receipt
+            }) { return true }
         }
         // A throwing body still consumed a message, so the space event must fire either way.
         state.pointee.took = false
@@ -257,21 +245,28 @@ extension Mailbox {
         return count
     }
 
-    /// After a one-to-one read: wakes a sender asleep for room now, or (`release: false`) when
-    /// `finishReceives()` releases the space.
+    /// `receiveOne`'s in-line read: `read` hands the caller's body at most one message (setting
+    /// `took` first) and says whether it took one, and whether that was a receipt. Senders asleep
+    /// for room are woken now, or (`release: false`) by `finishReceives()`; every one of them
+    /// after a receipt, since its synchronous sender sleeps among them. A throwing body still
+    /// consumed its message.
     @inline(__always)
-    private func finishOneToOneRead(release: Bool) {
-        if release {
-            notifySenders(all: false)
-        } else {
-            hasUnnotifiedReceives = true
+    private func readInLine(release: Bool, _ read: (_ took: inout Bool) throws -> Bool?) throws -> Bool {
+        var took = false
+        let receipt: Bool?
+        do {
+            receipt = try read(&took)
+        } catch {
+            if took { finishInLineRead(release: release, receipt: false) }
+            throw error
         }
+        guard let receipt else { return false }
+        finishInLineRead(release: release, receipt: receipt)
+        return true
     }
 
-    /// After a shared-ring read (not under round robin): as `finishOneToOneRead`, waking every
-    /// sleeping sender when the message was a receipt (its synchronous sender sleeps among them).
     @inline(__always)
-    private func finishSharedRead(release: Bool, receipt: Bool) {
+    private func finishInLineRead(release: Bool, receipt: Bool) {
         if release {
             notifySenders(all: receipt)
         } else {
