@@ -7,6 +7,9 @@ let package = Package(
         .library(name: "ShmMailbox", targets: ["ShmMailbox"]),
         .executable(name: "shmbox", targets: ["shmbox"]),
         .executable(name: "ringbench", targets: ["ringbench"]),
+        // Mailboxes across machines, carried by NATS JetStream. Needs libnats (apt: libnats-dev);
+        // nothing above does.
+        .library(name: "ShmMailboxNATS", targets: ["ShmMailboxNATS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,6 +20,10 @@ let package = Package(
         // the SIGBUS guard (a signal handler) and the fork generation (a pthread_atfork handler).
         .target(name: "CShim", path: "CShim"),
         .target(name: "ShmMailbox", dependencies: ["CShim"], exclude: ["Layout/README.md"]),
+        // The official NATS C client, found through pkg-config. Only ShmMailboxNATS and what
+        // depends on it need it installed.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(name: "ShmMailboxNATS", dependencies: ["ShmMailbox", "CNATS"]),
         .executableTarget(
             name: "shmbox",
             dependencies: [

@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNATS
+
+/// A connection to a NATS server or cluster, with its JetStream context: what remote mailboxes
+/// travel on. Thread-safe (libnats connections are); share one among many mailboxes.
+///
+/// libnats reconnects on its own when the server is lost (to any URL of the cluster): calls made
+/// meanwhile wait, time out or fail as their timeouts say, and sends are retried under the same
+/// message id, so none is lost or doubled.
+public final class NATSConnection: @unchecked Sendable {
+    /// How to connect.
+    public struct Options: Sendable, Equatable {
+        /// Shown by the server's monitoring (`/connz`) for this client.
+        public var name: String?
+        /// User and password (also accepted in the URL, `nats://user:password@host:port`).
+        public var user: String?
+        public var password: String?
+        /// Token authentication (also accepted in the URL, `nats://token@host:port`).
+        public var token: String?
+        /// TLS: require it, trusting these CA certificates (PEM file), optionally presenting a
+        /// client certificate and key (PEM files).
+        public var tls: TLS?
+        /// How long connecting to one server may take.
+        public var connectTimeout: Duration = .seconds(2)
+        /// How long a JetStream request (publish acknowledgement, stream and consumer requests)
+        /// waits for its answer before a call retries or gives up.
+        public var requestTimeout: Duration = .seconds(5)
+        /// How often to try to reconnect after losing the server (nil: forever), and the pause
+        /// between attempts on one server.
+        public var maxReconnects: Int? = nil
+        public var reconnectWait: Duration = .milliseconds(250)
+
+        /// TLS settings (libnats's, backed by OpenSSL).
+        public struct TLS: Sendable, Equatable {
+            public var caCertificatesFile: String?
+            public var certificateFile: String?
+            public var keyFile: String?
+            /// The host name the server's certificate must name, if not the URL's.
+            public var expectedHostname: String?
+
+            public init(caCertificatesFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+                        expectedHostname: String? = nil) {
+                self.caCertificatesFile = caCertificatesFile
+                self.certificateFile = certificateFile
+                self.keyFile = keyFile
+                self.expectedHostname = expectedHostname
+            }
+        }
+
+        public init(name: String? = nil, user: String? = nil, password: String? = nil, token: String? = nil,
+                    tls: TLS? = nil) {
+            self.name = name
+            self.user = user
+            self.password = password
+            self.token = token
+            self.tls = tls
+        }
+    }
+
+    /// The server URLs given (any of them may serve; libnats also learns the cluster's others).
+    public let urls: [String]
+    public let options: Options
+    let connection: OpaquePointer
+    let jetStream: OpaquePointer
+    /// The server's `max_payload`: no message may be larger.
+    public let maxPayload: Int
+
+    /// Connects to the first server that answers among `urls` (`nats://host:port`).
+    ///
+    /// - Throws: `unreachable` (naming the URLs) when none answers, `authenticationFailed`,
+    ///   `jetStreamUnavailable`, `invalidOptions`.
+    public init(_ urls: [String], options: Options = Options()) throws(RemoteMailboxError) {
+        guard !urls.isEmpty else { throw .invalidOptions("no NATS server URL given") }
+        self.urls = urls
+        self.options = options
+        var natsOptions: OpaquePointer?
+        try NATSStatus.check(natsOptions_Create(&natsOptions), "creating connection options")
+        defer { natsOptions_Destroy(natsOptions) }
+        try Self.configure(natsOptions, urls: urls, options: options)
+
+        var connection: OpaquePointer?
+        let status = natsConnection_Connect(&connection, natsOptions)
+        switch status {
+        case NATS_OK: break
+        case NATS_CONNECTION_AUTH_FAILED, NATS_NOT_PERMITTED: throw .authenticationFailed(urls: urls)
+        default:
+            throw .unreachable(urls: urls, reason: "\(NATSStatus.name(status)) \(NATSStatus.lastErrorText())")
+        }
+        self.connection = connection!
+        maxPayload = Int(natsConnection_GetMaxPayload(connection))
+
+        var jsOptions = jsOptions()
+        jsOptions_Init(&jsOptions)
+        jsOptions.Wait = options.requestTimeout.milliseconds
+        var context: OpaquePointer?
+        let jsStatus = natsConnection_JetStream(&context, connection, &jsOptions)
+        guard jsStatus == NATS_OK, let context else {
+            natsConnection_Destroy(connection)
+            throw NATSStatus.error(jsStatus, "creating the JetStream context")
+        }
+        jetStream = context
+        // An account without JetStream answers this with an error: say so now, not at first use.
+        var info: UnsafeMutablePointer<jsAccountInfo>?
+        var code = jsErrCode(0)
+        let infoStatus = js_GetAccountInfo(&info, context, nil, &code)
+        jsAccountInfo_Destroy(info)
+        if infoStatus != NATS_OK {
+            let text = NATSStatus.lastErrorText()
+            jsCtx_Destroy(context)
+            natsConnection_Destroy(connection)
+            throw .jetStreamUnavailable("\(NATSStatus.name(infoStatus)) \(text)")
+        }
+    }
+
+    /// Connects to one server (`nats://host:port`); see `init(_:options:)`.
+    public convenience init(_ url: String, options: Options = Options()) throws(RemoteMailboxError) {
+        try self.init([url], options: options)
+    }
+
+    deinit {
+        jsCtx_Destroy(jetStream)
+        natsConnection_Close(connection)
+        natsConnection_Destroy(connection)
+    }
+
+    /// Closes the connection: every mailbox on it then fails with `closed`.
+    public func close() {
+        natsConnection_Close(connection)
+    }
+
+    /// Whether the connection was closed (by `close()` or after giving up reconnecting).
+    public var isClosed: Bool { natsConnection_IsClosed(connection) }
+
+    /// The URL of the server currently connected to, if any.
+    public var connectedURL: String? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard natsConnection_GetConnectedUrl(connection, &buffer, buffer.count) == NATS_OK, buffer[0] != 0 else { return nil }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    private static func configure(_ natsOptions: OpaquePointer?, urls: [String], options: Options) throws(RemoteMailboxError) {
+        var cStrings = urls.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let status = cStrings.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { natsOptions_SetServers(natsOptions, $0.baseAddress, Int32($0.count)) }
+        }
+        try NATSStatus.check(status, "setting the server URLs")
+        // Try the URLs in the order given (the first is the preferred server).
+        try NATSStatus.check(natsOptions_SetNoRandomize(natsOptions, true), "setting the server order")
+        if let name = options.name { try NATSStatus.check(natsOptions_SetName(natsOptions, name), "setting the name") }
+        if options.user != nil || options.password != nil {
+            try NATSStatus.check(natsOptions_SetUserInfo(natsOptions, options.user, options.password), "setting user and password")
+        }
+        if let token = options.token { try NATSStatus.check(natsOptions_SetToken(natsOptions, token), "setting the token") }
+        try NATSStatus.check(natsOptions_SetTimeout(natsOptions, options.connectTimeout.milliseconds), "setting the connect timeout")
+        try NATSStatus.check(natsOptions_SetMaxReconnect(natsOptions, Int32(clamping: options.maxReconnects ?? -1)), "setting reconnects")
+        try NATSStatus.check(natsOptions_SetReconnectWait(natsOptions, options.reconnectWait.milliseconds), "setting the reconnect wait")
+        if let tls = options.tls {
+            try NATSStatus.check(natsOptions_SetSecure(natsOptions, true), "enabling TLS")
+            if let ca = tls.caCertificatesFile {
+                try NATSStatus.check(natsOptions_LoadCATrustedCertificates(natsOptions, ca), "loading CA certificates from \(ca)")
+            }
+            if let certificate = tls.certificateFile, let key = tls.keyFile {
+                try NATSStatus.check(natsOptions_LoadCertificatesChain(natsOptions, certificate, key), "loading the client certificate")
+            }
+            if let host = tls.expectedHostname {
+                try NATSStatus.check(natsOptions_SetExpectedHostname(natsOptions, host), "setting the expected host name")
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, at least 1 for a positive duration (libnats's unit for timeouts).
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let total = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return total == 0 && self > .zero ? 1 : total
+    }
+
+    /// Whole nanoseconds (JetStream's unit for durations in configurations).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

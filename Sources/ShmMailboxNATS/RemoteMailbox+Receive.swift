@@ -1,0 +1,250 @@
+import CNATS
+
+/// Receiving: the public calls and the one engine under them (`receiveMessages`).
+///
+/// Every receiver, on every host, fetches from the mailbox's one durable pull consumer, so each
+/// message goes to exactly one of them. A message is acknowledged to the server only after the
+/// receive call is done with it (the copy made, or the closure returned or threw): a receiver
+/// that dies or loses its connection before that leaves it to be redelivered to another receiver,
+/// marked redelivered, after the mailbox's `redeliveryDelay`.
+extension RemoteMailbox {
+    /// Takes the oldest message, waiting at most `timeout` for one (forever if nil).
+    ///
+    /// - Throws: `timedOut`, `deleted`, `closed`, or a connection error. A failed
+    ///   acknowledgement throws too, and the message is then redelivered, not lost.
+    public func receive(timeout: Duration? = nil) throws(RemoteMailboxError) -> RemoteMessage {
+        guard let message = try receiveCopy(deadline: Self.deadline(timeout)) else { throw .timedOut }
+        return message
+    }
+
+    /// Takes the oldest message if one is waiting; nil at once (after one round trip) otherwise.
+    public func tryReceive() throws(RemoteMailboxError) -> RemoteMessage? {
+        try receiveCopy(deadline: .now)
+    }
+
+    /// Zero-copy receive: hands the message's bytes (valid only inside `body`) and its sender to
+    /// `body`, then acknowledges it, also when `body` throws. Waits at most `timeout` (forever if
+    /// nil).
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> R) throws -> R {
+        try receive(timeout: timeout) { bytes, sender, _ in try body(bytes, sender) }
+    }
+
+    /// Zero-copy receive that also says whether the message is a redelivery (a receiver that took
+    /// it before died or lost its connection while handling it).
+    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?, _ redelivered: Bool) throws -> R) throws -> R {
+        var result: R?
+        let count = try receiveMessages(limit: 1, deadline: Self.deadline(timeout)) { bytes, sender, redelivered, _ in
+            result = try body(bytes, sender, redelivered)
+        }
+        guard count == 1, let result else { throw RemoteMailboxError.timedOut }
+        return result
+    }
+
+    /// Zero-copy receive if a message is waiting; nil otherwise.
+    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> R) throws -> R? {
+        var result: R?
+        _ = try receiveMessages(limit: 1, deadline: .now) { bytes, sender, _, _ in result = try body(bytes, sender) }
+        return result
+    }
+
+    /// Hands up to `limit` messages to `body`, one call each, in one fetch from the server (one
+    /// round trip for the batch, and one for all its acknowledgements). Waits at most `timeout`
+    /// for the first (forever if nil); returns how many it handed over.
+    public func receiveBatch(limit: Int = 256, timeout: Duration? = nil,
+                             _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> Void) throws -> Int {
+        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _, _ in try body(bytes, sender) }
+        if count == 0 { throw RemoteMailboxError.timedOut }
+        return count
+    }
+
+    /// `receiveBatch` that returns 0 at once when no message waits.
+    public func tryReceiveBatch(limit: Int = 256, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> Void) throws -> Int {
+        try receiveMessages(limit: limit, deadline: .now) { bytes, sender, _, _ in try body(bytes, sender) }
+    }
+
+    // MARK: The engine
+
+    private func receiveCopy(deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) -> RemoteMessage? {
+        var copy: RemoteMessage?
+        do {
+            _ = try receiveMessages(limit: 1, deadline: deadline) { bytes, sender, redelivered, sequence in
+                copy = RemoteMessage(bytes: Array(bytes), sender: sender, isRedelivered: redelivered, sequence: sequence)
+            }
+        } catch let error as RemoteMailboxError {
+            throw error
+        } catch {
+            preconditionFailure("the copying body throws nothing")
+        }
+        return copy
+    }
+
+    /// Fetches up to `limit` messages (waiting until `deadline` for the first; nil: forever, now:
+    /// not at all) and hands each to `handle`, acknowledging each once `handle` is done with it.
+    /// Messages fetched but not yet handed over when `handle` throws stay with this handle for
+    /// its next receive (unacknowledged, so they are redelivered if it never comes).
+    func receiveMessages(limit: Int, deadline: ContinuousClock.Instant?,
+                         _ handle: (UnsafeRawBufferPointer, RemoteSender?, Bool, UInt64) throws -> Void) throws -> Int {
+        guard !isClosed else { throw RemoteMailboxError.closed }
+        guard limit >= 1 else { throw RemoteMailboxError.invalidOptions("limit must be at least 1") }
+        while true {
+            if prefetched.isEmpty {
+                try fetch(limit: limit, deadline: deadline)
+                if prefetched.isEmpty { return 0 }
+            }
+            var handed = 0
+            // The message handed over last, not yet acknowledged. Earlier ones are acknowledged
+            // without waiting; the last one synchronously, so that when the call returns the
+            // server has every acknowledgement of the call (they travel in order).
+            var unacknowledged: OpaquePointer?
+            do {
+                while handed < limit, !prefetched.isEmpty {
+                    let message = prefetched.removeFirst()
+                    let allowed: Bool
+                    do { allowed = try mayHandle(message) } catch {
+                        prefetched.insert(message, at: 0)
+                        throw error
+                    }
+                    guard allowed else {
+                        // A synchronous send's message whose sender gave up: drop it.
+                        _ = try? acknowledge(message)
+                        continue
+                    }
+                    if let previous = unacknowledged {
+                        natsMsg_Ack(previous, nil)
+                        natsMsg_Destroy(previous)
+                    }
+                    unacknowledged = message
+                    handed += 1
+                    let receipt = header(Headers.receipt, of: message)
+                    let length = Int(natsMsg_GetDataLength(message))
+                    let bytes = UnsafeRawBufferPointer(start: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, count: length)
+                    let (redelivered, sequence) = deliveryFacts(of: message)
+                    try handle(bytes, header(Headers.sender, of: message).flatMap(RemoteSender.init(encoded:)), redelivered, sequence)
+                    if let receipt {
+                        // Acknowledged before the receipt: a sender holding its receipt never sees
+                        // the message handed to anyone else.
+                        unacknowledged = nil
+                        try acknowledge(message)
+                        sendReceipt(to: receipt)
+                    }
+                }
+            } catch {
+                // `handle` threw: the message it had is consumed all the same (as locally).
+                if let message = unacknowledged {
+                    let receipt = header(Headers.receipt, of: message)
+                    _ = try? acknowledge(message)
+                    if let receipt { sendReceipt(to: receipt) }
+                }
+                throw error
+            }
+            if let message = unacknowledged { try acknowledge(message) }
+            if handed > 0 { return handed }
+            // Every fetched message was a synchronous one whose sender had given up: fetch again.
+        }
+    }
+
+    /// For a synchronous send's message: asks its sender for the go-ahead; false means the
+    /// sender gave up (or died) and the message must be dropped. Other messages: true.
+    private func mayHandle(_ message: OpaquePointer) throws(RemoteMailboxError) -> Bool {
+        guard let inbox = header(Headers.receipt, of: message) else { return true }
+        var reply: OpaquePointer?
+        let status = natsConnection_RequestString(&reply, connection.connection, inbox, "take", handshakeTimeout.milliseconds)
+        defer { natsMsg_Destroy(reply) }
+        switch status {
+        case NATS_OK: return true
+        case NATS_NO_RESPONDERS, NATS_TIMEOUT: return false
+        case NATS_CONNECTION_CLOSED: throw .closed
+        default: throw NATSStatus.error(status, "asking a synchronous sender for the go-ahead")
+        }
+    }
+
+    /// Acknowledges `message` and waits for the server to confirm it, then frees it. On failure
+    /// the message will be redelivered; the error says the call's result is not final.
+    private func acknowledge(_ message: OpaquePointer) throws(RemoteMailboxError) {
+        let status = natsMsg_AckSync(message, nil, nil)
+        natsMsg_Destroy(message)
+        try NATSStatus.check(status, "acknowledging a message")
+    }
+
+    private func sendReceipt(to inbox: String) {
+        _ = natsConnection_PublishString(connection.connection, inbox, identity.encoded)
+        _ = natsConnection_Flush(connection.connection)
+    }
+
+    private func header(_ name: String, of message: OpaquePointer) -> String? {
+        var value: UnsafePointer<CChar>?
+        guard natsMsgHeader_Get(message, name, &value) == NATS_OK, let value else { return nil }
+        return String(cString: value)
+    }
+
+    private func deliveryFacts(of message: OpaquePointer) -> (redelivered: Bool, sequence: UInt64) {
+        var meta: UnsafeMutablePointer<jsMsgMetaData>?
+        guard natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta else { return (false, 0) }
+        defer { jsMsgMetaData_Destroy(meta) }
+        return (meta.pointee.NumDelivered > 1, meta.pointee.Sequence.Stream)
+    }
+
+    /// Fetches into `prefetched` up to `limit` messages, returning as soon as any came, or empty
+    /// at `deadline` (nil: never; now: after a short look).
+    ///
+    /// Each request is JetStream's one-shot pull (`no_wait` with an expiry): the server answers
+    /// with what is there, or with the first messages to come, up to `limit`, and never sits on
+    /// messages until the batch is full. A try receive still waits `tryWindow`: the server counts
+    /// a just-stored message for its consumers a moment after acknowledging it to the sender.
+    private func fetch(limit: Int, deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) {
+        let subscription = try pullSubscription()
+        while true {
+            // Forever is asked for in slices: between them, notice a deleted mailbox.
+            let expires = deadline.map { max($0 - .now, Self.tryWindow) } ?? .seconds(5)
+            var request = jsFetchRequest()
+            jsFetchRequest_Init(&request)
+            request.Batch = Int32(clamping: limit)
+            request.NoWait = true
+            request.Expires = expires.nanoseconds
+            var list = natsMsgList()
+            let status = natsSubscription_FetchRequest(&list, subscription, &request)
+            if status == NATS_OK {
+                for index in 0..<Int(list.Count) {
+                    if let message = list.Msgs[index] { prefetched.append(message) }
+                    list.Msgs[index] = nil
+                }
+                natsMsgList_Destroy(&list)
+                if !prefetched.isEmpty { return }
+            } else if status == NATS_TIMEOUT || status == NATS_NOT_FOUND {
+                // Nothing came in time.
+                if deadline == nil, try !streamExists() { throw .deleted(name) }
+            } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
+                throw .closed
+            } else if try !streamExists() {
+                throw .deleted(name)
+            } else if status != NATS_CONNECTION_DISCONNECTED && !natsConnection_IsReconnecting(connection.connection) {
+                throw NATSStatus.error(status, "fetching from \(mapping.streamName)")
+            } else {
+                sleepFor(.milliseconds(50))
+            }
+            if let deadline, ContinuousClock.now >= deadline { return }
+        }
+    }
+
+    /// How long a try receive's look lasts (see `fetch`).
+    static let tryWindow = Duration.milliseconds(2)
+
+    private func pullSubscription() throws(RemoteMailboxError) -> OpaquePointer {
+        if let subscription { return subscription }
+        let strings = CStrings()
+        var subscribeOptions = jsSubOptions()
+        jsSubOptions_Init(&subscribeOptions)
+        subscribeOptions.Stream = strings.make(mapping.streamName)
+        subscribeOptions.Consumer = strings.make(StreamMapping.consumerName)
+        subscribeOptions.ManualAck = true
+        var made: OpaquePointer?
+        var code = jsErrCode(0)
+        let status = js_PullSubscribe(&made, connection.jetStream, mapping.subject, StreamMapping.consumerName, nil, &subscribeOptions, &code)
+        if status != NATS_OK {
+            if try !streamExists() { throw .deleted(name) }
+            throw NATSStatus.error(status, errorCode: code, "subscribing to \(mapping.streamName)")
+        }
+        subscription = made
+        return made!
+    }
+}
