@@ -112,6 +112,11 @@ public final class NATSServer: @unchecked Sendable {
         lock.withLock { process.map { $0.terminate(grace: grace) } }
     }
 
+    /// Sends SIGTERM without waiting (``stop(grace:)`` then waits), so several servers shut down together.
+    func signalStop() {
+        lock.withLock { process?.send(SIGTERM) }
+    }
+
     /// Kills the server with SIGKILL (a crash: nothing is flushed) and waits for it to end.
     @discardableResult
     public func kill() -> ExitStatus? {
