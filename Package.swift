@@ -75,6 +75,9 @@ let package = Package(
             dependencies: ["ShmMailbox"],
             path: "Benchmarks/InstructionCounts"
         ),
+        // Real nats-server processes for tests: single servers, JetStream clusters, network namespaces.
+        .target(name: "NATSTestSupport", path: "Tests/NATSTestSupport"),
+        .testTarget(name: "NATSTestSupportTests", dependencies: ["NATSTestSupport"]),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
