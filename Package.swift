@@ -78,6 +78,16 @@ let package = Package(
         // Real nats-server processes for tests: single servers, JetStream clusters, network namespaces.
         .target(name: "NATSTestSupport", path: "Tests/NATSTestSupport"),
         .testTarget(name: "NATSTestSupportTests", dependencies: ["NATSTestSupport"]),
+        // A helper process the remote-mailbox tests spawn (also inside network namespaces).
+        .executableTarget(
+            name: "NATSTestPeer",
+            dependencies: ["ShmMailboxNATS", "MailboxTestSupport"],
+            path: "Tests/NATSTestPeer"
+        ),
+        .testTarget(
+            name: "ShmMailboxNATSTests",
+            dependencies: ["ShmMailboxNATS", "NATSTestSupport", "NATSTestPeer", "MailboxTestSupport"]
+        ),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]

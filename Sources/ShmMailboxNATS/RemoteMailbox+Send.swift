@@ -138,6 +138,7 @@ extension RemoteMailbox {
         guard !isClosed else { throw .closed }
         guard buffer.count <= maxMessageSize else { throw .messageTooLarge(size: buffer.count, limit: maxMessageSize) }
         let synchronous = completion == .received || capacity.kind == .zero
+        let immediate = deadline.map { $0 <= .now } ?? false
         sendCount &+= 1
         let id = messageID ?? "\(senderID).\(sendCount)"
 
@@ -157,12 +158,16 @@ extension RemoteMailbox {
         guard let receipts else { return .stored(sequence) }
         // A try-send still gives a receiver that is already waiting the time to take it.
         let receiptDeadline = deadline.map { max($0, .now + Self.immediateTakeWindow) }
-        return try receipts.awaitDelivery(until: receiptDeadline, onGiveUp: { () throws(RemoteMailboxError) in
-            // Nobody took it: withdraw it so no receiver gets it later (one that fetched it
-            // already asks this inbox first, finds nobody and drops it).
-            var code = jsErrCode(0)
-            _ = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
-        })
+        do {
+            return try receipts.awaitDelivery(until: receiptDeadline, onGiveUp: { () throws(RemoteMailboxError) in
+                // Nobody took it: withdraw it so no receiver gets it later (one that fetched it
+                // already asks this inbox first, finds nobody and drops it).
+                var code = jsErrCode(0)
+                _ = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+            })
+        } catch .timedOut where immediate {
+            return .full
+        }
     }
 
     /// How long a synchronous `trySend` (or a timeout of zero) waits for an already waiting
@@ -172,9 +177,13 @@ extension RemoteMailbox {
     /// One message id, published until stored, full past the deadline, or a hard error.
     private func publish(_ message: OpaquePointer?, id: String, deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) -> SendOutcome {
         var pause = Duration.milliseconds(1)
+        // Each attempt waits the request timeout for the server's answer, cut short by a timed
+        // call's deadline; a try-send (deadline already passed) still makes one whole attempt,
+        // as it needs the answer to know whether the mailbox was full.
+        let attempt = connection.options.requestTimeout
+        let wholeAttempts = deadline.map { $0 <= .now } ?? true
         while true {
-            let wait = deadline.map { min(max($0 - .now, .milliseconds(1)), connection.options.requestTimeout) }
-                ?? connection.options.requestTimeout
+            let wait = wholeAttempts ? attempt : min(max(deadline! - .now, .milliseconds(1)), attempt)
             var options = jsPubOptions()
             jsPubOptions_Init(&options)
             options.MaxWait = wait.milliseconds

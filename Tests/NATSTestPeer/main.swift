@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailboxTestSupport
+import ShmMailboxNATS
+
+// A helper process the remote-mailbox tests spawn (also inside network namespaces, as another
+// host). Every message it sends is a self-checking `TestMessages` record (sender, sequence,
+// checksum); every message it receives is verified byte for byte.
+//
+//   NATSTestPeer send URLS NAME SENDER COUNT [MIN MAX]   send COUNT messages, print "SENT n"
+//   NATSTestPeer receive URLS NAME COUNT [IDLE_MS]        receive until COUNT came or none for
+//                                                         IDLE_MS (default 60 s), print "GOT s q r"
+//                                                         each (r: 1 if redelivered)
+//   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
+//                                                         never finish (the test kills it)
+// URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error.
+
+func line(_ text: String) {
+    var text = text + "\n"
+    text.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
+}
+
+func fail(_ text: String, status: Int32 = 1) -> Never {
+    var text = "NATSTestPeer: \(text)\n"
+    text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+    exit(status)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.count >= 3 else { fail("usage: send|receive|hold URLS NAME …") }
+let urls = arguments[1].split(separator: ",").map(String.init)
+let name = arguments[2]
+
+do {
+    let connection = try NATSConnection(urls, options: NATSConnection.Options(name: "NATSTestPeer"))
+    let box = try RemoteMailbox.open(name, on: connection)
+    switch arguments[0] {
+    case "send":
+        guard arguments.count >= 5, let sender = UInt32(arguments[3]), let count = Int(arguments[4]) else { fail("send: bad arguments") }
+        let minSize = arguments.count > 5 ? Int(arguments[5]) ?? 24 : 24
+        let maxSize = arguments.count > 6 ? Int(arguments[6]) ?? 256 : 256
+        for sequence in 0..<UInt64(count) {
+            let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+            try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length))
+        }
+        line("SENT \(count)")
+    case "receive":
+        guard arguments.count >= 4, let count = Int(arguments[3]) else { fail("receive: bad arguments") }
+        let idle = Duration.milliseconds(arguments.count > 4 ? Int(arguments[4]) ?? 60_000 : 60_000)
+        func receiveOne(_ idle: Duration) throws {
+            try box.receive(timeout: idle) { bytes, _, redelivered in
+                do {
+                    let (sender, sequence) = try TestMessages.verify(bytes)
+                    line("GOT \(sender) \(sequence) \(redelivered ? 1 : 0)")
+                } catch {
+                    fail("corrupt message: \(error)", status: 2)
+                }
+            }
+        }
+        for _ in 0..<count {
+            do {
+                try receiveOne(idle)
+            } catch RemoteMailboxError.timedOut {
+                break
+            }
+        }
+        line("DONE")
+    case "hold":
+        try box.receive { bytes, _ in
+            guard let (sender, sequence) = try? TestMessages.verify(bytes) else { fail("corrupt message", status: 2) }
+            line("HOLDING \(sender) \(sequence)")
+            while true { sleep(60) }
+        }
+    default:
+        fail("unknown command \(arguments[0])")
+    }
+} catch {
+    fail("\(error)")
+}
