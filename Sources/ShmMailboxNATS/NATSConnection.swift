@@ -80,17 +80,17 @@ public final class NATSConnection: @unchecked Sendable {
         defer { natsOptions_Destroy(natsOptions) }
         try Self.configure(natsOptions, urls: urls, options: options)
 
-        var connection: OpaquePointer?
-        let status = natsConnection_Connect(&connection, natsOptions)
+        var made: OpaquePointer?
+        let status = natsConnection_Connect(&made, natsOptions)
         switch status {
         case NATS_OK: break
         case NATS_CONNECTION_AUTH_FAILED, NATS_NOT_PERMITTED: throw .authenticationFailed(urls: urls)
         default:
             throw .unreachable(urls: urls, reason: "\(NATSStatus.name(status)) \(NATSStatus.lastErrorText())")
         }
-        self.connection = connection!
-        maxPayload = Int(natsConnection_GetMaxPayload(connection))
-
+        let connection = made!
+        // Everything is checked before the stored properties are set: once they are, a throw
+        // would run deinit, which releases them.
         var jsOptions = jsOptions()
         jsOptions_Init(&jsOptions)
         jsOptions.Wait = options.requestTimeout.milliseconds
@@ -100,7 +100,6 @@ public final class NATSConnection: @unchecked Sendable {
             natsConnection_Destroy(connection)
             throw NATSStatus.error(jsStatus, "creating the JetStream context")
         }
-        jetStream = context
         // An account without JetStream answers this with an error: say so now, not at first use.
         var info: UnsafeMutablePointer<jsAccountInfo>?
         var code = jsErrCode(0)
@@ -112,6 +111,9 @@ public final class NATSConnection: @unchecked Sendable {
             natsConnection_Destroy(connection)
             throw .jetStreamUnavailable("\(NATSStatus.name(infoStatus)) \(text)")
         }
+        self.connection = connection
+        jetStream = context
+        maxPayload = Int(natsConnection_GetMaxPayload(connection))
     }
 
     /// Connects to one server (`nats://host:port`); see `init(_:options:)`.
