@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CNATS
+import Synchronization
 
 /// A connection to a NATS server or cluster, with its JetStream context: what remote mailboxes
 /// travel on. Thread-safe (libnats connections are); share one among many mailboxes.
@@ -66,6 +67,9 @@ public final class NATSConnection: @unchecked Sendable {
     let jetStream: OpaquePointer
     /// The server's `max_payload`: no message may be larger.
     public let maxPayload: Int
+    /// The lease bucket, opened at first use, and the thread that keeps this connection's leases.
+    private let leaseTable = Mutex<LeaseTable?>(nil)
+    let leaseKeeper = LeaseKeeper()
 
     /// Connects to the first server that answers among `urls` (`nats://host:port`).
     ///
@@ -122,9 +126,35 @@ public final class NATSConnection: @unchecked Sendable {
     }
 
     deinit {
+        leaseKeeper.stop()
         jsCtx_Destroy(jetStream)
         natsConnection_Close(connection)
         natsConnection_Destroy(connection)
+    }
+
+    /// The lease bucket (created with `replicas` copies if it does not exist yet).
+    func leases(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
+        try leaseTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
+            if let table { return table }
+            let opened = try LeaseTable(connection: self, replicas: replicas)
+            table = opened
+            return opened
+        }
+    }
+
+    /// Takes `key` for `identity` and keeps it alive until released; nil with the holder's
+    /// value when someone else holds it.
+    func takeLease(_ key: String, identity: RemoteSender, replicas: Int = 1) throws(RemoteMailboxError) -> (Lease?, heldBy: String?) {
+        let table = try leases(replicas: replicas)
+        let holder = "\(identity.encoded)|\(RemoteMailbox.randomHex())"
+        switch try table.take(key, holder: holder) {
+        case .taken(let revision):
+            let lease = Lease(key: key, holder: holder, revision: revision, table: table)
+            leaseKeeper.keep(lease)
+            return (lease, nil)
+        case .held(let value):
+            return (nil, value)
+        }
     }
 
     /// Closes the connection: every mailbox on it then fails with `closed`.

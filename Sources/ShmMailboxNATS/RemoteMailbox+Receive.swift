@@ -86,6 +86,7 @@ extension RemoteMailbox {
                          _ handle: (UnsafeRawBufferPointer, RemoteSender?, Bool, UInt64) throws -> Void) throws -> Int {
         guard !isClosed else { throw RemoteMailboxError.closed }
         guard limit >= 1 else { throw RemoteMailboxError.invalidOptions("limit must be at least 1") }
+        try claimReceiveRight(deadline: deadline)
         while true {
             if prefetched.isEmpty {
                 try fetch(limit: limit, deadline: deadline)
@@ -212,11 +213,11 @@ extension RemoteMailbox {
                 if !prefetched.isEmpty { return }
             } else if status == NATS_TIMEOUT || status == NATS_NOT_FOUND {
                 // Nothing came in time.
-                if deadline == nil, try !streamExists() { throw .deleted(name) }
+                if deadline == nil, try !streamExists() { throw goneError }
             } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
                 throw .closed
             } else if try !streamExists() {
-                throw .deleted(name)
+                throw goneError
             } else if status != NATS_CONNECTION_DISCONNECTED && !natsConnection_IsReconnecting(connection.connection) {
                 throw NATSStatus.error(status, "fetching from \(mapping.streamName)")
             } else {
@@ -241,7 +242,7 @@ extension RemoteMailbox {
         var code = jsErrCode(0)
         let status = js_PullSubscribe(&made, connection.jetStream, mapping.subject, StreamMapping.consumerName, nil, &subscribeOptions, &code)
         if status != NATS_OK {
-            if try !streamExists() { throw .deleted(name) }
+            if try !streamExists() { throw goneError }
             throw NATSStatus.error(status, errorCode: code, "subscribing to \(mapping.streamName)")
         }
         subscription = made

@@ -137,6 +137,7 @@ extension RemoteMailbox {
                     messageID: String?) throws(RemoteMailboxError) -> SendOutcome {
         guard !isClosed else { throw .closed }
         guard buffer.count <= maxMessageSize else { throw .messageTooLarge(size: buffer.count, limit: maxMessageSize) }
+        try claimSendRight()
         let synchronous = completion == .received || capacity.kind == .zero
         let immediate = deadline.map { $0 <= .now } ?? false
         sendCount &+= 1
@@ -212,19 +213,27 @@ extension RemoteMailbox {
                         || natsConnection_IsReconnecting(connection.connection) {
                 // No answer: the message may or may not be stored. Retrying under the same id
                 // settles it; past the deadline it stays unknown.
-                if status == NATS_NO_RESPONDERS, try !streamExists() { throw .deleted(name) }
+                if status == NATS_NO_RESPONDERS, try !streamExists() { throw goneError }
                 if expired { throw .sendUnconfirmed(name) }
             } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
                 throw .closed
             } else if code == JSStreamNotFoundErr {
-                throw .deleted(name)
+                throw goneError
             } else {
                 throw NATSStatus.error(status, errorCode: code, "publishing to \(mapping.subject)")
             }
+            // Blocked: a process-owned mailbox whose owner is gone will never have room.
+            try checkOwner(force: false)
             let remaining = deadline.map { $0 - .now } ?? pause
             if remaining > .zero { sleepFor(min(pause, remaining)) }
             pause = min(pause * 2, .milliseconds(20))
         }
+    }
+
+    /// What a call finding the mailbox's stream gone throws: `ownerTerminated` for a mailbox
+    /// owned by a process (its owner is gone), else `deleted`.
+    var goneError: RemoteMailboxError {
+        ownership == .process && ownerLease == nil ? .ownerTerminated(name) : .deleted(name)
     }
 
     func streamExists() throws(RemoteMailboxError) -> Bool {

@@ -28,6 +28,9 @@ public final class RemoteMailbox {
     /// Who this handle's messages say sent them (this host and process; set `name` to send as a
     /// named endpoint).
     public var identity: RemoteSender = .current
+    /// This handle's choice when an `.exclusive` or `.pair` mailbox's receive turn is held by
+    /// another live process (default `.fail`: throw `receiverBusy`).
+    public var whenReceiverBusy = Mailbox.WhenReceiverBusy.fail
     /// How long a receipt-bearing message waits for its sender's go-ahead before a receiver drops
     /// it (the sender gave up or died).
     var handshakeTimeout: Duration
@@ -42,6 +45,11 @@ public final class RemoteMailbox {
     /// Messages fetched but not yet handed to a receive call (unacknowledged).
     var prefetched: [OpaquePointer] = []
     var isClosed = false
+    /// The leases this handle holds (see `RemoteMailbox+Roles`).
+    var receiverLease: Lease?
+    var senderLease: Lease?
+    var ownerLease: Lease?
+    var lastOwnerCheck = ContinuousClock.now - .seconds(60)
 
     init(connection: NATSConnection, mapping: StreamMapping, settings: StreamMapping.Settings) {
         self.connection = connection
@@ -67,6 +75,7 @@ public final class RemoteMailbox {
             natsMsg_Destroy(message)
         }
         prefetched.removeAll()
+        releaseRoles()
         if let subscription {
             // Unsubscribing only drops this process's pull interest; the durable consumer stays.
             natsSubscription_Destroy(subscription)
@@ -126,7 +135,19 @@ public final class RemoteMailbox {
             throw .alreadyExists(name)
         }
         try addConsumer(mapping, options: options, connection: connection)
-        return RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
+        let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
+        if options.ownership == .process {
+            do throws(RemoteMailboxError) {
+                let (lease, holder) = try connection.takeLease(box.leaseKey("owner"), identity: box.identity, replicas: options.replicas)
+                // A new mailbox's owner key is free unless a dead predecessor's is still unexpired.
+                guard let lease else { throw .alreadyExists("\(name) (its previous owner \(holderName(holder)) is not yet expired)") }
+                box.ownerLease = lease
+            } catch {
+                _ = try? deleteStream(mapping, connection: connection)
+                throw error
+            }
+        }
+        return box
     }
 
     /// `create(_:on:options:)` on a new connection to `urls`.
@@ -142,7 +163,9 @@ public final class RemoteMailbox {
     public static func open(_ name: String, on connection: NATSConnection) throws(RemoteMailboxError) -> RemoteMailbox {
         let mapping = try StreamMapping(name: name)
         let settings = try settings(of: mapping, connection: connection)
-        return RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
+        let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
+        try box.checkOwner(force: true)
+        return box
     }
 
     /// `open(_:on:)` on a new connection to `urls`.
@@ -156,10 +179,16 @@ public final class RemoteMailbox {
     public static func delete(_ name: String, on connection: NATSConnection) throws(RemoteMailboxError) {
         let mapping = try StreamMapping(name: name)
         _ = try settings(of: mapping, connection: connection)
+        guard try deleteStream(mapping, connection: connection) else { throw .notFound(name) }
+    }
+
+    /// Deletes the mailbox's stream; false if it was already gone.
+    static func deleteStream(_ mapping: StreamMapping, connection: NATSConnection) throws(RemoteMailboxError) -> Bool {
         var code = jsErrCode(0)
         let status = js_DeleteStream(connection.jetStream, mapping.streamName, nil, &code)
-        if code == JSStreamNotFoundErr { throw .notFound(name) }
+        if code == JSStreamNotFoundErr || status == NATS_NOT_FOUND { return false }
         try NATSStatus.check(status, errorCode: code, "deleting stream \(mapping.streamName)")
+        return true
     }
 
     /// The names of the remote mailboxes on the server.
@@ -206,11 +235,10 @@ public final class RemoteMailbox {
         case .competing: break
         case .roundRobin:
             throw .unsupported("receiver policy roundRobin: a JetStream consumer hands messages to whichever pull request comes first and cannot take receivers in turn")
-        case .exclusive, .pair:
-            throw .unsupported("receiver policy \(options.receiverPolicy.rawValue) is not carried across machines yet")
+        case .exclusive, .pair: break
         }
-        if options.ownership == .process {
-            throw .unsupported("process ownership is not carried across machines yet")
+        if options.ownership == .system {
+            throw .unsupported("system ownership's receive rights (the owner and those it grants) are not carried across machines yet: use .none (lives until deleted, anyone receives) or .process")
         }
     }
 

@@ -42,6 +42,10 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
     /// The receive turn of an exclusive mailbox (or the role of a pair) is held by another live
     /// process, named by its sender identity.
     case receiverBusy(String)
+    /// The send role of a `.pair` mailbox is held by another live process (named).
+    case roleTaken(String, holder: String)
+    /// This handle may not do that here: receive from a process-owned mailbox it does not own.
+    case notPermitted(String)
     /// This part of the local model has no faithful remote counterpart (the text says which and
     /// why): it is refused rather than silently weakened.
     case unsupported(String)
@@ -75,6 +79,8 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
         case .ownerTerminated(let name): return "the owner of remote mailbox '\(name)' is gone; the mailbox was deleted"
         case .deleted(let name): return "remote mailbox '\(name)' was deleted"
         case .receiverBusy(let holder): return "the receive turn is held by \(holder)"
+        case .roleTaken(let role, let holder): return "the \(role) role is held by \(holder)"
+        case .notPermitted(let text): return "not permitted: \(text)"
         case .unsupported(let text): return "not supported across machines: \(text)"
         case .sizeMismatch(let expected, let actual): return "message has \(actual) bytes, expected \(expected)"
         case .closed: return "the remote mailbox handle or its connection is closed"

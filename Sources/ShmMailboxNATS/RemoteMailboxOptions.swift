@@ -21,11 +21,16 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     /// For `.unbounded`: the most bytes the messages may take on the server (nil: the account's
     /// and server's limits only).
     public var maxBytes: Int?
-    /// Who may receive: `.competing` (each message to exactly one receiver, on any host) is the
-    /// only policy carried across machines so far; the others throw `unsupported`.
+    /// Who may receive: `.competing` (default: each message to exactly one receiver, on any
+    /// host), `.exclusive` (one receiving process at a time, on any host), `.pair` (one sender
+    /// and one receiver). `.roundRobin` throws `unsupported`: a JetStream consumer serves pull
+    /// requests first come, first served, and cannot take receivers in turn.
     public var receiverPolicy: MailboxOptions.ReceiverPolicy
-    /// `.none` and `.system`: the mailbox lives until deleted, surviving its creator (and, with
-    /// `.file` storage, a server restart). `.process` throws `unsupported` so far.
+    /// `.none` (default): the mailbox lives until deleted, surviving its creator (and, with
+    /// `.file` storage, a server restart); anyone receives. `.process`: only the creating handle
+    /// receives, and the mailbox is deleted when it closes, or dies or loses its connection
+    /// (senders then get `ownerTerminated`). `.system` throws `unsupported` (its grants of
+    /// receive rights are not carried across machines yet).
     public var ownership: MailboxOptions.Ownership
     /// Copies kept by a cluster (1, 3 or 5; at most the number of servers). With 3, the mailbox
     /// and every accepted message survive losing one server.

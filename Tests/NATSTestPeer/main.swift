@@ -12,6 +12,8 @@ import ShmMailboxNATS
 //   NATSTestPeer receive URLS NAME COUNT [IDLE_MS]        receive until COUNT came or none for
 //                                                         IDLE_MS (default 60 s), print "GOT s q r"
 //                                                         each (r: 1 if redelivered)
+//   NATSTestPeer own URLS NAME                            create NAME owned by this process, print
+//                                                         "OWNING", wait to be killed
 //   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
 //                                                         never finish (the test kills it)
 // URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error.
@@ -34,6 +36,11 @@ let name = arguments[2]
 
 do {
     let connection = try NATSConnection(urls, options: NATSConnection.Options(name: "NATSTestPeer"))
+    if arguments[0] == "own" {
+        let owned = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: .process))
+        line("OWNING \(owned.name)")
+        while true { sleep(60) }
+    }
     let box = try RemoteMailbox.open(name, on: connection)
     switch arguments[0] {
     case "send":

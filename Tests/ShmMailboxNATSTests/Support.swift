@@ -85,3 +85,9 @@ final class Background<R: Sendable>: @unchecked Sendable {
         return try result!.get()
     }
 }
+
+/// Hands a value that is used by one thread at a time (a mailbox handle) to another thread.
+struct Handoff<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
