@@ -111,8 +111,8 @@ extension RemoteMailbox {
                         continue
                     }
                     if let previous = unacknowledged {
-                        natsMsg_Ack(previous, nil)
-                        natsMsg_Destroy(previous)
+                        unacknowledged = nil
+                        try acknowledge(previous, waiting: false)
                     }
                     unacknowledged = message
                     handed += 1
@@ -161,9 +161,22 @@ extension RemoteMailbox {
 
     /// Acknowledges `message` and waits for the server to confirm it, then frees it. On failure
     /// the message will be redelivered; the error says the call's result is not final.
-    private func acknowledge(_ message: OpaquePointer) throws(RemoteMailboxError) {
-        let status = natsMsg_AckSync(message, nil, nil)
-        natsMsg_Destroy(message)
+    ///
+    /// On an endpoint's stream the message is first deleted (the commit point: the other
+    /// consumer skips it, and the link has room again), then acknowledged; `waiting: false`
+    /// sends the acknowledgement without waiting for the server's confirmation (a later
+    /// synchronous one on the same connection confirms it too: they travel in order).
+    private func acknowledge(_ message: OpaquePointer, waiting: Bool = true) throws(RemoteMailboxError) {
+        defer { natsMsg_Destroy(message) }
+        if mapping.isEndpoint {
+            var code = jsErrCode(0)
+            let status = js_DeleteMsg(connection.jetStream, mapping.streamName, deliveryFacts(of: message).sequence, nil, &code)
+            // Already gone: deleted through the other consumer by an earlier, interrupted receive.
+            if status != NATS_OK && status != NATS_NOT_FOUND && code.rawValue != 10057 {
+                throw NATSStatus.error(status, errorCode: code, "deleting a handled message")
+            }
+        }
+        let status = waiting ? natsMsg_AckSync(message, nil, nil) : natsMsg_Ack(message, nil)
         try NATSStatus.check(status, "acknowledging a message")
     }
 
@@ -232,15 +245,20 @@ extension RemoteMailbox {
 
     private func pullSubscription() throws(RemoteMailboxError) -> OpaquePointer {
         if let subscription { return subscription }
+        if mapping.isEndpoint, mapping.consumerName != "any" {
+            // A `from-P` consumer is made at the first receive from P (adding an identical
+            // durable consumer again is a no-op).
+            try Self.addConsumer(mapping, redeliveryDelay: redeliveryDelay, connection: connection, deleteStreamOnFailure: false)
+        }
         let strings = CStrings()
         var subscribeOptions = jsSubOptions()
         jsSubOptions_Init(&subscribeOptions)
         subscribeOptions.Stream = strings.make(mapping.streamName)
-        subscribeOptions.Consumer = strings.make(StreamMapping.consumerName)
+        subscribeOptions.Consumer = strings.make(mapping.consumerName)
         subscribeOptions.ManualAck = true
         var made: OpaquePointer?
         var code = jsErrCode(0)
-        let status = js_PullSubscribe(&made, connection.jetStream, mapping.subject, StreamMapping.consumerName, nil, &subscribeOptions, &code)
+        let status = js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
         if status != NATS_OK {
             if try !streamExists() { throw goneError }
             throw NATSStatus.error(status, errorCode: code, "subscribing to \(mapping.streamName)")

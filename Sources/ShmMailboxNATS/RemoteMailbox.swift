@@ -25,6 +25,8 @@ public final class RemoteMailbox {
     public let maxMessageSize: Int
     public let receiverPolicy: MailboxOptions.ReceiverPolicy
     public let ownership: MailboxOptions.Ownership
+    /// How long a message taken by a receiver that neither finished nor failed stays with it.
+    public let redeliveryDelay: Duration
     /// Who this handle's messages say sent them (this host and process; set `name` to send as a
     /// named endpoint).
     public var identity: RemoteSender = .current
@@ -60,6 +62,7 @@ public final class RemoteMailbox {
         receiverPolicy = settings.receiverPolicy
         ownership = settings.ownership
         handshakeTimeout = connection.options.requestTimeout
+        redeliveryDelay = settings.redeliveryDelay
         senderID = "\(Self.randomHex()).\(getpid())"
     }
 
@@ -95,46 +98,9 @@ public final class RemoteMailbox {
         try validate(options, connection: connection)
         let settings = StreamMapping.Settings(capacity: options.capacity, maxMessageSize: options.maxMessageSize,
                                               receiverPolicy: options.receiverPolicy, ownership: options.ownership,
-                                              nonce: randomHex())
-        let strings = CStrings()
-        var config = jsStreamConfig()
-        jsStreamConfig_Init(&config)
-        config.Name = strings.make(mapping.streamName)
-        config.Description = strings.make(settings.encoded)
-        var subject: UnsafePointer<CChar>? = strings.make(mapping.subject)
-        config.SubjectsLen = 1
-        config.Retention = js_WorkQueuePolicy
-        config.Discard = js_DiscardNew
-        config.Storage = options.storage == .file ? js_FileStorage : js_MemoryStorage
-        config.Replicas = Int64(options.replicas)
-        config.MaxMsgSize = Int32(options.maxMessageSize + StreamMapping.headerAllowance)
-        config.Duplicates = options.duplicateWindow.nanoseconds
-        switch options.capacity.kind {
-        case .zero: config.MaxMsgs = 1
-        case .bounded: config.MaxMsgs = Int64(options.capacity.messages)
-        case .unbounded:
-            config.MaxMsgs = -1
-            config.MaxBytes = options.maxBytes.map { Int64($0) } ?? -1
-        }
-        var info: UnsafeMutablePointer<jsStreamInfo>?
-        var code = jsErrCode(0)
-        let status = withUnsafeMutablePointer(to: &subject) { subjects in
-            config.Subjects = UnsafeMutablePointer(mutating: subjects)
-            return js_AddStream(&info, connection.jetStream, &config, nil, &code)
-        }
-        defer { jsStreamInfo_Destroy(info) }
-        if status != NATS_OK {
-            // 10058: a stream with this name and another configuration exists; 10065: another
-            // stream already listens on the subject.
-            if code == JSStreamNameExistErr || code.rawValue == 10065 { throw .alreadyExists(name) }
-            throw NATSStatus.error(status, errorCode: code, "creating stream \(mapping.streamName)")
-        }
-        // Adding a stream identical to an existing one succeeds: the nonce tells ours apart.
-        if let info, let description = info.pointee.Config.pointee.Description,
-           StreamMapping.Settings(description: String(cString: description))?.nonce != settings.nonce {
-            throw .alreadyExists(name)
-        }
-        try addConsumer(mapping, options: options, connection: connection)
+                                              nonce: randomHex(), redeliveryDelay: options.redeliveryDelay)
+        try makeStream(mapping, settings: settings, options: options, connection: connection)
+        try addConsumer(mapping, redeliveryDelay: options.redeliveryDelay, connection: connection)
         let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
         if options.ownership == .process {
             do throws(RemoteMailboxError) {
@@ -148,6 +114,59 @@ public final class RemoteMailbox {
             }
         }
         return box
+    }
+
+    /// Creates the stream for `mapping` with `settings` in its description; `alreadyExists` if
+    /// one is there (even with the same configuration: the description's nonce tells).
+    static func makeStream(_ mapping: StreamMapping, settings: StreamMapping.Settings, options: RemoteMailboxOptions,
+                           connection: NATSConnection) throws(RemoteMailboxError) {
+        let strings = CStrings()
+        var config = jsStreamConfig()
+        jsStreamConfig_Init(&config)
+        config.Name = strings.make(mapping.streamName)
+        config.Description = strings.make(settings.encoded)
+        var subject: UnsafePointer<CChar>? = strings.make(mapping.streamSubjects)
+        config.SubjectsLen = 1
+        config.Discard = js_DiscardNew
+        if mapping.isEndpoint {
+            // Overlapping consumers (any, from-P) need limits retention; a handled message is
+            // deleted by its receiver. Each link (subject) holds at most the capacity.
+            config.Retention = js_LimitsPolicy
+            config.MaxMsgs = -1
+            config.MaxMsgsPerSubject = Int64(options.capacity.messages)
+            config.DiscardNewPerSubject = true
+        } else {
+            config.Retention = js_WorkQueuePolicy
+            switch options.capacity.kind {
+            case .zero: config.MaxMsgs = 1
+            case .bounded: config.MaxMsgs = Int64(options.capacity.messages)
+            case .unbounded:
+                config.MaxMsgs = -1
+                config.MaxBytes = options.maxBytes.map { Int64($0) } ?? -1
+            }
+        }
+        config.Storage = options.storage == .file ? js_FileStorage : js_MemoryStorage
+        config.Replicas = Int64(options.replicas)
+        config.MaxMsgSize = Int32(options.maxMessageSize + StreamMapping.headerAllowance)
+        config.Duplicates = options.duplicateWindow.nanoseconds
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let status = withUnsafeMutablePointer(to: &subject) { subjects in
+            config.Subjects = UnsafeMutablePointer(mutating: subjects)
+            return js_AddStream(&info, connection.jetStream, &config, nil, &code)
+        }
+        defer { jsStreamInfo_Destroy(info) }
+        if status != NATS_OK {
+            // 10058: a stream with this name and another configuration exists; 10065: another
+            // stream already listens on the subject.
+            if code == JSStreamNameExistErr || code.rawValue == 10065 { throw .alreadyExists(mapping.name) }
+            throw NATSStatus.error(status, errorCode: code, "creating stream \(mapping.streamName)")
+        }
+        // Adding a stream identical to an existing one succeeds: the nonce tells ours apart.
+        if let info, let description = info.pointee.Config.pointee.Description,
+           StreamMapping.Settings(description: String(cString: description))?.nonce != settings.nonce {
+            throw .alreadyExists(mapping.name)
+        }
     }
 
     /// `create(_:on:options:)` on a new connection to `urls`.
@@ -220,7 +239,7 @@ public final class RemoteMailbox {
 
     // MARK: Helpers
 
-    private static func validate(_ options: RemoteMailboxOptions, connection: NATSConnection) throws(RemoteMailboxError) {
+    static func validate(_ options: RemoteMailboxOptions, connection: NATSConnection) throws(RemoteMailboxError) {
         let largest = connection.maxPayload - StreamMapping.headerAllowance
         guard options.maxMessageSize >= 1, options.maxMessageSize <= largest else {
             throw .invalidOptions("maxMessageSize must be 1...\(largest) (the server's max_payload \(connection.maxPayload) less \(StreamMapping.headerAllowance) bytes for headers)")
@@ -242,24 +261,25 @@ public final class RemoteMailbox {
         }
     }
 
-    private static func addConsumer(_ mapping: StreamMapping, options: RemoteMailboxOptions, connection: NATSConnection) throws(RemoteMailboxError) {
+    static func addConsumer(_ mapping: StreamMapping, redeliveryDelay: Duration, connection: NATSConnection,
+                            deleteStreamOnFailure: Bool = true) throws(RemoteMailboxError) {
         let strings = CStrings()
         var config = jsConsumerConfig()
         jsConsumerConfig_Init(&config)
-        config.Durable = strings.make(StreamMapping.consumerName)
+        config.Durable = strings.make(mapping.consumerName)
         config.AckPolicy = js_AckExplicit
-        config.AckWait = options.redeliveryDelay.nanoseconds
+        config.AckWait = redeliveryDelay.nanoseconds
         config.MaxDeliver = -1
         config.DeliverPolicy = js_DeliverAll
-        config.FilterSubject = strings.make(mapping.subject)
+        config.FilterSubject = strings.make(mapping.consumerFilter)
         var info: UnsafeMutablePointer<jsConsumerInfo>?
         var code = jsErrCode(0)
         let status = js_AddConsumer(&info, connection.jetStream, mapping.streamName, &config, nil, &code)
         jsConsumerInfo_Destroy(info)
         if status != NATS_OK {
-            let error = NATSStatus.error(status, errorCode: code, "creating consumer \(StreamMapping.consumerName)")
+            let error = NATSStatus.error(status, errorCode: code, "creating consumer \(mapping.consumerName)")
             // Leave no half-made mailbox behind.
-            _ = js_DeleteStream(connection.jetStream, mapping.streamName, nil, nil)
+            if deleteStreamOnFailure { _ = js_DeleteStream(connection.jetStream, mapping.streamName, nil, nil) }
             throw error
         }
     }
@@ -274,7 +294,7 @@ public final class RemoteMailbox {
         return info
     }
 
-    private static func settings(of mapping: StreamMapping, connection: NATSConnection) throws(RemoteMailboxError) -> StreamMapping.Settings {
+    static func settings(of mapping: StreamMapping, connection: NATSConnection) throws(RemoteMailboxError) -> StreamMapping.Settings {
         let info = try streamInfo(mapping, connection: connection)
         defer { jsStreamInfo_Destroy(info) }
         guard let config = info.pointee.Config, let description = config.pointee.Description,

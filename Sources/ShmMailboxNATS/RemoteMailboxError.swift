@@ -42,6 +42,10 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
     /// The receive turn of an exclusive mailbox (or the role of a pair) is held by another live
     /// process, named by its sender identity.
     case receiverBusy(String)
+    /// `RemoteEndpoint.join` found the name held by another live process (named).
+    case nameTaken(String, holder: String)
+    /// No live process holds this endpoint name (on any host): it never joined, left, or died.
+    case noSuchEndpoint(String)
     /// The send role of a `.pair` mailbox is held by another live process (named).
     case roleTaken(String, holder: String)
     /// This handle may not do that here: receive from a process-owned mailbox it does not own.
@@ -79,6 +83,8 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
         case .ownerTerminated(let name): return "the owner of remote mailbox '\(name)' is gone; the mailbox was deleted"
         case .deleted(let name): return "remote mailbox '\(name)' was deleted"
         case .receiverBusy(let holder): return "the receive turn is held by \(holder)"
+        case .nameTaken(let name, let holder): return "endpoint name '\(name)' is held by \(holder)"
+        case .noSuchEndpoint(let name): return "no endpoint named '\(name)' is joined on any host"
         case .roleTaken(let role, let holder): return "the \(role) role is held by \(holder)"
         case .notPermitted(let text): return "not permitted: \(text)"
         case .unsupported(let text): return "not supported across machines: \(text)"

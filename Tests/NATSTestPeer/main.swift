@@ -14,6 +14,7 @@ import ShmMailboxNATS
 //                                                         each (r: 1 if redelivered)
 //   NATSTestPeer own URLS NAME                            create NAME owned by this process, print
 //                                                         "OWNING", wait to be killed
+//   NATSTestPeer endpoint-send URLS ME TO SENDER COUNT    join as endpoint ME, send COUNT to TO
 //   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
 //                                                         never finish (the test kills it)
 // URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error.
@@ -36,6 +37,17 @@ let name = arguments[2]
 
 do {
     let connection = try NATSConnection(urls, options: NATSConnection.Options(name: "NATSTestPeer"))
+    if arguments[0] == "endpoint-send" {
+        guard arguments.count >= 6, let sender = UInt32(arguments[4]), let count = Int(arguments[5]) else { fail("endpoint-send: bad arguments") }
+        let me = try RemoteEndpoint.join(name, on: connection)
+        for sequence in 0..<UInt64(count) {
+            let length = TestMessages.length(sender: sender, sequence: sequence, minSize: 24, maxSize: 512)
+            try me.send(to: arguments[3], TestMessages.make(sender: sender, sequence: sequence, length: length))
+        }
+        line("SENT \(count)")
+        me.close()
+        exit(0)
+    }
     if arguments[0] == "own" {
         let owned = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: .process))
         line("OWNING \(owned.name)")
