@@ -132,6 +132,25 @@ public final class NATSConnection: @unchecked Sendable {
         natsConnection_Destroy(connection)
     }
 
+    /// Runs a JetStream API request (`request` returns its status and fills in the JetStream
+    /// error code), again while the cluster cannot answer it: no answer, no responder, "temporarily
+    /// unavailable" (10008) or "not leader" (10009), as while a server is lost and leaders are
+    /// elected again. Gives up after three request timeouts. The requests retried this way are
+    /// idempotent (adding an identical stream or consumer, reading, deleting).
+    func jetStreamRequest(_ request: (inout jsErrCode) -> natsStatus) -> (natsStatus, jsErrCode) {
+        let deadline = ContinuousClock.now + options.requestTimeout * 3
+        var pause = Duration.milliseconds(50)
+        while true {
+            var code = jsErrCode(0)
+            let status = request(&code)
+            let transient = status == NATS_TIMEOUT || status == NATS_NO_RESPONDERS || code.rawValue == 10008
+                || code.rawValue == 10009 || natsConnection_IsReconnecting(connection)
+            if status == NATS_OK || !transient || ContinuousClock.now >= deadline { return (status, code) }
+            sleepFor(pause)
+            pause = min(pause * 2, .milliseconds(500))
+        }
+    }
+
     /// The lease bucket (created with `replicas` copies if it does not exist yet).
     func leases(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
         try leaseTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in

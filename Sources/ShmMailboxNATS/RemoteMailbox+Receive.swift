@@ -169,8 +169,10 @@ extension RemoteMailbox {
     private func acknowledge(_ message: OpaquePointer, waiting: Bool = true) throws(RemoteMailboxError) {
         defer { natsMsg_Destroy(message) }
         if mapping.isEndpoint {
-            var code = jsErrCode(0)
-            let status = js_DeleteMsg(connection.jetStream, mapping.streamName, deliveryFacts(of: message).sequence, nil, &code)
+            let sequence = deliveryFacts(of: message).sequence
+            let (status, code) = connection.jetStreamRequest { code in
+                js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+            }
             // Already gone: deleted through the other consumer by an earlier, interrupted receive.
             if status != NATS_OK && status != NATS_NOT_FOUND && code.rawValue != 10057 {
                 throw NATSStatus.error(status, errorCode: code, "deleting a handled message")
@@ -208,8 +210,10 @@ extension RemoteMailbox {
     private func fetch(limit: Int, deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) {
         let subscription = try pullSubscription()
         while true {
-            // Forever is asked for in slices: between them, notice a deleted mailbox.
-            let expires = deadline.map { max($0 - .now, Self.tryWindow) } ?? .seconds(5)
+            // Long waits are asked for in slices: a pull request can be lost with the server
+            // or consumer leader that held it (failover), and between slices a deleted
+            // mailbox is noticed.
+            let expires = min(deadline.map { max($0 - .now, Self.tryWindow) } ?? Self.fetchSlice, Self.fetchSlice)
             var request = jsFetchRequest()
             jsFetchRequest_Init(&request)
             request.Batch = Int32(clamping: limit)
@@ -226,7 +230,8 @@ extension RemoteMailbox {
                 if !prefetched.isEmpty { return }
             } else if status == NATS_TIMEOUT || status == NATS_NOT_FOUND {
                 // Nothing came in time.
-                if deadline == nil, try !streamExists() { throw goneError }
+                // After a whole slice (not after a try's short look): is the mailbox still there?
+                if expires >= Self.fetchSlice, try !streamExists() { throw goneError }
             } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
                 throw .closed
             } else if try !streamExists() {
@@ -239,6 +244,9 @@ extension RemoteMailbox {
             if let deadline, ContinuousClock.now >= deadline { return }
         }
     }
+
+    /// The longest single pull request (see `fetch`).
+    static let fetchSlice = Duration.seconds(2)
 
     /// How long a try receive's look lasts (see `fetch`).
     static let tryWindow = Duration.milliseconds(2)
@@ -257,8 +265,9 @@ extension RemoteMailbox {
         subscribeOptions.Consumer = strings.make(mapping.consumerName)
         subscribeOptions.ManualAck = true
         var made: OpaquePointer?
-        var code = jsErrCode(0)
-        let status = js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
+        let (status, code) = connection.jetStreamRequest { code in
+            js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
+        }
         if status != NATS_OK {
             if try !streamExists() { throw goneError }
             throw NATSStatus.error(status, errorCode: code, "subscribing to \(mapping.streamName)")

@@ -150,10 +150,13 @@ public final class RemoteMailbox {
         config.MaxMsgSize = Int32(options.maxMessageSize + StreamMapping.headerAllowance)
         config.Duplicates = options.duplicateWindow.nanoseconds
         var info: UnsafeMutablePointer<jsStreamInfo>?
-        var code = jsErrCode(0)
-        let status = withUnsafeMutablePointer(to: &subject) { subjects in
+        let (status, code) = withUnsafeMutablePointer(to: &subject) { subjects in
             config.Subjects = UnsafeMutablePointer(mutating: subjects)
-            return js_AddStream(&info, connection.jetStream, &config, nil, &code)
+            return connection.jetStreamRequest { code in
+                jsStreamInfo_Destroy(info)
+                info = nil
+                return js_AddStream(&info, connection.jetStream, &config, nil, &code)
+            }
         }
         defer { jsStreamInfo_Destroy(info) }
         if status != NATS_OK {
@@ -203,8 +206,7 @@ public final class RemoteMailbox {
 
     /// Deletes the mailbox's stream; false if it was already gone.
     static func deleteStream(_ mapping: StreamMapping, connection: NATSConnection) throws(RemoteMailboxError) -> Bool {
-        var code = jsErrCode(0)
-        let status = js_DeleteStream(connection.jetStream, mapping.streamName, nil, &code)
+        let (status, code) = connection.jetStreamRequest { code in js_DeleteStream(connection.jetStream, mapping.streamName, nil, &code) }
         if code == JSStreamNotFoundErr || status == NATS_NOT_FOUND { return false }
         try NATSStatus.check(status, errorCode: code, "deleting stream \(mapping.streamName)")
         return true
@@ -213,8 +215,11 @@ public final class RemoteMailbox {
     /// The names of the remote mailboxes on the server.
     public static func list(on connection: NATSConnection) throws(RemoteMailboxError) -> [String] {
         var list: UnsafeMutablePointer<jsStreamNamesList>?
-        var code = jsErrCode(0)
-        let status = js_StreamNames(&list, connection.jetStream, nil, &code)
+        let (status, code) = connection.jetStreamRequest { code in
+            jsStreamNamesList_Destroy(list)
+            list = nil
+            return js_StreamNames(&list, connection.jetStream, nil, &code)
+        }
         if status == NATS_NOT_FOUND { return [] }
         try NATSStatus.check(status, errorCode: code, "listing streams")
         defer { jsStreamNamesList_Destroy(list) }
@@ -272,10 +277,11 @@ public final class RemoteMailbox {
         config.MaxDeliver = -1
         config.DeliverPolicy = js_DeliverAll
         config.FilterSubject = strings.make(mapping.consumerFilter)
-        var info: UnsafeMutablePointer<jsConsumerInfo>?
-        var code = jsErrCode(0)
-        let status = js_AddConsumer(&info, connection.jetStream, mapping.streamName, &config, nil, &code)
-        jsConsumerInfo_Destroy(info)
+        let (status, code) = connection.jetStreamRequest { code in
+            var info: UnsafeMutablePointer<jsConsumerInfo>?
+            defer { jsConsumerInfo_Destroy(info) }
+            return js_AddConsumer(&info, connection.jetStream, mapping.streamName, &config, nil, &code)
+        }
         if status != NATS_OK {
             let error = NATSStatus.error(status, errorCode: code, "creating consumer \(mapping.consumerName)")
             // Leave no half-made mailbox behind.
@@ -286,8 +292,11 @@ public final class RemoteMailbox {
 
     static func streamInfo(_ mapping: StreamMapping, connection: NATSConnection) throws(RemoteMailboxError) -> UnsafeMutablePointer<jsStreamInfo> {
         var info: UnsafeMutablePointer<jsStreamInfo>?
-        var code = jsErrCode(0)
-        let status = js_GetStreamInfo(&info, connection.jetStream, mapping.streamName, nil, &code)
+        let (status, code) = connection.jetStreamRequest { code in
+            jsStreamInfo_Destroy(info)
+            info = nil
+            return js_GetStreamInfo(&info, connection.jetStream, mapping.streamName, nil, &code)
+        }
         if status == NATS_NOT_FOUND || code == JSStreamNotFoundErr { throw .notFound(mapping.name) }
         try NATSStatus.check(status, errorCode: code, "reading stream \(mapping.streamName)")
         guard let info else { throw .notFound(mapping.name) }

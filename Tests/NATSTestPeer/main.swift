@@ -15,6 +15,11 @@ import ShmMailboxNATS
 //   NATSTestPeer own URLS NAME                            create NAME owned by this process, print
 //                                                         "OWNING", wait to be killed
 //   NATSTestPeer endpoint-send URLS ME TO SENDER COUNT    join as endpoint ME, send COUNT to TO
+//   NATSTestPeer create URLS NAME CAPACITY REPLICAS REDELIVERY_MS   make a mailbox, print "CREATED"
+//   NATSTestPeer sync-send URLS NAME SENDER COUNT         send each until received, print
+//                                                         "RECEIPT pid" per message
+//   NATSTestPeer endpoint-receive URLS ME COUNT [IDLE_MS] join as ME, receive from anyone, print
+//                                                         "GOT s q from"
 //   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
 //                                                         never finish (the test kills it)
 // URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error.
@@ -45,6 +50,29 @@ do {
             try me.send(to: arguments[3], TestMessages.make(sender: sender, sequence: sequence, length: length))
         }
         line("SENT \(count)")
+        me.close()
+        exit(0)
+    }
+    if arguments[0] == "create" {
+        guard arguments.count >= 6, let capacity = Int(arguments[3]), let replicas = Int(arguments[4]),
+              let redelivery = Int(arguments[5]) else { fail("create: bad arguments") }
+        _ = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(
+            capacity: .bounded(capacity), replicas: replicas, redeliveryDelay: .milliseconds(redelivery)))
+        line("CREATED")
+        exit(0)
+    }
+    if arguments[0] == "endpoint-receive" {
+        guard arguments.count >= 4, let count = Int(arguments[3]) else { fail("endpoint-receive: bad arguments") }
+        let idle = Duration.milliseconds(arguments.count > 4 ? Int(arguments[4]) ?? 60_000 : 60_000)
+        let me = try RemoteEndpoint.join(name, on: connection)
+        line("JOINED")
+        for _ in 0..<count {
+            try me.receive(timeout: idle) { bytes, from in
+                guard let (sender, sequence) = try? TestMessages.verify(bytes) else { fail("corrupt message", status: 2) }
+                line("GOT \(sender) \(sequence) \(from)")
+            }
+        }
+        line("DONE")
         me.close()
         exit(0)
     }
@@ -85,6 +113,14 @@ do {
             }
         }
         line("DONE")
+    case "sync-send":
+        guard arguments.count >= 5, let sender = UInt32(arguments[3]), let count = Int(arguments[4]) else { fail("sync-send: bad arguments") }
+        for sequence in 0..<UInt64(count) {
+            let length = TestMessages.length(sender: sender, sequence: sequence, minSize: 24, maxSize: 256)
+            let delivery = try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length),
+                                        timeout: .seconds(30), until: .received)
+            line("RECEIPT \(delivery?.receiver.pid ?? 0)")
+        }
     case "hold":
         try box.receive { bytes, _ in
             guard let (sender, sequence) = try? TestMessages.verify(bytes) else { fail("corrupt message", status: 2) }

@@ -1,0 +1,141 @@
+import Foundation
+import MailboxTestSupport
+import NATSTestSupport
+import ShmMailboxNATS
+import Testing
+
+/// Real hosts: three network namespaces joined by a bridge, one nats-server per host in one
+/// JetStream cluster (routes), and `NATSTestPeer` processes on each host. Every message is
+/// self-checking (sender, sequence, checksum) and every receiver verifies every byte.
+@Suite(.serialized, .enabled(if: natsInstalled, "nats-server is not installed (apt-get install nats-server)"),
+       .enabled(if: NetworkHosts.availability.isAvailable, "network namespaces: \(NetworkHosts.availability)"))
+struct MultiHostTests {
+    let hosts: NetworkHosts
+    let cluster: NATSCluster
+
+    init() throws {
+        hosts = try NetworkHosts(count: 3)
+        cluster = try NATSCluster(hosts: hosts)
+    }
+
+    /// A host's peer, listing its own server first (then the others: libnats fails over).
+    func peer(on host: Int, _ command: String, _ name: String, _ rest: [String] = []) throws -> SpawnedProcess {
+        let urls = ([cluster.urls[host]] + cluster.urls.enumerated().filter { $0.offset != host }.map(\.element)).joined(separator: ",")
+        return try hosts.run(host: host, executable: buildDirectory + "/NATSTestPeer", arguments: [command, urls, name] + rest)
+    }
+
+    func expectExit(_ process: SpawnedProcess, timeout: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation) {
+        let status = process.wait(timeout: timeout)
+        #expect(status == .exited(0), "\(process.commandLine.suffix(4)): \(status.map { "\($0)" } ?? "still running") \(process.standardOutput()) \(process.standardError())",
+                sourceLocation: sourceLocation)
+    }
+
+    func create(_ name: String, capacity: Int = 10_000, replicas: Int = 3, redeliveryMilliseconds: Int = 30_000) throws {
+        let maker = try peer(on: 0, "create", name, ["\(capacity)", "\(replicas)", "\(redeliveryMilliseconds)"])
+        expectExit(maker, timeout: .seconds(30))
+    }
+
+    /// Checks the receivers' `GOT` lines: every sender's messages exactly once, each receiver
+    /// seeing each sender in order.
+    func expectExactlyOnce(_ receivers: [SpawnedProcess], senders: [UInt32], count: Int,
+                           sourceLocation: SourceLocation = #_sourceLocation) -> [(sender: UInt32, sequence: UInt64, redelivered: Bool)] {
+        var all: [(sender: UInt32, sequence: UInt64, redelivered: Bool)] = []
+        for receiver in receivers {
+            let records = receivedRecords(receiver.standardOutput())
+            for sender in senders {
+                let sequences = records.filter { $0.sender == sender }.map(\.sequence)
+                #expect(sequences == sequences.sorted(), "a receiver saw sender \(sender) out of order", sourceLocation: sourceLocation)
+            }
+            all += records
+        }
+        for sender in senders {
+            let sequences = all.filter { $0.sender == sender }.map(\.sequence).sorted()
+            #expect(sequences == Array(0..<UInt64(count)),
+                    "sender \(sender): \(sequences.count) received, \(Set(sequences).count) distinct, expected \(count)",
+                    sourceLocation: sourceLocation)
+        }
+        return all
+    }
+
+    @Test func aMailboxOnThreeHostsCarriesEveryMessageExactlyOnce() throws {
+        try create("jobs")
+        let receivers = try [1, 2].map { try peer(on: $0, "receive", "jobs", ["100000", "4000"]) }
+        let senders = try [(0, 1), (1, 2)].map { try peer(on: $0.0, "send", "jobs", ["\($0.1)", "400"]) }
+        for process in senders + receivers { expectExit(process) }
+        let records = expectExactlyOnce(receivers, senders: [1, 2], count: 400)
+        #expect(records.allSatisfy { !$0.redelivered })
+    }
+
+    @Test func aServerKilledMidStreamLosesAndDoublesNothing() throws {
+        try create("r3")
+        let count = 1500
+        let sender = try peer(on: 0, "send", "r3", ["7", "\(count)"])
+        // Kill the sender's own server (host 0) while it sends; bring it back.
+        Thread.sleep(forTimeInterval: 0.4)
+        _ = cluster.kill(0)
+        Thread.sleep(forTimeInterval: 1.0)
+        try cluster.restart(0)
+        let receiver = try peer(on: 2, "receive", "r3", ["\(count)", "30000"])
+        let start = ContinuousClock.now
+        expectExit(sender)
+        expectExit(receiver)
+        // Failover costs seconds, not a receiver's whole idle timeout (lost pull requests are
+        // asked again every fetch slice).
+        #expect(ContinuousClock.now - start < .seconds(25))
+        _ = expectExactlyOnce([receiver], senders: [7], count: count)
+    }
+
+    @Test func aReceiverKilledBeforeFinishingIsReplacedOnAnotherHost() throws {
+        try create("handover", redeliveryMilliseconds: 1000)
+        let sender = try peer(on: 0, "send", "handover", ["4", "1"])
+        expectExit(sender)
+        let holder = try peer(on: 1, "hold", "handover")
+        #expect(waitForOutput(holder, "HOLDING 4 0"), "\(holder.standardOutput()) \(holder.standardError())")
+        _ = holder.killAndWait()
+        let receiver = try peer(on: 2, "receive", "handover", ["1", "15000"])
+        expectExit(receiver)
+        let records = receivedRecords(receiver.standardOutput())
+        #expect(records.count == 1 && records.first?.sender == 4 && records.first?.sequence == 0 && records.first?.redelivered == true)
+    }
+
+    @Test func synchronousSendsGetReceiptsFromAnotherHost() throws {
+        try create("sync")
+        let receiver = try peer(on: 2, "receive", "sync", ["20", "20000"])
+        let sender = try peer(on: 0, "sync-send", "sync", ["9", "20"])
+        expectExit(sender)
+        expectExit(receiver)
+        let receipts = sender.standardOutput().split(separator: "\n").filter { $0.hasPrefix("RECEIPT ") }
+        #expect(receipts.count == 20 && receipts.allSatisfy { $0 == "RECEIPT \(receiver.pid)" }, "\(receipts)")
+        _ = expectExactlyOnce([receiver], senders: [9], count: 20)
+    }
+
+    @Test func endpointsOnThreeHostsNameEachOther() throws {
+        let receiver = try peer(on: 2, "endpoint-receive", "Q", ["400", "20000"])
+        #expect(waitForOutput(receiver, "JOINED"), "\(receiver.standardError())")
+        let senders = try [(0, "A", 1), (1, "B", 2)].map { try peer(on: $0.0, "endpoint-send", $0.1, ["Q", "\($0.2)", "200"]) }
+        for process in senders + [receiver] { expectExit(process) }
+        let lines = receiver.standardOutput().split(separator: "\n").filter { $0.hasPrefix("GOT ") }.map { $0.split(separator: " ") }
+        #expect(lines.count == 400)
+        for (name, index) in [("A", "1"), ("B", "2")] {
+            let mine = lines.filter { $0[3] == Substring(name) }
+            #expect(mine.allSatisfy { $0[1] == Substring(index) }, "messages from \(name) carry sender \(index)")
+            #expect(mine.map { UInt64($0[2])! } == Array(0..<200), "\(name)'s messages in order, each once")
+        }
+    }
+
+    @Test(.enabled(if: NetworkHosts.netemAvailability.isAvailable, "netem: \(NetworkHosts.netemAvailability)"))
+    func aLossyDelayedLinkStillCarriesEverything() throws {
+        try create("lossy", redeliveryMilliseconds: 5000)
+        try hosts.netem(host: 1, delay: .milliseconds(20), loss: 0.05)
+        defer { try? hosts.netem(host: 1) }
+        let count = 300
+        let start = ContinuousClock.now
+        let sender = try peer(on: 1, "send", "lossy", ["11", "\(count)"])
+        let receiver = try peer(on: 2, "receive", "lossy", ["\(count)", "30000"])
+        expectExit(sender, timeout: .seconds(240))
+        expectExit(receiver, timeout: .seconds(240))
+        let elapsed = ContinuousClock.now - start
+        _ = expectExactlyOnce([receiver], senders: [11], count: count)
+        print("lossy link (20 ms delay, 5 % loss on host 1): \(count) messages in \(elapsed), \(Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) messages/s")
+    }
+}
