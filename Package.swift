@@ -51,10 +51,19 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // The ringbench command line (subcommands and options), shared by `ringbench` and
+        // `ringbench-nats`.
+        .target(
+            name: "RingBenchCLI",
+            dependencies: [
+                "RingBenchKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "ringbench",
             dependencies: [
-                "RingBenchKit",
+                "RingBenchCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
