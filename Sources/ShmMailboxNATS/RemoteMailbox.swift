@@ -41,6 +41,8 @@ public final class RemoteMailbox {
     var subscription: OpaquePointer?
     /// Messages fetched but not yet handed to a receive call (unacknowledged).
     var prefetched: [OpaquePointer] = []
+    /// The asynchronous publishing of `batch`, made at the first batch.
+    var pipeline: SendPipeline?
     var isClosed = false
 
     init(connection: NATSConnection, mapping: StreamMapping, settings: StreamMapping.Settings) {
@@ -67,6 +69,7 @@ public final class RemoteMailbox {
             natsMsg_Destroy(message)
         }
         prefetched.removeAll()
+        pipeline = nil
         if let subscription {
             // Unsubscribing only drops this process's pull interest; the durable consumer stays.
             natsSubscription_Destroy(subscription)
