@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "ShmMailbox", targets: ["ShmMailbox"]),
         .executable(name: "shmbox", targets: ["shmbox"]),
         .executable(name: "ringbench", targets: ["ringbench"]),
+        // ringbench plus the NATS transports (nats-raw, nats). Needs libnats; `ringbench` does not.
+        .executable(name: "ringbench-nats", targets: ["ringbench-nats"]),
         // Mailboxes across machines, carried by NATS JetStream. Needs libnats (apt: libnats-dev);
         // nothing above does.
         .library(name: "ShmMailboxNATS", targets: ["ShmMailboxNATS"]),
@@ -51,12 +53,36 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .executableTarget(
-            name: "ringbench",
+        // The ringbench command line (subcommands and options), shared by `ringbench` and
+        // `ringbench-nats`.
+        .target(
+            name: "RingBenchCLI",
             dependencies: [
                 "RingBenchKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "ringbench",
+            dependencies: [
+                "RingBenchCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // ringbench's NATS transports: nats-raw (plain libnats JetStream) and nats (RemoteMailbox),
+        // each run against a nats-server of its own. Registered into RingBenchKit from outside, so
+        // `ringbench` builds without libnats.
+        .target(name: "RingBenchNATS", dependencies: ["RingBenchKit", "ShmMailboxNATS", "CNATS"]),
+        .executableTarget(
+            name: "ringbench-nats",
+            dependencies: [
+                "RingBenchNATS", "RingBenchCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RingBenchNATSTests",
+            dependencies: ["RingBenchNATS", "RingBenchKit", "ringbench-nats"]
         ),
         .testTarget(
             name: "RingBenchKitTests",

@@ -4,7 +4,8 @@
 // two or more real processes: ringbench starts itself again as the peer.
 //
 //   Transports/  one file per transport: parent-side setup, what the peer inherits or is told,
-//                and the `Link` that carries whole messages of one size.
+//                and the `Link` that carries whole messages of one size; `BenchTransport` and
+//                the registry through which transports from outside (RingBenchNATS) join.
 //   Workloads/   the peer process, the timed loops (latency, throughput, fan-in), runs and
 //                medians, the message pattern and its verification.
 //   Report/      the result model and its formatters (table, JSON, CSV, SVG).
@@ -20,6 +21,18 @@ public enum RingBench {
     /// (default: all transports, 8 B to 1 MiB).
     public static func compare(options: BenchOptions) throws -> BenchmarkReport {
         try Runner.run([.latency, .throughput], options, defaultSizes: BenchOptions.compareSizes)
+    }
+
+    /// Makes `transport` available to `--transport` (and to `compare`'s default list) in this
+    /// process. Call it before parsing the command line, in the parent and its peers alike (they
+    /// are the same executable). Built-in names cannot be replaced.
+    public static func register(_ transport: any BenchTransport) {
+        TransportRegistry.register(transport)
+    }
+
+    /// The names `--transport` accepts in this process: built in, then registered.
+    public static var transportNames: [String] {
+        TransportKind.allCases.map(\.rawValue)
     }
 
     /// The peer process (`ringbench _peer <config>`); returns the exit status.

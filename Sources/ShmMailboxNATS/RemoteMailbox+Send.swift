@@ -7,7 +7,8 @@ import ShmMailbox
 /// Sending: the public calls and the one engine under them (`sendBuffer`).
 ///
 /// A send is a JetStream publish carrying a message id unique to this handle; the call returns
-/// once the server (every replica's quorum) has stored the message. A publish whose answer does
+/// once the server (every replica's quorum) has stored the message (inside a `batch`, an untimed
+/// send returns at once and the batch waits for the acknowledgements; see `batch`). A publish whose answer does
 /// not come (server lost, leader failing over) is retried under the same id until the call's
 /// deadline, so a retried send is never stored twice.
 extension RemoteMailbox {
@@ -98,13 +99,6 @@ extension RemoteMailbox {
         try sendFilled(count: count, deadline: .now, fill) != .full
     }
 
-    /// Sends what `body` sends as one batch. Remote sends already return only once stored, so a
-    /// batch groups calls without changing their meaning; it exists so code written against
-    /// `Mailbox` runs unchanged.
-    public func batch<R>(_ body: () throws -> R) rethrows -> R {
-        try body()
-    }
-
     // MARK: The engine
 
     /// What a send achieved.
@@ -115,6 +109,8 @@ extension RemoteMailbox {
         case stored(UInt64)
         /// Taken and finished by this receiver (synchronous sends).
         case delivered(RemoteSender)
+        /// Handed to a batch's pipeline: stored once the batch completes.
+        case pending
 
         var delivery: RemoteDelivery? {
             if case .delivered(let receiver) = self { return RemoteDelivery(receiver: receiver) }
@@ -155,6 +151,12 @@ extension RemoteMailbox {
             try NATSStatus.check(natsMsgHeader_Set(message, Headers.receipt, receipts!.subject), "setting the receipt header")
         }
 
+        // Pipelined only where the server never refuses for lack of room (unbounded): a refused
+        // message published again would land after later ones, out of the order sent.
+        if let pipeline, pipeline.depth > 0, !synchronous, deadline == nil, capacity.kind == .unbounded {
+            try pipeline.publish(&message, id: id, isClosed: { connection.isClosed })
+            return .pending
+        }
         guard case .stored(let sequence) = try publish(message, id: id, deadline: deadline) else { return .full }
         guard let receipts else { return .stored(sequence) }
         // A try-send still gives a receiver that is already waiting the time to take it.

@@ -46,6 +46,8 @@ public final class RemoteMailbox {
     var subscription: OpaquePointer?
     /// Messages fetched but not yet handed to a receive call (unacknowledged).
     var prefetched: [OpaquePointer] = []
+    /// The asynchronous publishing of `batch`, made at the first batch.
+    var pipeline: SendPipeline?
     var isClosed = false
     /// The leases this handle holds (see `RemoteMailbox+Roles`).
     var receiverLease: Lease?
@@ -78,6 +80,7 @@ public final class RemoteMailbox {
             natsMsg_Destroy(message)
         }
         prefetched.removeAll()
+        pipeline = nil
         releaseRoles()
         if let subscription {
             // Unsubscribing only drops this process's pull interest; the durable consumer stays.

@@ -4,7 +4,7 @@
 /// this process's own memory (copied out of the kernel or out of shared memory, like `recv`
 /// does) and valid only inside the closure. Links reuse their buffers: nothing is allocated per
 /// message.
-protocol Link: AnyObject {
+public protocol Link: AnyObject {
     /// Sends one whole message.
     func send(_ message: UnsafeRawBufferPointer) throws
     /// Waits for the next whole message and hands its bytes to `body`.
@@ -21,7 +21,8 @@ protocol Link: AnyObject {
 }
 
 extension Link {
-    func sendBatch(count: Int, buffer: UnsafeMutableRawBufferPointer,
+    /// Sends the messages one by one with `send`.
+    public func sendBatch(count: Int, buffer: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         for index in 0..<count {
             try fill(index, buffer)
@@ -29,7 +30,8 @@ extension Link {
         }
     }
 
-    func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    /// Receives one message with `receive`.
+    public func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         try receive(body)
         return 1
     }
@@ -37,17 +39,18 @@ extension Link {
 
 /// Called by links whenever a blocking call has waited a while (a time slice of about a second),
 /// to find out whether the other side is still there. Throws when it is not.
-final class Watchdog {
+public final class Watchdog {
     private let check: () throws -> Void
 
-    init(_ check: @escaping () throws -> Void) {
+    public init(_ check: @escaping () throws -> Void) {
         self.check = check
     }
 
     /// A watchdog that never complains.
-    static var none: Watchdog { Watchdog {} }
+    public static var none: Watchdog { Watchdog {} }
 
-    func checkPeer() throws {
+    /// Throws when the other side is gone.
+    public func checkPeer() throws {
         try check()
     }
 }

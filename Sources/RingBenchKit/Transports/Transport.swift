@@ -3,53 +3,77 @@ import Glibc
 #endif
 import ShmMailbox
 
-/// The transports ringbench measures, by their `--transport` names.
-public enum TransportKind: String, CaseIterable, Sendable {
+/// A transport ringbench measures, by its `--transport` name: one of the built-in ones below, or
+/// one registered from outside (`RingBench.register`; `ringbench-nats` registers the NATS
+/// transports). What it does lives in its `BenchTransport`; this is only its name.
+public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable {
+    public let rawValue: String
+
+    /// The transport named `rawValue`, if it is built in or registered in this process.
+    public init?(rawValue: String) {
+        guard TransportRegistry.transport(named: rawValue) != nil else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init(builtIn name: String) {
+        rawValue = name
+    }
+
     /// ShmMailbox, one-to-one ring (`MailboxOptions.kind = .oneToOne`).
-    case shm
+    public static let shm = TransportKind(builtIn: "shm")
     /// ShmMailbox, shared ring (`.shared`: any number of senders and receivers).
-    case shmShared = "shm-shared"
+    public static let shmShared = TransportKind(builtIn: "shm-shared")
     /// ShmMailbox endpoints (direct naming): `send(to:)`, receive from anyone; one one-to-one link
     /// per sender.
-    case shmEndpoint = "shm-endpoint"
+    public static let shmEndpoint = TransportKind(builtIn: "shm-endpoint")
     /// `socketpair(AF_UNIX, SOCK_STREAM)`, 4-byte length prefix per message.
-    case udsStream = "uds-stream"
+    public static let udsStream = TransportKind(builtIn: "uds-stream")
     /// `AF_UNIX, SOCK_DGRAM`: one datagram per message (or per chunk, see the note).
-    case udsDgram = "uds-dgram"
+    public static let udsDgram = TransportKind(builtIn: "uds-dgram")
     /// `socketpair(AF_UNIX, SOCK_SEQPACKET)`: one packet per message (or per chunk).
-    case udsSeqpacket = "uds-seqpacket"
+    public static let udsSeqpacket = TransportKind(builtIn: "uds-seqpacket")
     /// `pipe2`, 4-byte length prefix per message.
-    case pipe
+    public static let pipe = TransportKind(builtIn: "pipe")
     /// POSIX message queue (`mq_open`): one queue message per message (or per chunk).
-    case mqueue
+    public static let mqueue = TransportKind(builtIn: "mqueue")
     /// TCP over 127.0.0.1 with TCP_NODELAY, 4-byte length prefix per message.
-    case tcp
+    public static let tcp = TransportKind(builtIn: "tcp")
     /// C floor (CBenchShim): a busy-polling single-producer, single-consumer ring in a memfd, each
     /// message's index published on its own. One-to-one only (no fan-in).
-    case cRing = "c-ring"
+    public static let cRing = TransportKind(builtIn: "c-ring")
     /// C floor: ping-pong on one shared cache line (turn word and payload), both sides busy-poll.
     /// Latency only.
-    case cSpin = "c-spin"
+    public static let cSpin = TransportKind(builtIn: "c-spin")
     /// C floor: bare futex ping-pong, FUTEX_WAKE on every send, FUTEX_WAIT to receive. Latency only.
-    case cFutex = "c-futex"
+    public static let cFutex = TransportKind(builtIn: "c-futex")
+
+    /// The transports built into ringbench, in the order reports list them.
+    static let builtIn: [TransportKind] = [
+        .shm, .shmShared, .shmEndpoint, .udsStream, .udsDgram, .udsSeqpacket, .pipe, .mqueue, .tcp, .cRing, .cSpin, .cFutex,
+    ]
+
+    /// Every transport this process knows: the built-in ones, then the registered ones in the
+    /// order they were registered.
+    public static var allCases: [TransportKind] {
+        TransportRegistry.all.map { TransportKind(builtIn: $0.name) }
+    }
 
     var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint }
 
     /// The C reference floors: not alternatives to ShmMailbox but the least its kind of work costs.
     var isCFloor: Bool { self == .cRing || self == .cSpin || self == .cFutex }
 
-    /// Whether the transport can carry `shape`; nil if so, else why not. Every transport but the C
-    /// floors can: the connection-oriented ones with one connection (or pipe) per sender that the
-    /// receiver polls, `shm` with the shared ring, `shm-endpoint` with a link per sender.
-    func limitation(for shape: LinkShape) -> String? {
-        switch (self, shape) {
-        case (.cRing, .fanIn):
-            return "a single-producer, single-consumer ring takes one sender"
-        case (.cSpin, .oneWay), (.cSpin, .fanIn), (.cFutex, .oneWay), (.cFutex, .fanIn):
-            return "it carries one message at a time each way (ping-pong: latency only)"
-        default:
-            return nil
+    /// What carries this transport's messages (registered under its name).
+    var implementation: any BenchTransport {
+        guard let transport = TransportRegistry.transport(named: rawValue) else {
+            preconditionFailure("transport \(rawValue) is not registered in this process")
         }
+        return transport
+    }
+
+    /// Whether the transport can carry `shape`; nil if so, else why not.
+    func limitation(for shape: LinkShape) -> String? {
+        implementation.limitation(for: shape)
     }
 
     /// What the report row calls this transport: the shared-memory ones carry their wait strategy.
@@ -57,30 +81,14 @@ public enum TransportKind: String, CaseIterable, Sendable {
         isSharedMemory ? "\(rawValue)/\(strategy.rawValue)" : rawValue
     }
 
-    /// Sets up the parent's side (mailboxes, sockets, pipes, queues, a listening port).
-    func setUp(_ plan: LinkPlan) throws -> TransportSetup {
-        switch self {
-        case .shm, .shmShared: return try MailboxSetup(plan)
-        case .shmEndpoint: return try EndpointSetup(plan)
-        case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup(plan)
-        case .pipe: return try PipeSetup(plan)
-        case .mqueue: return try MessageQueueSetup(plan)
-        case .tcp: return try TCPSetup(plan)
-        case .cRing, .cSpin, .cFutex: return try FloorSetup(plan)
-        }
+    /// Sets up the parent's side (mailboxes, sockets, pipes, queues, a listening port, a server).
+    func setUp(_ plan: LinkPlan) throws -> any TransportSetup {
+        try implementation.setUp(plan)
     }
 
     /// Connects in the peer, from what the parent's setup handed over.
-    func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> Link {
-        switch self {
-        case .shm, .shmShared: return try MailboxSetup.connect(plan, endpoint, watchdog: watchdog)
-        case .shmEndpoint: return try EndpointSetup.connect(plan, endpoint, watchdog: watchdog)
-        case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
-        case .pipe: return try PipeSetup.connect(plan, endpoint, watchdog: watchdog)
-        case .mqueue: return try MessageQueueSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
-        case .tcp: return try TCPSetup.connect(plan, endpoint, watchdog: watchdog)
-        case .cRing, .cSpin, .cFutex: return try FloorSetup.connect(plan, endpoint, watchdog: watchdog)
-        }
+    func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> any Link {
+        try implementation.connect(plan, endpoint: endpoint, senderIndex: senderIndex, watchdog: watchdog)
     }
 }
 
@@ -98,7 +106,7 @@ public enum WaitChoice: String, Sendable, CaseIterable {
 }
 
 /// Who talks to whom in a run.
-enum LinkShape: Equatable {
+public enum LinkShape: Equatable, Sendable {
     /// The peer sends, the parent receives (throughput).
     case oneWay
     /// The parent sends, the peer echoes back (latency).
@@ -106,41 +114,59 @@ enum LinkShape: Equatable {
     /// `senders` peers send, the parent receives (fanin).
     case fanIn(senders: Int)
 
-    var peers: Int {
+    /// Peer processes in the run: the senders of a fan-in, else one.
+    public var peers: Int {
         if case .fanIn(let senders) = self { return senders }
         return 1
     }
 }
 
 /// What both sides of a run agree on; the parent passes it to its peers.
-struct LinkPlan: Equatable {
-    var transport: TransportKind
-    var size: Int
-    var shape: LinkShape
-    var strategy: WaitChoice
-    /// Messages the shm link may publish together (`--batch`); other links send one at a time.
-    var batch: Int
+public struct LinkPlan: Equatable, Sendable {
+    public var transport: TransportKind
+    /// The size of every message, in bytes.
+    public var size: Int
+    public var shape: LinkShape
+    /// How the shared-memory links wait.
+    public var strategy: WaitChoice
+    /// Messages a link may publish together in a stream (`--batch`: the shm links and the NATS
+    /// links' window of unacknowledged publishes); the others send one at a time.
+    public var batch: Int
+
+    public init(transport: TransportKind, size: Int, shape: LinkShape, strategy: WaitChoice, batch: Int) {
+        self.transport = transport
+        self.size = size
+        self.shape = shape
+        self.strategy = strategy
+        self.batch = batch
+    }
 }
 
 /// What a peer needs to connect: named values (mailbox or queue names, a port, the chunk size…)
 /// and descriptors it inherits. In the peer, `fds[i]` is descriptor `PeerEndpoint.firstFD + i`.
-struct PeerEndpoint {
+public struct PeerEndpoint: Sendable {
     static let firstFD: Int32 = 3
 
-    var values: [String: String] = [:]
-    var fds: [Int32] = []
+    /// Named values, passed on the peer's command line (no `;` or `=` in keys; no `;` in values).
+    public var values: [String: String] = [:]
+    /// Descriptors the peer inherits (the parent's numbers in the parent, the peer's in the peer).
+    public var fds: [Int32] = []
 
-    subscript(key: String) -> String? {
+    public init() {}
+
+    public subscript(key: String) -> String? {
         get { values[key] }
         set { values[key] = newValue }
     }
 
-    func string(_ key: String) throws -> String {
+    /// The value of `key`; throws `protocolViolation` if the parent did not pass it.
+    public func string(_ key: String) throws -> String {
         guard let value = values[key] else { throw BenchError.protocolViolation("peer endpoint lacks \"\(key)\"") }
         return value
     }
 
-    func int(_ key: String) throws -> Int {
+    /// The value of `key` as a number.
+    public func int(_ key: String) throws -> Int {
         guard let value = Int(try string(key)) else { throw BenchError.protocolViolation("peer endpoint \"\(key)\" is not a number") }
         return value
     }
@@ -150,7 +176,7 @@ struct PeerEndpoint {
 }
 
 /// The parent's side of a transport for one run.
-protocol TransportSetup: AnyObject {
+public protocol TransportSetup: AnyObject {
     /// How message sizes are carried (whole, split, raised limits), for the report's note.
     var note: String { get }
     /// What peer `index` gets (its arguments and inherited descriptors).
@@ -162,8 +188,15 @@ protocol TransportSetup: AnyObject {
     func parentLink(watchdog: Watchdog) throws -> Link
     /// All peers have connected: names can go (nothing is left behind if anyone crashes later).
     func peersReady()
+    /// CPU seconds a server process of the transport (not the parent or a peer) used since
+    /// `peersReady` (nil: the transport has none). Asked once the timed part is over.
+    func serverCPUSeconds() -> Double?
     /// Removes whatever is left (names, descriptors). Idempotent.
     func tearDown()
+}
+
+extension TransportSetup {
+    public func serverCPUSeconds() -> Double? { nil }
 }
 
 /// A name unique to this process and call, usable for mailboxes and message queues.

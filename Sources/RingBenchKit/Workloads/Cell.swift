@@ -105,6 +105,11 @@ struct Cell {
                     cpuSenderS: peer.cpu, cpuReceiverS: stream.cpuSeconds, verified: verify.rawValue, note: "")
             }
             row.note = note(setup)
+            if let server = setup.serverCPUSeconds() {
+                // Warm-up included: the setup counts from the GO (peersReady) to here.
+                let perMessage = row.messages > 0 ? server * 1e9 / Double(row.messages) : 0
+                row.note += "; server CPU \(HumanFormat.significant(server)) s, \(HumanFormat.duration(ns: perMessage))/msg (warm-up included)"
+            }
             for peer in peers {
                 let status = peer.finish(timeout: 10)
                 guard status == 0 else {
@@ -133,7 +138,7 @@ struct Cell {
         return (cpu, messages)
     }
 
-    private func note(_ setup: TransportSetup) -> String {
+    private func note(_ setup: any TransportSetup) -> String {
         var parts = [setup.note]
         if case .fanIn(let senders) = shape { parts.append("\(senders) senders") }
         parts.append("warmup \(warmup)\(shape.peers > 1 ? " per sender" : "")")

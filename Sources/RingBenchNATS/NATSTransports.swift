@@ -1,0 +1,62 @@
+import RingBenchKit
+
+/// ringbench's NATS transports, registered into RingBenchKit by `ringbench-nats`:
+///
+/// - `nats-raw`: plain libnats, the least the work costs through the official client: a
+///   JetStream stream (work-queue retention), a durable pull consumer with explicit acks,
+///   publishes with a message id (synchronous one by one; `js_PublishAsync` with a window of
+///   `--batch` outstanding acknowledgements in a stream, as `nats bench` does), fetches of up
+///   to `--batch` with acks.
+/// - `nats`: the same work through ShmMailboxNATS's `RemoteMailbox` (create/open, `send`,
+///   `batch(window:)`, `receive`, `receiveBatch`), on the same stream settings.
+///
+/// Each run starts a nats-server of its own (`NATSServer`) and counts its CPU time in the row's
+/// note. The streams are unbounded (see `NATSSetup`).
+public enum NATSTransports {
+    /// The transports this module adds.
+    static let all: [NATSTransport] = [NATSTransport(flavor: .raw), NATSTransport(flavor: .mailbox)]
+
+    /// Registers `nats-raw` and `nats` with RingBenchKit. Call before parsing the command line
+    /// (also in the peer processes: they are this executable again).
+    public static func register() {
+        for transport in all { RingBench.register(transport) }
+        // TODO(nats-bridge): register the bridge transport here once it exists (local mailbox ->
+        // shmbox-bridge -> NATS -> shmbox-bridge -> local mailbox): a third `NATSFlavor` whose
+        // setup starts the two bridges next to the server, and whose links are local `Mailbox`
+        // ends; NATSSetup and NATSServer are meant to be reused by it.
+    }
+
+    /// One sentence for the root command's help.
+    public static let summary = """
+        NATS JetStream over 127.0.0.1, each run against a nats-server of its own (file storage in a \
+        temporary directory; its CPU time is in the note): nats-raw (plain libnats: js_PublishAsync with \
+        --batch acknowledgements outstanding, pull-consumer fetches of --batch with explicit acks) and \
+        nats (the same through ShmMailboxNATS's RemoteMailbox).
+        """
+}
+
+/// Which NATS transport.
+enum NATSFlavor: String, Sendable {
+    case raw = "nats-raw"
+    case mailbox = "nats"
+}
+
+/// A NATS transport as RingBenchKit sees it.
+struct NATSTransport: BenchTransport {
+    let flavor: NATSFlavor
+
+    var name: String { flavor.rawValue }
+
+    /// Every shape: ping-pong uses two streams (one each way), a fan-in one stream all senders
+    /// publish to.
+    func limitation(for shape: LinkShape) -> String? { nil }
+
+    func setUp(_ plan: LinkPlan) throws -> any TransportSetup {
+        try NATSSetup(plan, flavor: flavor)
+    }
+
+    func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> any Link {
+        let ends = NATSSetup.Ends(sendTo: endpoint["send"], receiveFrom: endpoint["receive"])
+        return try NATSSetup.link(flavor, url: try endpoint.string("url"), ends: ends, plan: plan, watchdog: watchdog)
+    }
+}
