@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CNATS
 
 /// Receiving: the public calls and the one engine under them (`receiveMessages`).
@@ -99,10 +102,12 @@ extension RemoteMailbox {
             var unacknowledged: OpaquePointer?
             do {
                 while handed < limit, !prefetched.isEmpty {
-                    let message = prefetched.removeFirst()
+                    // `prefetched` is kept newest first: the next message is its last.
+                    let message = prefetched.removeLast()
+                    let receipt = header(Headers.receipt, of: message)
                     let allowed: Bool
-                    do { allowed = try mayHandle(message) } catch {
-                        prefetched.insert(message, at: 0)
+                    do { allowed = try mayHandle(receipt: receipt) } catch {
+                        prefetched.append(message)
                         throw error
                     }
                     guard allowed else {
@@ -116,11 +121,10 @@ extension RemoteMailbox {
                     }
                     unacknowledged = message
                     handed += 1
-                    let receipt = header(Headers.receipt, of: message)
                     let length = Int(natsMsg_GetDataLength(message))
                     let bytes = UnsafeRawBufferPointer(start: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, count: length)
                     let (redelivered, sequence) = deliveryFacts(of: message)
-                    try handle(bytes, header(Headers.sender, of: message).flatMap(RemoteSender.init(encoded:)), redelivered, sequence)
+                    try handle(bytes, sender(of: message), redelivered, sequence)
                     if let receipt {
                         // Acknowledged before the receipt: a sender holding its receipt never sees
                         // the message handed to anyone else.
@@ -146,8 +150,8 @@ extension RemoteMailbox {
 
     /// For a synchronous send's message: asks its sender for the go-ahead; false means the
     /// sender gave up (or died) and the message must be dropped. Other messages: true.
-    private func mayHandle(_ message: OpaquePointer) throws(RemoteMailboxError) -> Bool {
-        guard let inbox = header(Headers.receipt, of: message) else { return true }
+    private func mayHandle(receipt inbox: String?) throws(RemoteMailboxError) -> Bool {
+        guard let inbox else { return true }
         var reply: OpaquePointer?
         let status = natsConnection_RequestString(&reply, connection.connection, inbox, "take", handshakeTimeout.milliseconds)
         defer { natsMsg_Destroy(reply) }
@@ -187,6 +191,18 @@ extension RemoteMailbox {
         _ = natsConnection_Flush(connection.connection)
     }
 
+    /// The message's sender, parsed once per distinct header (a stream mostly comes from few
+    /// senders).
+    private func sender(of message: OpaquePointer) -> RemoteSender? {
+        var value: UnsafePointer<CChar>?
+        guard natsMsgHeader_Get(message, Headers.sender, &value) == NATS_OK, let value else { return nil }
+        if let (text, sender) = lastSender, strcmp(text, value) == 0 { return sender }
+        let text = String(cString: value)
+        let sender = RemoteSender(encoded: text)
+        lastSender = (text, sender)
+        return sender
+    }
+
     private func header(_ name: String, of message: OpaquePointer) -> String? {
         var value: UnsafePointer<CChar>?
         guard natsMsgHeader_Get(message, name, &value) == NATS_OK, let value else { return nil }
@@ -222,7 +238,8 @@ extension RemoteMailbox {
             var list = natsMsgList()
             let status = natsSubscription_FetchRequest(&list, subscription, &request)
             if status == NATS_OK {
-                for index in 0..<Int(list.Count) {
+                // Newest first, so that taking the next one is `removeLast`.
+                for index in (0..<Int(list.Count)).reversed() {
                     if let message = list.Msgs[index] { prefetched.append(message) }
                     list.Msgs[index] = nil
                 }

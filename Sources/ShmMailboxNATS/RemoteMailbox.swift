@@ -44,8 +44,10 @@ public final class RemoteMailbox {
     var sendCount: UInt64 = 0
     /// The pull subscription on the `receivers` consumer, made at the first receive.
     var subscription: OpaquePointer?
-    /// Messages fetched but not yet handed to a receive call (unacknowledged).
+    /// Messages fetched but not yet handed to a receive call (unacknowledged), newest first.
     var prefetched: [OpaquePointer] = []
+    /// The last sender header seen and what it parsed to.
+    var lastSender: (text: String, sender: RemoteSender?)?
     /// The asynchronous publishing of `batch`, made at the first batch.
     var pipeline: SendPipeline?
     var isClosed = false
