@@ -37,6 +37,43 @@ struct FailureTests {
         _ = try NATSConnection("nats://t0ken@127.0.0.1:\(tokenServer.port)")
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl is not installed"))
+    func tlsIsRequiredAndVerified() throws {
+        // A throwaway CA and a server certificate for 127.0.0.1, made with the openssl tool.
+        let directory = NSTemporaryDirectory() + "shmmb-tls-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: directory + "/ext.cnf", atomically: true, encoding: .utf8)
+        for command in [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=shmmb-test-ca"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
+             "-days", "1", "-extfile", "ext.cnf"],
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = command
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "openssl \(command[0]) failed")
+        }
+        let server = try NATSServer(options: .init(extraConfiguration: """
+            tls {
+              cert_file: "\(directory)/server.pem"
+              key_file: "\(directory)/server.key"
+            }
+            """))
+        // Plain text to a TLS-only server fails; TLS trusting our CA works end to end.
+        expectRemoteError({ if case .unreachable = $0 { true } else { false } }) { try NATSConnection(server.url) }
+        let connection = try NATSConnection(server.url, options: .init(tls: .init(caCertificatesFile: directory + "/ca.pem")))
+        let box = try RemoteMailbox.create(uniqueRemoteName("tls"), on: connection)
+        try box.send("over TLS")
+        #expect(try box.receive(timeout: .seconds(5)).string == "over TLS")
+    }
+
     @Test func aServerWithoutJetStreamIsSaidSo() throws {
         let server = try NATSServer(options: .init(jetStream: false))
         expectRemoteError({ if case .jetStreamUnavailable = $0 { true } else { false } }) { try NATSConnection(server.url) }
