@@ -47,7 +47,7 @@ public final class SpawnedProcess: @unchecked Sendable {
     ///   - environment: the child's whole environment; `nil` inherits the parent's.
     ///   - standardOutputPath: created if missing and appended to.
     ///   - standardErrorPath: the same path as `standardOutputPath` interleaves both streams in one file.
-    ///   - Throws: ``NATSServerError/spawnFailed(executable:errno:)`` if `posix_spawn` fails.
+    /// - Throws: ``NATSServerError/spawnFailed(executable:errno:)`` if `posix_spawn` fails.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 standardOutputPath: String, standardErrorPath: String) throws {
         commandLine = [executable] + arguments
