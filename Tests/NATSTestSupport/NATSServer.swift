@@ -18,6 +18,13 @@ public final class NATSServer: @unchecked Sendable {
     /// Whether `nats-server` is installed; for `.enabled(if: NATSServer.isInstalled, "…")`.
     public static var isInstalled: Bool { executablePath != nil }
 
+    /// Kills nats-servers and removes temporary directories left by test processes that died
+    /// before cleaning up (found by the owner pid in the directory names). Runs automatically
+    /// before the first server of a process starts; call it to clean up at another time.
+    public static func removeLeftovers() {
+        Leftovers.sweep()
+    }
+
     /// The private directory holding the configuration file, the log and the store.
     public let directory: String
     /// The generated configuration file.
@@ -60,6 +67,7 @@ public final class NATSServer: @unchecked Sendable {
     init(name: String, host: String, namespace: String?, options: Options,
          ports: (String) throws -> (Int, Int, ServerConfiguration.Cluster?)) throws {
         guard let executable = Self.executablePath else { throw NATSServerError.notInstalled }
+        _ = Leftovers.sweptOnce
         self.executable = executable
         directory = try TemporaryDirectory.make("shmmb-nats")
         configurationPath = directory + "/server.conf"

@@ -7,6 +7,9 @@ public enum ExitStatus: Equatable, Sendable, CustomStringConvertible {
     case exited(Int32)
     /// The process was ended by this signal.
     case signaled(Int32)
+    /// The process ended but something else in this process reaped it (a `waitpid(-1)`), so its
+    /// status is unknown.
+    case lost
 
     /// `true` for `exit(0)`.
     public var isSuccess: Bool { self == .exited(0) }
@@ -15,6 +18,7 @@ public enum ExitStatus: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signaled(let signal): "killed by signal \(signal)"
+        case .lost: "ended (reaped elsewhere, status unknown)"
         }
     }
 }
@@ -43,7 +47,7 @@ public final class SpawnedProcess: @unchecked Sendable {
     ///   - environment: the child's whole environment; `nil` inherits the parent's.
     ///   - standardOutputPath: created if missing and appended to.
     ///   - standardErrorPath: the same path as `standardOutputPath` interleaves both streams in one file.
-    ///   - Throws: ``NATSServerError/spawnFailed(executable:errno:)`` if `posix_spawn` fails.
+    /// - Throws: ``NATSServerError/spawnFailed(executable:errno:)`` if `posix_spawn` fails.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 standardOutputPath: String, standardErrorPath: String) throws {
         commandLine = [executable] + arguments
@@ -106,6 +110,12 @@ public final class SpawnedProcess: @unchecked Sendable {
             var status: Int32 = 0
             var result: pid_t
             repeat { result = waitpid(pid, &status, WNOHANG) } while result < 0 && errno == EINTR
+            if result < 0 && errno == ECHILD {
+                // Reaped by someone else: gone for good, and its pid may already belong to another
+                // process, so never signal it again.
+                reaped = .lost
+                return .lost
+            }
             guard result == pid else { return nil }
             let ended: ExitStatus = (status & 0x7F) == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
             reaped = ended

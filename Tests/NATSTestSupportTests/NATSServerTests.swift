@@ -106,3 +106,31 @@ struct NATSServerTests {
         #expect(NATSServerError.notInstalled.description.contains("apt-get install nats-server"))
     }
 }
+
+@Suite("Leftovers of dead test processes", .enabled(if: NATSServer.isInstalled, notInstalledComment))
+struct LeftoverTests {
+    @Test func serversAndDirectoriesOfADeadOwnerAreRemoved() throws {
+        // The first server of a process sweeps leftovers once; make sure that has happened (here or
+        // in a parallel test) before faking leftovers, or that sweep could remove them mid-test.
+        let live = try NATSServer(options: .init(jetStream: false))
+        // As a test process that was killed would leave them: pid 4194303 (above the default pid_max) is never alive.
+        let directory = NSTemporaryDirectory() + "shmmb-nats-4194303-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "listen: \"127.0.0.1:-1\"\n".write(toFile: directory + "/server.conf", atomically: true, encoding: .utf8)
+        let orphan = try SpawnedProcess(executable: try #require(NATSServer.executablePath),
+                                        arguments: ["-c", directory + "/server.conf"],
+                                        standardOutputPath: "/dev/null", standardErrorPath: "/dev/null")
+        defer { orphan.killAndWait() }
+        // Wait until its command line shows (posix_spawn returns during the exec; /proc/PID/cmdline
+        // stays empty for a moment after that, even once /proc/PID/comm names the new program).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !String(decoding: FileManager.default.contents(atPath: "/proc/\(orphan.pid)/cmdline") ?? Data(), as: UTF8.self)
+                .contains(directory), ContinuousClock.now < deadline { usleep(5_000) }
+
+        NATSServer.removeLeftovers()
+
+        #expect(orphan.wait(timeout: .seconds(5)) == .signaled(SIGKILL))
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        #expect(live.isRunning && FileManager.default.fileExists(atPath: live.directory), "live owners' servers are kept")
+    }
+}

@@ -73,8 +73,8 @@ struct NetworkHostsTests {
     @Test func staleNamespacesOfDeadProcessesAreRemoved() throws {
         // A name as a crashed run would have left it: pid 4194303 (above the default pid_max) is never alive.
         let stale = "shmmb4194303n0h0"
+        // (Not checked to exist first: a parallel test's NetworkHosts may already have swept it.)
         try runCommand(["ip", "netns", "add", stale])
-        #expect(try namespaceList().contains(stale))
         NetworkHosts.removeStaleNamespaces()
         let after = try namespaceList()
         #expect(!after.contains(stale))

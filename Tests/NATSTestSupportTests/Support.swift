@@ -33,23 +33,27 @@ extension NetworkHosts {
     }
 }
 
-/// Runs a command (looked up on PATH) with Foundation's `Process`, independent of the code under
-/// test; returns its standard output and fails unless it exits with status 0.
+/// Runs a command (looked up on PATH, plus /usr/sbin and /sbin) to completion; returns its standard
+/// output and fails unless it exits with status 0 within 30 s.
+///
+/// Spawned with `SpawnedProcess` rather than Foundation's `Process`: on Linux, `Process` children
+/// inherit every descriptor not marked close-on-exec (pipes and exit-detection sockets of other
+/// tests' processes), which makes concurrent tests wait on each other's children.
 @discardableResult
 func runCommand(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
+    let output = NSTemporaryDirectory() + "natsinfra-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    defer {
+        try? FileManager.default.removeItem(atPath: output + ".out")
+        try? FileManager.default.removeItem(atPath: output + ".err")
+    }
     var environment = ProcessInfo.processInfo.environment
     environment["PATH"] = (environment["PATH"].map { $0 + ":" } ?? "") + "/usr/sbin:/sbin"
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try #require(process.terminationStatus == 0, "\(arguments) failed")
-    return String(decoding: data, as: UTF8.self)
+    let process = try SpawnedProcess(executable: "/usr/bin/env", arguments: arguments, environment: environment,
+                                     standardOutputPath: output + ".out", standardErrorPath: output + ".err")
+    let status = process.wait(timeout: .seconds(30))
+    if status == nil { process.killAndWait() }
+    try #require(status == .exited(0), "\(arguments): \(String(describing: status)): \(process.standardError())")
+    return process.standardOutput()
 }
 
 /// The names `ip netns list` shows.
