@@ -148,6 +148,36 @@ public final class NetworkHosts: @unchecked Sendable {
         try Command.check(arguments)
     }
 
+    /// Where netem is missing: drops the fraction `loss` of the packets host `host` sends (an
+    /// nftables rule, `numgen random`) and limits its sending rate to `rate` bits per second
+    /// (a token-bucket qdisc whose queue adds delay under load). Both `nil` removes them.
+    /// Needs the `nft` tool (Debian's nftables).
+    public func impair(host: Int, loss: Double? = nil, rate: Int? = nil) throws {
+        let namespace = namespace(of: host)
+        _ = try? Command.run(["nft", "delete", "table", "inet", "shmmbloss"].prefixed(namespace))
+        _ = try? Command.run(["tc", "-n", namespace, "qdisc", "del", "dev", interface, "root"])
+        if let loss {
+            precondition((0...1).contains(loss), "loss is a fraction 0...1")
+            let percent = Int((loss * 100).rounded())
+            try Command.check(["nft", "add", "table", "inet", "shmmbloss"].prefixed(namespace))
+            try Command.check(["nft", "add", "chain", "inet", "shmmbloss", "out",
+                               "{ type filter hook output priority 0; }"].prefixed(namespace))
+            try Command.check(["nft", "add", "rule", "inet", "shmmbloss", "out", "oifname", interface,
+                               "numgen", "random", "mod", "100", "<", "\(percent)", "drop"].prefixed(namespace))
+        }
+        if let rate {
+            try Command.check(["tc", "-n", namespace, "qdisc", "replace", "dev", interface, "root", "tbf",
+                               "rate", "\(rate)bit", "burst", "32kbit", "latency", "100ms"])
+        }
+    }
+
+    /// Whether `impair` can work here: the `nft` tool is installed.
+    public static var impairAvailability: Availability {
+        Executables.find("nft") != nil
+            ? Availability(isAvailable: true, reason: "")
+            : Availability(isAvailable: false, reason: "the nft tool is not installed (apt-get install nftables)")
+    }
+
     /// Takes host `host`'s link down (a cable pulled: the host is cut off, its processes keep
     /// running) or brings it back up.
     public func setLink(host: Int, up: Bool) throws {
@@ -281,4 +311,9 @@ public final class NetworkHosts: @unchecked Sendable {
         }
         return (yes, yes)
     }
+}
+
+private extension Array where Element == String {
+    /// This command run inside network namespace `namespace` (`ip netns exec`).
+    func prefixed(_ namespace: String) -> [String] { ["ip", "netns", "exec", namespace] + self }
 }

@@ -15,6 +15,18 @@ struct NetworkHostsTests {
         }
     }
 
+    @Test(.enabled(if: pingInstalled && NetworkHosts.impairAvailability.isAvailable, "needs ping and nft"))
+    func impairDropsPacketsAndIsUndone() throws {
+        let hosts = try NetworkHosts(count: 2)
+        try hosts.impair(host: 0, loss: 0.5)
+        let lossy = try hosts.execute(host: 0, ["ping", "-n", "-q", "-c", "40", "-i", "0.01", "-W", "1", hosts.address(of: 1)])
+        // 40 echo requests, each dropped with probability 1/2: all 40 through happens 1 in 2^40.
+        #expect(!lossy.output.contains(" 0% packet loss"), "\(lossy.output)")
+        try hosts.impair(host: 0)
+        let clean = try hosts.execute(host: 0, ["ping", "-n", "-q", "-c", "10", "-i", "0.01", "-W", "1", hosts.address(of: 1)])
+        #expect(clean.output.contains(" 0% packet loss"), "\(clean.output)")
+    }
+
     @Test func processesRunInsideTheirHostWithOutputCaptured() throws {
         let hosts = try NetworkHosts(count: 2)
         let shell = try hosts.run(host: 1, executable: "sh",
