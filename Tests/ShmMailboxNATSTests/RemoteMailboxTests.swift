@@ -184,6 +184,22 @@ struct RemoteMailboxTests {
         expectRemoteError({ $0 == .timedOut }) { try box.receive(timeout: .milliseconds(1500)) }
     }
 
+    @Test func aSendRetriedUnderItsMessageIDIsStoredOnce() throws {
+        let name = uniqueRemoteName("dedup")
+        let box = try RemoteMailbox.create(name, on: connection)
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        try box.send("once", messageID: "order-17")
+        try box.send("once", messageID: "order-17")          // e.g. after sendUnconfirmed
+        try RemoteMailbox.open(name, on: connection).send("once", messageID: "order-17")  // another handle too
+        try box.send("next", messageID: "order-18")
+        #expect(try box.depth == 2)
+        #expect(try box.receive(timeout: .seconds(5)).string == "once")
+        #expect(try box.receive(timeout: .seconds(5)).string == "next")
+        // Remembered after it was received (within the duplicate window): still not stored again.
+        try box.send("once", messageID: "order-17")
+        #expect(try box.tryReceive() == nil)
+    }
+
     @Test func aReceiveWhoseClosureThrowsStillConsumesTheMessage() throws {
         struct Refused: Error {}
         let name = uniqueRemoteName("throws")
