@@ -10,6 +10,9 @@ let package = Package(
         // Mailboxes across machines, carried by NATS JetStream. Needs libnats (apt: libnats-dev);
         // nothing above does.
         .library(name: "ShmMailboxNATS", targets: ["ShmMailboxNATS"]),
+        // `shmbox bridge`: relays local mailboxes to remote ones and back (needs libnats; `shmbox`
+        // itself does not, and runs this binary from its own directory).
+        .executable(name: "shmbox-bridge", targets: ["shmbox-bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,6 +31,13 @@ let package = Package(
             name: "shmbox",
             dependencies: [
                 "ShmMailbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "shmbox-bridge",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxNATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
