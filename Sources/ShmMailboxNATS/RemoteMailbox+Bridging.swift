@@ -42,8 +42,11 @@ extension RemoteMailbox {
         var code = jsErrCode(0)
         let status = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
         if status == NATS_OK { return true }
-        // No message under this sequence: already acknowledged and removed.
-        if code == JSNoMessageFoundErr || status == NATS_NOT_FOUND { return false }
+        // No message under this sequence: already acknowledged and removed. The server says so
+        // with 10037, or (nats-server 2.9) with 10057 "message delete failed" and the text
+        // "no message found".
+        if code == JSNoMessageFoundErr || status == NATS_NOT_FOUND
+            || (code == JSStreamMsgDeleteFailed && NATSStatus.lastErrorText().contains("no message found")) { return false }
         if code == JSStreamNotFoundErr { throw .deleted(name) }
         throw NATSStatus.error(status, errorCode: code, "removing message \(sequence) from \(mapping.streamName)")
     }
