@@ -125,6 +125,7 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     /// run.
     private func settle() {
         var patience = Shutdown.Patience()
+        var reported = false
         for sequence in journal.recorded {
             while true {
                 do {
@@ -134,6 +135,9 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                 } catch .deleted, .closed, .notFound, .notAMailbox {
                     terminate(status: 1, error: "remote mailbox '\(remote.name)' is gone")
                 } catch {
+                    // Not silently: a bridge that cannot settle does not relay.
+                    if !reported { writeStandardError("shmbox bridge: \(progress.label): cannot yet remove message \(sequence) delivered before a restart (\(error)); retrying") }
+                    reported = true
                     if patience.isExhausted() { terminate(status: 0) }
                     sleepBriefly()
                 }
