@@ -88,6 +88,11 @@ let package = Package(
         // Real nats-server processes for tests: single servers, JetStream clusters, network namespaces.
         .target(name: "NATSTestSupport", path: "Tests/NATSTestSupport"),
         .testTarget(name: "NATSTestSupportTests", dependencies: ["NATSTestSupport"]),
+        // `shmbox bridge` end to end: a real nats-server, the bridge as a child process.
+        .testTarget(
+            name: "ShmMailboxBridgeTests",
+            dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
+        ),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
