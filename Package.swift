@@ -12,6 +12,9 @@ let package = Package(
         // Mailboxes across machines, carried by NATS JetStream. Needs libnats (apt: libnats-dev);
         // nothing above does.
         .library(name: "ShmMailboxNATS", targets: ["ShmMailboxNATS"]),
+        // `shmbox bridge`: relays local mailboxes to remote ones and back (needs libnats; `shmbox`
+        // itself does not, and runs this binary from its own directory).
+        .executable(name: "shmbox-bridge", targets: ["shmbox-bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +33,13 @@ let package = Package(
             name: "shmbox",
             dependencies: [
                 "ShmMailbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "shmbox-bridge",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxNATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -113,6 +123,11 @@ let package = Package(
         .testTarget(
             name: "ShmMailboxNATSTests",
             dependencies: ["ShmMailboxNATS", "NATSTestSupport", "NATSTestPeer", "MailboxTestSupport"]
+        ),
+        // `shmbox bridge` end to end: a real nats-server, the bridge as a child process.
+        .testTarget(
+            name: "ShmMailboxBridgeTests",
+            dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
         ),
         .testTarget(
             name: "ShmMailboxTests",

@@ -18,6 +18,7 @@ struct Shmbox: ParsableCommand {
             CreateCommand.self, SendCommand.self, ReceiveCommand.self,
             ListCommand.self, InspectCommand.self, DeleteCommand.self, UnlinkCommand.self,
             GrantCommand.self, TransferCommand.self, ReclaimCommand.self, GCCommand.self,
+            BridgeCommand.self,
         ]
     )
 }

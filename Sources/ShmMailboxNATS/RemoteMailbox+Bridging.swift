@@ -1,0 +1,53 @@
+import CNATS
+
+/// What a relay between a local and a remote mailbox (`shmbox bridge`) needs beyond the ordinary
+/// calls: a receive that names each message's stream sequence, the identity of the stream behind
+/// the mailbox, and removing one message by sequence. With these a relay can remember which
+/// remote messages it already delivered locally and settle them after a crash.
+extension RemoteMailbox {
+    /// `receiveBatch(limit:timeout:_:)`, also handing each message's redelivery flag and its
+    /// sequence in the mailbox's stream (unique within one `incarnation` of the mailbox).
+    ///
+    /// As with every receive, a message is acknowledged only after `body` returned for it (the
+    /// last one of the batch synchronously, before this call returns), and also when `body`
+    /// throws: a caller that must not consume a message it could not handle has to stop inside
+    /// `body` (the message then stays unacknowledged and is redelivered).
+    public func receiveBatch(limit: Int = 256, timeout: Duration? = nil,
+                             _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?, _ redelivered: Bool, _ sequence: UInt64) throws -> Void) throws -> Int {
+        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout), body)
+        if count == 0 { throw RemoteMailboxError.timedOut }
+        return count
+    }
+
+    /// The identity of the stream behind this mailbox (the nonce made at `create`): a mailbox
+    /// deleted and created again under the same name has another one, and its sequences start
+    /// over.
+    public var incarnation: String {
+        get throws(RemoteMailboxError) {
+            let info = try Self.streamInfo(mapping, connection: connection)
+            defer { jsStreamInfo_Destroy(info) }
+            guard let config = info.pointee.Config, let description = config.pointee.Description,
+                  let settings = StreamMapping.Settings(description: String(cString: description))
+            else { throw .notAMailbox(name) }
+            return settings.nonce
+        }
+    }
+
+    /// Removes the message stored under `sequence` if it is still in the mailbox (no receiver has
+    /// acknowledged it yet); returns whether it was there. A receiver that took it and has not
+    /// finished is not told: its acknowledgement will find the message gone.
+    @discardableResult
+    public func discard(sequence: UInt64) throws(RemoteMailboxError) -> Bool {
+        guard !isClosed else { throw .closed }
+        var code = jsErrCode(0)
+        let status = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+        if status == NATS_OK { return true }
+        // No message under this sequence: already acknowledged and removed. The server says so
+        // with 10037, or (nats-server 2.9) with 10057 "message delete failed" and the text
+        // "no message found".
+        if code == JSNoMessageFoundErr || status == NATS_NOT_FOUND
+            || (code == JSStreamMsgDeleteFailed && NATSStatus.lastErrorText().contains("no message found")) { return false }
+        if code == JSStreamNotFoundErr { throw .deleted(name) }
+        throw NATSStatus.error(status, errorCode: code, "removing message \(sequence) from \(mapping.streamName)")
+    }
+}
