@@ -17,6 +17,7 @@ public final class NATSConnection: @unchecked Sendable {
         public var name: String?
         /// User and password (also accepted in the URL, `nats://user:password@host:port`).
         public var user: String?
+        /// The password for `user`.
         public var password: String?
         /// Token authentication (also accepted in the URL, `nats://token@host:port`).
         public var token: String?
@@ -31,16 +32,21 @@ public final class NATSConnection: @unchecked Sendable {
         /// How often to try to reconnect after losing the server (nil: forever), and the pause
         /// between attempts on one server.
         public var maxReconnects: Int? = nil
+        /// The pause between reconnect attempts on one server.
         public var reconnectWait: Duration = .milliseconds(250)
 
         /// TLS settings (libnats's, backed by OpenSSL).
         public struct TLS: Sendable, Equatable {
+            /// PEM file of the CA certificates the server's certificate must chain to.
             public var caCertificatesFile: String?
+            /// PEM file of the client certificate (with `keyFile`), for servers that verify clients.
             public var certificateFile: String?
+            /// PEM file of the client certificate's private key.
             public var keyFile: String?
             /// The host name the server's certificate must name, if not the URL's.
             public var expectedHostname: String?
 
+            /// TLS with these files; all optional (the system's CAs are not loaded: name one).
             public init(caCertificatesFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                         expectedHostname: String? = nil) {
                 self.caCertificatesFile = caCertificatesFile
@@ -50,6 +56,7 @@ public final class NATSConnection: @unchecked Sendable {
             }
         }
 
+        /// Options with these credentials; the timeouts and reconnect settings keep their defaults.
         public init(name: String? = nil, user: String? = nil, password: String? = nil, token: String? = nil,
                     tls: TLS? = nil) {
             self.name = name
@@ -62,6 +69,7 @@ public final class NATSConnection: @unchecked Sendable {
 
     /// The server URLs given (any of them may serve; libnats also learns the cluster's others).
     public let urls: [String]
+    /// How this connection was made.
     public let options: Options
     let connection: OpaquePointer
     let jetStream: OpaquePointer

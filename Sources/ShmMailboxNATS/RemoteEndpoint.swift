@@ -23,11 +23,14 @@ public final class RemoteEndpoint {
         public var linkCapacity: Int
         /// The largest message in bytes.
         public var maxMessageSize: Int
+        /// Copies a cluster keeps of the endpoint's stream (1, 3 or 5).
         public var replicas: Int
+        /// Where the server keeps the messages.
         public var storage: RemoteMailboxOptions.Storage
         /// See `RemoteMailboxOptions.redeliveryDelay`.
         public var redeliveryDelay: Duration
 
+        /// Options; the defaults match `Endpoint.Options` (256 messages of up to 16 KiB per link).
         public init(linkCapacity: Int = 256, maxMessageSize: Int = 16 * 1024, replicas: Int = 1,
                     storage: RemoteMailboxOptions.Storage = .file, redeliveryDelay: Duration = .seconds(30)) {
             self.linkCapacity = linkCapacity
@@ -38,7 +41,9 @@ public final class RemoteEndpoint {
         }
     }
 
+    /// The name this endpoint holds.
     public let name: String
+    /// The connection it travels on.
     public let connection: NATSConnection
     private let nameLease: Lease
     /// Receive-from-anyone: the `any` consumer of this endpoint's stream.

@@ -18,12 +18,17 @@ import ShmMailbox
 /// One handle is used by one thread at a time (like `Mailbox`); open one per thread, sharing the
 /// `NATSConnection`.
 public final class RemoteMailbox {
+    /// The mailbox's name (its stream is `SHMMB_<name>`).
     public let name: String
     /// The connection this handle travels on.
     public let connection: NATSConnection
+    /// How many messages can wait (see `RemoteMailboxOptions.capacity`).
     public let capacity: Capacity
+    /// The largest message in bytes.
     public let maxMessageSize: Int
+    /// Who may receive (see `RemoteMailboxOptions.receiverPolicy`).
     public let receiverPolicy: MailboxOptions.ReceiverPolicy
+    /// Who owns the mailbox (see `RemoteMailboxOptions.ownership`).
     public let ownership: MailboxOptions.Ownership
     /// How long a message taken by a receiver that neither finished nor failed stays with it.
     public let redeliveryDelay: Duration

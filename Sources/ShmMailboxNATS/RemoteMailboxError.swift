@@ -62,6 +62,7 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
     /// libnats failed in a way none of the cases above describes: its status and text.
     case nats(status: String, detail: String)
 
+    /// What happened, in one line.
     public var description: String {
         switch self {
         case .invalidName(let name, let reason): return "invalid mailbox name '\(name)': \(reason)"

@@ -35,6 +35,7 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     /// Copies kept by a cluster (1, 3 or 5; at most the number of servers). With 3, the mailbox
     /// and every accepted message survive losing one server.
     public var replicas: Int
+    /// Where the server keeps the messages (default `.file`).
     public var storage: Storage
     /// How long a message taken by a receiver that neither finished nor failed (a crashed or
     /// disconnected process) stays with it before another receiver gets it, marked redelivered.
@@ -43,6 +44,7 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     /// lost acknowledgement) is recognised and not stored twice.
     public var duplicateWindow: Duration
 
+    /// Options; each parameter's default is described on its property.
     public init(capacity: Capacity = .bounded(1024), maxMessageSize: Int = 64 * 1024, maxBytes: Int? = nil,
                 receiverPolicy: MailboxOptions.ReceiverPolicy = .competing, ownership: MailboxOptions.Ownership = .none,
                 replicas: Int = 1, storage: Storage = .file, redeliveryDelay: Duration = .seconds(30),

@@ -12,6 +12,7 @@ public struct RemoteSender: Sendable, Hashable, CustomStringConvertible {
     /// The sender's endpoint name, when it sent as a named endpoint.
     public var name: String?
 
+    /// A sender identity (`name` for a named endpoint).
     public init(host: String, pid: Int32, name: String? = nil) {
         self.host = host
         self.pid = pid
@@ -25,6 +26,7 @@ public struct RemoteSender: Sendable, Hashable, CustomStringConvertible {
         return RemoteSender(host: host, pid: getpid())
     }
 
+    /// `name (host pid N)` or `host pid N`.
     public var description: String { name.map { "\($0) (\(host) pid \(pid))" } ?? "\(host) pid \(pid)" }
 
     /// The header form: `host;pid` or `host;pid;name`.
@@ -39,6 +41,7 @@ public struct RemoteSender: Sendable, Hashable, CustomStringConvertible {
 
 /// A message taken from a remote mailbox: its bytes and where it came from.
 public struct RemoteMessage: Sendable, Equatable {
+    /// The message's bytes.
     public var bytes: [UInt8]
     /// The sender, as its message header named it (nil if the message was published by
     /// something other than ShmMailboxNATS).
@@ -49,6 +52,7 @@ public struct RemoteMessage: Sendable, Equatable {
     /// The message's sequence number in its mailbox's stream.
     public var sequence: UInt64
 
+    /// A message (for tests and adapters; receive calls make them).
     public init(bytes: [UInt8], sender: RemoteSender?, isRedelivered: Bool = false, sequence: UInt64 = 0) {
         self.bytes = bytes
         self.sender = sender
@@ -70,6 +74,8 @@ public struct RemoteMessage: Sendable, Equatable {
 
 /// A receipt from a synchronous remote send: who took the message.
 public struct RemoteDelivery: Sendable, Equatable, CustomStringConvertible {
+    /// The receiving process (its endpoint name, if it received as one).
     public let receiver: RemoteSender
+    /// `delivered to …`.
     public var description: String { "delivered to \(receiver)" }
 }
