@@ -39,15 +39,23 @@ extension RemoteMailbox {
     @discardableResult
     public func discard(sequence: UInt64) throws(RemoteMailboxError) -> Bool {
         guard !isClosed else { throw .closed }
-        var code = jsErrCode(0)
-        let status = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+        return try deleteMessage(sequence)
+    }
+
+    /// Deletes the message stored under `sequence`; false if it was already gone. The one place
+    /// that deletes single messages (a handled endpoint message, a withdrawn synchronous one, a
+    /// relay's discard), retried while the cluster elects leaders.
+    func deleteMessage(_ sequence: UInt64) throws(RemoteMailboxError) -> Bool {
+        let (status, code) = connection.jetStreamRequest { code in
+            js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+        }
         if status == NATS_OK { return true }
-        // No message under this sequence: already acknowledged and removed. The server says so
-        // with 10037, or (nats-server 2.9) with 10057 "message delete failed" and the text
-        // "no message found".
+        // No message under this sequence: already acknowledged and removed (or deleted by an
+        // earlier attempt whose answer was lost). The server says so with 10037, or (nats-server
+        // 2.9) with 10057 "message delete failed" and the text "no message found".
         if code == JSNoMessageFoundErr || status == NATS_NOT_FOUND
             || (code == JSStreamMsgDeleteFailed && NATSStatus.lastErrorText().contains("no message found")) { return false }
-        if code == JSStreamNotFoundErr { throw .deleted(name) }
+        if code == JSStreamNotFoundErr { throw goneError }
         throw NATSStatus.error(status, errorCode: code, "removing message \(sequence) from \(mapping.streamName)")
     }
 }

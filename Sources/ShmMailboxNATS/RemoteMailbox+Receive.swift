@@ -173,14 +173,9 @@ extension RemoteMailbox {
     private func acknowledge(_ message: OpaquePointer, waiting: Bool = true) throws(RemoteMailboxError) {
         defer { natsMsg_Destroy(message) }
         if mapping.isEndpoint {
-            let sequence = deliveryFacts(of: message).sequence
-            let (status, code) = connection.jetStreamRequest { code in
-                js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
-            }
-            // Already gone: deleted through the other consumer by an earlier, interrupted receive.
-            if status != NATS_OK && status != NATS_NOT_FOUND && code.rawValue != 10057 {
-                throw NATSStatus.error(status, errorCode: code, "deleting a handled message")
-            }
+            // Already gone is fine: deleted through the other consumer by an earlier, interrupted
+            // receive.
+            _ = try deleteMessage(deliveryFacts(of: message).sequence)
         }
         let status = waiting ? natsMsg_AckSync(message, nil, nil) : natsMsg_Ack(message, nil)
         try NATSStatus.check(status, "acknowledging a message")

@@ -165,8 +165,7 @@ extension RemoteMailbox {
             return try receipts.awaitDelivery(until: receiptDeadline, onGiveUp: { () throws(RemoteMailboxError) in
                 // Nobody took it: withdraw it so no receiver gets it later (one that fetched it
                 // already asks this inbox first, finds nobody and drops it).
-                var code = jsErrCode(0)
-                _ = js_DeleteMsg(connection.jetStream, mapping.streamName, sequence, nil, &code)
+                _ = try? deleteMessage(sequence)
             })
         } catch .timedOut where immediate {
             return .full
