@@ -122,7 +122,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ShmMailboxNATSTests",
-            dependencies: ["ShmMailboxNATS", "NATSTestSupport", "NATSTestPeer", "MailboxTestSupport"]
+            dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "NATSTestPeer", "MailboxTestSupport",
+                           "MailboxTestPeer", "shmbox-bridge"]
         ),
         // `shmbox bridge` end to end: a real nats-server, the bridge as a child process.
         .testTarget(

@@ -150,6 +150,30 @@ case "receive":
     fclose(file)
     say("received \(received)")
 
+case "receive-log":
+    // Receives until COUNT messages came or none for IDLE_MS, logging "sender sequence
+    // redelivered" per message, every byte verified, order not required (a relay killed and
+    // restarted may deliver a redelivered message after later ones).
+    let box = openMailbox(argument(1))
+    let count = number(2)
+    let idle = Duration.milliseconds(number(3))
+    var received = 0
+    while received < count {
+        do {
+            let (sender, sequence, redelivered) = try box.receive(timeout: idle) { bytes, _, redelivered in
+                let (sender, sequence) = try TestMessages.verify(bytes)
+                return (sender, sequence, redelivered)
+            }
+            say("GOT \(sender) \(sequence) \(redelivered ? 1 : 0)")
+            received += 1
+        } catch MailboxError.timedOut {
+            break
+        } catch {
+            fail("receive after \(received) messages: \(error)")
+        }
+    }
+    say("received \(received)")
+
 case "receive-sequence":
     let box = openMailbox(argument(1))
     let sender = UInt32(number(2))

@@ -1,6 +1,7 @@
 import Foundation
 import MailboxTestSupport
 import NATSTestSupport
+import ShmMailbox
 import ShmMailboxNATS
 import Testing
 
@@ -121,6 +122,58 @@ struct MultiHostTests {
             #expect(mine.allSatisfy { $0[1] == Substring(index) }, "messages from \(name) carry sender \(index)")
             #expect(mine.map { UInt64($0[2])! } == Array(0..<200), "\(name)'s messages in order, each once")
         }
+    }
+
+    @Test func bridgesOnTwoHostsCarryUnchangedProgramsMessagesThroughImportKills() throws {
+        // Local mailboxes with names of their own per host (the namespaces share /dev/shm here).
+        let tag = "\(getpid())x\(UInt16.random(in: 0 ... .max))"
+        let outbox = "h0out\(tag)", inbox = "h2in\(tag)", remote = "xjobs\(tag)"
+        let state = NSTemporaryDirectory() + "shmmb-bridge-state-\(tag)"
+        defer {
+            try? Mailbox.delete(outbox)
+            try? Mailbox.delete(inbox)
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        func bridge(on host: Int, _ direction: String, _ pair: String) throws -> SpawnedProcess {
+            let urls = [cluster.urls[host]] + cluster.urls.enumerated().filter { $0.offset != host }.map(\.element)
+            return try hosts.run(host: host, executable: buildDirectory + "/shmbox-bridge",
+                                 arguments: urls.flatMap { ["--nats", $0] } + [direction, pair, "--create", "--replicas", "3",
+                                            "--redelivery-delay", "2", "--state-dir", state + "/h\(host)"])
+        }
+        func waitForMailbox(_ name: String) -> Bool {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                if FileManager.default.fileExists(atPath: "/dev/shm/shmmb.\(name)") { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+        let exporter = try bridge(on: 0, "--export", "\(outbox):\(remote)")
+        var importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
+        #expect(waitForMailbox(outbox) && waitForMailbox(inbox), "\(exporter.standardError()) \(importer.standardError())")
+        let count = 1500
+        // Unchanged local programs: a sender on host 0, a receiver on host 2.
+        let sender = try hosts.run(host: 0, executable: buildDirectory + "/MailboxTestPeer",
+                                   arguments: ["send", outbox, "6", "\(count)", "24", "300"])
+        let receiver = try hosts.run(host: 2, executable: buildDirectory + "/MailboxTestPeer",
+                                     arguments: ["receive-log", inbox, "\(count)", "15000"])
+        // The importing bridge killed -9 twice mid-stream and started again.
+        for _ in 0..<2 {
+            Thread.sleep(forTimeInterval: 0.4)
+            _ = importer.killAndWait()
+            importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
+        }
+        expectExit(sender)
+        expectExit(receiver, timeout: .seconds(180))
+        // A bridge installs its SIGTERM handler once started; the last one may be younger than
+        // the rest of the run.
+        Thread.sleep(forTimeInterval: 1)
+        #expect(importer.terminate(grace: .seconds(10)) == .exited(0))
+        #expect(exporter.terminate(grace: .seconds(10)) == .exited(0))
+        let records = receivedRecords(receiver.standardOutput())
+        let sequences = records.filter { $0.sender == 6 }.map(\.sequence).sorted()
+        #expect(sequences == Array(0..<UInt64(count)),
+                "\(sequences.count) received, \(Set(sequences).count) distinct, expected \(count)")
     }
 
     @Test(.enabled(if: NetworkHosts.netemAvailability.isAvailable || NetworkHosts.impairAvailability.isAvailable,
