@@ -93,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingBenchNATSTests",
-            dependencies: ["RingBenchNATS", "RingBenchKit", "ringbench-nats"]
+            dependencies: ["RingBenchNATS", "RingBenchKit", "ringbench-nats", "shmbox-bridge"]
         ),
         .testTarget(
             name: "RingBenchKitTests",
