@@ -8,10 +8,15 @@ import RingBenchKit
 @Suite(.serialized)
 struct NATSBridgeTransportTests {
     @Test func streamsVerifiedMessages() throws {
-        let (report, pid) = try RingbenchNATSProcess.reportAndPID([
+        let outcome = try RingbenchNATSProcess.run([
             "throughput", "--transport", "nats-bridge", "--size", "64", "--size", "4KiB",
-            "--count", "400", "--warmup", "20", "--batch", "16", "--verify", "checksum",
+            "--count", "400", "--warmup", "20", "--batch", "16", "--verify", "checksum", "--format", "json",
         ])
+        try #require(outcome.status == 0, "\(outcome.stderr)")
+        // Every bridge ended on SIGTERM (none had to be killed).
+        #expect(!outcome.stderr.contains("did not stop"), "\(outcome.stderr)")
+        let report = try JSONDecoder().decode(BenchmarkReport.self, from: Data(outcome.stdout.utf8))
+        let pid = outcome.pid
         #expect(report.results.map(\.size) == [64, 4096])
         for row in report.results {
             #expect(row.transport == "nats-bridge")
