@@ -79,10 +79,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // ringbench's NATS transports: nats-raw (plain libnats JetStream) and nats (RemoteMailbox),
-        // each run against a nats-server of its own. Registered into RingBenchKit from outside, so
-        // `ringbench` builds without libnats.
-        .target(name: "RingBenchNATS", dependencies: ["RingBenchKit", "ShmMailboxNATS", "CNATS"]),
+        // ringbench's NATS transports: nats-raw (plain libnats JetStream), nats (RemoteMailbox) and
+        // nats-bridge (local mailboxes relayed by shmbox-bridge), each run against a nats-server
+        // of its own. Registered into RingBenchKit from outside, so `ringbench` builds without
+        // libnats.
+        .target(name: "RingBenchNATS", dependencies: ["RingBenchKit", "ShmMailbox", "ShmMailboxNATS", "CNATS"]),
         .executableTarget(
             name: "ringbench-nats",
             dependencies: [
@@ -92,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingBenchNATSTests",
-            dependencies: ["RingBenchNATS", "RingBenchKit", "ringbench-nats"]
+            dependencies: ["RingBenchNATS", "RingBenchKit", "ringbench-nats", "shmbox-bridge"]
         ),
         .testTarget(
             name: "RingBenchKitTests",

@@ -53,14 +53,7 @@ final class NATSServer {
     deinit { stop() }
 
     /// CPU seconds (user + system) the server has used so far, from /proc/<pid>/stat.
-    var cpuSeconds: Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        // After the command name: state is field 3, utime and stime fields 14 and 15.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    var cpuSeconds: Double { ProcessCPU.seconds(pid) }
 
     /// Stops the server (SIGTERM, SIGKILL after 5 s) and removes its directory. Idempotent.
     func stop() {

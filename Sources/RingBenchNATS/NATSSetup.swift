@@ -3,7 +3,8 @@ import ShmMailboxNATS
 
 /// The parent's side of a NATS run: a nats-server of its own, the streams (one for a stream or a
 /// fan-in, two for ping-pong: `down` to the peer, `up` back), and the server's CPU time from the
-/// GO to the end of the timed part.
+/// GO to the end of the timed part. `nats-bridge` uses it for its server and remote mailboxes
+/// (made as `nats` makes them) inside its own setup, `BridgeSetup`.
 ///
 /// Stream settings, the same for both flavours (RemoteMailbox's defaults but the capacity):
 /// work-queue retention, discard new, file storage, one replica, the largest message the run's
@@ -28,11 +29,11 @@ final class NATSSetup: TransportSetup {
         self.flavor = flavor
         server = try NATSServer()
         do {
-            let names = plan.shape == .pingPong ? ["down", "up"] : ["stream"]
+            let names = Self.streamNames(plan.shape)
             switch flavor {
             case .raw:
                 try RawStreams.create(names, url: server.url, maxMessageSize: plan.size)
-            case .mailbox:
+            case .mailbox, .bridge:
                 let connection = try NATSConnection(server.url)
                 defer { connection.close() }
                 for name in names {
@@ -44,6 +45,15 @@ final class NATSSetup: TransportSetup {
             throw error
         }
     }
+
+    /// The streams (remote mailboxes) of a run of `shape`: `down` and `up` for ping-pong, else
+    /// `stream`.
+    static func streamNames(_ shape: LinkShape) -> [String] {
+        shape == .pingPong ? ["down", "up"] : ["stream"]
+    }
+
+    /// The run's server.
+    var url: String { server.url }
 
     /// The mailboxes `nats` creates.
     static func mailboxOptions(size: Int) -> RemoteMailboxOptions {
@@ -97,6 +107,7 @@ final class NATSSetup: TransportSetup {
         switch flavor {
         case .raw: return try NATSRawLink(url: url, ends: ends, plan: plan, watchdog: watchdog)
         case .mailbox: return try NATSMailboxLink(url: url, ends: ends, plan: plan, watchdog: watchdog)
+        case .bridge: preconditionFailure("nats-bridge's links are local mailboxes (BridgeSetup)")
         }
     }
 }

@@ -103,6 +103,7 @@ struct NATSTransportTests {
         NATSTransports.register()
         #expect(TransportKind(rawValue: "nats") != nil)
         #expect(TransportKind(rawValue: "nats-raw") != nil)
-        #expect(RingBench.transportNames.suffix(2) == ["nats-raw", "nats"])
+        #expect(TransportKind(rawValue: "nats-bridge") != nil)
+        #expect(RingBench.transportNames.suffix(3) == ["nats-raw", "nats", "nats-bridge"])
     }
 }

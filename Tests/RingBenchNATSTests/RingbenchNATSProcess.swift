@@ -6,6 +6,8 @@ import RingBenchKit
 enum RingbenchNATSProcess {
     struct Outcome {
         var status: Int32
+        /// The ringbench-nats process's pid (gone by now).
+        var pid: Int32 = 0
         var stdout: String
         var stderr: String
     }
@@ -42,13 +44,18 @@ enum RingbenchNATSProcess {
         process.waitUntilExit()
         let output = (try? String(contentsOf: reportFile, encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
-        return Outcome(status: process.terminationStatus, stdout: output, stderr: errors)
+        return Outcome(status: process.terminationStatus, pid: process.processIdentifier, stdout: output, stderr: errors)
     }
 
     /// Runs ringbench-nats with `--format json`, expects success and decodes the report.
     static func report(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> BenchmarkReport {
+        try reportAndPID(arguments, sourceLocation: sourceLocation).report
+    }
+
+    /// `report`, and the pid the ringbench-nats process had.
+    static func reportAndPID(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (report: BenchmarkReport, pid: Int32) {
         let outcome = try run(arguments + ["--format", "json"])
         try #require(outcome.status == 0, "ringbench-nats \(arguments) failed: \(outcome.stderr)", sourceLocation: sourceLocation)
-        return try JSONDecoder().decode(BenchmarkReport.self, from: Data(outcome.stdout.utf8))
+        return (try JSONDecoder().decode(BenchmarkReport.self, from: Data(outcome.stdout.utf8)), outcome.pid)
     }
 }

@@ -211,3 +211,19 @@ final class MailboxLink: Link {
         outbox?.close()
     }
 }
+
+/// `shm`'s links for transports registered from outside RingBenchKit whose ends are local
+/// mailboxes (ringbench-nats's `nats-bridge`: its mailboxes are relayed by shmbox-bridge).
+public enum LocalMailboxLinks {
+    /// A link on mailboxes the caller opened: it receives from `inbox` and sends into `outbox`
+    /// (either may be nil), each message `size` bytes at most.
+    public static func link(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog) -> any Link {
+        MailboxLink(inbox: inbox, outbox: outbox, size: size, watchdog: watchdog)
+    }
+
+    /// A peer's link, as `shm`'s peers connect: `endpoint["name"]` is the mailbox it sends into
+    /// (one-way, fan-in) or receives from (ping-pong), `endpoint["reply"]` the one it echoes into.
+    public static func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, watchdog: Watchdog) throws -> any Link {
+        try MailboxSetup.connect(plan, endpoint, watchdog: watchdog)
+    }
+}

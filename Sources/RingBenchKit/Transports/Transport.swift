@@ -96,7 +96,9 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable 
 public enum WaitChoice: String, Sendable, CaseIterable {
     case spin, adaptive, block
 
-    var waitStrategy: WaitStrategy {
+    /// ShmMailbox's wait strategy for this choice (also for registered transports whose ends are
+    /// local mailboxes).
+    public var waitStrategy: WaitStrategy {
         switch self {
         case .spin: return .spin
         case .adaptive: return .default
