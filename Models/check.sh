@@ -48,6 +48,7 @@ RUNS=(
     "shared.receipts-2r|shared_ring.pml|-DRECEIPTS -DNS=1 -DK=1 -DNR=2 -DMAXD=1 -DDIERS=3 $SHARED_FIXES|pass"
     "shared.mutant-no-liveness|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_LIVENESS $SHARED_FIXES|fail:assertion violated"
     "shared.mutant-no-mark|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_MARK $SHARED_FIXES|fail:((dcount[id]==0)||rf)"
+    "shared.mutant-repair-store|shared_ring.pml|-DNS=1 -DK=3 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_REPAIR_STORE $SHARED_FIXES|fail:!(released[id])"
 )
 
 FILTER=("$@")

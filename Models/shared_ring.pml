@@ -36,7 +36,8 @@
  * MAXD deaths in all, DIERS who may die (1 senders, 2 receivers, 3 both). -DRECEIPTS: sender 0
  * sends synchronous (receipt) messages.
  * -DFIX_HEAD_HELP, -DFIX_HEAD_LAPS, -DFIX_DELIVERY_RACE: proposed fixes (README, Findings).
- * -DMUTANT_NO_LIVENESS, -DMUTANT_NO_MARK: deliberately broken repairs the checks must catch.
+ * -DMUTANT_NO_LIVENESS, -DMUTANT_NO_MARK, -DMUTANT_REPAIR_STORE: deliberately broken repairs the
+ * checks must catch.
  */
 
 #ifndef C
@@ -100,6 +101,8 @@ bit committed[NMSG];   /* stored full by its sender */
 bit retracted[NMSG];   /* taken back before anyone took it (timedOut) */
 bit withdrawn[NMSG];   /* freed by its sender after its receiver died (receiverDied) */
 byte dcount[NMSG];     /* handed to a caller (saturates at 2) */
+bit released[NMSG];    /* finished: its receiver freed its slot, or marked it delivered (the
+                          receive call that handed it out returned) */
 byte lastTaken[NS + 1];  /* per sender process (NS: Final): the newest message taken first-time */
 byte deaths;
 byte finished;         /* scenario processes done */
@@ -151,6 +154,9 @@ inline deliver() {
     assert(!retracted[id] && !withdrawn[id]);
     /* a second delivery carries the mark */
     assert(dcount[id] == 0 || rf);
+    /* never again once finished: only a message whose receiver died before releasing it
+       comes back */
+    assert(!released[id]);
     if :: dcount[id] < 2 -> dcount[id]++ :: else fi
 }
 
@@ -189,7 +195,13 @@ inline repair() {
        :: else ->
           atomic {
               if
+#ifndef MUTANT_REPAIR_STORE
               :: slotw[i] == w ->
+#else
+              /* mutant: the slot is taken over by a plain store after the checks (on the word
+                 observed earlier), not by a CAS on that exact word */
+              :: true ->
+#endif
                  slotw[i] = W(p, TAKEN, me); ok = 1;
                  PR("adopts message %d at %d (its taker %d is dead)\n", pay[i], p, REF(w))
               :: else -> ok = 0
@@ -452,17 +464,17 @@ inline consume() {
           :: kv == KRECEIPT ->
              atomic {
                  assert(slotw[i] == W(p, TAKEN, me));         /* still ours */
-                 if :: kind[i] == kv -> kind[i] = KDELIVERED; ok = 1; PR("marks %d delivered\n", p) :: else -> ok = 0 fi
+                 if :: kind[i] == kv -> kind[i] = KDELIVERED; released[id] = 1; ok = 1; PR("marks %d delivered\n", p) :: else -> ok = 0 fi
              };
              if :: ok -> CRASH; break :: else fi              /* receipt.after-delivered */
           :: else ->
-             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); PR("frees position %d\n", p) };  /* abandoned */
+             atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); released[id] = 1; PR("frees position %d\n", p) };  /* abandoned */
              CRASH;
              break
           fi
        od
     :: else ->
-       atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); PR("frees position %d\n", p) };  /* free */
+       atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, EMPTY, 0); released[id] = 1; PR("frees position %d\n", p) };  /* free */
        CRASH
     fi
 }

@@ -23,6 +23,17 @@
 //   soak-receive NAME LOG                      receive forever, verifying each message; append
 //                                              (sender u64, sequence u64 | 1 << 63 if
 //                                              redelivered) to LOG inside the body
+//   relay-receive NAME LOG HOLD [DIE]          receive forever as a relay does: zero copy with
+//                                              `receive(timeout: 200 ms)`, verifying each message
+//                                              and holding it HOLD microseconds inside the body.
+//                                              Appends to LOG, each with one write(2), a record
+//                                              (sender u64 | 1 << 32 if finished, sequence u64 |
+//                                              1 << 63 if redelivered): "taken" inside the body,
+//                                              and "finished" after the receive call RETURNED (a
+//                                              message logged finished was released; one logged
+//                                              taken was at least handed out). With DIE: inside
+//                                              the body of message DIE (0-based), print
+//                                              "holding S Q R" and SIGKILL itself
 //   fork-use NAME                              send once (taking the sender role), fork; the
 //                                              child tries to send with the inherited handle and
 //                                              exits with `exitCode(for:)` (0 if it could); the
@@ -140,6 +151,37 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
             } catch {
                 fail("receive: \(error)")
             }
+        }
+    case "relay-receive":
+        let box = openMailbox(argument(1))
+        let log = openLog(argument(2))
+        let hold = UInt32(number(3))
+        let dieAt = arguments.count > 4 ? number(4) : -1
+        var taken = 0
+        say("ready")
+        while true {
+            let finished: (sender: UInt32, sequence: UInt64, redelivered: Bool)
+            do {
+                finished = try box.receive(timeout: .milliseconds(200)) { bytes, _, redelivered in
+                    let (sender, sequence) = try TestMessages.verify(bytes)
+                    var record: (UInt64, UInt64) = (UInt64(sender), sequence | (redelivered ? 1 << 63 : 0))
+                    _ = withUnsafeBytes(of: &record) { write(log, $0.baseAddress, 16) }
+                    if taken == dieAt {
+                        say("holding \(sender) \(sequence) \(redelivered ? 1 : 0)")
+                        kill(getpid(), SIGKILL)
+                    }
+                    taken += 1
+                    if hold > 0 { usleep(hold) }
+                    return (sender, sequence, redelivered)
+                }
+            } catch MailboxError.timedOut {
+                continue
+            } catch {
+                fail("receive: \(error)")
+            }
+            // Logged finished only after the receive call returned (the slot was released).
+            var record: (UInt64, UInt64) = (UInt64(finished.sender) | 1 << 32, finished.sequence | (finished.redelivered ? 1 << 63 : 0))
+            _ = withUnsafeBytes(of: &record) { write(log, $0.baseAddress, 16) }
         }
     case "fail-fills":
         // Zero-copy sends whose fill throws, COUNT of them (each gives its slot back at once).

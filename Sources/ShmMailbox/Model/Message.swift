@@ -7,7 +7,9 @@ public struct Message: Sendable, Equatable {
     /// Whether a receiver took this message before and died while it was reading it, so the
     /// message may have been handled in part already. Messages are never lost when a receiver
     /// dies; they are delivered again, marked like this, so a receiver that must not act twice
-    /// can de-duplicate (by a sequence number or id in the payload).
+    /// can de-duplicate (by a sequence number or id in the payload). A message whose receive call
+    /// returned is never delivered again. On a `.shared` mailbox a redelivered message may arrive
+    /// after messages sent later (up to capacity − 1 of them, when senders kept the mailbox full).
     public var isRedelivered: Bool
 
     public init(bytes: [UInt8], sender: Int32, isRedelivered: Bool = false) {
