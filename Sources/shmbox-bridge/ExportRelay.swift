@@ -13,28 +13,31 @@ import ShmMailboxNATS
 /// Kill points (`kill -9` of the bridge; the restarted bridge uses the same journal):
 ///
 /// 1. Before the local receive takes a message: nothing happened.
-/// 2. After the take, before the journal entry is committed (state word set to 1): the local
-///    message is unreleased, so ShmMailbox redelivers it (marked redelivered) to the next
-///    receiver. The journal holds no unfinished entry (or a stale one of another message, whose
-///    checksum does not match), so the message gets a fresh id and is published once.
-/// 3. After the commit, before the server stored the message: redelivered locally; the journal
-///    entry matches (redelivered, same length, same checksum), so the old id is reused and the
-///    server stores the message for the first time.
-/// 4. After the server stored it, before its acknowledgement arrived or before `finish`:
-///    redelivered locally, the old id is reused, the server recognises the id and stores nothing
-///    (it acknowledges the publish as a duplicate). Nothing doubled, provided the restart comes
-///    within the remote mailbox's `duplicateWindow` (default two minutes).
-/// 5. After `finish` (state word 0), before ShmMailbox's release of the message: redelivered
-///    locally with no unfinished entry, so it is published again under a fresh id: a duplicate.
-///    This is the one window left, a few instructions long (the closure's return into
-///    ShmMailbox's release). `finish` must come before the release, not after it: left pending,
-///    an entry could match a *later* message with the same bytes that a kill at point 2
-///    redelivered, and reusing the id would make the server drop that message (a loss).
+/// 2. After the take, before the journal entry is committed (its state word set to in hand):
+///    the local message is unreleased, so ShmMailbox redelivers it (marked redelivered) to the
+///    next receiver. No entry describes it, so it gets a fresh id and is published once.
+/// 3. After the commit, before the server stored the message: at restart the entry becomes
+///    *awaiting*. ShmMailbox redelivers the message — not necessarily next: after up to
+///    capacity − 1 later messages, which get fresh entries meanwhile — and when a message marked
+///    redelivered with the entry's length, checksum and sender turns up, the old id is reused:
+///    the server stores it for the first time.
+/// 4. After the server stored it, before its acknowledgement arrived or before `finish`: as 3,
+///    and the server recognises the reused id and stores nothing (it acknowledges a duplicate).
+///    Nothing doubled, provided the message turns up within the remote mailbox's
+///    `duplicateWindow` (default two minutes) after the first publish.
+/// 5. After `finish` (entry free), before ShmMailbox's release of the message: redelivered
+///    locally with no entry, so it is published again under a fresh id: a duplicate. This is the
+///    one window left, a few instructions long (the closure's return into ShmMailbox's release).
+///    `finish` must come before the release, not after it: left awaiting, the entry could match
+///    a *later* message with the same bytes and sender that a kill at point 2 redelivered, and
+///    reusing the id would make the server drop that message (a loss).
 /// 6. After the release: nothing left to do.
 ///
-/// The entry matches only a message that ShmMailbox marks redelivered, so a fresh message with
-/// the same bytes as an unfinished entry is never mistaken for it. A message whose receiver was
-/// another process (a competing local receiver) is not in this journal and is published as new.
+/// An entry matches only a message that ShmMailbox marks redelivered, so a fresh message with
+/// the same bytes is never mistaken for it. What is left: two messages with the same bytes from
+/// the same sender, both left in hand by killed runs — the second would be taken for the first
+/// and dropped by the server. A message whose receiver was another process (a competing local
+/// receiver) is not in this journal and is published as new.
 final class ExportRelay: @unchecked Sendable { // used by its one relay thread only
     let local: Mailbox
     let remote: RemoteMailbox
@@ -56,8 +59,8 @@ final class ExportRelay: @unchecked Sendable { // used by its one relay thread o
         while !Shutdown.isRequested {
             do {
                 // A bounded wait, so that a stop request is seen while the mailbox is empty.
-                try local.receive(timeout: .milliseconds(200)) { bytes, _, redelivered in
-                    relay(bytes, redelivered: redelivered)
+                try local.receive(timeout: .milliseconds(200)) { bytes, sender, redelivered in
+                    relay(bytes, sender: sender, redelivered: redelivered)
                 }
             } catch MailboxError.timedOut {
                 continue
@@ -72,21 +75,22 @@ final class ExportRelay: @unchecked Sendable { // used by its one relay thread o
 
     /// Publishes the message in hand and returns only when the server has it (see the kill
     /// points above). Never throws: a throw would release the message unsent.
-    private func relay(_ bytes: UnsafeRawBufferPointer, redelivered: Bool) {
+    private func relay(_ bytes: UnsafeRawBufferPointer, sender: Int32, redelivered: Bool) {
         let checksum = Checksum.of(bytes)
         let id: ExportJournal.MessageID
-        if redelivered, let earlier = journal.unfinishedID(length: bytes.count, checksum: checksum) {
+        let entry: Int
+        if redelivered, let earlier = journal.awaiting(length: bytes.count, checksum: checksum, sender: sender) {
             // Kill points 3 and 4: the same message, under the same id.
-            id = earlier
+            (entry, id) = earlier
         } else {
             counter += 1
             id = ExportJournal.MessageID(run: runID, counter: counter)
             // Committed before the publish: from here a kill leads to reusing this id.
-            journal.record(id, length: bytes.count, checksum: checksum)
+            entry = journal.record(id, length: bytes.count, checksum: checksum, sender: sender)
         }
         publish(bytes, id: id.text)
         // Before the release (kill point 5): from here a kill leads to a fresh id.
-        journal.finish()
+        journal.finish(entry)
         progress.count()
     }
 

@@ -190,9 +190,7 @@ struct BridgeTests {
         var exceptDuplicates = ledger
         exceptDuplicates.forgetDuplicates()
         expectExact(exceptDuplicates, perSender: perSender, ordered: false)
-        withKnownIssue("ShmMailbox redelivers an already released message after a receiver is killed", isIntermittent: true) {
-            #expect(ledger.duplicates == 0, "duplicates: \(ledger.duplicateKeys)")
-        }
+        #expect(ledger.duplicates == 0, "duplicates: \(ledger.duplicateKeys)")
         expectGracefulStop(bridge)
     }
 
