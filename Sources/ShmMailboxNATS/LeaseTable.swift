@@ -14,6 +14,9 @@ import CNATS
 /// - **release**: rewrite to empty, conditionally on my revision (never clears another's).
 ///
 /// A holder that dies or loses its connection stops refreshing; `ttl` later its lease is free.
+///
+/// The same table without a time to live (`SHMMB_RIGHTS`) keeps what must outlive its writer:
+/// a system-owned mailbox's owner and the receive rights it granted.
 final class LeaseTable: @unchecked Sendable {
     static let bucket = "SHMMB_LEASES"
     /// How long a lease lives unrefreshed (its holder is refreshed every `ttl / 4`).
@@ -27,23 +30,25 @@ final class LeaseTable: @unchecked Sendable {
 
     private let store: OpaquePointer
 
-    /// Opens the bucket, creating it (with `replicas` copies) if missing.
-    init(connection: NATSConnection, replicas: Int) throws(RemoteMailboxError) {
+    /// Opens `bucket`, creating it (with `replicas` copies, values living `ttl` unrefreshed, or
+    /// forever if nil) if missing.
+    init(connection: NATSConnection, bucket: String = LeaseTable.bucket, ttl: Duration? = LeaseTable.ttl,
+         replicas: Int) throws(RemoteMailboxError) {
         var store: OpaquePointer?
-        var status = js_KeyValue(&store, connection.jetStream, Self.bucket)
+        var status = js_KeyValue(&store, connection.jetStream, bucket)
         if status == NATS_NOT_FOUND {
             var config = kvConfig()
             kvConfig_Init(&config)
-            status = Self.bucket.withCString { bucket in
-                config.Bucket = bucket
+            status = bucket.withCString { name in
+                config.Bucket = name
                 config.History = 1
-                config.TTL = Self.ttl.nanoseconds
+                config.TTL = ttl?.nanoseconds ?? 0
                 config.Replicas = Int32(replicas)
                 config.StorageType = js_FileStorage
                 return js_CreateKeyValue(&store, connection.jetStream, &config)
             }
         }
-        try NATSStatus.check(status, "opening the lease bucket \(Self.bucket)")
+        try NATSStatus.check(status, "opening the key-value bucket \(bucket)")
         self.store = store!
     }
 
@@ -86,8 +91,25 @@ final class LeaseTable: @unchecked Sendable {
         return value
     }
 
+    /// Sets `key` to `value` whatever it was.
+    func put(_ key: String, _ value: String) throws(RemoteMailboxError) {
+        var revision: UInt64 = 0
+        try NATSStatus.check(kvStore_PutString(&revision, store, key, value), "writing \(key)")
+    }
+
+    /// Sets `key` to `value` only if its latest revision is `revision`; false if it changed.
+    func update(_ key: String, _ value: String, revision: UInt64) -> Bool {
+        var next: UInt64 = 0
+        return kvStore_UpdateString(&next, store, key, value, revision) == NATS_OK
+    }
+
+    /// Removes `key` (absent already is fine).
+    func remove(_ key: String) {
+        _ = kvStore_Delete(store, key)
+    }
+
     /// The latest revision and value of `key`; nil when it has none (never set, expired, deleted).
-    private func read(_ key: String) throws(RemoteMailboxError) -> (UInt64, String)? {
+    func read(_ key: String) throws(RemoteMailboxError) -> (UInt64, String)? {
         var entry: OpaquePointer?
         let status = kvStore_Get(&entry, store, key)
         if status == NATS_NOT_FOUND { return nil }

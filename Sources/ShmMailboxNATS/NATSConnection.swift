@@ -77,6 +77,7 @@ public final class NATSConnection: @unchecked Sendable {
     public let maxPayload: Int
     /// The lease bucket, opened at first use, and the thread that keeps this connection's leases.
     private let leaseTable = Mutex<LeaseTable?>(nil)
+    private let rightsTable = Mutex<LeaseTable?>(nil)
     let leaseKeeper = LeaseKeeper()
 
     /// Connects to the first server that answers among `urls` (`nats://host:port`).
@@ -164,6 +165,16 @@ public final class NATSConnection: @unchecked Sendable {
         try leaseTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
             if let table { return table }
             let opened = try LeaseTable(connection: self, replicas: replicas)
+            table = opened
+            return opened
+        }
+    }
+
+    /// The bucket of lasting rights (`SHMMB_RIGHTS`, no time to live): system owners and grants.
+    func rights(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
+        try rightsTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
+            if let table { return table }
+            let opened = try LeaseTable(connection: self, bucket: "SHMMB_RIGHTS", ttl: nil, replicas: replicas)
             table = opened
             return opened
         }

@@ -6,6 +6,7 @@ import ShmMailbox
 ///   and held until `close()` or the holder's death or disconnection (then free `LeaseTable.ttl`
 ///   later). Another receiver gets `receiverBusy`, or waits if `whenReceiverBusy` is `.wait`.
 /// - `.pair`: also the send role, `<name>.sender`, taken at the first send (`roleTaken`).
+/// - `.system` ownership: see `RemoteMailbox+Ownership`.
 /// - `.process` ownership: `<name>.owner`, taken by `create` and held by that handle. Only the
 ///   owner receives. When the owner closes the handle the mailbox is deleted; when it dies or
 ///   loses its connection, the first sender to notice (senders look at most once a second, and
@@ -20,6 +21,7 @@ extension RemoteMailbox {
             guard let ownerLease else { throw .notPermitted("only the owner of process-owned mailbox '\(name)' receives from it") }
             if ownerLease.isLost { throw .ownerTerminated(name) }
         }
+        if ownership == .system { try checkSystemRight() }
         guard receiverPolicy == .exclusive || receiverPolicy == .pair else { return }
         if let lease = receiverLease, !lease.isLost { return }
         receiverLease = nil
@@ -63,6 +65,8 @@ extension RemoteMailbox {
     func releaseRoles() {
         receiverLease?.release()
         senderLease?.release()
+        ownerAliveLease?.release()
+        ownerAliveLease = nil
         receiverLease = nil
         senderLease = nil
         if let ownerLease {

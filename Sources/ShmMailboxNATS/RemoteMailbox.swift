@@ -60,6 +60,10 @@ public final class RemoteMailbox {
     var receiverLease: Lease?
     var senderLease: Lease?
     var ownerLease: Lease?
+    /// A system-owned mailbox's owner handle holds `<name>.owner-alive` (see `+Ownership`).
+    var ownerAliveLease: Lease?
+    /// When this handle's right to receive from a system-owned mailbox was last confirmed.
+    var rightConfirmed: ContinuousClock.Instant?
     var lastOwnerCheck = ContinuousClock.now - .seconds(60)
 
     init(connection: NATSConnection, mapping: StreamMapping, settings: StreamMapping.Settings) {
@@ -112,6 +116,14 @@ public final class RemoteMailbox {
         try makeStream(mapping, settings: settings, options: options, connection: connection)
         try addConsumer(mapping, redeliveryDelay: options.redeliveryDelay, connection: connection)
         let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
+        if options.ownership == .system {
+            do throws(RemoteMailboxError) {
+                try box.becomeSystemOwner()
+            } catch {
+                _ = try? deleteStream(mapping, connection: connection)
+                throw error
+            }
+        }
         if options.ownership == .process {
             do throws(RemoteMailboxError) {
                 let (lease, holder) = try connection.takeLease(box.leaseKey("owner"), identity: box.identity, replicas: options.replicas)
@@ -197,6 +209,10 @@ public final class RemoteMailbox {
         let settings = try settings(of: mapping, connection: connection)
         let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
         try box.checkOwner(force: true)
+        // The owner of a system-owned mailbox shows it is alive while a handle of it is open.
+        if box.ownership == .system, let owner = try box.owner, owner.host == box.identity.host, owner.pid == box.identity.pid {
+            try box.holdOwnerAlive()
+        }
         return box
     }
 
@@ -210,8 +226,12 @@ public final class RemoteMailbox {
     /// - Throws: `notFound`, `notAMailbox`, or a connection error.
     public static func delete(_ name: String, on connection: NATSConnection) throws(RemoteMailboxError) {
         let mapping = try StreamMapping(name: name)
-        _ = try settings(of: mapping, connection: connection)
+        let settings = try settings(of: mapping, connection: connection)
         guard try deleteStream(mapping, connection: connection) else { throw .notFound(name) }
+        if settings.ownership == .system, let rights = try? connection.rights() {
+            rights.remove("\(name).owner")
+            rights.remove("\(name).grants")
+        }
     }
 
     /// Deletes the mailbox's stream; false if it was already gone.
@@ -271,9 +291,7 @@ public final class RemoteMailbox {
             throw .unsupported("receiver policy roundRobin: a JetStream consumer hands messages to whichever pull request comes first and cannot take receivers in turn")
         case .exclusive, .pair: break
         }
-        if options.ownership == .system {
-            throw .unsupported("system ownership's receive rights (the owner and those it grants) are not carried across machines yet: use .none (lives until deleted, anyone receives) or .process")
-        }
+
     }
 
     static func addConsumer(_ mapping: StreamMapping, redeliveryDelay: Duration, connection: NATSConnection,

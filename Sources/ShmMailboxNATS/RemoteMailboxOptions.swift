@@ -29,8 +29,9 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     /// `.none` (default): the mailbox lives until deleted, surviving its creator (and, with
     /// `.file` storage, a server restart); anyone receives. `.process`: only the creating handle
     /// receives, and the mailbox is deleted when it closes, or dies or loses its connection
-    /// (senders then get `ownerTerminated`). `.system` throws `unsupported` (its grants of
-    /// receive rights are not carried across machines yet).
+    /// (senders then get `ownerTerminated`). `.system`: lives until deleted; its owner (at first
+    /// the creating process) receives and grants others the right to (`grantReceive`,
+    /// `transferOwnership`, `reclaimOwnership` after the owner has gone).
     public var ownership: MailboxOptions.Ownership
     /// Copies kept by a cluster (1, 3 or 5; at most the number of servers). With 3, the mailbox
     /// and every accepted message survive losing one server.

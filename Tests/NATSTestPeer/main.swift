@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailboxTestSupport
+import ShmMailbox
 import ShmMailboxNATS
 
 // A helper process the remote-mailbox tests spawn (also inside network namespaces, as another
@@ -12,7 +13,8 @@ import ShmMailboxNATS
 //   NATSTestPeer receive URLS NAME COUNT [IDLE_MS]        receive until COUNT came or none for
 //                                                         IDLE_MS (default 60 s), print "GOT s q r"
 //                                                         each (r: 1 if redelivered)
-//   NATSTestPeer own URLS NAME                            create NAME owned by this process, print
+//   NATSTestPeer own[-system] URLS NAME                   create NAME owned by this process (or by
+//                                                         the system, this process its owner), print
 //                                                         "OWNING", wait to be killed
 //   NATSTestPeer endpoint-send URLS ME TO SENDER COUNT    join as endpoint ME, send COUNT to TO
 //   NATSTestPeer create URLS NAME CAPACITY REPLICAS REDELIVERY_MS   make a mailbox, print "CREATED"
@@ -76,8 +78,9 @@ do {
         me.close()
         exit(0)
     }
-    if arguments[0] == "own" {
-        let owned = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: .process))
+    if arguments[0] == "own" || arguments[0] == "own-system" {
+        let ownership: MailboxOptions.Ownership = arguments[0] == "own" ? .process : .system
+        let owned = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: ownership))
         line("OWNING \(owned.name)")
         while true { sleep(60) }
     }

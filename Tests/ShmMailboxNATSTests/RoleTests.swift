@@ -108,12 +108,57 @@ struct RoleTests {
         expectRemoteError({ $0 == .notFound(name) }) { try RemoteMailbox.open(name, on: connection) }
     }
 
-    @Test func roundRobinAndSystemOwnershipAreRefusedNotWeakened() throws {
+    @Test func roundRobinIsRefusedNotWeakened() throws {
         expectRemoteError({ if case .unsupported(let why) = $0 { why.contains("roundRobin") } else { false } }) {
             try RemoteMailbox.create(uniqueRemoteName("rr"), on: connection, options: RemoteMailboxOptions(receiverPolicy: .roundRobin))
         }
-        expectRemoteError({ if case .unsupported(let why) = $0 { why.contains("system") } else { false } }) {
-            try RemoteMailbox.create(uniqueRemoteName("sys"), on: connection, options: RemoteMailboxOptions(ownership: .system))
+    }
+
+    @Test func aSystemMailboxsOwnerReceivesGrantsAndTransfers() throws {
+        let name = uniqueRemoteName("system")
+        let owner = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: .system))
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        let me = RemoteSender.current
+        #expect(try owner.owner.map { $0.host == me.host && $0.pid == me.pid } == true)
+        // Another process (as it declares itself) may send but not receive until granted.
+        let other = try RemoteMailbox.open(name, on: connection)
+        other.identity = RemoteSender(host: "host-b", pid: 4242)
+        try other.send("one")
+        try other.send("two")
+        expectRemoteError({ if case .notPermitted(let why) = $0 { why.contains("owned by") } else { false } }) { try other.tryReceive() }
+        expectRemoteError({ if case .notPermitted = $0 { true } else { false } }) { try other.grantReceive(to: other.identity) }
+        #expect(try owner.receive(timeout: .seconds(5)).string == "one")
+        try owner.grantReceive(to: other.identity)
+        #expect(try other.receive(timeout: .seconds(5)).string == "two")
+        // Ownership passes on: the old owner, never granted, may no longer receive.
+        try owner.transferOwnership(to: other.identity)
+        #expect(try owner.owner == RemoteSender(host: "host-b", pid: 4242))
+        try other.send("three")
+        expectRemoteError({ if case .notPermitted = $0 { true } else { false } }) { try owner.tryReceive() }
+        #expect(try other.receive(timeout: .seconds(5)).string == "three")
+        expectRemoteError({ if case .notPermitted = $0 { true } else { false } }) { try owner.transferOwnership(to: me) }
+    }
+
+    @Test func aDeadOwnersSystemMailboxLivesOnAndIsReclaimed() throws {
+        let name = uniqueRemoteName("system-dead")
+        let ownerProcess = try startPeer(["own-system", server.url, name])
+        #expect(waitForOutput(ownerProcess, "OWNING"), "\(ownerProcess.standardOutput())")
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        let box = try RemoteMailbox.open(name, on: connection)
+        try box.send("kept")
+        expectRemoteError({ if case .notPermitted(let why) = $0 { why.contains("still holds") } else { false } }) { try box.reclaimOwnership() }
+        _ = ownerProcess.killAndWait()
+        // Still there after its creator died; reclaimable once the owner's lease expired.
+        let start = ContinuousClock.now
+        // (A `catch .notPermitted where …` pattern here crashes the Swift 6.3 compiler.)
+        while true {
+            let outcome = Result { () throws(RemoteMailboxError) in try box.reclaimOwnership() }
+            guard case .failure(let error) = outcome else { break }
+            guard case .notPermitted = error, ContinuousClock.now - start < .seconds(15) else { throw error }
+            Thread.sleep(forTimeInterval: 0.25)
         }
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(try box.owner.map { $0.pid == getpid() } == true)
+        #expect(try box.receive(timeout: .seconds(5)).string == "kept")
     }
 }
