@@ -106,6 +106,13 @@ extension MultiProcess {
             try withMailbox("walk-send", options) { name, box throws in
                 let doomed = try Peer(["walk-send", name, "2", "400", String(Self.minSize), String(Self.maxSize), String(walk.batch)],
                                       crashAt: "\(walk.point.rawValue):\(walk.hit)")
+                if walk.capacity.kind == .unbounded {
+                    // An unbounded sender never waits for room: let it run into its crash point
+                    // before receiving, so that the segments it links do not depend on how fast
+                    // a concurrent receiver empties them (a fast one left fewer than 5 links to
+                    // die at, on a busy CI machine).
+                    doomed.process.waitUntilExit()
+                }
                 let received = try drain(box) { _ in !doomed.process.isRunning }
                 let result = doomed.finish()
                 #expect(result.signaled && result.status == SIGKILL, "not killed at \(walk): \(result.stderr)")
