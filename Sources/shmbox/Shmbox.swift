@@ -14,6 +14,7 @@ struct Shmbox: ParsableCommand {
             Mailboxes live in /dev/shm as shmmb.<name>. Names are 1-200 characters of \
             A-Z a-z 0-9 . _ - and do not start with '.'.
             """,
+        version: shmboxVersion,
         subcommands: [
             CreateCommand.self, SendCommand.self, ReceiveCommand.self,
             ListCommand.self, InspectCommand.self, DeleteCommand.self, UnlinkCommand.self,
@@ -21,31 +22,6 @@ struct Shmbox: ParsableCommand {
             BridgeCommand.self,
         ]
     )
-}
-
-/// Runs `body`; a `MailboxError` is reported as one `shmbox: error: …` line on standard error
-/// and turned into exit status 1 (instead of ArgumentParser's usage text).
-func reportingMailboxErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as MailboxError {
-        printError(error.description)
-        throw ExitCode.failure
-    }
-}
-
-/// Writes `shmbox: error: <message>` to standard error.
-func printError(_ message: String) {
-    var line = "shmbox: error: \(message)\n"
-    line.withUTF8 { bytes in
-        var rest = UnsafeRawBufferPointer(bytes)
-        while !rest.isEmpty {
-            let written = write(STDERR_FILENO, rest.baseAddress, rest.count)
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            rest = UnsafeRawBufferPointer(rebasing: rest[written...])
-        }
-    }
 }
 
 /// Prints `line` to standard output and flushes it at once, so readers of a pipe see each line
