@@ -1,7 +1,8 @@
 import ArgumentParser
 import ShmMailbox
 
-/// `shmbox send NAME [TEXT]`: sends one message, or one message per line of standard input.
+/// `shmbox send NAME [TEXT]`: sends one message, or one message per record of standard input
+/// (or `--file`), in the chosen `MessageFormat`.
 /// `shmbox send --as P --to Q TEXT...`: joins endpoint P and sends each TEXT to endpoint Q.
 struct SendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,9 +10,14 @@ struct SendCommand: ParsableCommand {
         abstract: "Send a message to a mailbox, or by name to an endpoint.",
         discussion: """
             Sends TEXT as one message to MAILBOX. Without TEXT, sends each line of standard \
-            input (without its newline) as one message. With --as P --to Q there is no MAILBOX: \
-            the command joins endpoint P (the name must be free), sends each TEXT (or each line \
-            of standard input) to endpoint Q over the link P>Q, and gives P up when it ends.
+            input (or of --file) as one message, the newline not included; -0 splits at NUL \
+            bytes instead, --raw sends all of the input as one message byte for byte, --hex \
+            reads hexadecimal lines and --json reads lines {"text": "..."} or {"base64": "..."}. \
+            A record that fails stops the send with an error naming its number and how many \
+            messages were sent before it; --keep-going skips records with bad data instead and \
+            fails at the end. With --as P --to Q there is no MAILBOX: the command joins endpoint \
+            P (the name must be free), sends each TEXT (or each input record) to endpoint Q over \
+            the link P>Q, and gives P up when it ends.
             """
     )
 
@@ -20,8 +26,17 @@ struct SendCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The mailbox name (not with --to).", valueName: "mailbox"))
     var name: String?
 
-    @Argument(help: "The message (with --to: the messages); read lines from standard input when absent.")
+    @Argument(help: "The message (with --to: the messages), in the chosen format; read from standard input when absent.")
     var text: [String] = []
+
+    @Flag(help: "The input format (default: --lines).")
+    var format: MessageFormat = .lines
+
+    @Option(help: ArgumentHelp("Read the messages from this file instead of standard input.", valueName: "path"))
+    var file: String?
+
+    @Flag(help: "Skip input records with bad data (reporting each), and fail at the end if any were skipped.")
+    var keepGoing = false
 
     @Option(name: .customLong("as"), help: ArgumentHelp("With --to: the endpoint name to send as.", valueName: "name"))
     var endpoint: String?
@@ -46,54 +61,73 @@ struct SendCommand: ParsableCommand {
                 throw ValidationError("give the MAILBOX to send to, or --as NAME --to NAME to send to an endpoint.")
             }
             guard text.count <= 1 else {
-                throw ValidationError("a mailbox send takes one TEXT (quote it), or none to read lines from standard input.")
+                throw ValidationError("a mailbox send takes one TEXT (quote it), or none to read standard input.")
             }
+        }
+        if file != nil && (!text.isEmpty || (endpoint != nil && name != nil)) {
+            throw ValidationError("--file reads the messages from a file; give no TEXT with it.")
         }
     }
 
     func run() throws {
-        let timeout = timeout.map { Duration.seconds($0) }
         if let endpoint, let to {
             // Without a MAILBOX, the first word is a message too.
-            try sendByName(as: endpoint, to: to, texts: (name.map { [$0] } ?? []) + text, timeout: timeout)
+            try sendByName(as: endpoint, to: to, texts: (name.map { [$0] } ?? []) + text)
             return
         }
         guard let name else { return }
-        let text = text.first
         try reportingMailboxErrors {
             let mailbox = try Mailbox.open(name, trust: trust.trust)
-            func send(_ message: String) throws(MailboxError) {
-                guard waitReceived else {
-                    try mailbox.send(message, timeout: timeout)
-                    return
+            defer { mailbox.close() }
+            let limit = timeout.map { Duration.seconds($0) }
+            let deliver = { (bytes: [UInt8]) throws in
+                do {
+                    if waitReceived {
+                        if let delivery = try mailbox.send(bytes, timeout: limit, until: .received) {
+                            printLine("delivered to \(delivery.receiver.pid)")
+                        }
+                    } else {
+                        try mailbox.send(bytes, timeout: limit)
+                    }
+                } catch MailboxError.timedOut {
+                    throw TimeoutCause.send(mailbox: mailbox, timeout: timeout, synchronous: waitReceived)
                 }
-                if let delivery = try mailbox.send(message, timeout: timeout, until: .received) {
-                    printLine("delivered to \(delivery.receiver.pid)")
-                }
             }
-            if let text {
-                try send(text)
-                return
-            }
-            while let line = readLine(strippingNewline: true) {
-                try send(line)
-            }
+            try send(texts: text, deliver: deliver)
         }
+    }
+
+    /// Sends each of `texts` (decoded in the chosen format), or, if there are none, every
+    /// record of the input.
+    func send(texts: [String], deliver: @escaping ([UInt8]) throws -> Void) throws {
+        guard texts.isEmpty else {
+            for text in texts {
+                do {
+                    try deliver(try format.message(from: Array(text.utf8)))
+                } catch let error as FormatError {
+                    throw CLIFailure("TEXT: \(error.description)", status: .dataError)
+                }
+            }
+            return
+        }
+        let input = try SendLoop.openInput(file)
+        try SendLoop(format: format, keepGoing: keepGoing, deliver: deliver).run(reading: input)
     }
 }
 
 extension SendCommand {
-    /// Joins endpoint `sender` and sends each text (or each line of standard input) to `receiver`.
-    func sendByName(as sender: String, to receiver: String, texts: [String], timeout: Duration?) throws {
+    /// Joins endpoint `sender` and sends each text (or each input record) to `receiver`.
+    func sendByName(as sender: String, to receiver: String, texts: [String]) throws {
         try reportingMailboxErrors {
             let endpoint = try Endpoint.join(sender, options: Endpoint.Options(trust: trust.trust))
             defer { endpoint.close() }
-            if !texts.isEmpty {
-                for text in texts { try endpoint.send(to: receiver, text, timeout: timeout) }
-                return
-            }
-            while let line = readLine(strippingNewline: true) {
-                try endpoint.send(to: receiver, line, timeout: timeout)
+            let limit = timeout.map { Duration.seconds($0) }
+            try send(texts: texts) { bytes in
+                do {
+                    try endpoint.send(to: receiver, bytes, timeout: limit)
+                } catch MailboxError.timedOut {
+                    throw TimeoutCause.send(toEndpoint: receiver, timeout: timeout)
+                }
             }
         }
     }
