@@ -8,9 +8,11 @@ struct ReceiveCommand: ParsableCommand {
         commandName: "receive",
         abstract: "Receive messages from a mailbox, or as an endpoint, and print each on its own line.",
         discussion: """
-            Waits for COUNT messages (forever, or until --timeout) and prints each as UTF-8. \
-            If the time runs out, prints what arrived and fails. With --nonblocking, prints the \
-            messages waiting now (at most COUNT) and succeeds even if there are none. With \
+            Waits for COUNT messages (forever, or until --timeout) and writes each in the \
+            chosen format (default: its bytes and a newline). If the time runs out, writes what \
+            arrived and fails. With --nonblocking, writes the messages waiting now (all, or at \
+            most COUNT) and succeeds even if there are none. With --follow, receives until \
+            SIGINT or SIGTERM, then exits 0 after the message in hand. With \
             --as Q there is no MAILBOX: the command joins endpoint Q (the name must be free) and \
             receives from endpoint P (--from P, printing each text) or from anyone (printing \
             `SENDER: text`), and gives Q up when it ends.
@@ -28,14 +30,20 @@ struct ReceiveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --as: receive only from this endpoint (default: from anyone, printing the sender's name).", valueName: "name"))
     var from: String?
 
-    @Option(help: "How many messages to receive.")
-    var count = 1
+    @Option(help: "How many messages to receive (default: 1; with --nonblocking: all that are waiting).")
+    var count: Int?
 
     @Option(help: "Wait at most this many seconds in total (default: forever).")
     var timeout: Double?
 
-    @Flag(help: "Do not wait: take only the messages waiting now.")
+    @Flag(help: "Do not wait: take the messages waiting now (at most --count) and succeed even if there are none.")
     var nonblocking = false
+
+    @Flag(help: "Keep receiving until SIGINT or SIGTERM, which end it (exit 0) after the message in hand.")
+    var follow = false
+
+    @Flag(help: "The output format (default: --lines).")
+    var format: MessageFormat = .lines
 
     @Flag(help: "Create the mailbox first (it must not exist), owned as --owner says.")
     var create = false
@@ -50,10 +58,16 @@ struct ReceiveCommand: ParsableCommand {
     var maxMessageSize = MailboxOptions().maxMessageSize
 
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be 1 or more.") }
+        if let count, count < 1 { throw ValidationError("--count must be 1 or more.") }
         try validateTimeout(timeout)
         if nonblocking && timeout != nil {
             throw ValidationError("--nonblocking and --timeout cannot be used together.")
+        }
+        if follow && (nonblocking || timeout != nil || count != nil) {
+            throw ValidationError("--follow receives until interrupted; it takes no --count, --timeout or --nonblocking.")
+        }
+        if format == .raw && endpoint != nil && from == nil {
+            throw ValidationError("--raw cannot show which endpoint sent each message; add --from NAME.")
         }
         if endpoint != nil {
             if name != nil { throw ValidationError("give either a MAILBOX or --as NAME, not both.") }
@@ -65,9 +79,8 @@ struct ReceiveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
         if let endpoint {
-            try receiveByName(as: endpoint, deadline: deadline)
+            try receiveByName(as: endpoint)
             return
         }
         guard let name else { return }
@@ -77,40 +90,53 @@ struct ReceiveCommand: ParsableCommand {
                 : try Mailbox.open(name, trust: trust.trust)
             defer { mailbox.close() }
             if create { printLine("ready") }
-            for _ in 0..<count {
-                let message: Message
-                if nonblocking {
-                    guard let waiting = try mailbox.tryReceive() else { return }
-                    message = waiting
-                } else {
-                    message = try mailbox.receive(timeout: deadline.map { $0 - ContinuousClock.now })
+            try loop(source: "mailbox \"\(name)\"") { wait in
+                do {
+                    let message = wait == .zero ? try mailbox.tryReceive() : try mailbox.receive(timeout: wait)
+                    return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender, redelivered: $0.isRedelivered) }
+                } catch MailboxError.timedOut {
+                    return nil
                 }
-                printLine(message.string)
-            }
+            }.run()
         }
+    }
+
+    /// The loop this command's flags ask for, taking messages with `take`.
+    func loop(source: String, take: @escaping (Duration?) throws -> ReceivedMessage?) -> ReceiveLoop {
+        let mode: ReceiveLoop.Mode
+        if follow {
+            mode = .follow
+        } else if nonblocking {
+            mode = .drain(limit: count)
+        } else {
+            mode = .count(count ?? 1, deadline: timeout.map { ContinuousClock.now + .seconds($0) }, timeout: timeout)
+        }
+        return ReceiveLoop(format: format, mode: mode, source: source, take: take)
     }
 }
 
 extension ReceiveCommand {
-    /// Joins endpoint `receiver` and prints up to `count` messages: from `from` only, or from
-    /// anyone with the sender's name in front.
-    func receiveByName(as receiver: String, deadline: ContinuousClock.Instant?) throws {
+    /// Joins endpoint `receiver` and receives from `from` only, or from anyone with the
+    /// sender's name in front.
+    func receiveByName(as receiver: String) throws {
         try reportingMailboxErrors {
             let endpoint = try Endpoint.join(receiver, options: Endpoint.Options(trust: trust.trust))
             defer { endpoint.close() }
-            for _ in 0..<count {
-                let remaining = deadline.map { $0 - ContinuousClock.now }
-                if let from {
-                    let message = nonblocking ? try endpoint.tryReceive(from: from)
-                                              : try endpoint.receive(from: from, timeout: remaining)
-                    guard let message else { return }
-                    printLine(message.string)
-                } else {
-                    let message = nonblocking ? try endpoint.tryReceive() : try endpoint.receive(timeout: remaining)
-                    guard let message else { return }
-                    printLine("\(message.from): \(message.string)")
+            let source = from.map { "the link from endpoint \"\($0)\"" } ?? "endpoint \"\(receiver)\""
+            try loop(source: source) { wait in
+                do {
+                    if let from {
+                        let message = wait == .zero ? try endpoint.tryReceive(from: from) : try endpoint.receive(from: from, timeout: wait)
+                        return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender, redelivered: $0.isRedelivered) }
+                    }
+                    let message = wait == .zero ? try endpoint.tryReceive() : try endpoint.receive(timeout: wait)
+                    return message.map {
+                        ReceivedMessage(bytes: $0.bytes, sender: $0.message.sender, redelivered: $0.message.isRedelivered, from: $0.from)
+                    }
+                } catch MailboxError.timedOut {
+                    return nil
                 }
-            }
+            }.run()
         }
     }
 }
