@@ -11,7 +11,8 @@ enum StopSignals {
     /// Whether a stop signal has arrived.
     static var requested: Bool { received.load(ordering: .acquiring) }
 
-    /// Catches SIGINT and SIGTERM from now on (instead of being killed by them).
+    /// Catches SIGINT and SIGTERM from now on (instead of being killed by them), unblocking
+    /// them in case the parent started this process with them blocked.
     static func install() {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in
@@ -21,5 +22,10 @@ enum StopSignals {
         action.sa_flags = SA_RESTART
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        sigaddset(&stops, SIGINT)
+        sigaddset(&stops, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stops, nil)
     }
 }
