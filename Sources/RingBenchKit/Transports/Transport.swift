@@ -76,6 +76,11 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable 
         implementation.limitation(for: shape)
     }
 
+    /// Whether `--batch` matters to this transport in runs of `shape`.
+    func usesBatch(for shape: LinkShape) -> Bool {
+        implementation.usesBatch(for: shape)
+    }
+
     /// What the report row calls this transport: the shared-memory ones carry their wait strategy.
     func reportName(strategy: WaitChoice) -> String {
         isSharedMemory ? "\(rawValue)/\(strategy.rawValue)" : rawValue
