@@ -99,12 +99,6 @@ let package = Package(
             name: "RingBenchKitTests",
             dependencies: ["RingBenchKit", "ringbench"]
         ),
-        // Two-process speed check (64-byte stream and round trips) until `ringbench` exists.
-        .executableTarget(
-            name: "mailbox-quickcheck",
-            dependencies: ["ShmMailbox"],
-            path: "Benchmarks/QuickCheck"
-        ),
         // Send+receive loops in one process, run under callgrind by Benchmarks/instruction-counts.sh
         // (instructions and allocations per message against a committed baseline, in CI).
         .executableTarget(
