@@ -155,4 +155,54 @@ struct PolishTests {
         #expect(try Runner.batchNote([cells[0]], batch: 8) == nil)
         #expect(throws: BenchError.self) { try Runner.batchNote([Runner.cell(.latency, .shm, 64, BenchOptions())], batch: 8) }
     }
+
+    // MARK: Harness
+
+    @Test func peerConfigTravelsAsJSON() throws {
+        var endpoint = PeerEndpoint()
+        endpoint["name"] = "a;b=c \"quoted\""  // what the old key=value;… form could not carry
+        endpoint.fds = [17]
+        let config = PeerConfig(role: .echo, plan: LinkPlan(transport: .shmEndpoint, size: 64, shape: .pingPong,
+                                                            strategy: .block, batch: 1),
+                                verify: .sequence, total: Int.max, warmup: 0, capSeconds: 0, index: 0, parentPID: 7,
+                                pinCPU: nil, corruptAt: nil, endpoint: endpoint)
+        let text = config.encoded()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["role"] as? String == "echo" && object["fds"] as? Int == 1 && object["pinCPU"] == nil)
+        let decoded = try PeerConfig(decoding: text)
+        #expect(decoded == config)
+        #expect(decoded.endpoint["name"] == "a;b=c \"quoted\"" && decoded.endpoint.fds == [3])
+        #expect(decoded.total == Int.max && decoded.plan.shape == .pingPong)
+        for bad in ["role=sender;size=64", "{}", #"{"role":"sender"}"#,
+                    text.replacingOccurrences(of: "\"shm-endpoint\"", with: "\"no-such-transport\"")] {
+            #expect(throws: BenchError.self) { try PeerConfig(decoding: bad) }
+        }
+    }
+
+    @Test func oneProcReaderReadsWholeFiles() throws {
+        // /proc/self/maps of a test process is far longer than one read's worth.
+        let maps = try #require(Sys.readSmallFile("/proc/self/maps"))
+        #expect(maps.hasSuffix("\n") && maps.split(separator: "\n").count > 20)
+        #expect(Sys.readSmallFile("/proc/no-such-file") == nil)
+        #expect(MachineFacts.currentLoadAverage() >= 0)
+    }
+
+    @Test func deadlinesRunOnTheMonotonicClock() {
+        #expect(!Deadline(after: .seconds(60)).hasPassed)
+        #expect(Deadline(after: .zero).hasPassed)
+        let soon = Deadline(after: .milliseconds(20))
+        usleep(30_000)
+        #expect(soon.hasPassed)
+    }
+
+    @Test func pinningGoesThroughTheShim() throws {
+        // Pinning here would pin the test runner: only the range checks in process, and the real
+        // call through a pinned ringbench run.
+        #expect(throws: BenchError.self) { try Sys.pin(toCPU: -1) }
+        #expect(throws: BenchError.self) { try Sys.pin(toCPU: 1 << 20) }
+        let outcome = try runRingbench(["latency", "--transport", "pipe", "--count", "50", "--warmup", "0", "--pin", "0",
+                                        "--format", "json"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("\"transport\" : \"pipe\""))
+    }
 }
