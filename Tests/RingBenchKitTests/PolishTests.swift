@@ -205,4 +205,34 @@ struct PolishTests {
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("\"transport\" : \"pipe\""))
     }
+
+    @Test func pipesAreCloseOnExecAndWritesComplete() throws {
+        var fds: [Int32] = [-1, -1]
+        try Sys.makePipe(&fds)
+        defer { for fd in fds { close(fd) } }
+        for fd in fds { #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0) }
+        let text = String(repeating: "x", count: 10_000) + "\n"
+        #expect(Sys.writeAll(fds[1], text))
+        var buffer = [UInt8](repeating: 0, count: 20_000)
+        var got = 0
+        while got < text.utf8.count {
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress! + got, $0.count - got) }
+            try #require(n > 0)
+            got += n
+        }
+        #expect(String(decoding: buffer[0..<got], as: UTF8.self) == text)
+        #expect(!Sys.writeAll(-1, "nowhere"))
+    }
+
+    @Test func aReportFileReplacesWhatItHeld() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ringbench-file-\(getpid()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "an older, longer report\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let file = try ReportFile(path: path)
+        file.discard()  // it existed before: kept
+        #expect(FileManager.default.fileExists(atPath: path))
+        try file.write("new\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new\n")
+        #expect(throws: BenchError.self) { try ReportFile(path: FileManager.default.temporaryDirectory.path) }
+    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// A file a report (or its chart) is written to, opened before measuring so that a path that
 /// cannot be written fails at once rather than after the run. Opening creates the file if need
@@ -8,7 +9,7 @@ import Glibc
 /// created when no report came.
 public final class ReportFile {
     public let path: String
-    private let fd: Int32
+    private let file: FileDescriptor
     private let created: Bool
     private var written = false
 
@@ -16,19 +17,27 @@ public final class ReportFile {
     public init(path: String) throws(BenchError) {
         self.path = path
         let existed = access(path, F_OK) == 0
-        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Sys.failure("open(\(path))") }
+        do {
+            file = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .closeOnExec],
+                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw .system(operation: "open(\(path))", errno: (error as? Errno)?.rawValue ?? EIO)
+        }
         created = !existed
     }
 
-    deinit { Sys.close(fd) }
+    deinit { try? file.close() }
 
     /// Replaces the file's contents with `text`.
     public func write(_ text: String) throws(BenchError) {
         written = true
-        // Not every file can be truncated (a pipe, a terminal, /dev/null): then just write.
-        if ftruncate(fd, 0) == 0 { _ = lseek(fd, 0, SEEK_SET) }
-        guard Sys.writeAll(fd, text) else { throw Sys.failure("write(\(path))") }
+        do {
+            // Not every file can be truncated (a pipe, a terminal, /dev/null): then just write.
+            if (try? file.resize(to: 0)) != nil { _ = try? file.seek(offset: 0, from: .start) }
+            _ = try file.writeAll(text.utf8)
+        } catch {
+            throw .system(operation: "write(\(path))", errno: (error as? Errno)?.rawValue ?? EIO)
+        }
     }
 
     /// Removes the file if opening created it and nothing was written (the run failed).

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CBenchShim
+import SystemPackage
 
 /// Thin helpers over Glibc shared by the transports: errors from `errno`, EINTR-safe calls,
 /// socket options, clocks, CPU time, affinity.
@@ -41,12 +42,14 @@ package enum Sys {
         }
     }
 
-    /// `pipe` with both ends close-on-exec (`pipe2` needs _GNU_SOURCE, which Glibc's Swift module
-    /// lacks; ringbench starts processes from one thread only, so there is no window to leak in).
+    /// A pipe with both ends close-on-exec (`pipe2(O_CLOEXEC)`): `fds[0]` reads, `fds[1]` writes.
     static func makePipe(_ fds: inout [Int32]) throws(BenchError) {
-        try check(pipe(&fds), "pipe")
-        setCloseOnExec(fds[0])
-        setCloseOnExec(fds[1])
+        do {
+            let ends = try FileDescriptor.pipe(options: .closeOnExec)
+            fds = [ends.readEnd.rawValue, ends.writeEnd.rawValue]
+        } catch {
+            throw failure("pipe2", error.rawValue)
+        }
     }
 
     static func setCloseOnExec(_ fd: Int32) {
@@ -107,18 +110,17 @@ package enum Sys {
     /// The whole of a small text file (a /proc entry), read with plain read(2), which /proc files
     /// need (they report size 0), in as many reads as it takes; nil if it cannot be read.
     package static func readSmallFile(_ path: String, limit: Int = 8 << 20) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var contents: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        while contents.count < limit {
-            let count = buffer.withUnsafeMutableBytes { raw in retrying { read(fd, raw.baseAddress, raw.count) } }
-            if count < 0 { return nil }
-            if count == 0 { break }
-            contents += buffer[0..<count]
+        guard let file = try? FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) else { return nil }
+        return try? file.closeAfter {
+            var contents: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while contents.count < limit {
+                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
+                if count == 0 { break }
+                contents += buffer[0..<count]
+            }
+            return String(decoding: contents, as: UTF8.self)
         }
-        return String(decoding: contents, as: UTF8.self)
     }
 
     static func readIntFile(_ path: String) -> Int? {
@@ -128,16 +130,7 @@ package enum Sys {
     /// Writes all of `text` to `fd` (short writes and EINTR handled); false on failure.
     @discardableResult
     static func writeAll(_ fd: Int32, _ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { utf8 in
-            var offset = 0
-            while offset < utf8.count {
-                let n = retrying { write(fd, utf8.baseAddress! + offset, utf8.count - offset) }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
+        (try? FileDescriptor(rawValue: fd).writeAll(text.utf8)) != nil
     }
 
     // MARK: Clocks
