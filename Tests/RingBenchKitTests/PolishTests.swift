@@ -88,6 +88,9 @@ struct PolishTests {
         ]))
         #expect(!three.contains("one run per cell") && three.contains("runs: 3 per cell"))
         #expect(BenchOptions.compareRuns >= 3)
+        // The run count is the row's `runs`, not repeated in its note.
+        let median = Runner.median([streamRow("pipe", note: "plain"), streamRow("pipe", note: "plain")])
+        #expect(median.runs == 2 && median.note == "plain")
     }
 
     // MARK: Load average

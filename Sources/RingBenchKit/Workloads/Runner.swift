@@ -104,8 +104,11 @@ enum Runner {
             Sys.writeAll(2, "ringbench: \(note)\n")
         }
         var machine = MachineFacts.current()
-        if let warning = ReportFormatter.loadWarning(machine) { Sys.writeAll(2, "ringbench: \(warning)\n") }
         var loadWarned = machine.loadAverage > Double(machine.cores)
+        if loadWarned {
+            Sys.writeAll(2, "ringbench: load average \(machine.loadAverage) exceeds the \(machine.cores) cores before measuring: "
+                         + "figures may be noisy (noted under the report)\n")
+        }
         if let cpu = options.pin.first { try Sys.pin(toCPU: cpu) }
 
         // Rounds outermost (A B C, A B C, …): every cell's k-th run is measured next to every
@@ -237,14 +240,14 @@ enum Runner {
     }
 
     /// The median run by the main figure (the lower middle for an even count), with the figure's
-    /// range over all runs.
+    /// range over all runs (`runs` says how many; the report prints it once under the table, not
+    /// in every row's note).
     static func median(_ rows: [BenchmarkResult]) -> BenchmarkResult {
         let sorted = rows.sorted { figure($0) < figure($1) }
         var chosen = sorted[(sorted.count - 1) / 2]
         chosen.runs = rows.count
         chosen.minOverRuns = figure(sorted.first!)
         chosen.maxOverRuns = figure(sorted.last!)
-        if rows.count > 1 { chosen.note += "; median of \(rows.count) runs" }
         return chosen
     }
 }
