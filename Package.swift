@@ -54,7 +54,8 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
-        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport, and
+        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport,
+        // `sched_setaffinity` for --pin (needs _GNU_SOURCE), and
         // the C floors (a plain SPSC ring, a spinning cache line, a bare futex) it measures as references.
         .target(name: "CBenchShim"),
         // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP, the C
