@@ -25,7 +25,8 @@ public final class TrafficMeter {
         public var depth: Int
     }
 
-    private let mailbox: Mailbox
+    /// The mailbox sampled.
+    public let mailbox: Mailbox
     /// Per generation (0 for a non-chained ring): head and tail at the previous sample.
     private var previous: [UInt64: (head: UInt64, tail: UInt64)]?
     private var previousDepth = 0
