@@ -33,6 +33,7 @@ struct MailboxReport {
         let live = participants.filter(\.isAlive)
         let sleepers = mailbox.sleepers
         let creator = mailbox.creator
+        let totals = mailbox.messageTotals
         return .object([
             ("name", .string(mailbox.name)),
             ("kind", .string(mailbox.kind.argumentName)),
@@ -53,6 +54,8 @@ struct MailboxReport {
             ("createdAt", .optional(iso8601(unixNanos: mailbox.createdAtUnixNanos)) { .string($0) }),
             ("createdAtUnixNanos", .int(Int(clamping: mailbox.createdAtUnixNanos))),
             ("deleted", .bool(mailbox.isDeleted)),
+            ("sentTotal", .optional(totals?.sent) { .int(Int(clamping: $0)) }),
+            ("receivedTotal", .optional(totals?.received) { .int(Int(clamping: $0)) }),
             ("sleepingReceivers", .int(sleepers.receivers)),
             ("sleepingSenders", .int(sleepers.senders)),
             ("participants", .array(live.map { participant in

@@ -60,6 +60,8 @@ import Testing
         let nanos = try #require(info["createdAtUnixNanos"] as? Int)
         #expect(abs(Double(nanos) / 1e9 - Date().timeIntervalSince1970) < 600)
         #expect(info["deleted"] as? Bool == false)
+        #expect(info["sentTotal"] as? Int == 2)
+        #expect(info["receivedTotal"] as? Int == 0)
         #expect(info["sleepingReceivers"] as? Int == 0)
         #expect(info["sleepingSenders"] as? Int == 0)
         let participants = try #require(info["participants"] as? [[String: Any]])
@@ -71,6 +73,7 @@ import Testing
         let pairInfo = try object(try cli.shmbox("inspect", pair, "--json"))
         #expect(pairInfo["kind"] as? String == "one-to-one")
         #expect(pairInfo["receiverPolicy"] as? String == "pair")
+        #expect(pairInfo["sentTotal"] is NSNull, "a one-to-one ring counts bytes, not messages")
     }
 
     /// `list --all` shows an endpoint and the link it sent through, as text and as JSON.

@@ -31,6 +31,16 @@ extension Mailbox {
         segment.base.load(fromByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
     }
 
+    /// Messages sent into and taken out of a bounded or zero-capacity shared mailbox since it was
+    /// created: its ring's `tail` and `head` positions, which count slots (a slot a sender gave
+    /// back unfilled counts on both sides). Nil for one-to-one mailboxes, whose positions count
+    /// bytes, and for unbounded ones, whose further segments start at 0.
+    public var messageTotals: (sent: UInt64, received: UInt64)? {
+        guard case .shared(let ring) = ring else { return nil }
+        let positions = ring.positions
+        return (positions.tail, positions.head)
+    }
+
     /// The user id that owns the mailbox's segment (its file in /dev/shm).
     public var ownerUID: UInt32 { segment.uid }
 
