@@ -19,6 +19,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // ringbench's harness only (file descriptors without hand-written EINTR loops); the
+        // ShmMailbox library itself stays dependency-free.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
@@ -51,16 +54,19 @@ let package = Package(
             dependencies: ["ShmMailbox", "MailboxTestSupport"],
             path: "Tests/MailboxTestPeer"
         ),
-        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport, and
+        // Benchmark-only C: `mq_open` (variadic) for ringbench's POSIX message-queue transport,
+        // `sched_setaffinity` for --pin (needs _GNU_SOURCE), and
         // the C floors (a plain SPSC ring, a spinning cache line, a bare futex) it measures as references.
         .target(name: "CBenchShim"),
         // Benchmark harness: transports (ShmMailbox, Unix sockets, pipes, POSIX mqueues, TCP, the C
-        // floors), workloads and reports. Uses ShmMailbox's public API only.
+        // floors), workloads and reports. Uses ShmMailbox's public API only; swift-system for its
+        // own file handling (control pipes, /proc files, report files), not in the measured loops.
         .target(
             name: "RingBenchKit",
             dependencies: [
                 "ShmMailbox", "CBenchShim",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // The ringbench command line (subcommands and options), shared by `ringbench` and
@@ -98,12 +104,6 @@ let package = Package(
         .testTarget(
             name: "RingBenchKitTests",
             dependencies: ["RingBenchKit", "ringbench"]
-        ),
-        // Two-process speed check (64-byte stream and round trips) until `ringbench` exists.
-        .executableTarget(
-            name: "mailbox-quickcheck",
-            dependencies: ["ShmMailbox"],
-            path: "Benchmarks/QuickCheck"
         ),
         // Send+receive loops in one process, run under callgrind by Benchmarks/instruction-counts.sh
         // (instructions and allocations per message against a committed baseline, in CI).

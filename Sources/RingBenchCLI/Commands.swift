@@ -25,8 +25,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Untimed messages before the timed part (per sender). (default: a tenth of the default count, at most 1000)", valueName: "n"))
     var warmup: Int?
 
-    @Option(help: ArgumentHelp("Runs per cell, interleaved (all cells once, then again…); the median run (by msgs/s, or p50 for latency) is reported with the range over runs, and ratios are medians of per-round ratios.", valueName: "k"))
-    var runs: Int = 1
+    @Option(help: ArgumentHelp("Runs per cell, interleaved (all cells once, then again…); the median run (by msgs/s, or p50 for latency) is reported with the range over runs, and ratios are medians of per-round ratios. (default: 3 for compare, else 1, which the report says)", valueName: "k"))
+    var runs: Int?
 
     @Option(help: ArgumentHelp("CPUs to pin to (sched_setaffinity): the parent on the first, the peers on the others in turn.", valueName: "cpu,cpu"))
     var pin: String?
@@ -37,8 +37,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("What the receiver checks in every message: sequence (the sequence number and length) or checksum (every byte against a pattern derived from the sequence number).", valueName: "mode"))
     var verify: String = "sequence"
 
-    @Option(help: ArgumentHelp("Messages the shared-memory links (shm, shm-shared, shm-endpoint) may publish together in a stream (throughput, fanin), and the NATS links' window of unacknowledged publishes; other transports send each message with its own call.", valueName: "n"))
-    var batch: Int = 64
+    @Option(help: ArgumentHelp("Messages the shared-memory links (shm, shm-shared, shm-endpoint) may publish together in a stream (throughput, fanin), and the NATS links' window of unacknowledged publishes; other transports send each message with its own call (refused when no run uses it, named on standard error where ignored). (default: 64)", valueName: "n"))
+    var batch: Int?
 
     @Option(help: ArgumentHelp("Report format: table, markdown, json or csv.", valueName: "format"))
     var format: String = "table"
@@ -52,7 +52,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("corrupt-at"), help: .private)
     var corruptAt: Int?
 
-    func options(senders: Int = 2) throws -> BenchOptions {
+    func options(senders: Int = 2, defaultRuns: Int = 1) throws -> BenchOptions {
         var options = BenchOptions()
         options.sizes = try sizes.map { text in
             guard let size = RingBench.parseSize(text) else { throw ValidationError("--size \(text): not a size in bytes") }
@@ -77,10 +77,13 @@ struct CommonOptions: ParsableArguments {
         options.count = count
         options.duration = duration
         options.warmup = warmup
-        options.runs = runs
+        options.runs = runs ?? defaultRuns
         options.strategy = strategy
         options.verify = verify
-        options.batch = batch
+        if let batch {
+            options.batch = batch
+            options.batchGiven = true
+        }
         options.senders = senders
         options.corruptAt = corruptAt
         options.progress = isatty(2) != 0
@@ -92,22 +95,61 @@ struct CommonOptions: ParsableArguments {
         return options
     }
 
-    /// Writes the report (and the chart) where asked.
-    func emit(_ report: BenchmarkReport, baseline: String = "shm") throws {
-        let text: String
-        switch format {
-        case "json": text = try ReportFormatter.json(report) + "\n"
-        case "csv": text = ReportFormatter.csv(report)
-        case "markdown": text = ReportFormatter.markdown(report, baseline: baseline)
-        default: text = ReportFormatter.table(report, baseline: baseline)
+    /// Measures with `measure` and writes the report (and the chart) where asked. The `--output`
+    /// and `--svg` files are opened first, so a path that cannot be written fails before
+    /// measuring; one that fails after the run has its text printed on standard output instead
+    /// (and the command says so and exits non-zero), so a finished run is never lost.
+    func measureAndEmit(baseline: String = "shm", _ measure: () throws -> BenchmarkReport) throws {
+        let outputFile: ReportFile?, svgFile: ReportFile?
+        do {
+            outputFile = try output.map { path throws(BenchError) in try ReportFile(path: path) }
+            svgFile = try svg.map { path throws(BenchError) in try ReportFile(path: path) }
+        } catch {
+            throw ValidationError("cannot write the report where asked (nothing measured): \(error)")
         }
-        if let output {
-            try text.write(toFile: output, atomically: true, encoding: .utf8)
+        var report: BenchmarkReport?
+        defer {
+            if report == nil {
+                outputFile?.discard()
+                svgFile?.discard()
+            }
+        }
+        try runReporting { report = try measure() }
+        guard let report else { return }
+        var lost = false
+        let text = try render(report, baseline: baseline)
+        if let outputFile {
+            lost = !deliver(text, to: outputFile, what: "report", option: "--output") || lost
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        if let svg {
-            try SVGChart.render(report).write(toFile: svg, atomically: true, encoding: .utf8)
+        if let svgFile {
+            lost = !deliver(SVGChart.render(report), to: svgFile, what: "chart", option: "--svg") || lost
+        }
+        if lost { throw ExitCode.failure }
+    }
+
+    /// The report in the `--format` asked for.
+    func render(_ report: BenchmarkReport, baseline: String) throws -> String {
+        switch format {
+        case "json": return try ReportFormatter.json(report) + "\n"
+        case "csv": return ReportFormatter.csv(report)
+        case "markdown": return ReportFormatter.markdown(report, baseline: baseline)
+        default: return ReportFormatter.table(report, baseline: baseline)
+        }
+    }
+
+    /// Writes `text` to `file`; if that fails, prints it on standard output, says so on standard
+    /// error and returns false.
+    private func deliver(_ text: String, to file: ReportFile, what: String, option: String) -> Bool {
+        do {
+            try file.write(text)
+            return true
+        } catch {
+            FileHandle.standardError.write(Data(
+                "\(RingBenchCLI.commandName): error: \(option) \(file.path): \(error); the \(what) follows on standard output instead\n".utf8))
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return false
         }
     }
 }
@@ -130,7 +172,7 @@ struct Latency: ParsableCommand {
 
     func run() throws {
         let options = try common.options()
-        try runReporting { try common.emit(try RingBench.run(.latency, options: options)) }
+        try common.measureAndEmit { try RingBench.run(.latency, options: options) }
     }
 }
 
@@ -142,7 +184,7 @@ struct Throughput: ParsableCommand {
 
     func run() throws {
         let options = try common.options()
-        try runReporting { try common.emit(try RingBench.run(.throughput, options: options)) }
+        try common.measureAndEmit { try RingBench.run(.throughput, options: options) }
     }
 }
 
@@ -165,7 +207,7 @@ struct FanIn: ParsableCommand {
 
     func run() throws {
         let options = try common.options(senders: senders)
-        try runReporting { try common.emit(try RingBench.run(.fanin, options: options)) }
+        try common.measureAndEmit { try RingBench.run(.fanin, options: options) }
     }
 }
 
@@ -176,8 +218,8 @@ struct Compare: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        let options = try common.options()
-        try runReporting { try common.emit(try RingBench.compare(options: options)) }
+        let options = try common.options(defaultRuns: BenchOptions.compareRuns)
+        try common.measureAndEmit { try RingBench.compare(options: options) }
     }
 }
 

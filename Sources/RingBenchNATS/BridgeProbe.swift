@@ -19,7 +19,7 @@ enum BridgeProbe {
         } catch {
             throw BenchError.mailbox(operation: "send (bridge readiness probe into \(entry.name))", description: "\(error)")
         }
-        let deadline = ContinuousClock.now + timeout
+        let deadline = Deadline(after: timeout)
         while true {
             do {
                 let arrived = try exit.receive(timeout: .milliseconds(100)) { bytes, _ in bytes.elementsEqual(probe) }
@@ -29,7 +29,7 @@ enum BridgeProbe {
                 return
             } catch MailboxError.timedOut {
                 for bridge in bridges { try bridge.checkRunning() }
-                guard ContinuousClock.now < deadline else {
+                guard !deadline.hasPassed else {
                     throw BenchError.timedOut("a message sent into \(entry.name) did not come out of \(exit.name) through the bridges within \(timeout)")
                 }
             } catch let error as MailboxError {

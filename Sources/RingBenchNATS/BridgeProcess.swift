@@ -98,11 +98,11 @@ final class BridgeProcess {
     static func stop(_ bridges: [BridgeProcess]) {
         let running = bridges.filter { $0.exitStatus == nil }
         for bridge in running { kill(bridge.pid, SIGTERM) }
-        let deadline = ContinuousClock.now + stopGrace
+        let deadline = Deadline(after: stopGrace)
         for bridge in running {
             var status: Int32 = 0
             while waitpid(bridge.pid, &status, WNOHANG) == 0 {
-                if ContinuousClock.now > deadline {
+                if deadline.hasPassed {
                     kill(bridge.pid, SIGKILL)
                     _ = waitpid(bridge.pid, &status, 0)
                     // Not silently: a bridge that ignores SIGTERM costs every run its grace.

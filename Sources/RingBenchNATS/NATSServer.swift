@@ -61,9 +61,9 @@ final class NATSServer {
         stopped = true
         Glibc.kill(pid, SIGTERM)
         var status: Int32 = 0
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Deadline(after: .seconds(5))
         while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() > deadline {
+            if deadline.hasPassed {
                 Glibc.kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 break
@@ -142,8 +142,8 @@ final class NATSServer {
 
     /// Waits until the server accepts a TCP connection; throws with its log if it exits first.
     private static func waitUntilReady(pid: pid_t, port: UInt16, log: String) throws {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        let deadline = Deadline(after: .seconds(10))
+        while !deadline.hasPassed {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

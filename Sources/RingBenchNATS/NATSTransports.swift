@@ -54,6 +54,12 @@ struct NATSTransport: BenchTransport {
     /// publish to (`nats-bridge`: one local mailbox all senders send into, relayed by one export).
     func limitation(for shape: LinkShape) -> String? { nil }
 
+    /// Streams publish with a window of `--batch` acknowledgements and fetch `--batch` at a time;
+    /// `nats-bridge`'s imports fetch `--batch` at a time in ping-pong too.
+    func usesBatch(for shape: LinkShape) -> Bool {
+        flavor == .bridge || shape != .pingPong
+    }
+
     func setUp(_ plan: LinkPlan) throws -> any TransportSetup {
         if flavor == .bridge { return try BridgeSetup(plan) }
         return try NATSSetup(plan, flavor: flavor)

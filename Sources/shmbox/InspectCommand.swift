@@ -8,7 +8,8 @@ struct InspectCommand: ParsableCommand {
         abstract: "Show a mailbox's settings, depth and participants.",
         discussion: """
             Prints `key: value` lines; one `participant:` line per process recorded as having \
-            sent or received: its pid, its roles, and whether it still runs.
+            sent or received: its pid, its roles, and whether it still runs. With --json, one \
+            JSON object instead (fields in README.md), in which dead participants are only counted.
             """
     )
 
@@ -17,9 +18,16 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "The mailbox name.")
     var name: String
 
+    @Flag(help: "Print one JSON object (stable field names, see README.md).")
+    var json = false
+
     func run() throws {
         try reportingMailboxErrors {
             let mailbox = try Mailbox.open(name, trust: trust.trust)
+            if json {
+                printLine(MailboxReport(mailbox: mailbox).details.text)
+                return
+            }
             printLine("name: \(mailbox.name)")
             printLine("kind: \(mailbox.kind.argumentName)")
             printLine("capacity: \(mailbox.capacity)")
@@ -32,6 +40,14 @@ struct InspectCommand: ParsableCommand {
             if let owner = mailbox.owner {
                 printLine("owner: \(owner.pid) \(owner.isAlive ? "alive" : "dead")")
             }
+            printLine("uid: \(mailbox.ownerUID)")
+            printLine("memory: \(mailbox.memoryUsed) bytes")
+            let creator = mailbox.creator
+            printLine("creator: \(creator.pid) \(creator.isAlive ? "alive" : "dead")")
+            if let created = iso8601(unixNanos: mailbox.createdAtUnixNanos) { printLine("created: \(created)") }
+            if let totals = mailbox.messageTotals { printLine("totals: \(totals.sent) sent, \(totals.received) received") }
+            let sleepers = mailbox.sleepers
+            printLine("sleeping: \(sleepers.receivers) receivers, \(sleepers.senders) senders")
             for participant in mailbox.participants {
                 var roles: [String] = []
                 if participant.hasSent { roles.append("sent") }

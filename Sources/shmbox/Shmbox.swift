@@ -20,6 +20,7 @@ struct Shmbox: ParsableCommand {
             ListCommand.self, InspectCommand.self, DeleteCommand.self, UnlinkCommand.self,
             GrantCommand.self, TransferCommand.self, ReclaimCommand.self, GCCommand.self,
             BridgeCommand.self,
+            PeekCommand.self, TopCommand.self,
         ]
     )
 }

@@ -22,6 +22,7 @@
 //                                            messages), send until `outOfSharedMemory`, then
 //                                            check that every message sent is there, in order,
 //                                            and that sending works again once drained
+//   send-rate NAME RATE COUNT                send COUNT messages at RATE per second (RateCommands.swift)
 //
 // Environment: PEER_STRATEGY=spin|block|adaptive picks the wait strategy (default adaptive).
 
@@ -279,5 +280,5 @@ case "exhaust":
     exhaust(name: argument(1), segmentCapacity: number(2), maxSize: number(3))
 
 default:
-    guard runEndpointCommand(arguments) || runCrashCommand(arguments) else { fail("unknown command \(command)") }
+    guard runEndpointCommand(arguments) || runCrashCommand(arguments) || runRateCommand(arguments) else { fail("unknown command \(command)") }
 }

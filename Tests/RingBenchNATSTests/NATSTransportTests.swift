@@ -26,6 +26,14 @@ struct NATSTransportTests {
         }
     }
 
+    /// `--batch` is refused where no run uses it: NATS streams use it, ping-pong only through the bridge.
+    @Test func batchAppliesToStreamsAndTheBridge() {
+        #expect(NATSTransport(flavor: .raw).usesBatch(for: .oneWay))
+        #expect(NATSTransport(flavor: .mailbox).usesBatch(for: .fanIn(senders: 2)))
+        #expect(!NATSTransport(flavor: .mailbox).usesBatch(for: .pingPong))
+        #expect(NATSTransport(flavor: .bridge).usesBatch(for: .pingPong))
+    }
+
     @Test(arguments: transports)
     func pingPongsVerifiedMessages(_ transport: String) throws {
         let report = try RingbenchNATSProcess.report([

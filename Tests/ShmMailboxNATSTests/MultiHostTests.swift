@@ -156,11 +156,13 @@ struct MultiHostTests {
         let sender = try hosts.run(host: 0, executable: buildDirectory + "/MailboxTestPeer",
                                    arguments: ["send", outbox, "6", "\(count)", "24", "300"])
         let receiver = try hosts.run(host: 2, executable: buildDirectory + "/MailboxTestPeer",
-                                     arguments: ["receive-log", inbox, "\(count)", "15000"])
+                                     arguments: ["receive-log", inbox, "\(count)", "60000"])
         // The importing bridge killed -9 twice mid-stream and started again.
+        var killed: [SpawnedProcess] = []
         for _ in 0..<2 {
             Thread.sleep(forTimeInterval: 0.4)
             _ = importer.killAndWait()
+            killed.append(importer)
             importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
         }
         expectExit(sender)
@@ -173,7 +175,7 @@ struct MultiHostTests {
         let records = receivedRecords(receiver.standardOutput())
         let sequences = records.filter { $0.sender == 6 }.map(\.sequence).sorted()
         #expect(sequences == Array(0..<UInt64(count)),
-                "\(sequences.count) received, \(Set(sequences).count) distinct, expected \(count)")
+                "\(sequences.count) received, \(Set(sequences).count) distinct, expected \(count); bridges said: \((killed + [importer, exporter]).map { $0.standardError() }.joined(separator: " | "))")
     }
 
     @Test(.enabled(if: NetworkHosts.netemAvailability.isAvailable || NetworkHosts.impairAvailability.isAvailable,

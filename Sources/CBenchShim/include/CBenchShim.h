@@ -16,6 +16,11 @@
 /// `(mqd_t)-1` with errno set.
 mqd_t shim_mq_open(const char *name, int oflag, mode_t mode, long maxmsg, long msgsize);
 
+/// Pins the calling thread (the whole process when it has one thread, as ringbench's have at
+/// `--pin` time) to CPU `cpu` with `sched_setaffinity` (affinity.c). Returns 0, or -1 with errno
+/// set (EINVAL for a CPU outside 0..<CPU_SETSIZE).
+int bench_pin_process_to_cpu(int cpu);
+
 /// The host-mode probe (probe.c): the median cross-core spin round trip, in nanoseconds, between
 /// this thread (on CPU `cpu_a` while it runs) and a thread on CPU `cpu_b` (a negative CPU: not
 /// pinned), over 64 batches of 64 round trips (a few milliseconds). Returns -1 if it cannot run,

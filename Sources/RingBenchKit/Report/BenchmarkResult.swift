@@ -112,19 +112,25 @@ public struct MachineFacts: Codable, Sendable, Equatable {
     public var date: String
     /// Other load seen while measuring (1-minute load average at start), so readers can judge noise.
     public var loadAverage: Double
+    /// The highest 1-minute load average seen while measuring (read after every cell); nil when
+    /// not sampled.
+    public var loadAverageMax: Double?
 
-    public init(cpuModel: String, cores: Int, kernel: String, date: String, loadAverage: Double) {
+    public init(cpuModel: String, cores: Int, kernel: String, date: String, loadAverage: Double,
+                loadAverageMax: Double? = nil) {
         self.cpuModel = cpuModel
         self.cores = cores
         self.kernel = kernel
         self.date = date
         self.loadAverage = loadAverage
+        self.loadAverageMax = loadAverageMax
     }
 
     enum CodingKeys: String, CodingKey {
         case cpuModel = "cpu_model"
         case cores, kernel, date
         case loadAverage = "load_average"
+        case loadAverageMax = "load_average_max"
     }
 }
 

@@ -10,7 +10,7 @@ extension MachineFacts {
     }
 
     static func currentCPUModel() -> String {
-        if let info = readSmallFile("/proc/cpuinfo"), let model = cpuModel(fromCPUInfo: info) {
+        if let info = Sys.readSmallFile("/proc/cpuinfo"), let model = cpuModel(fromCPUInfo: info) {
             return model
         }
         let machine = unameFields().machine
@@ -44,7 +44,7 @@ extension MachineFacts {
     }
 
     static func currentLoadAverage() -> Double {
-        if let text = readSmallFile("/proc/loadavg"),
+        if let text = Sys.readSmallFile("/proc/loadavg"),
            let first = text.split(whereSeparator: \.isWhitespace).first,
            let load = Double(first), load.isFinite {
             return load
@@ -66,24 +66,5 @@ extension MachineFacts {
             withUnsafeBytes(of: &field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
         return (text(&names.sysname), text(&names.release), text(&names.machine))
-    }
-
-    /// The whole of a small file read with plain read(2), which /proc files need (they report size 0).
-    static func readSmallFile(_ path: String, limit: Int = 8 << 20) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var contents: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        while contents.count < limit {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if count == 0 { break }
-            contents += buffer[0..<count]
-        }
-        return String(decoding: contents, as: UTF8.self)
     }
 }

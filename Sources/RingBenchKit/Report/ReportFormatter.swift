@@ -49,6 +49,9 @@ public enum ReportFormatter {
             }
             lines += section
         }
+        if let warning = loadWarning(report.machine) {
+            lines += ["", (markdown ? "- " : "") + warning]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -100,10 +103,14 @@ public enum ReportFormatter {
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("msgs/s", .right), .init("payload", .right),
             .init("snd CPU s/M", .right), .init("rcv CPU s/M", .right), .init("vs \(baseline)", .right),
-            .init("runs", .right), .init("probe", .right),
         ]
+        let runs = uniformRuns(rows)
+        if runs == nil { columns.append(.init("runs", .right)) }
+        columns.append(.init("probe", .right))
         if showRange { columns.append(.init("min – max msgs/s", .right)) }
-        columns += [.init("verified", .left), .init("note", .left)]
+        let notes = SharedNotes(rows)
+        columns.append(.init("verified", .left))
+        if notes.perRowColumn { columns.append(.init("note", .left)) }
 
         let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
             var ratio = row.ratio
@@ -113,10 +120,12 @@ public enum ReportFormatter {
                 HumanFormat.byteRate(row.bytesPerSec),
                 HumanFormat.plain(perMillion(row.cpuSenderS, row.messages)),
                 HumanFormat.plain(perMillion(row.cpuReceiverS, row.messages)),
-                HumanFormat.ratio(ratio), "\(row.runs)", probe(row),
+                HumanFormat.ratio(ratio),
             ]
+            if runs == nil { cells.append("\(row.runs)") }
+            cells.append(probe(row))
             if showRange { cells.append(range(row, HumanFormat.rate)) }
-            return cells + [row.verified, row.note]
+            return cells + [row.verified] + (notes.perRowColumn ? [notes.rest(row)] : [])
         }
         var lines = [sectionTitle(workload)]
         lines.append("vs \(baseline): msgs/s ÷ msgs/s of the \(baseline) row at the same size, higher is better"
@@ -126,6 +135,8 @@ public enum ReportFormatter {
         lines += probeLines(rows)
         lines.append("")
         lines.append(markdown ? table.renderMarkdown() : table.render())
+        lines += notes.lines(markdown: markdown)
+        lines += runsLines(runs, markdown: markdown)
         lines += warningLines(rows, markdown: markdown)
         return lines
     }
@@ -135,10 +146,15 @@ public enum ReportFormatter {
         var columns: [TextTable.Column] = [
             .init("transport", .left), .init("size", .right), .init("p50", .right), .init("p90", .right),
             .init("p99", .right), .init("p99.9", .right), .init("max", .right), .init("mean", .right),
-            .init("p50 vs \(baseline)", .right), .init("runs", .right), .init("probe", .right),
+            .init("p50 vs \(baseline)", .right),
         ]
+        let runs = uniformRuns(rows)
+        if runs == nil { columns.append(.init("runs", .right)) }
+        columns.append(.init("probe", .right))
         if showRange { columns.append(.init("min – max p50", .right)) }
-        columns += [.init("verified", .left), .init("note", .left)]
+        let notes = SharedNotes(rows)
+        columns.append(.init("verified", .left))
+        if notes.perRowColumn { columns.append(.init("note", .left)) }
 
         let (table, baselinesUsed) = sizeGroupedTable(rows, columns: columns, baseline: baseline) { row, base in
             var ratio = row.ratio
@@ -150,10 +166,12 @@ public enum ReportFormatter {
                 HumanFormat.duration(ns: row.p50Ns), HumanFormat.duration(ns: row.p90Ns),
                 HumanFormat.duration(ns: row.p99Ns), HumanFormat.duration(ns: row.p999Ns),
                 HumanFormat.duration(ns: row.maxNs), HumanFormat.duration(ns: row.meanNs),
-                HumanFormat.ratio(ratio), "\(row.runs)", probe(row),
+                HumanFormat.ratio(ratio),
             ]
+            if runs == nil { cells.append("\(row.runs)") }
+            cells.append(probe(row))
             if showRange { cells.append(range(row) { HumanFormat.duration(ns: $0) }) }
-            return cells + [row.verified, row.note]
+            return cells + [row.verified] + (notes.perRowColumn ? [notes.rest(row)] : [])
         }
         var lines = [sectionTitle("latency")]
         lines.append("p50 vs \(baseline): p50 ÷ p50 of the \(baseline) row at the same size, lower is better"
@@ -162,6 +180,8 @@ public enum ReportFormatter {
         lines += probeLines(rows)
         lines.append("")
         lines.append(markdown ? table.renderMarkdown() : table.render())
+        lines += notes.lines(markdown: markdown)
+        lines += runsLines(runs, markdown: markdown)
         lines += warningLines(rows, markdown: markdown)
         return lines
     }
@@ -178,6 +198,31 @@ public enum ReportFormatter {
             lines.append("runs are interleaved (every cell's k-th run in round k); a ratio is the median of per-round ratios over rounds in one host mode")
         }
         return lines
+    }
+
+    /// The runs every row of a table had, or nil when they differ (the table then has a runs column).
+    static func uniformRuns(_ rows: [BenchmarkResult]) -> Int? {
+        let counts = Set(rows.map(\.runs))
+        return counts.count == 1 ? counts.first : nil
+    }
+
+    /// Under the table, when every row had the same number of runs: how many, and for one run
+    /// that a single run can mislead.
+    static func runsLines(_ runs: Int?, markdown: Bool) -> [String] {
+        guard let runs else { return [] }
+        let text = runs == 1
+            ? "! one run per cell (--runs 1): a single noisy run can mislead; --runs 3 or more reports the median run"
+            : "runs: \(runs) per cell, the median run reported"
+        return (markdown ? ["", "- " + text] : ["", text])
+    }
+
+    /// The warning under the report when the 1-minute load average, before or during the run,
+    /// exceeded the online cores: other work competed for the CPUs. Nil otherwise.
+    public static func loadWarning(_ machine: MachineFacts) -> String? {
+        let highest = max(machine.loadAverage.isFinite ? machine.loadAverage : 0, machine.loadAverageMax ?? 0)
+        guard highest > Double(machine.cores) else { return nil }
+        return "! load average \(loadText(highest)) (1-minute, highest seen before and during the run) exceeds the "
+            + "\(machine.cores) cores: other work competed for the CPUs, so figures may be noisy and ratios unfair"
     }
 
     /// One line per row with a mode warning, under the table.
@@ -378,6 +423,7 @@ extension BenchmarkReport {
     func sanitizedForJSON() -> BenchmarkReport {
         var copy = self
         if !copy.machine.loadAverage.isFinite { copy.machine.loadAverage = 0 }
+        if let max = copy.machine.loadAverageMax, !max.isFinite { copy.machine.loadAverageMax = nil }
         copy.results = results.map { $0.sanitizedForJSON() }
         return copy
     }
@@ -406,5 +452,44 @@ extension BenchmarkResult {
         r.probeAfterNs = finite(r.probeAfterNs)
         r.ratio = finite(r.ratio)
         return r
+    }
+}
+
+// MARK: - Shared notes
+
+/// The parts of the rows' notes ("; "-separated) that every row of a table has: printed once
+/// under the table instead of in every row. The note column shows what is left per row, and
+/// goes when nothing is.
+struct SharedNotes {
+    /// Parts every row's note has, in the order of the first row.
+    let shared: [String]
+    /// Whether any row has a part of its own (the table keeps its note column).
+    let perRowColumn: Bool
+
+    init(_ rows: [BenchmarkResult]) {
+        let parts = rows.map { Self.parts($0.note) }
+        // A single row's note stays in its row: nothing is repeated.
+        if rows.count > 1, let first = parts.first {
+            shared = first.filter { part in parts.allSatisfy { $0.contains(part) } }
+        } else {
+            shared = []
+        }
+        let shared = self.shared
+        perRowColumn = parts.contains { $0.contains { !shared.contains($0) } }
+    }
+
+    /// `row`'s note without the shared parts.
+    func rest(_ row: BenchmarkResult) -> String {
+        Self.parts(row.note).filter { !shared.contains($0) }.joined(separator: "; ")
+    }
+
+    /// The lines under the table: a blank line and "note (every row): …" per shared part.
+    func lines(markdown: Bool) -> [String] {
+        guard !shared.isEmpty else { return [] }
+        return [""] + shared.map { (markdown ? "- " : "") + "note (every row): " + $0 }
+    }
+
+    static func parts(_ note: String) -> [String] {
+        note.components(separatedBy: "; ").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

@@ -16,4 +16,12 @@ public protocol BenchTransport: Sendable {
     /// Connects in peer `senderIndex`, from what the parent's setup handed over in `endpoint`.
     /// Blocking calls of the link call `watchdog.checkPeer()` about once a second.
     func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> any Link
+    /// Whether `--batch` changes what the transport does in runs of `shape` (it publishes or
+    /// acknowledges messages together); `--batch` given for none of the runs is refused.
+    func usesBatch(for shape: LinkShape) -> Bool
+}
+
+extension BenchTransport {
+    /// By default a transport batches streams (throughput, fan-in), not ping-pong.
+    public func usesBatch(for shape: LinkShape) -> Bool { shape != .pingPong }
 }

@@ -18,6 +18,12 @@ struct BuiltInTransport: BenchTransport {
         }
     }
 
+    /// Only the shared-memory links publish streams together (`Outbox.batch`, `Endpoint.batch`);
+    /// the others send every message with its own call whatever `--batch` says.
+    func usesBatch(for shape: LinkShape) -> Bool {
+        kind.isSharedMemory && shape != .pingPong
+    }
+
     func setUp(_ plan: LinkPlan) throws -> any TransportSetup {
         switch kind {
         case .shm, .shmShared: return try MailboxSetup(plan)

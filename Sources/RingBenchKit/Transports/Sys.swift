@@ -1,10 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CBenchShim
+import SystemPackage
 
 /// Thin helpers over Glibc shared by the transports: errors from `errno`, EINTR-safe calls,
 /// socket options, clocks, CPU time, affinity.
-enum Sys {
+package enum Sys {
     /// The current `errno` as a `BenchError`.
     static func failure(_ operation: String, _ code: Int32 = errno) -> BenchError {
         .system(operation: operation, errno: code)
@@ -40,12 +42,14 @@ enum Sys {
         }
     }
 
-    /// `pipe` with both ends close-on-exec (`pipe2` needs _GNU_SOURCE, which Glibc's Swift module
-    /// lacks; ringbench starts processes from one thread only, so there is no window to leak in).
+    /// A pipe with both ends close-on-exec (`pipe2(O_CLOEXEC)`): `fds[0]` reads, `fds[1]` writes.
     static func makePipe(_ fds: inout [Int32]) throws(BenchError) {
-        try check(pipe(&fds), "pipe")
-        setCloseOnExec(fds[0])
-        setCloseOnExec(fds[1])
+        do {
+            let ends = try FileDescriptor.pipe(options: .closeOnExec)
+            fds = [ends.readEnd.rawValue, ends.writeEnd.rawValue]
+        } catch {
+            throw failure("pipe2", error.rawValue)
+        }
     }
 
     static func setCloseOnExec(_ fd: Int32) {
@@ -103,15 +107,20 @@ enum Sys {
 
     // MARK: Files
 
-    /// A small text file (a /proc entry), or nil.
-    static func readSmallFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let n = bytes.withUnsafeMutableBytes { raw in retrying { read(fd, raw.baseAddress, raw.count) } }
-        guard n >= 0 else { return nil }
-        return String(decoding: bytes[0..<n], as: UTF8.self)
+    /// The whole of a small text file (a /proc entry), read with plain read(2), which /proc files
+    /// need (they report size 0), in as many reads as it takes; nil if it cannot be read.
+    package static func readSmallFile(_ path: String, limit: Int = 8 << 20) -> String? {
+        guard let file = try? FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) else { return nil }
+        return try? file.closeAfter {
+            var contents: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while contents.count < limit {
+                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
+                if count == 0 { break }
+                contents += buffer[0..<count]
+            }
+            return String(decoding: contents, as: UTF8.self)
+        }
     }
 
     static func readIntFile(_ path: String) -> Int? {
@@ -121,23 +130,14 @@ enum Sys {
     /// Writes all of `text` to `fd` (short writes and EINTR handled); false on failure.
     @discardableResult
     static func writeAll(_ fd: Int32, _ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { utf8 in
-            var offset = 0
-            while offset < utf8.count {
-                let n = retrying { write(fd, utf8.baseAddress! + offset, utf8.count - offset) }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
+        (try? FileDescriptor(rawValue: fd).writeAll(text.utf8)) != nil
     }
 
     // MARK: Clocks
 
     /// Nanoseconds on CLOCK_MONOTONIC (vDSO, no system call).
     @inline(__always)
-    static func nanos() -> UInt64 {
+    package static func nanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
@@ -153,25 +153,28 @@ enum Sys {
 
     // MARK: Affinity
 
-    private typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer?) -> Int32
-
-    /// Pins the calling process to one CPU (`sched_setaffinity`, which Glibc's Swift module does
-    /// not declare without _GNU_SOURCE, so it is looked up by name).
+    /// Pins the calling process to one CPU (`sched_setaffinity`, through CBenchShim: Glibc's
+    /// Swift module does not declare it without _GNU_SOURCE).
     static func pin(toCPU cpu: Int) throws(BenchError) {
-        var set = cpu_set_t()
-        let bits = MemoryLayout<cpu_set_t>.size * 8
-        guard cpu >= 0, cpu < bits else { throw .invalidArgument("--pin: CPU \(cpu) is out of range 0..<\(bits)") }
-        withUnsafeMutableBytes(of: &set) { raw in
-            let word = raw.load(fromByteOffset: (cpu / 64) * 8, as: UInt64.self) | (1 << UInt64(cpu % 64))
-            raw.storeBytes(of: word, toByteOffset: (cpu / 64) * 8, as: UInt64.self)
-        }
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity") else {
-            throw .system(operation: "dlsym(sched_setaffinity)", errno: ENOSYS)
-        }
-        let setAffinity = unsafeBitCast(symbol, to: SetAffinity.self)
-        let rc = withUnsafeBytes(of: &set) { setAffinity(0, MemoryLayout<cpu_set_t>.size, $0.baseAddress) }
-        if rc != 0 { throw failure("sched_setaffinity(CPU \(cpu))") }
+        let limit = MemoryLayout<cpu_set_t>.size * 8
+        guard cpu >= 0, cpu < limit else { throw .invalidArgument("--pin: CPU \(cpu) is out of range 0..<\(limit)") }
+        if bench_pin_process_to_cpu(Int32(cpu)) != 0 { throw failure("sched_setaffinity(CPU \(cpu))") }
     }
+}
+
+/// A point in time ahead on ringbench's one monotonic clock (`Sys.nanos`), for waits with a limit.
+package struct Deadline {
+    private let nanos: UInt64
+
+    /// `duration` from now.
+    package init(after duration: Duration) {
+        let parts = duration.components
+        let ahead = max(0, Double(parts.seconds) * 1e9 + Double(parts.attoseconds) / 1e9)
+        nanos = Sys.nanos() &+ UInt64(min(ahead, Double(UInt64.max / 2)))
+    }
+
+    /// Whether the deadline has come.
+    package var hasPassed: Bool { Sys.nanos() >= nanos }
 }
 
 extension String {

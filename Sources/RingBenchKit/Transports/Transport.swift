@@ -6,7 +6,7 @@ import ShmMailbox
 /// A transport ringbench measures, by its `--transport` name: one of the built-in ones below, or
 /// one registered from outside (`RingBench.register`; `ringbench-nats` registers the NATS
 /// transports). What it does lives in its `BenchTransport`; this is only its name.
-public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable {
+public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable, Codable {
     public let rawValue: String
 
     /// The transport named `rawValue`, if it is built in or registered in this process.
@@ -76,6 +76,11 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable 
         implementation.limitation(for: shape)
     }
 
+    /// Whether `--batch` matters to this transport in runs of `shape`.
+    func usesBatch(for shape: LinkShape) -> Bool {
+        implementation.usesBatch(for: shape)
+    }
+
     /// What the report row calls this transport: the shared-memory ones carry their wait strategy.
     func reportName(strategy: WaitChoice) -> String {
         isSharedMemory ? "\(rawValue)/\(strategy.rawValue)" : rawValue
@@ -93,7 +98,7 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable 
 }
 
 /// How the shared-memory links wait (`--strategy`).
-public enum WaitChoice: String, Sendable, CaseIterable {
+public enum WaitChoice: String, Sendable, CaseIterable, Codable {
     case spin, adaptive, block
 
     /// ShmMailbox's wait strategy for this choice (also for registered transports whose ends are
@@ -108,7 +113,7 @@ public enum WaitChoice: String, Sendable, CaseIterable {
 }
 
 /// Who talks to whom in a run.
-public enum LinkShape: Equatable, Sendable {
+public enum LinkShape: Equatable, Sendable, Codable {
     /// The peer sends, the parent receives (throughput).
     case oneWay
     /// The parent sends, the peer echoes back (latency).
@@ -124,7 +129,7 @@ public enum LinkShape: Equatable, Sendable {
 }
 
 /// What both sides of a run agree on; the parent passes it to its peers.
-public struct LinkPlan: Equatable, Sendable {
+public struct LinkPlan: Equatable, Sendable, Codable {
     public var transport: TransportKind
     /// The size of every message, in bytes.
     public var size: Int
@@ -149,7 +154,7 @@ public struct LinkPlan: Equatable, Sendable {
 public struct PeerEndpoint: Sendable {
     static let firstFD: Int32 = 3
 
-    /// Named values, passed on the peer's command line (no `;` or `=` in keys; no `;` in values).
+    /// Named values, passed on the peer's command line (in its JSON configuration).
     public var values: [String: String] = [:]
     /// Descriptors the peer inherits (the parent's numbers in the parent, the peer's in the peer).
     public var fds: [Int32] = []

@@ -153,7 +153,7 @@ enum Idle {
 
     /// A number field of /proc/self/status ("VmRSS:   1234 kB" → 1234).
     static func statusField(_ key: String) -> Int? {
-        guard let text = MachineFacts.readSmallFile("/proc/self/status") else { return nil }
+        guard let text = Sys.readSmallFile("/proc/self/status") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
             return line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
         }

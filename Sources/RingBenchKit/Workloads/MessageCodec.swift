@@ -1,5 +1,5 @@
 /// What the receiver checks in every message.
-public enum VerifyMode: String, Sendable, CaseIterable {
+public enum VerifyMode: String, Sendable, CaseIterable, Codable {
     /// The length and the sequence number in the first 8 bytes.
     case sequence
     /// The length, the sequence number, and every payload byte against a pattern derived from the

@@ -1,7 +1,9 @@
+import Foundation
+
 /// Everything a peer process needs, passed to it as one command-line argument
-/// (`ringbench _peer <config>`): `key=value` pairs separated by `;`.
-struct PeerConfig: Equatable {
-    enum Role: String {
+/// (`ringbench _peer <config>`): this struct as JSON.
+struct PeerConfig: Equatable, Codable {
+    enum Role: String, Codable {
         /// Sends a stream (throughput, fan-in).
         case sender
         /// Echoes every message back (latency).
@@ -24,25 +26,9 @@ struct PeerConfig: Equatable {
     var pinCPU: Int?
     /// Debugging: flip one byte of this message (by sequence number) before sending it.
     var corruptAt: Int?
+    /// The parent's endpoint; the JSON form carries how many descriptors it has, which the peer
+    /// inherits as 3, 4, … (`PeerEndpoint.childFD`).
     var endpoint: PeerEndpoint
-
-    static func == (lhs: PeerConfig, rhs: PeerConfig) -> Bool {
-        lhs.encoded() == rhs.encoded()
-    }
-
-    func encoded() -> String {
-        var pairs: [(String, String)] = [
-            ("role", role.rawValue), ("transport", plan.transport.rawValue), ("size", String(plan.size)),
-            ("shape", Self.encode(plan.shape)), ("strategy", plan.strategy.rawValue), ("batch", String(plan.batch)),
-            ("verify", verify.rawValue), ("total", String(total)), ("warmup", String(warmup)),
-            ("cap", String(capSeconds)), ("index", String(index)), ("parent", String(parentPID)),
-            ("fds", String(endpoint.fds.count)),
-        ]
-        if let pinCPU { pairs.append(("pin", String(pinCPU))) }
-        if let corruptAt { pairs.append(("corrupt", String(corruptAt))) }
-        for key in endpoint.values.keys.sorted() { pairs.append(("ep." + key, endpoint.values[key]!)) }
-        return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: ";")
-    }
 
     init(role: Role, plan: LinkPlan, verify: VerifyMode, total: Int, warmup: Int, capSeconds: Double, index: Int,
          parentPID: Int32, pinCPU: Int?, corruptAt: Int?, endpoint: PeerEndpoint) {
@@ -59,57 +45,63 @@ struct PeerConfig: Equatable {
         self.endpoint = endpoint
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case role, plan, verify, total, warmup, capSeconds, index, parentPID, pinCPU, corruptAt
+        case endpoint, fds
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        role = try container.decode(Role.self, forKey: .role)
+        plan = try container.decode(LinkPlan.self, forKey: .plan)
+        verify = try container.decode(VerifyMode.self, forKey: .verify)
+        total = try container.decode(Int.self, forKey: .total)
+        warmup = try container.decode(Int.self, forKey: .warmup)
+        capSeconds = try container.decode(Double.self, forKey: .capSeconds)
+        index = try container.decode(Int.self, forKey: .index)
+        parentPID = try container.decode(Int32.self, forKey: .parentPID)
+        pinCPU = try container.decodeIfPresent(Int.self, forKey: .pinCPU)
+        corruptAt = try container.decodeIfPresent(Int.self, forKey: .corruptAt)
+        endpoint = PeerEndpoint()
+        endpoint.values = try container.decode([String: String].self, forKey: .endpoint)
+        endpoint.fds = (0..<(try container.decode(Int.self, forKey: .fds))).map { PeerEndpoint.childFD($0) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(role, forKey: .role)
+        try container.encode(plan, forKey: .plan)
+        try container.encode(verify, forKey: .verify)
+        try container.encode(total, forKey: .total)
+        try container.encode(warmup, forKey: .warmup)
+        try container.encode(capSeconds, forKey: .capSeconds)
+        try container.encode(index, forKey: .index)
+        try container.encode(parentPID, forKey: .parentPID)
+        try container.encodeIfPresent(pinCPU, forKey: .pinCPU)
+        try container.encodeIfPresent(corruptAt, forKey: .corruptAt)
+        try container.encode(endpoint.values, forKey: .endpoint)
+        try container.encode(endpoint.fds.count, forKey: .fds)
+    }
+
+    /// Equal when their JSON forms are (the endpoint's descriptors count by number, not value).
+    static func == (lhs: PeerConfig, rhs: PeerConfig) -> Bool {
+        lhs.encoded() == rhs.encoded()
+    }
+
+    /// The JSON form (sorted keys, so equal configurations encode alike).
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Every field is a string, a number or a dictionary of strings: encoding cannot fail.
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Reads the JSON form; throws `BenchError.protocolViolation` saying what was wrong.
     init(decoding text: String) throws {
-        var values: [String: String] = [:]
-        for pair in text.split(separator: ";") {
-            guard let equals = pair.firstIndex(of: "=") else { throw Self.bad("\(pair)") }
-            values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-        }
-        func string(_ key: String) throws -> String {
-            guard let value = values[key] else { throw Self.bad("missing \(key)") }
-            return value
-        }
-        func int(_ key: String) throws -> Int {
-            guard let value = Int(try string(key)) else { throw Self.bad(key) }
-            return value
-        }
-        guard let role = Role(rawValue: try string("role")),
-              let transport = TransportKind(rawValue: try string("transport")),
-              let strategy = WaitChoice(rawValue: try string("strategy")),
-              let verify = VerifyMode(rawValue: try string("verify")),
-              let shape = Self.decodeShape(try string("shape")),
-              let cap = Double(try string("cap")),
-              let parent = Int32(try string("parent"))
-        else { throw Self.bad(text) }
-        var endpoint = PeerEndpoint()
-        for (key, value) in values where key.hasPrefix("ep.") { endpoint[String(key.dropFirst(3))] = value }
-        endpoint.fds = (0..<(try int("fds"))).map { PeerEndpoint.childFD($0) }
-        self.init(role: role,
-                  plan: LinkPlan(transport: transport, size: try int("size"), shape: shape, strategy: strategy, batch: try int("batch")),
-                  verify: verify, total: try int("total"), warmup: try int("warmup"), capSeconds: cap, index: try int("index"),
-                  parentPID: parent, pinCPU: values["pin"].flatMap { Int($0) }, corruptAt: values["corrupt"].flatMap { Int($0) },
-                  endpoint: endpoint)
-    }
-
-    private static func bad(_ what: String) -> BenchError {
-        .protocolViolation("bad peer configuration: \(what)")
-    }
-
-    private static func encode(_ shape: LinkShape) -> String {
-        switch shape {
-        case .oneWay: return "oneway"
-        case .pingPong: return "pingpong"
-        case .fanIn(let senders): return "fanin:\(senders)"
-        }
-    }
-
-    private static func decodeShape(_ text: String) -> LinkShape? {
-        switch text {
-        case "oneway": return .oneWay
-        case "pingpong": return .pingPong
-        default:
-            guard text.hasPrefix("fanin:"), let senders = Int(text.dropFirst(6)) else { return nil }
-            return .fanIn(senders: senders)
+        do {
+            self = try JSONDecoder().decode(PeerConfig.self, from: Data(text.utf8))
+        } catch {
+            throw BenchError.protocolViolation("bad peer configuration: \(error)")
         }
     }
 }

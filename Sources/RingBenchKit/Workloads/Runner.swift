@@ -26,7 +26,8 @@ public struct BenchOptions: Sendable {
     public var duration: Double?
     /// Untimed messages first (per sender); nil: a tenth of the default count, at most 1000.
     public var warmup: Int?
-    /// Runs per cell; the median run by the main figure is reported.
+    /// Runs per cell; the median run by the main figure is reported. The command line's default
+    /// is `compareRuns` for `compare`, one run elsewhere (the report then says it is one run).
     public var runs = 1
     /// CPUs: the parent's first, then the peers' (round robin). Empty: no pinning.
     public var pin: [Int] = []
@@ -34,6 +35,9 @@ public struct BenchOptions: Sendable {
     public var verify: VerifyMode = .sequence
     /// Messages the shm link may publish together in a stream (throughput, fan-in).
     public var batch = 64
+    /// Whether `batch` was asked for (`--batch`): it is then refused when no run uses it, and
+    /// the runs that ignore it are named on standard error.
+    public var batchGiven = false
     /// Sending processes in a fan-in.
     public var senders = 2
     /// Debugging: the peer flips a byte of this message (sequence number).
@@ -43,6 +47,8 @@ public struct BenchOptions: Sendable {
 
     public init() {}
 
+    /// Runs per cell of `compare` when `--runs` is not given: one noisy run cannot decide a ratio.
+    public static let compareRuns = 3
     /// Sizes when none are given: the `compare` matrix.
     public static let compareSizes = [8, 64, 1024, 16384, 65536, 1_048_576]
     /// Sizes for a single workload when none are given.
@@ -87,9 +93,6 @@ enum Runner {
     static func run(_ workloads: [Workload], _ options: BenchOptions, defaultSizes: [Int]) throws -> BenchmarkReport {
         try options.validate()
         Sys.ignoreSIGPIPE()
-        let machine = MachineFacts.current()
-        if let cpu = options.pin.first { try Sys.pin(toCPU: cpu) }
-
         var cells: [Cell] = []
         for workload in workloads {
             let sizes = options.sizes.isEmpty ? defaultSizes : options.sizes
@@ -97,6 +100,17 @@ enum Runner {
                 for size in sizes { cells.append(cell(workload, transport, size, options)) }
             }
         }
+        if options.batchGiven, let note = try batchNote(cells, batch: options.batch) {
+            Sys.writeAll(2, "ringbench: \(note)\n")
+        }
+        var machine = MachineFacts.current()
+        var loadWarned = machine.loadAverage > Double(machine.cores)
+        if loadWarned {
+            Sys.writeAll(2, "ringbench: load average \(machine.loadAverage) exceeds the \(machine.cores) cores before measuring: "
+                         + "figures may be noisy (noted under the report)\n")
+        }
+        if let cpu = options.pin.first { try Sys.pin(toCPU: cpu) }
+
         // Rounds outermost (A B C, A B C, …): every cell's k-th run is measured next to every
         // other's, so a ratio compares runs made minutes apart at most one cell-time, and a host
         // mode change hits all cells of a round rather than all runs of one cell.
@@ -111,6 +125,13 @@ enum Runner {
                 row.probeNs = before
                 row.probeAfterNs = HostProbe.measure(pin: options.pin)
                 measured[index].append(row)
+                let load = MachineFacts.currentLoadAverage()
+                machine.loadAverageMax = max(machine.loadAverageMax ?? machine.loadAverage, load)
+                if !loadWarned, load > Double(machine.cores) {
+                    loadWarned = true
+                    progress.clear()
+                    Sys.writeAll(2, "ringbench: load average \(load) exceeds the \(machine.cores) cores during the run (noted under the report)\n")
+                }
             }
         }
         var results = measured.map(median)
@@ -119,6 +140,24 @@ enum Runner {
             compareModes(&results[index], runs: measured[index], baseline: base.map { (measured[$0], results[$0]) })
         }
         return BenchmarkReport(machine: machine, results: results)
+    }
+
+    /// What `--batch` does for these cells: nil when every one uses it, else a line naming those
+    /// that ignore it. Throws when none uses it.
+    static func batchNote(_ cells: [Cell], batch: Int) throws -> String? {
+        let ignoring = cells.filter { !$0.transport.usesBatch(for: $0.shape) }
+        guard !ignoring.isEmpty else { return nil }
+        var names: [String] = []
+        for cell in ignoring {
+            let name = "\(cell.transport.rawValue) \(cell.workload.rawValue)"
+            if !names.contains(name) { names.append(name) }
+        }
+        if ignoring.count == cells.count {
+            throw BenchError.invalidArgument(
+                "--batch \(batch) does not apply to \(names.joined(separator: ", ")): only streams (throughput, fanin) of "
+                + "transports that publish messages together (shm, shm-shared, shm-endpoint, the NATS ones) use it")
+        }
+        return "--batch \(batch) is ignored for \(names.joined(separator: ", ")) (it sends every message with its own call there)"
     }
 
     /// The main figure of a run: p50 for latency (lower is better), msgs/s otherwise.
@@ -201,14 +240,14 @@ enum Runner {
     }
 
     /// The median run by the main figure (the lower middle for an even count), with the figure's
-    /// range over all runs.
+    /// range over all runs (`runs` says how many; the report prints it once under the table, not
+    /// in every row's note).
     static func median(_ rows: [BenchmarkResult]) -> BenchmarkResult {
         let sorted = rows.sorted { figure($0) < figure($1) }
         var chosen = sorted[(sorted.count - 1) / 2]
         chosen.runs = rows.count
         chosen.minOverRuns = figure(sorted.first!)
         chosen.maxOverRuns = figure(sorted.last!)
-        if rows.count > 1 { chosen.note += "; median of \(rows.count) runs" }
         return chosen
     }
 }

@@ -88,13 +88,13 @@ struct OneToOneRing {
     /// Owned by the handle that created this value; freed with `deallocate()`.
     private let local: UnsafeMutablePointer<LocalState>
 
-    private var tailWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.tailWord }
-    private var headWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.headWord }
+    var tailWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.tailWord }
+    var headWord: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.headWord }
     private var readingUpTo: UnsafeMutablePointer<Atomic<UInt64>> { local.pointee.fixed.readingUpTo }
-    private var data: UnsafeMutableRawPointer { local.pointee.fixed.data }
-    private var dataSize: UInt64 { local.pointee.fixed.dataSize }
-    private var mask: UInt64 { local.pointee.fixed.mask }
-    private var capacity: UInt64 { local.pointee.fixed.capacity }
+    var data: UnsafeMutableRawPointer { local.pointee.fixed.data }
+    var dataSize: UInt64 { local.pointee.fixed.dataSize }
+    var mask: UInt64 { local.pointee.fixed.mask }
+    var capacity: UInt64 { local.pointee.fixed.capacity }
     private var maxMessageSize: Int { local.pointee.fixed.maxMessageSize }
     private var maxRecordSize: UInt64 { local.pointee.fixed.maxRecordSize }
     private var stampKey: UInt64 { local.pointee.fixed.stampKey }
@@ -160,17 +160,17 @@ struct OneToOneRing {
     }
 
     @inline(__always)
-    private func stamp(at index: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    func stamp(at index: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
         data.atomicUInt64(at: Int(index) + SegmentLayout.recordStamp)
     }
 
     /// The stamp of a record written at `position`.
     @inline(__always)
-    private func stampValue(_ position: UInt64) -> UInt64 { (position &+ 1) ^ stampKey }
+    func stampValue(_ position: UInt64) -> UInt64 { (position &+ 1) ^ stampKey }
 
     /// A record found at `position` by a walk: its size in the area, and whether it is a message
     /// (not padding). Nil if no record is stamped there. Throws for an impossible record.
-    private func record(at position: UInt64) throws(MailboxError) -> (size: UInt64, isMessage: Bool)? {
+    func record(at position: UInt64) throws(MailboxError) -> (size: UInt64, isMessage: Bool)? {
         let index = position & mask
         // Acquire: pairs with the release store of the stamp; the header is complete.
         guard stamp(at: index).pointee.load(ordering: .acquiring) == stampValue(position) else { return nil }

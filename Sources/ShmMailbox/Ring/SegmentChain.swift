@@ -337,16 +337,23 @@ final class SegmentChain {
     /// Messages waiting in every generation not yet given back (a snapshot). Walks the segments
     /// that exist rather than the hints, so garbage hints cannot make it loop.
     var depth: Int {
+        inspectedGenerations().reduce(0) { $0 + $1.ring.depth }
+    }
+
+    /// The generations not given back, oldest first, each with its segment (which keeps the
+    /// mapping alive while the ring is used), for inspection: depth, peeking, positions, sizes.
+    func inspectedGenerations() -> [(generation: UInt64, segment: SharedSegment, ring: SharedRing)] {
         // Acquire: generations below the hint were given back.
         let oldest = readGeneration.pointee.load(ordering: .acquiring)
-        var total = oldest == 0 ? first.ring.depth : 0
+        var found: [(generation: UInt64, segment: SharedSegment, ring: SharedRing)] = []
+        if oldest == 0 { found.append((0, first.segment, first.ring)) }
         for object in Self.segmentNames(of: name.name, nonce: nonce) {
             guard let generation = Self.parse(object[...])?.generation, generation >= oldest,
                   let segment = try? SharedSegment.open(MailboxName(derived: object), minimumSize: SegmentLayout.headerSize, waitForSize: .zero),
-                  let found = try? SegmentGeometry.read(from: segment, waitForMagic: .zero), found == geometry else { continue }
-            total += SharedRing(header: segment.base, geometry: found).depth
+                  let read = try? SegmentGeometry.read(from: segment, waitForMagic: .zero), read == geometry else { continue }
+            found.append((generation, segment, SharedRing(header: segment.base, geometry: read)))
         }
-        return total
+        return found.sorted { $0.generation < $1.generation }
     }
 
     /// The object names (`NAME#g.NONCE`, without `shmmb.`) of every chained segment of `mailbox`

@@ -76,15 +76,15 @@ struct SharedRing {
 
     // Stored: what cannot be derived from the header's address (five words and a flag, so that
     // the mailbox's `Ring` enum stays small to copy). The header's words are at fixed offsets.
-    private let header: UnsafeMutableRawPointer
+    let header: UnsafeMutableRawPointer
     private let slots: UnsafeMutableRawPointer
     private let slotStride: Int
-    private let capacity: UInt64
-    private let maxMessageSize: Int
+    let capacity: UInt64
+    let maxMessageSize: Int
     private let isChainable: Bool
 
-    private var tail: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.tailOffset) }
-    private var head: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.headOffset) }
+    var tail: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.tailOffset) }
+    var head: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.headOffset) }
     /// The `sealedAt` word of a segment of an unbounded mailbox; nil for a bounded ring.
     private var seal: UnsafeMutablePointer<Atomic<UInt64>>? {
         isChainable ? header.atomicUInt64(at: SegmentLayout.sealedAtOffset) : nil
@@ -135,12 +135,12 @@ struct SharedRing {
     }
 
     @inline(__always)
-    private func stateWord(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    func stateWord(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
         slots.atomicUInt64(at: Int(position % capacity) * slotStride)
     }
 
     @inline(__always)
-    private func slot(_ position: UInt64) -> UnsafeMutableRawPointer {
+    func slot(_ position: UInt64) -> UnsafeMutableRawPointer {
         slots + Int(position % capacity) * slotStride
     }
 
