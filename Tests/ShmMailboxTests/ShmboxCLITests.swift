@@ -1,5 +1,6 @@
 import Foundation
 import ShmMailbox
+import Synchronization
 import Testing
 
 /// End-to-end tests of the `shmbox` command-line tool: each test runs the built binary as a child
@@ -244,6 +245,29 @@ import Testing
         expectSuccess(try shmbox("delete", name))
         expectError(.deleted(name)) { try doomed.send("gone") }
 
+        // A live receiver (this process, asleep in a receive on another thread): delete refuses
+        // without --force, and with it wakes the receiver with "deleted".
+        expectSuccess(try shmbox("create", name, "--capacity", "4"))
+        let receiver = try Mailbox.open(name)
+        let woken = Handoff(receiver)
+        let outcome = Mutex<String?>(nil)
+        let thread = Thread {
+            let text = (try? woken.value.receive(timeout: .seconds(20)).string).map { "received \($0)" }
+            outcome.withLock { $0 = text ?? "deleted" }
+        }
+        thread.start()
+        while receiver.sleepers.receivers == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        let refused = try shmbox("delete", name)
+        #expect(refused.status == 75)
+        expectFailure(refused, containing: "waiting in receive); they would get \"deleted\": add --force")
+        #expect(try Mailbox.list().contains(name))
+        let forced = try shmbox("delete", name, "--force")
+        #expect(forced.status == 0)
+        #expect(forced.stderr.hasPrefix("shmbox: mailbox") && forced.stderr.contains("deleting it anyway"))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while outcome.withLock({ $0 }) == nil, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(outcome.withLock { $0 } == "deleted")
+
         expectSuccess(try shmbox("create", name, "--owner", "system"))
         // The creating shmbox process owned it and has exited.
         let box = try Mailbox.open(name)
@@ -259,4 +283,10 @@ import Testing
         expectFailure(try shmbox("inspect", name), containing: "writable by every user")
         expectSuccess(try shmbox("inspect", name, "--trust-any-user"))
     }
+}
+
+/// Hands a mailbox handle, used by one thread at a time, to another thread.
+private struct Handoff<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
