@@ -51,10 +51,13 @@ extension RemoteMailbox {
         }
         if status == NATS_OK { return true }
         // No message under this sequence: already acknowledged and removed (or deleted by an
-        // earlier attempt whose answer was lost). The server says so with 10037, or (nats-server
-        // 2.9) with 10057 "message delete failed" and the text "no message found".
-        if code == JSNoMessageFoundErr || status == NATS_NOT_FOUND
-            || (code == JSStreamMsgDeleteFailed && NATSStatus.lastErrorText().contains("no message found")) { return false }
+        // earlier attempt whose answer was lost). The server says so with 10037; nats-server 2.9
+        // also with 10057 "message delete failed" and the text "no message found" (or "stream
+        // store EOF" past the last sequence), and with 10043 "sequence not found" once the
+        // sequence is below the stream's first one.
+        let text = NATSStatus.lastErrorText()
+        if code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr || status == NATS_NOT_FOUND
+            || (code == JSStreamMsgDeleteFailed && (text.contains("no message found") || text.contains("store EOF"))) { return false }
         if code == JSStreamNotFoundErr { throw goneError }
         throw NATSStatus.error(status, errorCode: code, "removing message \(sequence) from \(mapping.streamName)")
     }

@@ -200,6 +200,21 @@ struct RemoteMailboxTests {
         #expect(try box.tryReceive() == nil)
     }
 
+    @Test func discardingAMessageAlreadyGoneSaysSoWithoutFailing() throws {
+        let name = uniqueRemoteName("discard")
+        let box = try RemoteMailbox.create(name, on: connection)
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        for index in 0..<3 { try box.send("m\(index)") }
+        let first = try box.receive(timeout: .seconds(5))
+        // Acknowledged, so removed: now below the stream's first sequence (the server answers
+        // 10043 "sequence not found" there, 10057 or 10037 elsewhere; all mean gone).
+        #expect(try box.discard(sequence: first.sequence) == false)
+        #expect(try box.discard(sequence: first.sequence + 1))
+        #expect(try box.discard(sequence: first.sequence + 1) == false)
+        #expect(try box.discard(sequence: 1_000_000) == false)
+        #expect(try box.receive(timeout: .seconds(5)).string == "m2")
+    }
+
     @Test func aReceiveWhoseClosureThrowsStillConsumesTheMessage() throws {
         struct Refused: Error {}
         let name = uniqueRemoteName("throws")
