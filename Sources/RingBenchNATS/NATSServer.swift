@@ -125,19 +125,7 @@ final class NATSServer {
 
         """
         try config.write(toFile: directory + "/server.conf", atomically: true, encoding: .utf8)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, directory + "/server.log", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [binary, "-c", directory + "/server.conf"]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, &argv, environ)
-        guard rc == 0 else { throw BenchError.system(operation: "posix_spawn(\(binary))", errno: rc) }
-        return pid
+        return try spawnLogged(binary, ["-c", directory + "/server.conf"], log: directory + "/server.log")
     }
 
     /// Waits until the server accepts a TCP connection; throws with its log if it exits first.

@@ -16,15 +16,18 @@ struct MailboxReport {
     }
 
     /// The short form `list` prints and `list --json` holds per mailbox.
-    var summary: JSONValue {
-        .object([
+    var summary: JSONValue { .object(summaryMembers) }
+
+    /// The members of `summary`, which `details` begins with.
+    private var summaryMembers: [(String, JSONValue)] {
+        [
             ("name", .string(mailbox.name)),
             ("kind", .string(mailbox.kind.argumentName)),
             ("buffering", .string(buffering)),
             ("capacity", .int(mailbox.capacity.messages)),
             ("maxMessageSize", .int(mailbox.maxMessageSize)),
             ("depth", .int(mailbox.depth)),
-        ])
+        ]
     }
 
     /// Everything `inspect --json` prints.
@@ -34,13 +37,7 @@ struct MailboxReport {
         let sleepers = mailbox.sleepers
         let creator = mailbox.creator
         let totals = mailbox.messageTotals
-        return .object([
-            ("name", .string(mailbox.name)),
-            ("kind", .string(mailbox.kind.argumentName)),
-            ("buffering", .string(buffering)),
-            ("capacity", .int(mailbox.capacity.messages)),
-            ("maxMessageSize", .int(mailbox.maxMessageSize)),
-            ("depth", .int(mailbox.depth)),
+        return .object(summaryMembers + [
             ("segments", .int(mailbox.segmentCount)),
             ("memoryBytes", .int(mailbox.memoryUsed)),
             ("mode", .string(octal(mailbox.permissions))),

@@ -113,12 +113,6 @@ struct DeliveryLedger {
         }
     }
 
-    /// Clears the duplicate count (for a test that checks duplicates separately).
-    mutating func forgetDuplicates() {
-        duplicates = 0
-        duplicateKeys = []
-    }
-
     /// How many of `perSender` messages from each of `senders` never came.
     func missing(senders: [UInt32], perSender: Int) -> Int {
         senders.reduce(0) { total, sender in
@@ -128,7 +122,7 @@ struct DeliveryLedger {
 }
 
 /// Test message `sequence` of `sender` (20-600 bytes, self-checking).
-func testMessage(sender: UInt32, sequence: UInt64) -> [UInt8] {
+func bridgeMessage(sender: UInt32, sequence: UInt64) -> [UInt8] {
     TestMessages.make(sender: sender, sequence: sequence,
                       length: TestMessages.length(sender: sender, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 600))
 }

@@ -80,6 +80,14 @@ extension MultiProcess {
             return try body(directory)
         }
 
+        /// Lets `receiver` block on the (empty) mailbox, then kills it there; whether it died of
+        /// the signal.
+        static func killBlocked(_ receiver: Peer) -> Bool {
+            usleep(300_000)
+            receiver.kill9()
+            return receiver.finish().signaled
+        }
+
         /// Waits (at most `limit`) until `log` holds at least `count` records; returns them.
         @discardableResult
         static func waitForRecords(_ log: String, count: Int, limit: Duration = .seconds(20),
@@ -142,14 +150,9 @@ extension MultiProcess {
                     #expect(records.dropFirst(63).first == Received(sender: 1, sequence: 5, redelivered: true))
                     // Killed while blocked on the empty mailbox; then two more receivers,
                     // each killed while blocked: none gets anything.
-                    usleep(300_000)
-                    second.kill9()
-                    #expect(second.finish().signaled)
+                    #expect(Self.killBlocked(second))
                     for log in logs[2...3] {
-                        let idle = try Peer(["relay-receive", name, log, "0"])
-                        usleep(300_000)
-                        idle.kill9()
-                        #expect(idle.finish().signaled)
+                        #expect(try Self.killBlocked(Peer(["relay-receive", name, log, "0"])))
                         #expect(Self.records(in: log).isEmpty, "\(Self.records(in: log).map(\.message))")
                     }
                     // A last one gets new messages only.
@@ -182,14 +185,9 @@ extension MultiProcess {
                     let records = Self.waitForRecords(logs[1], count: 64)
                     #expect(records.prefix(63).map(\.sequence) == Array(1..<64))
                     #expect(records.last == Received(sender: 1, sequence: 0, redelivered: true))
-                    usleep(300_000)
-                    second.kill9()
-                    #expect(second.finish().signaled)
+                    #expect(Self.killBlocked(second))
                     for log in logs[2...3] {
-                        let idle = try Peer(["relay-receive", name, log, "0"])
-                        usleep(300_000)
-                        idle.kill9()
-                        #expect(idle.finish().signaled)
+                        #expect(try Self.killBlocked(Peer(["relay-receive", name, log, "0"])))
                     }
                     let drained = try drain(box) { _ in true }
                     _ = Self.expectNoFinishedMessageAgain(logs: logs, drained: drained, senders: [1: 64])
