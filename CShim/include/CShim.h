@@ -14,6 +14,28 @@ int shim_futex_wait(uint32_t *address, uint32_t expected, int64_t timeout_ns);
 /// Wraps `syscall(SYS_futex, address, FUTEX_WAKE, count)`. Returns the number woken or -errno.
 int shim_futex_wake(uint32_t *address, int32_t count);
 
+/// One word of a vectored futex wait (the kernel's `struct futex_waitv`): sleep while the
+/// shared 32-bit word at `address` holds `value`.
+typedef struct {
+    uint64_t value;
+    uint64_t address;
+    uint32_t flags;
+    uint32_t reserved;
+} shim_futex_waiter;
+
+/// The most words one `shim_futex_waitv` call may wait on (the kernel's `FUTEX_WAITV_MAX`).
+#define SHIM_FUTEX_WAITV_MAX 128
+
+/// Fills `waiter` for the shared (not process-private) 32-bit word at `address`.
+void shim_futex_waiter_set(shim_futex_waiter *waiter, uint32_t *address, uint32_t expected);
+
+/// Sleeps until one of the `count` words is woken or no longer holds its value, or until
+/// `deadline_ns` on `CLOCK_MONOTONIC` (negative: no deadline).
+/// Wraps `syscall(SYS_futex_waitv, waiters, count, 0, &timespec, CLOCK_MONOTONIC)` (Linux 5.16).
+/// Returns the index of a woken word, or -errno: -EAGAIN (a word did not hold its value),
+/// -ETIMEDOUT, -EINTR, -ENOSYS (the kernel has no futex_waitv), -EFAULT (a word is not mapped).
+int shim_futex_waitv(shim_futex_waiter *waiters, uint32_t count, int64_t deadline_ns);
+
 /// A spin-wait hint to the CPU (`pause` on x86, `yield` on arm64).
 static inline void shim_cpu_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)

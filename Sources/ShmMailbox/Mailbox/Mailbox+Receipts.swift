@@ -19,9 +19,54 @@ extension Mailbox {
             // A receiver waits in a blocking receive: give it the time to take the message.
             deadline = MonotonicClock.now().addingSaturating(Self.handoverGraceNanos)
         }
-        var receiver: UInt64 = 0
-        var stuckSince: (word: UInt64, since: UInt64)?
-        func check(_ phase: Waiter.Phase) throws -> Bool {
+        var watch = ReceiptWatch(position: position, ring: ring, lease: lease)
+        do {
+            try wait(on: spaceEvent, deadline: deadline) { _ in try watch.check(self) }
+        } catch MailboxError.timedOut {
+            guard let receiver = try watch.giveUp(self) else {
+                if nonBlocking { return .full }
+                throw MailboxError.timedOut
+            }
+            return .delivered(receiver)
+        }
+        return .delivered(watch.receiver)
+    }
+
+    /// `awaitReceipt` for an async send: a cancelled wait takes the message back if nobody has
+    /// taken it yet (`CancellationError`: nothing sent), and otherwise behaves as a timeout.
+    nonisolated(nonsending)
+    func awaitReceiptAsync(at position: UInt64, in ring: SharedRing, lease: UInt32, deadline: UInt64) async throws -> SendResult {
+        var watch = ReceiptWatch(position: position, ring: ring, lease: lease)
+        do {
+            try await waitAsync(on: spaceEvent, deadline: max(deadline, 1)) { _ in try watch.check(self) }
+        } catch let error where error is CancellationError || error as? MailboxError == .timedOut {
+            guard let receiver = try watch.giveUp(self) else { throw error }
+            return .delivered(receiver)
+        }
+        return .delivered(watch.receiver)
+    }
+
+    /// The state of a wait for a receipt: where the message is and who took it. One watch per
+    /// synchronous send, used by its blocking and its async form alike.
+    struct ReceiptWatch {
+        let position: UInt64
+        let ring: SharedRing
+        let lease: UInt32
+        /// The receiver's packed identity, once delivered.
+        private(set) var receiverWord: UInt64 = 0
+        private var stuckSince: (word: UInt64, since: UInt64)?
+
+        init(position: UInt64, ring: SharedRing, lease: UInt32) {
+            self.position = position
+            self.ring = ring
+            self.lease = lease
+        }
+
+        var receiver: ProcessIdentity { ProcessIdentity(packed: receiverWord) }
+
+        /// Whether the message has been delivered (its receipt is in); throws `receiverDied`
+        /// when the receiver that took it died while reading it.
+        mutating func check(_ box: Mailbox) throws -> Bool {
             switch ring.delivery(at: position) {
             case .waiting:
                 return false
@@ -33,40 +78,41 @@ extension Mailbox {
                     stuckSince = (word, now)
                     return false
                 }
-                if now &- seen.since >= Self.stallCheckNanos, ring.holderIsDead(word, at: position, liveness: liveness) {
-                    let pid = ProcessIdentity(packed: leases.holder(of: SharedRing.reference(of: word)) ?? 0).pid
+                if now &- seen.since >= Mailbox.stallCheckNanos, ring.holderIsDead(word, at: position, liveness: box.liveness) {
+                    let pid = ProcessIdentity(packed: box.leases.holder(of: SharedRing.reference(of: word)) ?? 0).pid
                     if ring.retract(taken: word, at: position) {
-                        notifySenders(all: false)
+                        box.notifySenders(all: false)
                         throw MailboxError.receiverDied(pid: pid)
                     }
                 }
                 return false
             case .delivered(let identity):
-                receiver = identity
-                notifySenders(all: false)
+                receiverWord = identity
+                box.notifySenders(all: false)
                 return true
             case .lost:
                 throw MailboxError.receiverDied(pid: 0)
             }
         }
-        do {
-            try wait(on: spaceEvent, deadline: deadline, check)
-        } catch MailboxError.timedOut {
+
+        /// Stops waiting: takes the message back if nobody has taken it (nil: nothing was sent);
+        /// returns the receiver if it was delivered meanwhile; otherwise leaves it with the
+        /// receiver that has it and throws `deliveryUnconfirmed`.
+        mutating func giveUp(_ box: Mailbox) throws -> ProcessIdentity? {
             if ring.retract(at: position, lease: lease) {
-                notifySenders(all: false)
-                if nonBlocking { return .full }
-                throw MailboxError.timedOut
+                box.notifySenders(all: false)
+                return nil
             }
             // A receiver has it. If it has finished, collect the receipt; else stop waiting.
-            if try check(.spinning) { return .delivered(ProcessIdentity(packed: receiver)) }
+            if try check(box) { return receiver }
             if ring.abandon(at: position) {
                 let word = stuckSince?.word ?? 0
-                throw MailboxError.deliveryUnconfirmed(pid: ProcessIdentity(packed: leases.holder(of: SharedRing.reference(of: word)) ?? 0).pid)
+                throw MailboxError.deliveryUnconfirmed(pid: ProcessIdentity(packed: box.leases.holder(of: SharedRing.reference(of: word)) ?? 0).pid)
             }
             // Delivered just now.
-            guard try check(.spinning) else { throw MailboxError.deliveryUnconfirmed(pid: 0) }
+            guard try check(box) else { throw MailboxError.deliveryUnconfirmed(pid: 0) }
+            return receiver
         }
-        return .delivered(ProcessIdentity(packed: receiver))
     }
 
     /// One-to-one: waits until the receiver has released every record up to `end` (the end of
@@ -80,6 +126,23 @@ extension Mailbox {
         } catch MailboxError.timedOut {
             throw MailboxError.deliveryUnconfirmed(pid: 0)
         }
+        return lastReceiver()
+    }
+
+    /// `awaitConsumption` for an async send. Cancelled, the message stays queued and will be
+    /// received (`deliveryUnconfirmed`, as after a timeout): a published record cannot be withdrawn.
+    nonisolated(nonsending)
+    func awaitConsumptionAsync(upTo end: UInt64, deadline: UInt64) async throws -> SendResult {
+        guard case .oneToOne(let ring) = ring else { throw MailboxError.corrupted(reason: "no ring to await delivery in") }
+        do {
+            try await waitAsync(on: spaceEvent, deadline: max(deadline, 1)) { _ in ring.hasBeenReceived(upTo: end) }
+        } catch let error where error is CancellationError || error as? MailboxError == .timedOut {
+            throw MailboxError.deliveryUnconfirmed(pid: 0)
+        }
+        return lastReceiver()
+    }
+
+    private func lastReceiver() -> SendResult {
         // Acquire: names the receiver that took the role before consuming the message (the
         // role word itself is cleared when that receiver closes).
         let receiver = segment.base.atomicUInt64(at: SegmentLayout.lastReceiverOffset).pointee.load(ordering: .acquiring)

@@ -89,9 +89,11 @@ extension Mailbox {
 
     /// Takes one message and hands it to `body`. Returns false only for a non-blocking call
     /// (deadline 0) that found the mailbox empty. With `release: false` the space of the message
-    /// taken is released by `finishReceives()`.
+    /// taken is released by `finishReceives()`. `phase` is the non-blocking call's (an async
+    /// receive about to park looks for orphaned messages as a blocking one about to sleep does).
     @usableFromInline
-    func receiveOne(deadline: UInt64, release: Bool, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
+    func receiveOne(deadline: UInt64, phase: Waiter.Phase = .spinning, release: Bool,
+                    _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
         try checkUsable()
         // Relaxed: a stale owner value only delays noticing a transfer by one call.
         if ownership != .none, ownerWord.word.pointee.load(ordering: .relaxed) != confirmedOwner {
@@ -157,7 +159,7 @@ extension Mailbox {
             if !took { try checkNotGone() }
             return took
         }
-        if try attempt(.spinning) { return true }
+        if try attempt(phase) { return true }
         if deadline == 0 { return false }
         // A zero-capacity mailbox's non-blocking senders hand their message to a receiver that
         // waits: say that we do.
@@ -215,10 +217,11 @@ extension Mailbox {
 
     /// Takes up to `limit` messages, waiting (until `deadline`) only for the first, and releases
     /// their space together.
-    private func receiveMany(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Int {
+    func receiveMany(limit: Int, deadline: UInt64, phase: Waiter.Phase = .spinning,
+                     _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Int {
         guard limit > 0 else { return 0 }
         defer { finishReceives() }
-        guard try receiveOne(deadline: deadline, release: false, body) else { return 0 }
+        guard try receiveOne(deadline: deadline, phase: phase, release: false, body) else { return 0 }
         // Round robin: one message per turn.
         if turnEntry != nil { return 1 }
         // The first message passed every check; take the rest of the batch straight from the

@@ -30,15 +30,28 @@ extension Mailbox {
         }
     }
 
+    /// `wait(on:deadline:_:)` for async calls: the task parks in the `WaitReactor` instead of
+    /// sleeping in the kernel, and with nothing to repair it sleeps up to `asyncSleepSliceNanos`
+    /// between checks, so that many idle async receivers cost next to nothing.
+    nonisolated(nonsending)
+    func waitAsync(on event: EventCount, deadline: UInt64, _ attempt: (Waiter.Phase) throws -> Bool) async throws {
+        guard let lease else { throw MailboxError.corrupted(reason: "waiting without a lease") }
+        try await Waiter.waitAsync(strategy: waitStrategy, deadline: deadline, on: event, as: lease.index,
+                                   keepAlive: WaitReactor.KeepAlive(object: segment),
+                                   slice: { sleepSlice(upTo: ownership == .process ? Self.sleepSliceNanos : Self.asyncSleepSliceNanos) },
+                                   tick: { if ownership == .process { try checkOwner(force: false) } },
+                                   attempt)
+    }
+
     /// How long the next sleep may last: until the next repair check is due (a stuck slot or a
-    /// suspected orphan), at most `sleepSliceNanos`.
-    private func sleepSlice() -> UInt64 {
+    /// suspected orphan), at most `limit`.
+    private func sleepSlice(upTo limit: UInt64 = Mailbox.sleepSliceNanos) -> UInt64 {
         var due: UInt64 = .max
         if let stall { due = stall.since &+ Self.stallCheckNanos }
         for watched in orphanWatch.values { due = min(due, watched.since &+ Self.stallCheckNanos) }
-        guard due != .max else { return Self.sleepSliceNanos }
+        guard due != .max else { return limit }
         let now = MonotonicClock.now()
-        return due > now ? min(max(due - now, 500_000), Self.sleepSliceNanos) : 500_000
+        return due > now ? min(max(due - now, 500_000), limit) : 500_000
     }
 
     // MARK: Stuck slots

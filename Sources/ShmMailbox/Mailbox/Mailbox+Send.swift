@@ -179,9 +179,11 @@ extension Mailbox {
     /// Writes one message of `count` bytes, filled by `fill`, waiting for room until `deadline`,
     /// and for `.received` (or on a zero-capacity mailbox) until a receiver has taken it. Returns
     /// `.full` only for a non-blocking call (deadline 0) that found the mailbox full (or, for a
-    /// synchronous send, found no receiver to take the message at once).
+    /// synchronous send, found no receiver to take the message at once). With
+    /// `collectingReceipt: false` a synchronous send returns `.queued` once written, leaving
+    /// where it wrote in the handle's state for the caller to await (the async send).
     @inline(__always)
-    func sendReserving(count: Int, deadline: UInt64, completion: Completion,
+    func sendReserving(count: Int, deadline: UInt64, completion: Completion, collectingReceipt: Bool = true,
                        _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> SendResult {
         try checkUsable()
         guard count >= 0, count <= maxMessageSize else {
@@ -267,6 +269,7 @@ extension Mailbox {
         }
         guard waits else { return .queued }
         flushSends()
+        guard collectingReceipt else { return .queued }
         let written = state.pointee.written
         if let writtenTo = state.pointee.writtenTo {
             return try awaitReceipt(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)

@@ -202,6 +202,10 @@ public final class Mailbox {
     /// Longest single futex sleep: a blocked caller re-checks at least this often, which bounds
     /// how long a dead peer's stuck claim can go unnoticed.
     static let sleepSliceNanos: UInt64 = 50_000_000
+    /// Longest single sleep of an async call with nothing to repair (a process-owned mailbox
+    /// keeps `sleepSliceNanos`, to notice its owner's death as fast as a blocking call does):
+    /// idle async receivers re-check once a second, so a thousand of them cost next to nothing.
+    static let asyncSleepSliceNanos: UInt64 = 1_000_000_000
     /// How long a slot must stay stuck before its holder's liveness is checked.
     static let stallCheckNanos: UInt64 = 2_000_000
     /// Where `intentWord` points before the handle has a lease (never read).

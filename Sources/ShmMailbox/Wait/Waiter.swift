@@ -10,9 +10,11 @@ import CShim
 ///
 /// Sleeps are bounded (`slice`), so a dead peer — whose death nobody announces — cannot leave
 /// anyone asleep for long: `tick` runs after every sleep (and every spin round) to check for one.
+@usableFromInline
 enum Waiter {
     /// Whether an attempt runs while spinning (cheap checks only) or just before a sleep (may
     /// also look for work that dead processes left behind).
+    @usableFromInline
     enum Phase {
         case spinning
         case aboutToSleep
@@ -68,6 +70,77 @@ enum Waiter {
             event.finishWait(as: sleeper)
             if result == .woken { woken = true }
             try tick()
+            if try attempt(.spinning) {
+                woken = false
+                return
+            }
+        }
+    }
+}
+
+extension Waiter {
+    /// The most an async call spins on a cooperative thread before it parks its task, whatever
+    /// the wait strategy: long enough to catch a peer that answers at once (a round trip here is
+    /// well under this), short enough never to hold a pool thread for long.
+    static let asyncSpinCapNanos: UInt64 = 20_000
+
+    /// `wait` for async callers: the same loop (attempt, spin briefly, announce, re-check, sleep
+    /// in bounded slices, tick), except that the task parks in the process's `WaitReactor`
+    /// instead of sleeping in the kernel, so no cooperative thread ever blocks. A cancelled task
+    /// throws `CancellationError` at its next check (within one reactor wake-up); `attempt`
+    /// never runs after that, so nothing is taken or sent once cancellation is seen.
+    /// `keepAlive` keeps the event's mapping alive while the reactor watches its word.
+    nonisolated(nonsending)
+    static func waitAsync(strategy: WaitStrategy, deadline: UInt64, on event: EventCount, as sleeper: Int,
+                          keepAlive: WaitReactor.KeepAlive, slice: () -> UInt64, tick: () throws -> Void,
+                          _ attempt: (Phase) throws -> Bool) async throws {
+        let spinBudget = min(strategy.spinNanos, asyncSpinCapNanos)
+        if spinBudget > 0 {
+            let spinEnd = MonotonicClock.now().addingSaturating(spinBudget)
+            while true {
+                for _ in 0..<32 {
+                    shim_cpu_pause()
+                    if try attempt(.spinning) { return }
+                }
+                try Task.checkCancellation()
+                let now = MonotonicClock.now()
+                if now >= deadline { throw MailboxError.timedOut }
+                if now >= spinEnd { break }
+            }
+        }
+        var woken = false
+        defer {
+            // Leaving without success after a wake-up meant for one sleeper: pass it on.
+            if woken { event.notify() }
+        }
+        while true {
+            try Task.checkCancellation()
+            let (key, reliable) = event.prepareToWait(as: sleeper)
+            let outcome: AsyncWaitOutcome
+            do {
+                if try attempt(.aboutToSleep) {
+                    event.finishWait(as: sleeper)
+                    woken = false
+                    return
+                }
+                let now = MonotonicClock.now()
+                guard now < deadline else { throw MailboxError.timedOut }
+                // Without a working global barrier a light notifier may miss us: park briefly.
+                let until = now.addingSaturating(reliable ? slice() : 2_000_000)
+                outcome = await WaitReactor.shared.wait(on: event.word, expected: key, deadline: min(deadline, until),
+                                                        keepAlive: keepAlive)
+            } catch {
+                event.finishWait(as: sleeper)
+                throw error
+            }
+            event.finishWait(as: sleeper)
+            switch outcome {
+            case .changed: woken = true
+            case .cancelled: throw CancellationError()
+            case .timedOut: break
+            }
+            try tick()
+            try Task.checkCancellation()
             if try attempt(.spinning) {
                 woken = false
                 return

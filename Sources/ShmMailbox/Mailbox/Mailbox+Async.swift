@@ -1,0 +1,267 @@
+/// The async API: the same calls as the blocking ones, suspending the task instead of blocking
+/// its thread.
+///
+/// Every async call first makes the non-blocking call (so an async receive on a busy mailbox
+/// costs what `tryReceive` costs), then spins briefly on its thread (at most
+/// `Waiter.asyncSpinCapNanos`, less under `.block`), then parks the task in the process's
+/// `WaitReactor`, which watches the mailbox's event word with `futex_waitv` on a thread of its
+/// own. No cooperative thread ever sleeps in a system call.
+///
+/// Cancellation: a cancelled call throws `CancellationError` at its next check (within a wake-up
+/// of the reactor), and takes or sends nothing once it has seen the cancellation. A synchronous
+/// send (`until: .received`) cancelled while it waits for its receipt takes the message back if
+/// nobody has taken it yet (`CancellationError`: nothing sent); if a receiver has it, it behaves
+/// as after a timeout (`deliveryUnconfirmed`: it will be received).
+///
+/// The calls are `nonisolated(nonsending)`: they run on the caller's executor, so a handle held
+/// by an actor (or the main actor) is never sent anywhere and needs no `Sendable` conformance.
+extension Mailbox {
+    // MARK: Receiving
+
+    /// Takes the oldest message, suspending the task (not blocking its thread) until one arrives,
+    /// at most `timeout` (forever if nil).
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled (no message taken), or what the
+    ///   blocking `receive(timeout:)` throws.
+    nonisolated(nonsending)
+    public func receive(timeout: Duration? = nil) async throws -> Message {
+        var message: Message?
+        try await receiveAsync(deadline: Self.deadline(timeout)) { bytes, sender, redelivered in
+            message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
+        }
+        return message!
+    }
+
+    /// Zero-copy async receive: hands the oldest message's bytes (valid only inside `body`), its
+    /// sender's pid and whether it is a redelivery to `body`, then frees its space, also when
+    /// `body` throws. Suspends until a message arrives, at most `timeout` (forever if nil).
+    nonisolated(nonsending)
+    public func receive<R>(timeout: Duration? = nil,
+                           _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) async throws -> R {
+        var result: R?
+        try await receiveAsync(deadline: Self.deadline(timeout)) { result = try body($0, $1, $2) }
+        return result!
+    }
+
+    /// Async `receiveBatch`: suspends until a message arrives (at most `timeout`, forever if
+    /// nil), then takes every waiting message up to `limit`, handing each to `body`, and frees
+    /// their space together. Returns how many it took (at least 1).
+    nonisolated(nonsending)
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
+                             _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) async throws -> Int {
+        guard limit > 0 else { return 0 }
+        var count = 0
+        try await receiveAsync(deadline: Self.deadline(timeout)) { phase throws -> Bool in
+            count = try receiveMany(limit: limit, deadline: 0, phase: phase, body)
+            return count > 0
+        }
+        return count
+    }
+
+    /// The mailbox's messages as an asynchronous sequence, oldest first:
+    ///
+    /// ```swift
+    /// for try await message in box.messages {
+    ///     print(message.string)
+    /// }
+    /// ```
+    ///
+    /// The sequence ends when the task is cancelled (a graceful shutdown), the mailbox is
+    /// deleted, its owner terminates it, or the handle is closed; other errors are thrown.
+    public var messages: Messages { Messages(mailbox: self) }
+
+    /// The mailbox's messages in batches of up to `limit` (every message waiting when the task
+    /// wakes, as `receiveBatch` takes them), for consumers that handle bursts together. Ends as
+    /// `messages` does.
+    public func messages(batchedUpTo limit: Int) -> MessageBatches {
+        MessageBatches(mailbox: self, limit: max(1, limit))
+    }
+
+    /// The asynchronous sequence of `Mailbox.messages`.
+    public struct Messages: AsyncSequence {
+        public typealias Element = Message
+        public typealias Failure = any Error
+        let mailbox: Mailbox
+
+        public func makeAsyncIterator() -> Iterator { Iterator(mailbox: mailbox) }
+
+        /// Receives the next message; nil once the sequence has ended.
+        public struct Iterator: AsyncIteratorProtocol {
+            let mailbox: Mailbox
+            var ended = false
+
+            nonisolated(nonsending)
+            public mutating func next() async throws -> Message? {
+                guard !ended else { return nil }
+                do {
+                    return try await mailbox.receive()
+                } catch {
+                    guard Mailbox.endsSequence(error) else { throw error }
+                    ended = true
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// The asynchronous sequence of `Mailbox.messages(batchedUpTo:)`.
+    public struct MessageBatches: AsyncSequence {
+        public typealias Element = [Message]
+        public typealias Failure = any Error
+        let mailbox: Mailbox
+        let limit: Int
+
+        public func makeAsyncIterator() -> Iterator { Iterator(mailbox: mailbox, limit: limit) }
+
+        /// Receives the next batch (never empty); nil once the sequence has ended.
+        public struct Iterator: AsyncIteratorProtocol {
+            let mailbox: Mailbox
+            let limit: Int
+            var ended = false
+
+            nonisolated(nonsending)
+            public mutating func next() async throws -> [Message]? {
+                guard !ended else { return nil }
+                var batch: [Message] = []
+                do {
+                    _ = try await mailbox.receiveBatch(limit: limit) { bytes, sender, redelivered in
+                        batch.append(Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered))
+                    }
+                    return batch
+                } catch {
+                    guard Mailbox.endsSequence(error) else { throw error }
+                    ended = true
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Whether `error` ends a message sequence rather than being thrown from it.
+    static func endsSequence(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        guard let error = error as? MailboxError else { return false }
+        switch error {
+        case .deleted, .ownerTerminated, .closed: return true
+        default: return false
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends `bytes`, suspending the task (not blocking its thread) while the mailbox is full,
+    /// at most `timeout` (forever if nil).
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled before the message was written
+    ///   (nothing sent), or what the blocking `send(_:timeout:)` throws.
+    nonisolated(nonsending)
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) async throws {
+        try await send(bytes, timeout: timeout, until: .queued)
+    }
+
+    /// Sends the UTF-8 bytes of `text`, suspending while the mailbox is full.
+    nonisolated(nonsending)
+    public func send(_ text: String, timeout: Duration? = nil) async throws {
+        try await send(text.utf8, timeout: timeout, until: .queued)
+    }
+
+    /// Sends the bytes of `value` (read back with `Message.load(as:)`), suspending while full.
+    nonisolated(nonsending)
+    public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) async throws {
+        _ = try await sendAsync(count: MemoryLayout<T>.size, deadline: Self.deadline(timeout), completion: .queued) { target in
+            withUnsafeBytes(of: value) { target.copyMemory(from: $0) }
+        }
+    }
+
+    /// Async `send(_:timeout:until:)`: with `until: .received`, returns only once a receiver has
+    /// taken the message, naming it, suspending meanwhile.
+    @discardableResult
+    nonisolated(nonsending)
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil,
+                                               until completion: Completion) async throws -> Delivery? {
+        let deadline = Self.deadline(timeout)
+        let count = bytes.count
+        return try await sendAsync(count: count, deadline: deadline, completion: completion) { target in
+            if bytes.withContiguousStorageIfAvailable({ target.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+                _ = target.initializeMemory(as: UInt8.self, from: bytes)
+            }
+        }.delivery
+    }
+
+    /// Async `send(_:timeout:until:)` for the UTF-8 bytes of `text`.
+    @discardableResult
+    nonisolated(nonsending)
+    public func send(_ text: String, timeout: Duration? = nil, until completion: Completion) async throws -> Delivery? {
+        try await send(text.utf8, timeout: timeout, until: completion)
+    }
+
+    /// Async zero-copy send: reserves `count` bytes, suspending while the mailbox is full, and
+    /// lets `fill` (synchronous) write the message straight into shared memory; it is published
+    /// when `fill` returns. If `fill` throws, nothing is delivered and its error is rethrown.
+    nonisolated(nonsending)
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws {
+        _ = try await sendAsync(count: count, deadline: Self.deadline(timeout), completion: .queued, fill)
+    }
+
+    // MARK: Engine
+
+    /// Takes one message through `take` (the non-blocking engine: true once it took one),
+    /// suspending until `deadline` while there is none.
+    nonisolated(nonsending)
+    private func receiveAsync(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) async throws {
+        try await receiveAsync(deadline: deadline) { phase throws -> Bool in
+            try receiveOne(deadline: 0, phase: phase, release: true, body)
+        }
+    }
+
+    nonisolated(nonsending)
+    private func receiveAsync(deadline: UInt64, _ take: (Waiter.Phase) throws -> Bool) async throws {
+        try Task.checkCancellation()
+        do {
+            if try take(.spinning) { return }
+        } catch {
+            // An exclusive mailbox whose turn another process holds: wait for the turn if asked to.
+            guard let failure = error as? MailboxError, Self.isReceiverBusy(failure), whenReceiverBusy == .wait else { throw error }
+            try await waitAsync(on: roleEvent, deadline: deadline) { _ in
+                do {
+                    try takeRole(LeaseTable.roleReceived, deadline: 0)
+                    return true
+                } catch {
+                    guard let failure = error as? MailboxError, Self.isReceiverBusy(failure) else { throw error }
+                    return false
+                }
+            }
+            if try take(.spinning) { return }
+        }
+        if deadline == 0 { throw MailboxError.timedOut }
+        // A zero-capacity mailbox's non-blocking senders hand their message to a receiver that
+        // waits: say that we do.
+        if isRendezvous, let lease { messageEvent.enterWaiting(as: lease.index) }
+        defer { if isRendezvous, let lease { messageEvent.leaveWaiting(as: lease.index) } }
+        try await waitAsync(on: messageEvent, deadline: deadline, take)
+    }
+
+    private static func isReceiverBusy(_ error: MailboxError) -> Bool {
+        if case .receiverBusy = error { return true }
+        return false
+    }
+
+    /// Writes one message (filled by `fill`), suspending until `deadline` while the mailbox is
+    /// full, and for `.received` (or on a zero-capacity mailbox) until a receiver has taken it.
+    nonisolated(nonsending)
+    func sendAsync(count: Int, deadline: UInt64, completion: Completion,
+                   _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws -> SendResult {
+        try Task.checkCancellation()
+        if try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) == .full {
+            try await waitAsync(on: spaceEvent, deadline: deadline) { _ in
+                try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) != .full
+            }
+        }
+        guard completion == .received || isRendezvous else { return .queued }
+        let written = state.pointee.written
+        if let writtenTo = state.pointee.writtenTo {
+            return try await awaitReceiptAsync(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)
+        }
+        return try await awaitConsumptionAsync(upTo: written, deadline: deadline)
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import MailboxTestSupport
+import Synchronization
+import Testing
+@testable import ShmMailbox
+
+/// The async API: across real processes, cancellation, timeouts, rendezvous, and many idle
+/// receivers on a few reactor threads.
+@Suite("Async API")
+struct AsyncTests {
+    /// Creates a mailbox for an async test and deletes it afterwards.
+    func withAsyncMailbox<R>(_ label: String, _ options: MailboxOptions,
+                             _ body: (String, Mailbox) async throws -> R) async throws -> R {
+        let name = uniqueName(label)
+        let box = try Mailbox.create(name, options: options)
+        defer { try? Mailbox.delete(name) }
+        return try await body(name, box)
+    }
+
+    @Test("an async receiver takes every message of a blocking sender in another process, in order",
+          arguments: [MailboxOptions.RingKind.oneToOne, .shared])
+    func asyncReceiverSyncSender(kind: MailboxOptions.RingKind) async throws {
+        try await withAsyncMailbox("async-rx-\(kind)", MailboxOptions(capacity: 8, maxMessageSize: 512, kind: kind,
+                                                                     waitStrategy: .block)) { name, box in
+            let count = 5_000
+            let peer = try Peer(["send", name, "3", "\(count)", "1", "400"], strategy: "block")
+            var expected: UInt64 = 0
+            for try await message in box.messages {
+                let length = TestMessages.length(sender: 3, sequence: expected, minSize: 1, maxSize: 400)
+                try message.bytes.withUnsafeBytes { try TestMessages.verify($0, sender: 3, sequence: expected, length: length) }
+                expected += 1
+                if expected == UInt64(count) { break }
+            }
+            #expect(expected == UInt64(count))
+            peer.expectSuccess()
+        }
+    }
+
+    @Test("an async sender (zero-copy) feeds a blocking receiver in another process, every byte checked",
+          arguments: [MailboxOptions.RingKind.oneToOne, .shared])
+    func asyncSenderSyncReceiver(kind: MailboxOptions.RingKind) async throws {
+        try await withAsyncMailbox("async-tx-\(kind)", MailboxOptions(capacity: 4, maxMessageSize: 512, kind: kind,
+                                                                     waitStrategy: .block)) { name, box in
+            let count = 5_000
+            let peer = try Peer(["receive-sequence", name, "7", "\(count)", "1", "400"], strategy: "block")
+            for sequence in 0..<UInt64(count) {
+                let length = TestMessages.length(sender: 7, sequence: sequence, minSize: 1, maxSize: 400)
+                try await box.send(count: length, timeout: .seconds(60)) { TestMessages.fill($0, sender: 7, sequence: sequence) }
+            }
+            #expect(peer.expectSuccess().contains("received \(count)"))
+        }
+    }
+
+    @Test("batched async receive: every message once, in order")
+    func batchedSequence() async throws {
+        try await withAsyncMailbox("async-batches", MailboxOptions(capacity: 64, maxMessageSize: 64, waitStrategy: .block)) { name, box in
+            let count = 3_000
+            let peer = try Peer(["send", name, "5", "\(count)", "8", "64", "16"], strategy: "block")
+            var expected: UInt64 = 0
+            for try await batch in box.messages(batchedUpTo: 32) {
+                #expect(!batch.isEmpty && batch.count <= 32)
+                for message in batch {
+                    let length = TestMessages.length(sender: 5, sequence: expected, minSize: 8, maxSize: 64)
+                    try message.bytes.withUnsafeBytes { try TestMessages.verify($0, sender: 5, sequence: expected, length: length) }
+                    expected += 1
+                }
+                if expected == UInt64(count) { break }
+            }
+            #expect(expected == UInt64(count))
+            peer.expectSuccess()
+        }
+    }
+
+    @Test("a cancelled receive throws CancellationError promptly and takes nothing")
+    func cancelledReceive() async throws {
+        try await withAsyncMailbox("async-cancel", MailboxOptions(capacity: 4, maxMessageSize: 64, waitStrategy: .block)) { name, _ in
+            let receiver = try Mailbox.open(name, waitStrategy: .block)
+            let parked = Flag()
+            let task = Task {
+                parked.count.add(1, ordering: .relaxed)
+                return try await receiver.receive()
+            }
+            while parked.count.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            // Let it park in the reactor.
+            try await Task.sleep(for: .milliseconds(50))
+            let start = ContinuousClock.now
+            task.cancel()
+            let result = await task.result
+            let elapsed = ContinuousClock.now - start
+            #expect(throws: CancellationError.self) { try result.get() }
+            // Typically ~0.05 ms; the bound leaves room for a loaded CI machine.
+            #expect(elapsed < .milliseconds(100), "cancellation took \(elapsed)")
+            // The message sent afterwards is still there: the cancelled receive took nothing.
+            let sender = try Mailbox.open(name)
+            #expect(try sender.trySend("after"))
+            #expect(try sender.tryReceive()?.string == "after")
+        }
+    }
+
+    @Test("a cancelled synchronous send takes its message back when nobody took it")
+    func cancelledSynchronousSend() async throws {
+        try await withAsyncMailbox("async-cancel-sync", MailboxOptions(capacity: 4, maxMessageSize: 64, waitStrategy: .block)) { name, box in
+            let sender = try Mailbox.open(name, waitStrategy: .block)
+            let task = Task { try await sender.send("never taken", until: .received) }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(box.depth == 1)
+            task.cancel()
+            let result = await task.result
+            #expect(throws: CancellationError.self) { try result.get() }
+            #expect(box.depth == 0)
+            #expect(try box.tryReceive() == nil)
+        }
+    }
+
+    @Test("timeouts, and an async synchronous send answered by a receiver in another process")
+    func timeoutsAndReceipts() async throws {
+        try await withAsyncMailbox("async-timeouts", MailboxOptions(capacity: 1, maxMessageSize: 64, waitStrategy: .block)) { name, box in
+            await #expect(throws: MailboxError.timedOut) { try await box.receive(timeout: .milliseconds(20)) }
+            try await box.send("fills it")
+            await #expect(throws: MailboxError.timedOut) { try await box.send("no room", timeout: .milliseconds(20)) }
+            #expect(try box.tryReceive()?.string == "fills it")
+            let peer = try Peer(["sleep-then-receive", name, "100", "1"])
+            let delivery = try await box.send("take me", timeout: .seconds(30), until: .received)
+            #expect(delivery?.receiver.pid == peer.pid)
+            #expect(peer.expectSuccess().contains("take me"))
+        }
+    }
+
+    @Test("zero capacity: an async receive is the rendezvous a blocking synchronous sender meets")
+    func rendezvous() async throws {
+        try await withAsyncMailbox("async-rendezvous", MailboxOptions(capacity: 0, maxMessageSize: 64, waitStrategy: .block)) { name, box in
+            let peer = try Peer(["send-sync", name, "hello"])
+            let message = try await box.receive(timeout: .seconds(30))
+            #expect(message.string == "hello")
+            #expect(message.sender == peer.pid)
+            #expect(peer.expectSuccess().contains("delivered to \(getpid())"))
+        }
+    }
+
+    @Test("the polling fallback (no futex_waitv) still delivers")
+    func pollingFallback() async throws {
+        WaitReactor.vectoredWaitAvailable.store(false, ordering: .relaxed)
+        defer { WaitReactor.vectoredWaitAvailable.store(true, ordering: .relaxed) }
+        try await withAsyncMailbox("async-poll", MailboxOptions(capacity: 2, maxMessageSize: 512, waitStrategy: .block)) { name, box in
+            let peer = try Peer(["send", name, "9", "300", "1", "400"], strategy: "block")
+            for sequence in 0..<UInt64(300) {
+                let length = TestMessages.length(sender: 9, sequence: sequence, minSize: 1, maxSize: 400)
+                try await box.receive(timeout: .seconds(30)) { bytes, _, _ in
+                    try TestMessages.verify(bytes, sender: 9, sequence: sequence, length: length)
+                }
+            }
+            peer.expectSuccess()
+        }
+    }
+
+    @Test("1,000 idle async receivers wait on a few reactor threads, and each gets its message")
+    func manyIdleReceivers() async throws {
+        let count = 1_000
+        let names = (0..<count).map { uniqueName("idle-\($0)") }
+        defer { for name in names { try? Mailbox.delete(name) } }
+        var boxes: [Mailbox] = []
+        for name in names {
+            boxes.append(try Mailbox.create(name, options: MailboxOptions(capacity: 1, maxMessageSize: 16, waitStrategy: .block)))
+        }
+        let threadsBefore = Self.threadCount()
+        let parked = Flag()
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for (index, name) in names.enumerated() {
+                let receiver = try Mailbox.open(name, waitStrategy: .block)
+                group.addTask {
+                    parked.count.add(1, ordering: .relaxed)
+                    let message = try await receiver.receive(timeout: .seconds(60))
+                    return "\(index) \(message.string)"
+                }
+            }
+            while parked.count.load(ordering: .relaxed) < count { try await Task.sleep(for: .milliseconds(5)) }
+            try await Task.sleep(for: .milliseconds(200))
+            let added = Self.threadCount() - threadsBefore
+            // 1,000 waits on ceil(1000 / 127) = 8 watcher threads (plus any pool threads).
+            #expect(added <= 8 + ProcessInfo.processInfo.activeProcessorCount + 2, "\(added) threads for \(count) receivers")
+            #expect(WaitReactor.shared.watcherCount <= 16)
+            for (index, box) in boxes.enumerated() { try await box.send("m\(index)") }
+            var seen = Set<String>()
+            for try await line in group { seen.insert(line) }
+            #expect(seen == Set((0..<count).map { "\($0) m\($0)" }))
+        }
+    }
+
+    static func threadCount() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""
+        return Int(line.split(separator: "\t").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+    }
+}
+
+/// A counter tasks share.
+private final class Flag: Sendable {
+    let count = Atomic<Int>(0)
+}
