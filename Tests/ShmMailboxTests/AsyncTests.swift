@@ -186,6 +186,44 @@ struct AsyncTests {
         }
     }
 
+    @Test("an async endpoint receives from anyone (senders joining while it waits) and from one sender")
+    func endpointAsync() async throws {
+        let names = ["async-ep-rx", "async-ep-1", "async-ep-2", "async-ep-echo"].map { "ep-\($0)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
+        defer { removeEndpointObjects(names) }
+        let receiver = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 512, waitStrategy: .block))
+        let count = 1_000
+        // The senders join 100 ms after this process parks on its doorbell.
+        let senders = try [1, 2].map { index in
+            try Peer(["ep-send", names[index], names[0], String(index), String(count), "100", index == 2 ? "50" : "1"])
+        }
+        var next = [names[1]: UInt64(0), names[2]: UInt64(0)]
+        var received = 0
+        for try await message in receiver.messages {
+            guard let expected = next[message.from] else {
+                Issue.record("message from unknown sender \(message.from)")
+                break
+            }
+            expectEndpointMessage(message.bytes, id: message.from == names[1] ? 1 : 2, sequence: expected)
+            next[message.from] = expected + 1
+            received += 1
+            if received == 2 * count { break }
+        }
+        for sender in senders { #expect(sender.expectSuccess().contains("sent \(count)")) }
+        #expect(next[names[1]] == UInt64(count) && next[names[2]] == UInt64(count))
+        // Symmetric naming: an echo peer answers each async send; receive(from:) names it.
+        let echo = try Peer(["ep-echo", names[3], names[0], "200"])
+        // Until the peer has joined, a send to its name finds nobody.
+        let joinBy = ContinuousClock.now + .seconds(20)
+        while !(try Endpoint.list().contains(names[3])), ContinuousClock.now < joinBy { try await Task.sleep(for: .milliseconds(5)) }
+        for sequence in 0..<UInt64(200) {
+            let bytes = TestMessages.make(sender: 4, sequence: sequence, length: 16 + Int(sequence % 200))
+            try await receiver.send(to: names[3], bytes, timeout: .seconds(30))
+            let answer = try await receiver.receive(from: names[3], timeout: .seconds(30))
+            #expect(answer.bytes == bytes)
+        }
+        #expect(echo.expectSuccess().contains("echoed 200"))
+    }
+
     static func threadCount() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""

@@ -37,10 +37,10 @@ public final class Endpoint {
     let home: EndpointSegment
     let me: ProcessIdentity
     private let packedMe: UInt64
-    private var isClosed = false
+    private(set) var isClosed = false
 
     /// A link this endpoint sends on, and what it knows about the receiver.
-    private final class Outgoing {
+    final class Outgoing {
         let peer: EndpointSegment
         let link: Mailbox
         /// The holder last confirmed alive, and when to check again.
@@ -93,7 +93,7 @@ public final class Endpoint {
         _modify { yield &incomingSlot.pointee }
     }
     /// Nesting depth of `batch { }` calls.
-    private var batchDepth = 0
+    private(set) var batchDepth = 0
     /// Links sent on inside the current batch (each in batch mode until the batch ends).
     private var batchedLinks: [Outgoing] = []
     /// Where the next receive-any starts: just after the link served last.
@@ -368,7 +368,7 @@ public final class Endpoint {
 
     /// The link to `receiver`, opened (and created and registered) on first use, after checking
     /// that the receiver's holder runs: on every call if `force`, else at most every 10 ms.
-    private func outgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
+    func outgoingLink(to receiver: String, force: Bool) throws(MailboxError) -> Outgoing {
         if !force, let cached = lastOut, lastReceiver == receiver {
             let out = cached.takeUnretainedValue()
             // Acquire (in `currentHolder`): pairs with a joiner's CAS; only the value matters.
@@ -490,7 +490,7 @@ public final class Endpoint {
     /// has not yet found this endpoint's current segment still has its link); nil if it does not.
     /// (Links, like every segment the library creates, appear complete, so opening one never
     /// waits: `patience: .zero`. One that is not complete is foreign or damaged.)
-    private func incomingLink(from sender: String) throws(MailboxError) -> Mailbox? {
+    func incomingLink(from sender: String) throws(MailboxError) -> Mailbox? {
         try refreshIncoming()
         if let known = incoming[sender] { return known.link }
         guard !quarantined.contains(sender) else { return nil }
@@ -664,7 +664,7 @@ public final class Endpoint {
     /// One fair pass: finds new links in the table, then tries each link once, starting after
     /// the one served last, and takes up to `limit` messages from the first that has any.
     @inline(__always)
-    private func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
+    func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
         try refreshIncoming()
         let count = incomingSlot.pointee.count
         var index = nextIncoming
