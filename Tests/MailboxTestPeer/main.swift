@@ -123,6 +123,26 @@ case "send":
     }
     say("sent \(sequence)")
 
+case "open-or-create-send":
+    // openOrCreate(NAME) with the options the test uses too, then COUNT checked messages from
+    // SENDER: runs before or after the test's own openOrCreate.
+    let box: Mailbox
+    do {
+        box = try Mailbox.openOrCreate(argument(1), options: MailboxOptions(capacity: 8, maxMessageSize: 64))
+    } catch {
+        fail("openOrCreate: \(error)")
+    }
+    let sender = UInt32(number(2))
+    for sequence in 0..<UInt64(number(3)) {
+        let length = TestMessages.length(sender: sender, sequence: sequence, minSize: 8, maxSize: 64)
+        do {
+            try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+        } catch {
+            fail("send \(sequence): \(error)")
+        }
+    }
+    say("sent \(number(3))")
+
 case "receive":
     let box = openMailbox(argument(1))
     let count = number(2)
