@@ -20,7 +20,8 @@ public enum RingBenchCLI {
             discussion: """
             Every run uses real processes: \(commandName) starts itself again (/proc/self/exe) as the peer. \
             Transports: shm (ShmMailbox one-to-one ring), shm-shared (shared ring), shm-endpoint (ShmMailbox \
-            endpoints: send to a name, receive from anyone), uds-stream, uds-dgram, \
+            endpoints: send to a name, receive from anyone), shm-async (the one-to-one ring through the async \
+            API: await where a side must wait), uds-stream, uds-dgram, \
             uds-seqpacket (Unix domain sockets), pipe, mqueue (POSIX message queues), tcp (127.0.0.1, \
             TCP_NODELAY), and three C floors that show the least such work costs: c-ring (a busy-polling \
             single-producer, single-consumer ring publishing each message on its own; no fan-in), c-spin \

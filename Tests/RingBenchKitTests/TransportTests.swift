@@ -103,6 +103,25 @@ struct TransportTests {
         }
     }
 
+    /// `shm-async` with `--strategy block`: every wait parks a task in the async reactor (no spin
+    /// first), both in ping-pong and in a stream that fills the ring; every byte is checked.
+    @Test func asyncTransportParksAndCarriesEveryByte() throws {
+        let latency = try RingbenchProcess.report([
+            "latency", "--transport", "shm-async", "--strategy", "block", "--count", "300", "--verify", "checksum",
+        ])
+        let stream = try RingbenchProcess.report([
+            "throughput", "--transport", "shm-async", "--strategy", "block", "--size", "1k", "--count", "20000",
+            "--verify", "checksum",
+        ])
+        for row in latency.results + stream.results {
+            #expect(row.transport.hasPrefix("shm-async"))
+            #expect(row.verified == "checksum")
+            #expect(row.note.contains("async calls"))
+        }
+        #expect(latency.results.map(\.messages) == [300])
+        #expect(stream.results.map(\.messages) == [20000])
+    }
+
     @Test func leavesNoSharedMemoryBehind() throws {
         // The names of queues and mailboxes are removed once the peers have them; endpoints
         // (`shmmb.@rb-…`) and their links when the run ends, also when it fails.

@@ -26,7 +26,7 @@ struct BuiltInTransport: BenchTransport {
 
     func setUp(_ plan: LinkPlan) throws -> any TransportSetup {
         switch kind {
-        case .shm, .shmShared: return try MailboxSetup(plan)
+        case .shm, .shmShared, .shmAsync: return try MailboxSetup(plan)
         case .shmEndpoint: return try EndpointSetup(plan)
         case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup(plan)
         case .pipe: return try PipeSetup(plan)
@@ -39,7 +39,7 @@ struct BuiltInTransport: BenchTransport {
 
     func connect(_ plan: LinkPlan, endpoint: PeerEndpoint, senderIndex: Int, watchdog: Watchdog) throws -> any Link {
         switch kind {
-        case .shm, .shmShared: return try MailboxSetup.connect(plan, endpoint, watchdog: watchdog)
+        case .shm, .shmShared, .shmAsync: return try MailboxSetup.connect(plan, endpoint, watchdog: watchdog)
         case .shmEndpoint: return try EndpointSetup.connect(plan, endpoint, watchdog: watchdog)
         case .udsStream, .udsDgram, .udsSeqpacket: return try UnixSocketSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
         case .pipe: return try PipeSetup.connect(plan, endpoint, watchdog: watchdog)

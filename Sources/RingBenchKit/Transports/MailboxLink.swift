@@ -52,6 +52,9 @@ final class MailboxSetup: TransportSetup {
         if plan.transport == .shm, kind == .shared { parts[0] += " (fan-in uses the shared ring: a one-to-one ring takes one sender)" }
         if plan.shape != .pingPong { parts.append("batch \(plan.batch)") }
         parts.append("receiver copies each message out")
+        if plan.transport == .shmAsync {
+            parts.append("async calls where a side must wait (a task per call on the caller's thread)")
+        }
         return parts.joined(separator: ", ")
     }
 
@@ -66,9 +69,10 @@ final class MailboxSetup: TransportSetup {
 
     func parentLink(watchdog: Watchdog) throws -> Link {
         if plan.shape == .pingPong {
-            return MailboxLink(inbox: boxes[1], outbox: boxes[0], size: plan.size, watchdog: watchdog)
+            return MailboxLink(inbox: boxes[1], outbox: boxes[0], size: plan.size, watchdog: watchdog,
+                               async: plan.transport == .shmAsync)
         }
-        return MailboxLink(inbox: boxes[0], outbox: nil, size: plan.size, watchdog: watchdog)
+        return MailboxLink(inbox: boxes[0], outbox: nil, size: plan.size, watchdog: watchdog, async: plan.transport == .shmAsync)
     }
 
     func peersReady() {
@@ -87,9 +91,10 @@ final class MailboxSetup: TransportSetup {
             let first = try Mailbox.open(try endpoint.string("name"), waitStrategy: strategy)
             if plan.shape == .pingPong {
                 let reply = try Mailbox.open(try endpoint.string("reply"), waitStrategy: strategy)
-                return MailboxLink(inbox: first, outbox: reply, size: plan.size, watchdog: watchdog)
+                return MailboxLink(inbox: first, outbox: reply, size: plan.size, watchdog: watchdog,
+                                   async: plan.transport == .shmAsync)
             }
-            return MailboxLink(inbox: nil, outbox: first, size: plan.size, watchdog: watchdog)
+            return MailboxLink(inbox: nil, outbox: first, size: plan.size, watchdog: watchdog, async: plan.transport == .shmAsync)
         } catch let error as MailboxError {
             throw BenchError.mailbox(operation: "Mailbox.open", description: error.description)
         }
@@ -101,19 +106,41 @@ final class MailboxSetup: TransportSetup {
 ///
 /// Blocking calls wait in slices of a second and ask the watchdog in between, so a peer that died
 /// cannot strand this side.
+///
+/// `shm-async` (`async: true`) makes the same non-blocking attempts first (the async calls make
+/// them too) and waits with the async calls instead of the blocking ones, each run on this
+/// thread by a `CallingThreadExecutor`.
 final class MailboxLink: Link {
     private let inbox: Mailbox?
     private let outbox: Mailbox?
     private let buffer: ByteBuffer
     private let watchdog: Watchdog
+    private let asyncRunner: CallingThreadExecutor?
 
     static let slice: Duration = .seconds(1)
 
-    init(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog) {
+    init(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog, async: Bool = false) {
         self.inbox = inbox
         self.outbox = outbox
         self.buffer = ByteBuffer(count: inbox == nil ? 1 : size)
         self.watchdog = watchdog
+        asyncRunner = async ? CallingThreadExecutor() : nil
+    }
+
+    /// Runs `wait` (a blocking call with a one-second timeout) or, for `shm-async`, `waitAsync`
+    /// (the same call in async form) until it succeeds, asking the watchdog after each timeout.
+    private func untilDone<R>(_ wait: () throws -> R, _ waitAsync: (Mailbox) async throws -> R, on box: Mailbox) throws -> R {
+        while true {
+            do {
+                guard let asyncRunner else { return try wait() }
+                return try withoutActuallyEscaping(waitAsync) { waitAsync in
+                    let call = UncheckedSendable(value: (box, waitAsync))
+                    return try asyncRunner.run { try await call.value.1(call.value.0) }
+                }
+            } catch let error as MailboxError where error == .timedOut {
+                try watchdog.checkPeer()
+            }
+        }
     }
 
     func send(_ message: UnsafeRawBufferPointer) throws {
@@ -123,15 +150,11 @@ final class MailboxLink: Link {
         } catch {
             throw BenchError.mailbox(operation: "send", description: error.description)
         }
-        while true {
-            do {
-                try outbox.send(message, timeout: Self.slice)
-                return
-            } catch .timedOut {
-                try watchdog.checkPeer()
-            } catch {
-                throw BenchError.mailbox(operation: "send", description: error.description)
-            }
+        do {
+            try untilDone({ try outbox.send(message, timeout: Self.slice) },
+                          { try await $0.send(message, timeout: Self.slice) }, on: outbox)
+        } catch let error as MailboxError {
+            throw BenchError.mailbox(operation: "send", description: error.description)
         }
     }
 
@@ -164,22 +187,21 @@ final class MailboxLink: Link {
         guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
         let target = buffer
         // Each message is copied out (as `recv` would) before `body` sees it; the ring space of
-        // the whole batch is released together when `receiveBatch` returns.
-        let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32) throws in
-            try body(try target.copyIn(bytes))
-        }
-        do {
-            let taken = try inbox.tryReceiveBatch(limit: limit, copyOut)
-            if taken > 0 { return taken }
-            while true {
-                do {
-                    return try inbox.receiveBatch(limit: limit, timeout: Self.slice, copyOut)
-                } catch MailboxError.timedOut {
-                    try watchdog.checkPeer()
-                }
+        // the whole batch is released together when `receiveBatch` returns. (`body` only runs
+        // before this returns, also in the async call, which runs to completion on this thread.)
+        return try withoutActuallyEscaping(body) { body in
+            let copyOut = { (bytes: UnsafeRawBufferPointer, _: Int32) throws in
+                try body(try target.copyIn(bytes))
             }
-        } catch let error as MailboxError {
-            throw BenchError.mailbox(operation: "receive", description: error.description)
+            do {
+                let taken = try inbox.tryReceiveBatch(limit: limit, copyOut)
+                if taken > 0 { return taken }
+                return try untilDone({ try inbox.receiveBatch(limit: limit, timeout: Self.slice, copyOut) },
+                                     { try await $0.receiveBatch(limit: limit, timeout: Self.slice) { bytes, sender, _ in try copyOut(bytes, sender) } },
+                                     on: inbox)
+            } catch let error as MailboxError {
+                throw BenchError.mailbox(operation: "receive", description: error.description)
+            }
         }
     }
 
@@ -194,13 +216,9 @@ final class MailboxLink: Link {
         do {
             if let length = try inbox.tryReceive(copyOut) { return length }
             guard wait else { return nil }
-            while true {
-                do {
-                    return try inbox.receive(timeout: Self.slice, copyOut)
-                } catch MailboxError.timedOut {
-                    try watchdog.checkPeer()
-                }
-            }
+            return try untilDone({ try inbox.receive(timeout: Self.slice, copyOut) },
+                                 { try await $0.receive(timeout: Self.slice) { bytes, sender, _ in try copyOut(bytes, sender) } },
+                                 on: inbox)
         } catch let error as MailboxError {
             throw BenchError.mailbox(operation: "receive", description: error.description)
         }

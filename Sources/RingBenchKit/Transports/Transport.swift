@@ -23,6 +23,9 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
     public static let shm = TransportKind(builtIn: "shm")
     /// ShmMailbox, shared ring (`.shared`: any number of senders and receivers).
     public static let shmShared = TransportKind(builtIn: "shm-shared")
+    /// ShmMailbox, one-to-one ring, with the async calls (`try await receive`, `send`) wherever a
+    /// side must wait.
+    public static let shmAsync = TransportKind(builtIn: "shm-async")
     /// ShmMailbox endpoints (direct naming): `send(to:)`, receive from anyone; one one-to-one link
     /// per sender.
     public static let shmEndpoint = TransportKind(builtIn: "shm-endpoint")
@@ -49,7 +52,7 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
 
     /// The transports built into ringbench, in the order reports list them.
     static let builtIn: [TransportKind] = [
-        .shm, .shmShared, .shmEndpoint, .udsStream, .udsDgram, .udsSeqpacket, .pipe, .mqueue, .tcp, .cRing, .cSpin, .cFutex,
+        .shm, .shmShared, .shmEndpoint, .shmAsync, .udsStream, .udsDgram, .udsSeqpacket, .pipe, .mqueue, .tcp, .cRing, .cSpin, .cFutex,
     ]
 
     /// Every transport this process knows: the built-in ones, then the registered ones in the
@@ -58,7 +61,7 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
         TransportRegistry.all.map { TransportKind(builtIn: $0.name) }
     }
 
-    var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint }
+    var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint || self == .shmAsync }
 
     /// The C reference floors: not alternatives to ShmMailbox but the least its kind of work costs.
     var isCFloor: Bool { self == .cRing || self == .cSpin || self == .cFutex }
