@@ -300,5 +300,6 @@ case "exhaust":
     exhaust(name: argument(1), segmentCapacity: number(2), maxSize: number(3))
 
 default:
-    guard runEndpointCommand(arguments) || runCrashCommand(arguments) || runRateCommand(arguments) else { fail("unknown command \(command)") }
+    guard runEndpointCommand(arguments) || runCrashCommand(arguments) || runRateCommand(arguments)
+            || runAsyncCommand(arguments) else { fail("unknown command \(command)") }
 }

@@ -168,6 +168,19 @@ struct AsyncTests {
         }
     }
 
+    @Test("an idle async receiver in another process uses under 1 % of a core")
+    func idleReceiverCost() async throws {
+        try await withAsyncMailbox("async-idle", MailboxOptions(capacity: 4, maxMessageSize: 64)) { name, _ in
+            // Parked for 3 s: the reactor thread sleeps in futex_waitv and wakes once per sleep
+            // slice (1 s) to look at the peers, so the process's CPU time stays near zero.
+            let peer = try Peer(["idle-async-receive", name, "3"])
+            let output = peer.expectSuccess()
+            let micros = try #require(Int(output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""),
+                                      "peer said \(output)")
+            #expect(micros < 30_000, "an idle async receive cost \(micros) µs of CPU in 3 s")
+        }
+    }
+
     @Test("1,000 idle async receivers wait on a few reactor threads, and each gets its message")
     func manyIdleReceivers() async throws {
         let count = 1_000
