@@ -73,7 +73,72 @@ import Testing
         let pairInfo = try object(try cli.shmbox("inspect", pair, "--json"))
         #expect(pairInfo["kind"] as? String == "one-to-one")
         #expect(pairInfo["receiverPolicy"] as? String == "pair")
-        #expect(pairInfo["sentTotal"] is NSNull, "a one-to-one ring counts bytes, not messages")
+        #expect(pairInfo["sentTotal"] as? Int == 0)
+        #expect(pairInfo["receivedTotal"] as? Int == 0)
+    }
+
+    /// `inspect` shows sent/received totals for every kind of ring: send N through the real
+    /// `shmbox send`, take M with `shmbox receive`, and `inspect --json` says N and M (and the
+    /// text form says the same).
+    @Test(arguments: [
+        ("shared", ["--capacity", "16"]),
+        ("one-to-one", ["--kind", "one-to-one", "--capacity", "16"]),
+        ("unbounded", ["--capacity", "unbounded"]),
+        // Three segments of 4: the totals add up over the generations and stop at each seal.
+        ("chained", ["--capacity", "unbounded:4"]),
+    ])
+    func inspectShowsTotalsForEveryKind(kind: String, options: [String]) throws {
+        let name = ShmboxCLITests.uniqueName("totals-\(kind)")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name] + options))
+        let sent = 11
+        let received = 4
+        cli.expectSuccess(try cli.shmbox(["send", name], input: (1...sent).map { "message \($0)\n" }.joined()))
+        let receive = try cli.shmbox(["receive", name, "--count", "\(received)"])
+        cli.expectSuccess(receive)
+        #expect(receive.lines == (1...received).map { "message \($0)" })
+
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == sent - received)
+        #expect(info["sentTotal"] as? Int == sent, "\(info)")
+        #expect(info["receivedTotal"] as? Int == received, "\(info)")
+        if kind == "chained" { #expect(info["segments"] as? Int == 3) }
+        let text = try cli.shmbox(["inspect", name])
+        cli.expectSuccess(text)
+        #expect(cli.fields(text)["totals"] == "\(sent) sent, \(received) received")
+    }
+
+    /// Once an unbounded mailbox has given a drained segment back, its counts are gone with it:
+    /// `inspect` says the totals are unknown (null in JSON) rather than print a smaller number.
+    @Test func inspectTotalsUnknownAfterASegmentWasGivenBack() throws {
+        let name = ShmboxCLITests.uniqueName("totals-given-back")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name, "--capacity", "unbounded:4"]))
+        cli.expectSuccess(try cli.shmbox(["send", name], input: (1...9).map { "m\($0)\n" }.joined()))
+        cli.expectSuccess(try cli.shmbox(["receive", name, "--count", "9"]))
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == 0)
+        #expect(info["sentTotal"] is NSNull, "\(info)")
+        #expect(info["receivedTotal"] is NSNull, "\(info)")
+        #expect(cli.fields(try cli.shmbox(["inspect", name]))["totals"]?.hasPrefix("unknown") == true)
+    }
+
+    /// A one-to-one ring counts bytes: once its sender has gone around the ring, the first records
+    /// are overwritten and the message totals cannot be counted any more; `inspect` says unknown.
+    @Test func oneToOneTotalsUnknownAfterTheRingWrapped() throws {
+        let name = ShmboxCLITests.uniqueName("totals-wrapped")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name, "--kind", "one-to-one", "--capacity", "2", "--max-message-size", "100"]))
+        let box = try Mailbox.open(name)
+        // 128-byte records through a 4096-byte data area: around it three times.
+        for index in 0..<100 {
+            try box.send([UInt8](repeating: UInt8(index), count: 100))
+            #expect(try box.receive(timeout: .seconds(5)).bytes.count == 100)
+        }
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == 0)
+        #expect(info["sentTotal"] is NSNull, "\(info)")
+        #expect(info["receivedTotal"] is NSNull, "\(info)")
     }
 
     /// `list --all` shows an endpoint and the link it sent through, as text and as JSON.
