@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// Feeds a remote mailbox into a local one: each remote message is sent into the local mailbox,
 /// and acknowledged to the server only after the local send succeeded. A full local mailbox
@@ -54,11 +55,11 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     }
 
     /// Settles what a killed run left (kill points 3 and 4). Must run before the first fetch.
-    func recover() throws(BridgeError) {
+    func recover() throws(CLIFailure) {
         do {
             journal.adopt(incarnation: try remote.incarnation)
         } catch {
-            throw BridgeError("remote mailbox '\(remote.name)': \(error)")
+            throw CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus)
         }
         settle()
     }
@@ -88,14 +89,14 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
             } catch let error as RemoteMailboxError {
                 switch error {
                 case .deleted, .closed, .notFound, .notAMailbox:
-                    terminate(status: 1, error: "remote mailbox '\(remote.name)': \(error)")
+                    terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus))
                 default:
                     // An acknowledgement (or a fetch) failed: whatever this batch delivered may
                     // come again, so take it out of the stream now.
                     if delivered > 0 { settle() }
                 }
             } catch {
-                terminate(status: 1, error: "remote mailbox '\(remote.name)': \(error)")
+                terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: .failure))
             }
         }
         remote.close()
@@ -115,7 +116,7 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
             } catch .timedOut {
                 if patience.isExhausted() { progress.park(holding: "a message (local mailbox full)") }
             } catch {
-                terminate(status: 1, error: "local mailbox \"\(local.name)\": \(error)")
+                terminate(CLIFailure("local mailbox \"\(local.name)\": \(error)", status: error.exitStatus))
             }
         }
     }
@@ -133,10 +134,10 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                     recent.insert(sequence)
                     break
                 } catch .deleted, .closed, .notFound, .notAMailbox {
-                    terminate(status: 1, error: "remote mailbox '\(remote.name)' is gone")
+                    terminate(CLIFailure("remote mailbox '\(remote.name)' is gone", status: .unavailable))
                 } catch {
                     // Not silently: a bridge that cannot settle does not relay.
-                    if !reported { writeStandardError("shmbox bridge: \(progress.label): cannot yet remove message \(sequence) delivered before a restart (\(error)); retrying") }
+                    if !reported { printDiagnostic("shmbox bridge: \(progress.label): cannot yet remove message \(sequence) delivered before a restart (\(error)); retrying") }
                     reported = true
                     if patience.isExhausted() { terminate(status: 0) }
                     sleepBriefly()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox inspect NAME`: prints a mailbox's settings, depth and participants.
 struct InspectCommand: ParsableCommand {

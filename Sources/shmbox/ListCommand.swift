@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox list`: lists the mailboxes in /dev/shm (with `--all`, also endpoints and their links).
 struct ListCommand: ParsableCommand {
