@@ -177,6 +177,36 @@ import Testing
         b.close()
     }
 
+    /// A link's depth is read from an untrusted segment: an object named like a link that is not a
+    /// mailbox is reported as an error for that link (`list --all` still succeeds), and a name
+    /// that is not an endpoint name is refused before anything is opened.
+    @Test func linkDepthRefusesWhatIsNotALink() throws {
+        let from = "see\(getpid())c\(UInt16.random(in: 0...UInt16.max))"
+        let to = "see\(getpid())d\(UInt16.random(in: 0...UInt16.max))"
+        let path = "/dev/shm/shmmb.@\(from)>\(to)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0xA5, count: 16384),
+                                               attributes: [.posixPermissions: 0o600]))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var link = try #require(try Endpoint.links().first { $0.from == from && $0.to == to })
+        #expect(throws: MailboxError.notAMailbox("@\(from)>\(to)")) { try link.depth() }
+
+        let text = try cli.shmbox("list", "--all")
+        cli.expectSuccess(text)
+        let line = try #require(text.lines.first { $0.hasPrefix("link \(from)>\(to) ") }, "\(text.lines)")
+        #expect(line.hasPrefix("link \(from)>\(to) error: ") && !line.contains("depth="), "\(line)")
+        let json = try object(try cli.shmbox("list", "--all", "--json"))
+        let entry = try #require((json["links"] as? [[String: Any]])?.first { $0["from"] as? String == from })
+        #expect(entry["depth"] == nil && (entry["error"] as? String)?.isEmpty == false, "\(entry)")
+
+        link.from = "../\(from)"
+        do {
+            _ = try link.depth()
+            Issue.record("a name with '/' was opened")
+        } catch {
+            guard case .invalidName = error else { Issue.record("expected invalidName, got \(error)"); return }
+        }
+    }
+
     /// `peek` shows the waiting messages, oldest first, and leaves them there: the depth is the
     /// same afterwards and a receiver still gets the first one.
     @Test(arguments: [MailboxOptions.RingKind.shared, .oneToOne])
