@@ -87,6 +87,30 @@ struct BridgeExitStatusTests {
                       77, containing: open)
     }
 
+    /// A failure while relaying (not only at start) is one line and a status too: the remote
+    /// mailbox an import feeds from is deleted under it, and the bridge ends with 69.
+    @Test func remoteMailboxDeletedWhileImportingExits69() throws {
+        let harness = try BridgeHarness()
+        let name = harness.localName("gone")
+        let bridge = try harness.startBridge(["--import", name, "--create", "--capacity", "64", "--max-message-size", "64"])
+        let remote = try harness.openRemote(name)
+        try remote.send(Array("first".utf8))
+        remote.close()
+        // Once the message is in the local mailbox, the bridge is relaying.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var local: Mailbox?
+        while local == nil, ContinuousClock.now < deadline {
+            local = try? Mailbox.open(name)
+            if local == nil { usleep(20_000) }
+        }
+        let box = try #require(local, "\(harness.bridgeLogs)")
+        defer { box.close() }
+        #expect(try box.receive(timeout: .seconds(20)).string == "first", "\(harness.bridgeLogs)")
+        try RemoteMailbox.delete(name, on: harness.connection)
+        let status = bridge.wait(timeout: .seconds(20))
+        expectFailure(Run(status: status, stderr: bridge.standardError()), 69, containing: "remote mailbox '\(name)'")
+    }
+
     /// A second bridge on the same journal while the first relays: 75 (try again later, or
     /// give it another --state-dir).
     @Test func secondBridgeOnTheSameJournalExits75() throws {
