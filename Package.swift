@@ -32,17 +32,26 @@ let package = Package(
         // depends on it need it installed.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(name: "ShmMailboxNATS", dependencies: ["ShmMailbox", "CNATS"]),
-        .executableTarget(
-            name: "shmbox",
+        // What `shmbox` and `shmbox-bridge` share: the exit statuses (sysexits), the one-line error
+        // reports and the entry point that turns every failure into one. No libnats.
+        .target(
+            name: "ShmboxCLISupport",
             dependencies: [
                 "ShmMailbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
+            name: "shmbox",
+            dependencies: [
+                "ShmMailbox", "ShmboxCLISupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
             name: "shmbox-bridge",
             dependencies: [
-                "ShmMailbox", "ShmMailboxNATS",
+                "ShmMailbox", "ShmMailboxNATS", "ShmboxCLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

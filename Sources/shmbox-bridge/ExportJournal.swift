@@ -1,3 +1,4 @@
+import ShmboxCLISupport
 /// The export direction's write-ahead journal: for each local message a bridge had in hand when
 /// it was killed, the NATS message id it was (perhaps) published under, kept until ShmMailbox
 /// hands that message out again.
@@ -46,7 +47,7 @@ final class ExportJournal {
 
     /// Opens (or starts) the journal at `path`, locking it for this process; entries a killed run
     /// left in hand now await their message's redelivery.
-    init(path: String) throws(BridgeError) {
+    init(path: String) throws(CLIFailure) {
         file = try StateFile(path: path, size: 4096, magic: Self.magic)
         for entry in 0..<Self.entryCount where word(entry, .state) == Self.inHand {
             set(entry, .state, Self.awaiting)

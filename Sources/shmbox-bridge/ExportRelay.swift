@@ -1,5 +1,6 @@
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// Drains a local mailbox into a remote one: each local message is published to the remote
 /// mailbox, and released locally only after the NATS server acknowledged storing it.
@@ -65,7 +66,7 @@ final class ExportRelay: @unchecked Sendable { // used by its one relay thread o
             } catch MailboxError.timedOut {
                 continue
             } catch {
-                terminate(status: 1, error: "local mailbox \"\(local.name)\": \(error)")
+                terminate(CLIFailure("local mailbox \"\(local.name)\": \(error)", status: (error as? MailboxError)?.exitStatus ?? .failure))
             }
         }
         local.close()
@@ -105,9 +106,9 @@ final class ExportRelay: @unchecked Sendable { // used by its one relay thread o
             } catch .timedOut, .sendUnconfirmed {
                 // Full, or no answer (the message may be stored): the same id again settles it.
             } catch .messageTooLarge(let size, let limit) {
-                terminate(status: 1, error: "a message of \(size) bytes in local mailbox \"\(local.name)\" exceeds remote mailbox '\(remote.name)''s limit of \(limit) bytes; it stays in the local mailbox")
+                terminate(CLIFailure("a message of \(size) bytes in local mailbox \"\(local.name)\" exceeds remote mailbox '\(remote.name)''s limit of \(limit) bytes; it stays in the local mailbox", status: .dataError))
             } catch {
-                terminate(status: 1, error: "remote mailbox '\(remote.name)': \(error)")
+                terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus))
             }
             // Holding the message is fine while the process lives; once the grace is over, the
             // process ends with the message unreleased (kill point 3 or 4 for the next run).

@@ -1,3 +1,4 @@
+import ShmboxCLISupport
 /// The import direction's journal: the stream sequences of the remote messages already sent
 /// into the local mailbox whose acknowledgement to the server is not yet confirmed.
 ///
@@ -21,7 +22,7 @@ final class ImportJournal {
     private let file: StateFile
 
     /// Opens (or starts) the journal at `path`, locking it for this process.
-    init(path: String) throws(BridgeError) {
+    init(path: String) throws(CLIFailure) {
         file = try StateFile(path: path, size: 16384, magic: Self.magic)
     }
 

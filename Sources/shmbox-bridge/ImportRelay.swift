@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// Feeds a remote mailbox into a local one: each remote message is sent into the local mailbox,
 /// and acknowledged to the server only after the local send succeeded. A full local mailbox
@@ -44,6 +45,12 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     private let journal: ImportJournal
     private let batch: Int
     private var recent = RecentSequences(capacity: 1 << 16)
+    /// The remote stream's identity when the relay started (see `recover`).
+    private var incarnation: String?
+    /// When the relay, idle, last checked that the remote mailbox is still there.
+    private var lastPresenceCheck = ContinuousClock.now
+    /// How often an idle relay checks that (its short fetches do not notice a deletion).
+    static let presenceInterval = Duration.seconds(2)
 
     init(remote: RemoteMailbox, local: Mailbox, journal: ImportJournal, batch: Int) {
         self.remote = remote
@@ -54,11 +61,13 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     }
 
     /// Settles what a killed run left (kill points 3 and 4). Must run before the first fetch.
-    func recover() throws(BridgeError) {
+    func recover() throws(CLIFailure) {
         do {
-            journal.adopt(incarnation: try remote.incarnation)
+            let current = try remote.incarnation
+            incarnation = current
+            journal.adopt(incarnation: current)
         } catch {
-            throw BridgeError("remote mailbox '\(remote.name)': \(error)")
+            throw CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus)
         }
         settle()
     }
@@ -84,18 +93,19 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                 // The batch's acknowledgements are confirmed: the slots are no longer needed.
                 journal.clear(count: delivered)
             } catch RemoteMailboxError.timedOut {
+                checkPresence()
                 continue
             } catch let error as RemoteMailboxError {
                 switch error {
                 case .deleted, .closed, .notFound, .notAMailbox:
-                    terminate(status: 1, error: "remote mailbox '\(remote.name)': \(error)")
+                    terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus))
                 default:
                     // An acknowledgement (or a fetch) failed: whatever this batch delivered may
                     // come again, so take it out of the stream now.
                     if delivered > 0 { settle() }
                 }
             } catch {
-                terminate(status: 1, error: "remote mailbox '\(remote.name)': \(error)")
+                terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: .failure))
             }
         }
         remote.close()
@@ -115,7 +125,7 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
             } catch .timedOut {
                 if patience.isExhausted() { progress.park(holding: "a message (local mailbox full)") }
             } catch {
-                terminate(status: 1, error: "local mailbox \"\(local.name)\": \(error)")
+                terminate(CLIFailure("local mailbox \"\(local.name)\": \(error)", status: error.exitStatus))
             }
         }
     }
@@ -133,10 +143,10 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                     recent.insert(sequence)
                     break
                 } catch .deleted, .closed, .notFound, .notAMailbox {
-                    terminate(status: 1, error: "remote mailbox '\(remote.name)' is gone")
+                    terminate(CLIFailure("remote mailbox '\(remote.name)' is gone", status: .unavailable))
                 } catch {
                     // Not silently: a bridge that cannot settle does not relay.
-                    if !reported { writeStandardError("shmbox bridge: \(progress.label): cannot yet remove message \(sequence) delivered before a restart (\(error)); retrying") }
+                    if !reported { printDiagnostic("shmbox bridge: \(progress.label): cannot yet remove message \(sequence) delivered before a restart (\(error)); retrying") }
                     reported = true
                     if patience.isExhausted() { terminate(status: 0) }
                     sleepBriefly()
@@ -144,6 +154,25 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
             }
         }
         journal.clear(count: ImportJournal.capacity)
+    }
+
+    /// Ends the bridge (69) when the remote mailbox was deleted, or deleted and created again,
+    /// while the relay waited with nothing in hand: fetches of a quarter second never check on
+    /// their own. A connection error is left to the fetches, which wait for the reconnect.
+    private func checkPresence() {
+        guard ContinuousClock.now - lastPresenceCheck >= Self.presenceInterval else { return }
+        lastPresenceCheck = .now
+        do {
+            let current = try remote.incarnation
+            if let incarnation, current != incarnation {
+                terminate(CLIFailure("remote mailbox '\(remote.name)' was deleted and created again; start the bridge again to relay from the new one",
+                                     status: .unavailable))
+            }
+        } catch .notFound, .deleted, .notAMailbox {
+            terminate(CLIFailure("remote mailbox '\(remote.name)' is gone (deleted)", status: .unavailable))
+        } catch {
+            // Not reachable just now: the fetches wait for the connection.
+        }
     }
 
     private func sleepBriefly() {

@@ -1,5 +1,6 @@
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// Opens the bridge's mailboxes, creating missing ones when `--create` says so, and turns every
 /// failure into one clear line.
@@ -9,7 +10,7 @@ struct MailboxOpener {
     let local: MailboxOptions
     let remote: RemoteMailboxOptions
 
-    func local(_ name: String) throws(BridgeError) -> Mailbox {
+    func local(_ name: String) throws(CLIFailure) -> Mailbox {
         do {
             do {
                 return try Mailbox.open(name)
@@ -22,13 +23,13 @@ struct MailboxOpener {
                 }
             }
         } catch .notFound {
-            throw BridgeError("local mailbox \"\(name)\" does not exist; create it (shmbox create \(name)) or pass --create")
+            throw CLIFailure("local mailbox \"\(name)\" does not exist; create it (shmbox create \(name)) or pass --create", status: .unavailable)
         } catch {
-            throw BridgeError("local mailbox \"\(name)\": \(error)")
+            throw CLIFailure("local mailbox \"\(name)\": \(error)", status: error.exitStatus)
         }
     }
 
-    func remote(_ name: String) throws(BridgeError) -> RemoteMailbox {
+    func remote(_ name: String) throws(CLIFailure) -> RemoteMailbox {
         do {
             do {
                 return try RemoteMailbox.open(name, on: connection)
@@ -40,9 +41,9 @@ struct MailboxOpener {
                 }
             }
         } catch .notFound {
-            throw BridgeError("remote mailbox '\(name)' does not exist on \(connection.urls.joined(separator: ", ")); pass --create to create it")
+            throw CLIFailure("remote mailbox '\(name)' does not exist on \(connection.urls.joined(separator: ", ")); pass --create to create it", status: .unavailable)
         } catch {
-            throw BridgeError("remote mailbox '\(name)': \(error)")
+            throw CLIFailure("remote mailbox '\(name)': \(error)", status: error.exitStatus)
         }
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import ShmboxCLISupport
 
 /// What a relay reports while it runs: its message count (for the status line) and how it ended.
 final class RelayProgress: Sendable {
@@ -31,7 +32,7 @@ final class RelayProgress: Sendable {
 
     /// Marks the relay parked and sleeps for good (see `State.parked`).
     func park(holding what: String) -> Never {
-        writeStandardError("shmbox bridge: \(label): stopping without finishing \(what); it will be redelivered")
+        printDiagnostic("shmbox bridge: \(label): stopping without finishing \(what); it will be redelivered")
         set(.parked)
         while true { pause() }
     }
@@ -51,7 +52,7 @@ enum RelayThread {
             Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
             return nil
         }, context)
-        guard status == 0 else { terminate(status: 1, error: "cannot start a relay thread: \(String(cString: strerror(status)))") }
+        guard status == 0 else { terminate(CLIFailure("cannot start a relay thread: \(String(cString: strerror(status)))", status: .temporaryFailure)) }
         pthread_detach(thread)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// `shmbox bridge` (this executable, run by `shmbox bridge`): relays local mailboxes to remote
 /// ones on NATS JetStream and back, so that unchanged local programs talk across hosts.
@@ -93,19 +94,20 @@ struct ShmboxBridge: ParsableCommand {
         if token != nil && user != nil { throw ValidationError("give --user or --token, not both.") }
     }
 
+    /// The entry point: every failure becomes one `shmbox: error: …` line and a sysexits-style
+    /// status, as in `shmbox` (see `runReportingFailures` and `RemoteMailboxError.exitStatus`).
+    static func main() {
+        runReportingFailures()
+    }
+
     func run() throws {
         Shutdown.install()
-        do {
-            try bridge()
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        try bridge()
     }
 
     /// Connects, opens (or creates) every mailbox and journal, starts a thread per relay, and
     /// waits for a stop request and the relays to end.
-    private func bridge() throws(BridgeError) {
+    private func bridge() throws(CLIFailure) {
         try StateFile.prepareDirectory(stateDir)
         let connection: NATSConnection
         do {
@@ -113,7 +115,7 @@ struct ShmboxBridge: ParsableCommand {
             options.connectTimeout = .seconds(2)
             connection = try NATSConnection(urls, options: options)
         } catch {
-            throw BridgeError(oneLine(error.description))
+            throw CLIFailure(error.description, status: error.exitStatus)
         }
         let opener = MailboxOpener(connection: connection, create: create, local: localOptions, remote: remoteOptions)
 
@@ -175,10 +177,6 @@ struct ShmboxBridge: ParsableCommand {
                              storage: RemoteMailboxOptions.Storage(rawValue: storage) ?? .file,
                              redeliveryDelay: .milliseconds(Int64(redeliveryDelay * 1000)),
                              duplicateWindow: .milliseconds(Int64(duplicateWindow * 1000)))
-    }
-
-    private func oneLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
 

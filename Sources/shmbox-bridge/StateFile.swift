@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import ShmboxCLISupport
 
 /// A journal's file: a few pages mapped shared into memory and locked for as long as the bridge
 /// runs.
@@ -21,36 +22,36 @@ final class StateFile {
 
     /// Opens or creates `path` with `size` bytes (a new file, or one of another size, is zeroed)
     /// and locks it. `magic` is the first word: a file without it is zeroed and given it.
-    init(path: String, size: Int, magic: UInt64) throws(BridgeError) {
+    init(path: String, size: Int, magic: UInt64) throws(CLIFailure) {
         self.path = path
         self.size = size
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw BridgeError("cannot open the state file \(path): \(Self.errnoText())") }
+        guard descriptor >= 0 else { throw CLIFailure("cannot open the state file \(path): \(Self.errnoText())", status: Self.creationStatus()) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK
             let text = Self.errnoText()
             close(descriptor)
-            throw BridgeError(busy ? "another bridge is relaying through \(path); give this one another --state-dir"
-                                   : "cannot lock the state file \(path): \(text)")
+            throw busy ? CLIFailure("another bridge is relaying through \(path); give this one another --state-dir", status: .temporaryFailure)
+                       : CLIFailure("cannot lock the state file \(path): \(text)", status: .failure)
         }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             let text = Self.errnoText()
             close(descriptor)
-            throw BridgeError("cannot read the state file \(path): \(text)")
+            throw CLIFailure("cannot read the state file \(path): \(text)", status: .failure)
         }
         if status.st_size != size {
             // New (or not ours): all zeros is "nothing pending".
             guard ftruncate(descriptor, 0) == 0, ftruncate(descriptor, off_t(size)) == 0 else {
                 let text = Self.errnoText()
                 close(descriptor)
-                throw BridgeError("cannot size the state file \(path): \(text)")
+                throw CLIFailure("cannot size the state file \(path): \(text)", status: .cannotCreate)
             }
         }
         guard let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), mapped != MAP_FAILED else {
             let text = Self.errnoText()
             close(descriptor)
-            throw BridgeError("cannot map the state file \(path): \(text)")
+            throw CLIFailure("cannot map the state file \(path): \(text)", status: .cannotCreate)
         }
         base = mapped
         if word(0) != magic {
@@ -79,12 +80,12 @@ final class StateFile {
     }
 
     /// The directory for the journals: created (with parents, mode 0700) if missing.
-    static func prepareDirectory(_ path: String) throws(BridgeError) {
+    static func prepareDirectory(_ path: String) throws(CLIFailure) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-                throw BridgeError("cannot create the state directory \(prefix): \(errnoText())")
+                throw CLIFailure("cannot create the state directory \(prefix): \(errnoText())", status: creationStatus())
             }
         }
     }
@@ -96,4 +97,10 @@ final class StateFile {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    /// The exit status for a file or directory that cannot be created, by `errno`: 77 when it
+    /// is a matter of permission, else 73.
+    static func creationStatus() -> ExitStatus {
+        errno == EACCES || errno == EPERM || errno == EROFS ? .noPermission : .cannotCreate
+    }
 }

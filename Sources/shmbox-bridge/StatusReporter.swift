@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ShmMailbox
 import ShmMailboxNATS
+import ShmboxCLISupport
 
 /// Writes a status line to standard error every interval:
 ///
@@ -52,7 +53,7 @@ final class StatusReporter: @unchecked Sendable { // used by its own thread only
                 let localDepth = watched[index].local.map { String($0.depth) } ?? "?"
                 parts.append("\(watched[index].progress.label) \(count) msgs \(rate)/s lag \(remoteDepth)/\(localDepth)")
             }
-            writeStandardError("shmbox bridge: " + parts.joined(separator: " | "))
+            printDiagnostic("shmbox bridge: " + parts.joined(separator: " | "))
         }
     }
 }

@@ -2,10 +2,12 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import ShmboxCLISupport
 
 /// `shmbox bridge …`: runs `shmbox-bridge` (found next to this executable) with the same
 /// arguments. The bridge needs libnats; `shmbox` itself needs nothing but libc, so the bridge
-/// is a separate executable that may be missing.
+/// is a separate executable that may be missing (exit 69, like any unavailable service). Both
+/// report failures the same way, through ShmboxCLISupport: one line, sysexits-style statuses.
 struct BridgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bridge",
@@ -20,15 +22,16 @@ struct BridgeCommand: ParsableCommand {
     func run() throws {
         let path = Self.siblingDirectory() + "/shmbox-bridge"
         guard access(path, X_OK) == 0 else {
-            printError("shmbox bridge needs the NATS module: build it with 'swift build -c release --product shmbox-bridge' (needs apt package libnats-dev)")
-            throw ExitCode.failure
+            throw CLIFailure("shmbox bridge needs the NATS module: build it with 'swift build -c release --product shmbox-bridge' (needs apt package libnats-dev)",
+                             status: .unavailable)
         }
         // argv[0] is the path, so the bridge's own messages and help name it correctly.
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         execv(path, argv)
         // Only reached when exec failed.
-        printError("cannot run \(path): \(String(cString: strerror(errno)))")
-        throw ExitCode.failure
+        let reason = errno
+        throw CLIFailure("cannot run \(path): \(String(cString: strerror(reason)))",
+                         status: reason == EACCES || reason == EPERM ? .noPermission : .unavailable)
     }
 
     /// The directory of the running executable (`/proc/self/exe`, symbolic links resolved).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox create NAME`: creates a mailbox.
 struct CreateCommand: ParsableCommand {

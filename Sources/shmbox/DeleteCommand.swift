@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox delete NAME`: ends a mailbox.
 struct DeleteCommand: ParsableCommand {

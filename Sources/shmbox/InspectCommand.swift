@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox inspect NAME`: prints a mailbox's settings, depth and participants.
 struct InspectCommand: ParsableCommand {
@@ -45,7 +46,11 @@ struct InspectCommand: ParsableCommand {
             let creator = mailbox.creator
             printLine("creator: \(creator.pid) \(creator.isAlive ? "alive" : "dead")")
             if let created = iso8601(unixNanos: mailbox.createdAtUnixNanos) { printLine("created: \(created)") }
-            if let totals = mailbox.messageTotals { printLine("totals: \(totals.sent) sent, \(totals.received) received") }
+            if let totals = mailbox.messageTotals {
+                printLine("totals: \(totals.sent) sent, \(totals.received) received")
+            } else {
+                printLine("totals: unknown (the ring no longer holds them, see README.md)")
+            }
             let sleepers = mailbox.sleepers
             printLine("sleeping: \(sleepers.receivers) receivers, \(sleepers.senders) senders")
             for participant in mailbox.participants {

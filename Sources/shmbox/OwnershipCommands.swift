@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox grant NAME PID`: lets a process receive from a system-owned mailbox.
 struct GrantCommand: ParsableCommand {

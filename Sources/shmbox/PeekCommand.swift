@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox peek NAME`: shows waiting messages without taking them.
 struct PeekCommand: ParsableCommand {

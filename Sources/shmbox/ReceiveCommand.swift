@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox receive NAME`: takes messages and prints each on its own line.
 /// `shmbox receive --as Q [--from P]`: joins endpoint Q and receives by name.

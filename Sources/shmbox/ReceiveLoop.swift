@@ -1,4 +1,5 @@
 import ShmMailbox
+import ShmboxCLISupport
 
 /// One received message, from a mailbox or an endpoint.
 struct ReceivedMessage {

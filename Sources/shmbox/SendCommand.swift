@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox send NAME [TEXT]`: sends one message, or one message per record of standard input
 /// (or `--file`), in the chosen `MessageFormat`.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ShmMailbox
+import ShmboxCLISupport
 
 /// Sends the records of an input one by one, numbering them for error messages.
 ///

@@ -1,4 +1,5 @@
 import ShmMailbox
+import ShmboxCLISupport
 
 /// Error messages for timeouts that name the real cause, not just "timed out".
 enum TimeoutCause {

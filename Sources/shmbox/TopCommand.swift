@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import ShmMailbox
+import ShmboxCLISupport
 
 /// `shmbox top` (alias `watch`): per mailbox, depth, messages per second in and out and the
 /// processes using it, refreshed every interval.

@@ -73,7 +73,72 @@ import Testing
         let pairInfo = try object(try cli.shmbox("inspect", pair, "--json"))
         #expect(pairInfo["kind"] as? String == "one-to-one")
         #expect(pairInfo["receiverPolicy"] as? String == "pair")
-        #expect(pairInfo["sentTotal"] is NSNull, "a one-to-one ring counts bytes, not messages")
+        #expect(pairInfo["sentTotal"] as? Int == 0)
+        #expect(pairInfo["receivedTotal"] as? Int == 0)
+    }
+
+    /// `inspect` shows sent/received totals for every kind of ring: send N through the real
+    /// `shmbox send`, take M with `shmbox receive`, and `inspect --json` says N and M (and the
+    /// text form says the same).
+    @Test(arguments: [
+        ("shared", ["--capacity", "16"]),
+        ("one-to-one", ["--kind", "one-to-one", "--capacity", "16"]),
+        ("unbounded", ["--capacity", "unbounded"]),
+        // Three segments of 4: the totals add up over the generations and stop at each seal.
+        ("chained", ["--capacity", "unbounded:4"]),
+    ])
+    func inspectShowsTotalsForEveryKind(kind: String, options: [String]) throws {
+        let name = ShmboxCLITests.uniqueName("totals-\(kind)")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name] + options))
+        let sent = 11
+        let received = 4
+        cli.expectSuccess(try cli.shmbox(["send", name], input: (1...sent).map { "message \($0)\n" }.joined()))
+        let receive = try cli.shmbox(["receive", name, "--count", "\(received)"])
+        cli.expectSuccess(receive)
+        #expect(receive.lines == (1...received).map { "message \($0)" })
+
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == sent - received)
+        #expect(info["sentTotal"] as? Int == sent, "\(info)")
+        #expect(info["receivedTotal"] as? Int == received, "\(info)")
+        if kind == "chained" { #expect(info["segments"] as? Int == 3) }
+        let text = try cli.shmbox(["inspect", name])
+        cli.expectSuccess(text)
+        #expect(cli.fields(text)["totals"] == "\(sent) sent, \(received) received")
+    }
+
+    /// Once an unbounded mailbox has given a drained segment back, its counts are gone with it:
+    /// `inspect` says the totals are unknown (null in JSON) rather than print a smaller number.
+    @Test func inspectTotalsUnknownAfterASegmentWasGivenBack() throws {
+        let name = ShmboxCLITests.uniqueName("totals-given-back")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name, "--capacity", "unbounded:4"]))
+        cli.expectSuccess(try cli.shmbox(["send", name], input: (1...9).map { "m\($0)\n" }.joined()))
+        cli.expectSuccess(try cli.shmbox(["receive", name, "--count", "9"]))
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == 0)
+        #expect(info["sentTotal"] is NSNull, "\(info)")
+        #expect(info["receivedTotal"] is NSNull, "\(info)")
+        #expect(cli.fields(try cli.shmbox(["inspect", name]))["totals"]?.hasPrefix("unknown") == true)
+    }
+
+    /// A one-to-one ring counts bytes: once its sender has gone around the ring, the first records
+    /// are overwritten and the message totals cannot be counted any more; `inspect` says unknown.
+    @Test func oneToOneTotalsUnknownAfterTheRingWrapped() throws {
+        let name = ShmboxCLITests.uniqueName("totals-wrapped")
+        defer { try? Mailbox.delete(name) }
+        cli.expectSuccess(try cli.shmbox(["create", name, "--kind", "one-to-one", "--capacity", "2", "--max-message-size", "100"]))
+        let box = try Mailbox.open(name)
+        // 128-byte records through a 4096-byte data area: around it three times.
+        for index in 0..<100 {
+            try box.send([UInt8](repeating: UInt8(index), count: 100))
+            #expect(try box.receive(timeout: .seconds(5)).bytes.count == 100)
+        }
+        let info = try object(try cli.shmbox(["inspect", name, "--json"]))
+        #expect(info["depth"] as? Int == 0)
+        #expect(info["sentTotal"] is NSNull, "\(info)")
+        #expect(info["receivedTotal"] is NSNull, "\(info)")
     }
 
     /// `list --all` shows an endpoint and the link it sent through, as text and as JSON.
@@ -89,7 +154,7 @@ import Testing
         cli.expectSuccess(text)
         #expect(text.lines.contains("endpoint \(sender)"), "\(text.lines)")
         #expect(text.lines.contains("endpoint \(receiver)"))
-        #expect(text.lines.contains("link \(sender)>\(receiver)"))
+        #expect(text.lines.contains("link \(sender)>\(receiver) depth=1"), "\(text.lines)")
         #expect(try !cli.shmbox("list").stdout.contains(sender), "plain list shows mailboxes only")
 
         let json = try object(try cli.shmbox("list", "--all", "--json"))
@@ -99,9 +164,47 @@ import Testing
         let link = try #require(links.first { $0["from"] as? String == sender })
         #expect(link["to"] as? String == receiver)
         #expect(link["object"] as? String == "shmmb.@\(sender)>\(receiver)")
+        #expect(link["depth"] as? Int == 1, "\(link)")
+        #expect(try Endpoint.links().first { $0.from == sender }?.depth() == 1)
+        try a.send(to: receiver, "again")
         #expect(try b.receive(timeout: .seconds(5)).string == "hello")
+        let after = try object(try cli.shmbox("list", "--all", "--json"))
+        let linkAfter = try #require((after["links"] as? [[String: Any]])?.first { $0["from"] as? String == sender })
+        #expect(linkAfter["depth"] as? Int == 1, "one sent since, one received: \(linkAfter)")
+        #expect(try b.receive(timeout: .seconds(5)).string == "again")
+        #expect(try cli.shmbox("list", "--all").lines.contains("link \(sender)>\(receiver) depth=0"))
         a.close()
         b.close()
+    }
+
+    /// A link's depth is read from an untrusted segment: an object named like a link that is not a
+    /// mailbox is reported as an error for that link (`list --all` still succeeds), and a name
+    /// that is not an endpoint name is refused before anything is opened.
+    @Test func linkDepthRefusesWhatIsNotALink() throws {
+        let from = "see\(getpid())c\(UInt16.random(in: 0...UInt16.max))"
+        let to = "see\(getpid())d\(UInt16.random(in: 0...UInt16.max))"
+        let path = "/dev/shm/shmmb.@\(from)>\(to)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0xA5, count: 16384),
+                                               attributes: [.posixPermissions: 0o600]))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var link = try #require(try Endpoint.links().first { $0.from == from && $0.to == to })
+        #expect(throws: MailboxError.notAMailbox("@\(from)>\(to)")) { try link.depth() }
+
+        let text = try cli.shmbox("list", "--all")
+        cli.expectSuccess(text)
+        let line = try #require(text.lines.first { $0.hasPrefix("link \(from)>\(to) ") }, "\(text.lines)")
+        #expect(line.hasPrefix("link \(from)>\(to) error: ") && !line.contains("depth="), "\(line)")
+        let json = try object(try cli.shmbox("list", "--all", "--json"))
+        let entry = try #require((json["links"] as? [[String: Any]])?.first { $0["from"] as? String == from })
+        #expect(entry["depth"] == nil && (entry["error"] as? String)?.isEmpty == false, "\(entry)")
+
+        link.from = "../\(from)"
+        do {
+            _ = try link.depth()
+            Issue.record("a name with '/' was opened")
+        } catch {
+            guard case .invalidName = error else { Issue.record("expected invalidName, got \(error)"); return }
+        }
     }
 
     /// `peek` shows the waiting messages, oldest first, and leaves them there: the depth is the

@@ -42,6 +42,11 @@ import Testing
 
     /// Runs `shmbox arguments…`, feeding `input` (or nothing) to its standard input.
     func shmbox(_ arguments: String..., input: String? = nil) throws -> Run {
+        try shmbox(arguments, input: input)
+    }
+
+    /// `shmbox(_:input:)` with the arguments as an array.
+    func shmbox(_ arguments: [String], input: String? = nil) throws -> Run {
         let process = Process()
         process.executableURL = try Self.shmboxURL()
         process.arguments = arguments

@@ -31,14 +31,35 @@ extension Mailbox {
         segment.base.load(fromByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
     }
 
-    /// Messages sent into and taken out of a bounded or zero-capacity shared mailbox since it was
-    /// created: its ring's `tail` and `head` positions, which count slots (a slot a sender gave
-    /// back unfilled counts on both sides). Nil for one-to-one mailboxes, whose positions count
-    /// bytes, and for unbounded ones, whose further segments start at 0.
+    /// Messages sent into and taken out of the mailbox since it was created, derived from the
+    /// positions its rings already keep (nothing is counted on the send or receive path), or nil
+    /// where they no longer tell:
+    ///
+    /// - bounded and zero-capacity shared mailboxes: the ring's `tail` and `head`, which count
+    ///   slots (a slot a sender gave back unfilled counts on both sides); always known;
+    /// - unbounded mailboxes: the sum over their segments, each up to its seal; nil once a
+    ///   further segment has been given back (after the mailbox overflowed its first segment
+    ///   and the receivers drained it), since its counts went with it;
+    /// - one-to-one mailboxes (and endpoint links): their positions count bytes, so the records
+    ///   from the start of the ring are walked and counted by their stamps; nil once the sender
+    ///   has gone around the ring once (the first records were overwritten).
+    ///
+    /// A snapshot for reporting; everything read is validated as elsewhere (a damaged segment
+    /// gives nil or a wrong count, never a trap).
     public var messageTotals: (sent: UInt64, received: UInt64)? {
-        guard case .shared(let ring) = ring else { return nil }
-        let positions = ring.positions
-        return (positions.tail, positions.head)
+        switch ring {
+        case .shared(let ring):
+            let positions = ring.positions
+            return (positions.tail, positions.head)
+        case .chained(let chain):
+            return chain.messageTotals
+        case .oneToOne(let ring):
+            let positions = ring.positions
+            guard let sent = ring.messages(from: 0, to: positions.tail),
+                  let received = ring.messages(from: 0, to: positions.head) else { return nil }
+            // The published tail is a hint that may trail the receiver; what was received was sent.
+            return (UInt64(max(sent, received)), UInt64(received))
+        }
     }
 
     /// The user id that owns the mailbox's segment (its file in /dev/shm).

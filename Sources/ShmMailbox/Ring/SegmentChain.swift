@@ -356,6 +356,27 @@ final class SegmentChain {
         return found.sorted { $0.generation < $1.generation }
     }
 
+    /// Messages sent into and taken out of the chain since the mailbox was created: the sum over
+    /// its generations of their rings' `tail` and `head`, each capped at the generation's seal
+    /// (slots claimed past it were given back unused and went elsewhere). Nil once a generation
+    /// has been given back — its counts went with its segment — or when the generations found
+    /// are not exactly 0, 1, 2, … (one was given back or removed during the look). Read-only, a
+    /// snapshot; positions are summed with wrapping arithmetic, so hostile values cannot trap.
+    var messageTotals: (sent: UInt64, received: UInt64)? {
+        let generations = inspectedGenerations()
+        guard !generations.isEmpty,
+              generations.enumerated().allSatisfy({ UInt64($0.offset) == $0.element.generation }) else { return nil }
+        var sent: UInt64 = 0
+        var received: UInt64 = 0
+        for generation in generations {
+            let positions = generation.ring.positions
+            let limit = generation.ring.sealedPosition ?? .max
+            sent &+= min(positions.tail, limit)
+            received &+= min(positions.head, limit)
+        }
+        return (sent, received)
+    }
+
     /// The object names (`NAME#g.NONCE`, without `shmmb.`) of every chained segment of `mailbox`
     /// (of incarnation `nonce`, or of any if nil) in /dev/shm; with `temporaries`, also those
     /// still being built (`NAME#g.NONCE~PID.X`, see `SharedSegment.createInitialized`).

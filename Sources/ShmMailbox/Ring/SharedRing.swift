@@ -81,7 +81,7 @@ struct SharedRing {
     private let slotStride: Int
     let capacity: UInt64
     let maxMessageSize: Int
-    private let isChainable: Bool
+    let isChainable: Bool
 
     var tail: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.tailOffset) }
     var head: UnsafeMutablePointer<Atomic<UInt64>> { header.atomicUInt64(at: SegmentLayout.headOffset) }

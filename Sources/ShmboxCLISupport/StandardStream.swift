@@ -4,17 +4,19 @@ import Glibc
 
 /// Standard output or standard error, written with `write(2)` directly: bytes go out exactly
 /// as given and at once (no buffering, no text conversion).
-struct StandardStream: Sendable {
+public struct StandardStream: Sendable {
     /// The file descriptor.
-    var descriptor: Int32
+    public var descriptor: Int32
 
-    static let output = StandardStream(descriptor: STDOUT_FILENO)
-    static let error = StandardStream(descriptor: STDERR_FILENO)
+    /// Standard output.
+    public static let output = StandardStream(descriptor: STDOUT_FILENO)
+    /// Standard error.
+    public static let error = StandardStream(descriptor: STDERR_FILENO)
 
     /// Writes all of `bytes`, retrying after interruptions; returns false if the stream is
     /// closed or broken.
     @discardableResult
-    func write(_ bytes: [UInt8]) -> Bool {
+    public func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buffer in
             var rest = buffer
             while !rest.isEmpty {

@@ -6,7 +6,7 @@ import ShmMailbox
 
 /// Runs `body`; a `MailboxError` or `CLIFailure` is reported as one `shmbox: error: …` line on
 /// standard error and turned into its exit status (see `ExitStatus`).
-func reportingMailboxErrors(_ body: () throws -> Void) throws {
+public func reportingMailboxErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as MailboxError {
@@ -20,17 +20,17 @@ func reportingMailboxErrors(_ body: () throws -> Void) throws {
 
 /// Writes `shmbox: error: <message>` to standard error, as one line (newlines in `message`
 /// become spaces).
-func printError(_ message: String) {
+public func printError(_ message: String) {
     printDiagnostic("shmbox: error: \(oneLine(message))")
 }
 
 /// Writes `line` and a newline to standard error.
-func printDiagnostic(_ line: String) {
+public func printDiagnostic(_ line: String) {
     StandardStream.error.write(Array("\(line)\n".utf8))
 }
 
 /// `text` with its lines joined by spaces and surrounding blanks removed.
-func oneLine(_ text: String) -> String {
+public func oneLine(_ text: String) -> String {
     text.split(whereSeparator: \.isNewline)
         .map { $0.trimmingBlanks() }
         .filter { !$0.isEmpty }
@@ -39,7 +39,7 @@ func oneLine(_ text: String) -> String {
 
 extension Substring {
     /// The substring without leading and trailing spaces and tabs.
-    func trimmingBlanks() -> Substring {
+    public func trimmingBlanks() -> Substring {
         var result = self
         while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
         while let last = result.last, last == " " || last == "\t" { result.removeLast() }

@@ -1,8 +1,8 @@
 import ShmMailbox
 
-/// The exit statuses of `shmbox`, after BSD `sysexits.h`. Every failure exits with exactly one
-/// of these and one `shmbox: error: …` line on standard error.
-enum ExitStatus: Int32, CaseIterable, Sendable {
+/// The exit statuses of `shmbox` and `shmbox bridge`, after BSD `sysexits.h`. Every failure exits
+/// with exactly one of these and one `shmbox: error: …` line on standard error.
+public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// Anything the other cases do not cover.
     case failure = 1
     /// Bad arguments: unknown or misspelled options, bad values, invalid names or options.
@@ -25,7 +25,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
 
 extension MailboxError {
     /// Which exit status this error gives: the one table from `MailboxError` to exit codes.
-    var exitStatus: ExitStatus {
+    public var exitStatus: ExitStatus {
         switch self {
         case .invalidName, .invalidOptions:
             return .usage
@@ -48,22 +48,24 @@ extension MailboxError {
     }
 }
 
-/// A failure `shmbox` reports itself: one `shmbox: error: <message>` line and `status`.
-struct CLIFailure: Error, CustomStringConvertible {
+/// A failure `shmbox` (or `shmbox bridge`) reports itself: one `shmbox: error: <message>` line and `status`.
+public struct CLIFailure: Error, CustomStringConvertible {
     /// The text after `shmbox: error: ` (one line).
-    var message: String
+    public var message: String
     /// The exit status.
-    var status: ExitStatus
+    public var status: ExitStatus
 
-    init(_ message: String, status: ExitStatus) {
+    /// A failure reported as `message` (made one line when printed) with `status`.
+    public init(_ message: String, status: ExitStatus) {
         self.message = message
         self.status = status
     }
 
     /// The failure a `MailboxError` gives: its description and its mapped status.
-    init(_ error: MailboxError) {
+    public init(_ error: MailboxError) {
         self.init(error.description, status: error.exitStatus)
     }
 
-    var description: String { message }
+    /// The message.
+    public var description: String { message }
 }
