@@ -162,8 +162,8 @@ func runMailbox(_ configuration: Configuration, iterations: Int) throws {
         try measuredSection {
             for index in 0..<iterations {
                 let sequence = UInt64(index)
-                guard try box.trySend(count: size, { fill($0, sequence) }) else { fail("mailbox full at message \(index)") }
-                let taken: Void? = try box.tryReceive { bytes, sender in verify(bytes, sender: sender, size: size, expected: sequence) }
+                guard try box.trySend(count: size, { span in span.withUnsafeMutableBytes { fill($0, sequence) } }) else { fail("mailbox full at message \(index)") }
+                let taken: Void? = try box.tryReceive { bytes, sender in bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: sequence) } }
                 guard taken != nil else { fail("message \(index) missing") }
             }
         }
@@ -175,13 +175,13 @@ func runMailbox(_ configuration: Configuration, iterations: Int) throws {
                 try box.batch {
                     for _ in 0..<batchSize {
                         let sequence = sent
-                        guard try box.trySend(count: size, { fill($0, sequence) }) else { fail("mailbox full at message \(sequence)") }
+                        guard try box.trySend(count: size, { span in span.withUnsafeMutableBytes { fill($0, sequence) } }) else { fail("mailbox full at message \(sequence)") }
                         sent += 1
                     }
                 }
                 while expected < sent {
                     _ = try box.receiveBatch(limit: batchSize) { bytes, sender in
-                        verify(bytes, sender: sender, size: size, expected: expected)
+                        bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: expected) }
                         expected += 1
                     }
                 }
@@ -221,7 +221,7 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 guard sent else { fail("link full at message \(index)") }
                 let taken: Void? = try endpoint.tryReceive { bytes, pid, from in
                     guard from == name else { fail("message \(index) from \(from)") }
-                    verify(bytes, sender: pid, size: size, expected: sequence)
+                    bytes.withUnsafeBytes { verify($0, sender: pid, size: size, expected: sequence) }
                 }
                 guard taken != nil else { fail("message \(index) missing") }
             }

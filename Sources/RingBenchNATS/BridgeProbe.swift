@@ -22,7 +22,7 @@ enum BridgeProbe {
         let deadline = Deadline(after: timeout)
         while true {
             do {
-                let arrived = try exit.receive(timeout: .milliseconds(100)) { bytes, _ in bytes.elementsEqual(probe) }
+                let arrived = try exit.receive(timeout: .milliseconds(100)) { bytes, _ in bytes.withUnsafeBytes { $0.elementsEqual(probe) } }
                 guard arrived else {
                     throw BenchError.protocolViolation("the bridges' readiness probe came out of \(exit.name) altered")
                 }

@@ -52,7 +52,7 @@ final class NATSMailboxLink: Link {
         guard let inbox else { throw BenchError.protocolViolation("this nats link only sends") }
         while true {
             do {
-                try inbox.receive(timeout: Self.slice) { bytes, _ in try body(bytes) }
+                try inbox.receive(timeout: Self.slice) { bytes, _ in try bytes.withUnsafeBytes { try body($0) } }
                 return
             } catch RemoteMailboxError.timedOut {
                 try watchdog.checkPeer()
@@ -64,7 +64,7 @@ final class NATSMailboxLink: Link {
         guard let inbox else { throw BenchError.protocolViolation("this nats link only sends") }
         while true {
             do {
-                return try inbox.receiveBatch(limit: limit, timeout: Self.slice) { bytes, _ in try body(bytes) }
+                return try inbox.receiveBatch(limit: limit, timeout: Self.slice) { bytes, _ in try bytes.withUnsafeBytes { try body($0) } }
             } catch RemoteMailboxError.timedOut {
                 try watchdog.checkPeer()
             }

@@ -197,14 +197,14 @@ public final class RemoteEndpoint {
 
     /// Zero-copy receive from anyone: the bytes (valid only inside `body`) and the sending
     /// endpoint's name.
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ from: String) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ from: String) throws -> R) throws -> R {
         guard !isClosed else { throw RemoteMailboxError.closed }
         return try inbox.receive(timeout: timeout) { bytes, sender in try body(bytes, sender?.name ?? "") }
     }
 
     /// Up to `limit` messages from anyone in one fetch; how many were handed to `body`.
     public func receiveBatch(limit: Int = 256, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ from: String) throws -> Void) throws -> Int {
+                             _ body: (RawSpan, _ from: String) throws -> Void) throws -> Int {
         guard !isClosed else { throw RemoteMailboxError.closed }
         return try inbox.receiveBatch(limit: limit, timeout: timeout) { bytes, sender in try body(bytes, sender?.name ?? "") }
     }

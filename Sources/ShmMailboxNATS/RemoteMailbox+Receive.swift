@@ -28,25 +28,25 @@ extension RemoteMailbox {
     /// Zero-copy receive: hands the message's bytes (valid only inside `body`) and its sender to
     /// `body`, then acknowledges it, also when `body` throws. Waits at most `timeout` (forever if
     /// nil).
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: RemoteSender?) throws -> R) throws -> R {
         try receive(timeout: timeout) { bytes, sender, _ in try body(bytes, sender) }
     }
 
     /// Zero-copy receive that also says whether the message is a redelivery (a receiver that took
     /// it before died or lost its connection while handling it).
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?, _ redelivered: Bool) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: RemoteSender?, _ redelivered: Bool) throws -> R) throws -> R {
         var result: R?
         let count = try receiveMessages(limit: 1, deadline: Self.deadline(timeout)) { bytes, sender, redelivered, _ in
-            result = try body(bytes, sender, redelivered)
+            result = try body(RawSpan(_unsafeBytes: bytes), sender, redelivered)
         }
         guard count == 1, let result else { throw RemoteMailboxError.timedOut }
         return result
     }
 
     /// Zero-copy receive if a message is waiting; nil otherwise.
-    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: RemoteSender?) throws -> R) throws -> R? {
         var result: R?
-        _ = try receiveMessages(limit: 1, deadline: .now) { bytes, sender, _, _ in result = try body(bytes, sender) }
+        _ = try receiveMessages(limit: 1, deadline: .now) { bytes, sender, _, _ in result = try body(RawSpan(_unsafeBytes: bytes), sender) }
         return result
     }
 
@@ -54,15 +54,15 @@ extension RemoteMailbox {
     /// round trip for the batch, and one for all its acknowledgements). Waits at most `timeout`
     /// for the first (forever if nil); returns how many it handed over.
     public func receiveBatch(limit: Int = 256, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> Void) throws -> Int {
-        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _, _ in try body(bytes, sender) }
+                             _ body: (RawSpan, _ sender: RemoteSender?) throws -> Void) throws -> Int {
+        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
         if count == 0 { throw RemoteMailboxError.timedOut }
         return count
     }
 
     /// `receiveBatch` that returns 0 at once when no message waits.
-    public func tryReceiveBatch(limit: Int = 256, _ body: (UnsafeRawBufferPointer, _ sender: RemoteSender?) throws -> Void) throws -> Int {
-        try receiveMessages(limit: limit, deadline: .now) { bytes, sender, _, _ in try body(bytes, sender) }
+    public func tryReceiveBatch(limit: Int = 256, _ body: (RawSpan, _ sender: RemoteSender?) throws -> Void) throws -> Int {
+        try receiveMessages(limit: limit, deadline: .now) { bytes, sender, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     // MARK: The engine

@@ -87,16 +87,23 @@ extension RemoteMailbox {
         try send(Array(text.utf8), timeout: timeout, until: completion)
     }
 
-    /// Zero-copy send: `fill` writes the message's `count` bytes straight into the buffer libnats
-    /// sends from (no intermediate array). Waits like `send(_:timeout:)`. If `fill` throws,
-    /// nothing is sent.
-    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        if try sendFilled(count: count, deadline: Self.deadline(timeout), fill) == .full { throw RemoteMailboxError.timedOut }
+    /// Zero-copy send: `fill` writes the message's `count` bytes, through a span, straight into
+    /// the buffer libnats sends from (no intermediate array). Waits like `send(_:timeout:)`. If
+    /// `fill` throws, nothing is sent.
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (inout MutableRawSpan) throws -> Void) throws {
+        let filled = try sendFilled(count: count, deadline: Self.deadline(timeout)) { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        }
+        if filled == .full { throw RemoteMailboxError.timedOut }
     }
 
     /// Zero-copy `trySend`: returns `false` without calling `fill` when the mailbox is full.
-    public func trySend(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
-        try sendFilled(count: count, deadline: .now, fill) != .full
+    public func trySend(count: Int, _ fill: (inout MutableRawSpan) throws -> Void) throws -> Bool {
+        try sendFilled(count: count, deadline: .now) { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        } != .full
     }
 
     // MARK: The engine

@@ -63,7 +63,7 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
             while sequence < end {
                 let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
                 do {
-                    try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                    try box.send(count: length) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
                 } catch {
                     fail("send \(sequence): \(error)")
                 }
@@ -90,10 +90,10 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
             do {
                 if batch > 1 {
                     _ = try box.receiveBatch(limit: min(batch, count - received), timeout: .seconds(30)) { bytes, _, redelivered in
-                        try take(bytes, redelivered)
+                        try bytes.withUnsafeBytes { try take($0, redelivered) }
                     }
                 } else {
-                    try box.receive(timeout: .seconds(30)) { bytes, _, redelivered in try take(bytes, redelivered) }
+                    try box.receive(timeout: .seconds(30)) { bytes, _, redelivered in try bytes.withUnsafeBytes { try take($0, redelivered) } }
                 }
             } catch {
                 fail("receive after \(received): \(error)")
@@ -125,7 +125,7 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
         while true {
             let length = TestMessages.length(sender: sender, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 200)
             do {
-                try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                try box.send(count: length) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
             } catch {
                 fail("send \(sequence): \(error)")
             }
@@ -204,7 +204,7 @@ func runCrashCommand(_ arguments: [String]) -> Bool {
         do {
             let text = try box.receive(timeout: .seconds(30)) { bytes, _ in
                 sleepMillis(millis)
-                return String(decoding: bytes, as: UTF8.self)
+                return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
             }
             say(text)
         } catch {

@@ -21,7 +21,7 @@ func exhaust(name: String, segmentCapacity: Int, maxSize: Int) {
     /// Sends message `sequence`; returns false when shared memory ran out.
     func send(_ sequence: UInt64) -> Bool {
         do {
-            try box.send(count: length(sequence)) { TestMessages.fill($0, sender: 1, sequence: sequence) }
+            try box.send(count: length(sequence)) { TestMessages.fill(&$0, sender: 1, sequence: sequence) }
             return true
         } catch MailboxError.outOfSharedMemory {
             return false

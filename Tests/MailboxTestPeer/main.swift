@@ -107,7 +107,7 @@ case "send":
     func sendOne() {
         let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
         do {
-            try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+            try box.send(count: length) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
         } catch {
             fail("send \(sequence): \(error)")
         }
@@ -136,7 +136,7 @@ case "open-or-create-send":
     for sequence in 0..<UInt64(number(3)) {
         let length = TestMessages.length(sender: sender, sequence: sequence, minSize: 8, maxSize: 64)
         do {
-            try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+            try box.send(count: length) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
         } catch {
             fail("send \(sequence): \(error)")
         }
@@ -218,7 +218,7 @@ case "die-in-send":
     say("claiming")
     _ = try? box.send(count: 64) { buffer in
         // Half-written message, never committed.
-        buffer.initializeMemory(as: UInt8.self, repeating: 0xEE)
+        buffer.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0xEE) }
         kill(getpid(), SIGKILL)
     }
     fail("still alive after SIGKILL")

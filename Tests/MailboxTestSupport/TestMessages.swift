@@ -113,4 +113,26 @@ public enum TestMessages {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    // Span forms, for the span-based zero-copy calls.
+
+    /// `fill(_:sender:sequence:)` through a span.
+    public static func fill(_ span: inout MutableRawSpan, sender: UInt32, sequence: UInt64) {
+        span.withUnsafeMutableBytes { fill($0, sender: sender, sequence: sequence) }
+    }
+
+    /// `verify(_:)` of the bytes a span views.
+    public static func verify(_ span: RawSpan) throws(Failure) -> (sender: UInt32, sequence: UInt64) {
+        try span.withUnsafeBytes { (bytes) throws(Failure) in try verify(bytes) }
+    }
+
+    /// `verify(_:sender:sequence:length:)` of the bytes a span views.
+    public static func verify(_ span: RawSpan, sender: UInt32, sequence: UInt64, length: Int?) throws(Failure) {
+        try span.withUnsafeBytes { (bytes) throws(Failure) in try verify(bytes, sender: sender, sequence: sequence, length: length) }
+    }
+
+    /// `checksum(_:)` of the bytes a span views.
+    public static func checksum(_ span: RawSpan) -> UInt64 {
+        span.withUnsafeBytes { checksum($0) }
+    }
 }

@@ -51,14 +51,14 @@ struct BridgeTests {
     /// for duplicates.
     func drain(_ remote: RemoteMailbox, total: Int, extra: Duration) -> DeliveryLedger {
         drain(total: total, extra: extra) { timeout, note in
-            _ = try? remote.receiveBatch(limit: 256, timeout: timeout) { bytes, _ in note(bytes) }
+            _ = try? remote.receiveBatch(limit: 256, timeout: timeout) { bytes, _ in bytes.withUnsafeBytes { note($0) } }
         }
     }
 
     /// Receives from local mailbox `local` as `drain(_:total:extra:)` does.
     func drain(_ local: Mailbox, total: Int, extra: Duration) -> DeliveryLedger {
         drain(total: total, extra: extra) { timeout, note in
-            _ = try? local.receiveBatch(limit: 256, timeout: timeout) { bytes, _ in note(bytes) }
+            _ = try? local.receiveBatch(limit: 256, timeout: timeout) { bytes, _ in bytes.withUnsafeBytes { note($0) } }
         }
     }
 
@@ -167,7 +167,7 @@ struct BridgeTests {
         var ledger = DeliveryLedger()
         let deadline = ContinuousClock.now + .seconds(30)
         while ledger.count < Int(accepted) && ContinuousClock.now < deadline {
-            _ = try? local.receiveBatch(limit: 64, timeout: .milliseconds(300)) { bytes, _ in ledger.note(bytes) }
+            _ = try? local.receiveBatch(limit: 64, timeout: .milliseconds(300)) { bytes, _ in bytes.withUnsafeBytes { ledger.note($0) } }
         }
         #expect(ledger.count == Int(accepted) && ledger.duplicates == 0 && ledger.failures.isEmpty)
         expectGracefulStop(bridge)

@@ -116,7 +116,7 @@ struct RemoteMailboxTests {
         // Zero-copy sends, and a value.
         for sequence in 300..<UInt64(400) {
             let length = TestMessages.length(sender: 1, sequence: sequence, minSize: 20, maxSize: 4096)
-            try box.send(count: length) { buffer in TestMessages.fill(buffer, sender: 1, sequence: sequence) }
+            try box.send(count: length) { buffer in TestMessages.fill(&buffer, sender: 1, sequence: sequence) }
         }
         struct Tick: BitwiseCopyable, Equatable { var price: Double; var size: Int32 }
         try box.send(value: Tick(price: 101.25, size: 7))

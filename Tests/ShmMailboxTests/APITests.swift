@@ -13,6 +13,33 @@ struct APITests {
         expectError({ $0.isInvalidName }) { try Mailbox.delete(name) }
     }
 
+    @Test("zero copy through spans: storeBytes in, unsafeLoadUnaligned and withUnsafeBytes out")
+    func zeroCopySpans() throws {
+        try withMailbox("spans", MailboxOptions(capacity: 8, maxMessageSize: 64)) { _, box in
+            let orderID: UInt64 = 0x1122_3344_5566_7788
+            let quantity: Int32 = -300
+            try box.send(count: 12) { span in
+                #expect(span.byteCount == 12)
+                span.storeBytes(of: orderID, toByteOffset: 0, as: UInt64.self)
+                span.storeBytes(of: quantity, toByteOffset: 8, as: Int32.self)
+            }
+            #expect(try box.trySend(count: 3) { span in
+                span.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, from: [7, 8, 9]) }
+            })
+            try box.send([UInt8](arrayLiteral: 1, 2, 3, 4).span.bytes)
+            let (id, count) = try box.receive { bytes, sender in
+                #expect(sender == getpid())
+                return (bytes.unsafeLoadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                        bytes.unsafeLoadUnaligned(fromByteOffset: 8, as: Int32.self))
+            }
+            #expect(id == orderID && count == quantity)
+            #expect(try box.tryReceive { bytes, _ in bytes.withUnsafeBytes { Array($0) } } == [7, 8, 9])
+            var batch: [[UInt8]] = []
+            #expect(try box.tryReceiveBatch { bytes, _ in batch.append(bytes.withUnsafeBytes { Array($0) }) } == 1)
+            #expect(batch == [[1, 2, 3, 4]])
+        }
+    }
+
     @Test func longestValidNameWorks() throws {
         let prefix = uniqueName("n")
         let name = prefix + String(repeating: "z", count: 200 - prefix.utf8.count)
@@ -95,7 +122,7 @@ struct APITests {
             try box.send(value: Point(x: 1.5, y: -7))
             try [UInt8](repeating: 42, count: 10).withUnsafeBytes { try box.send($0) }
             try box.send(count: 5) { buffer in
-                for index in 0..<5 { buffer[index] = UInt8(100 + index) }
+                for index in 0..<5 { buffer.storeBytes(of: UInt8(100 + index), toByteOffset: index, as: UInt8.self) }
             }
             try box.send([] as [UInt8])
             try box.send(Set<UInt8>([5]))
@@ -110,10 +137,10 @@ struct APITests {
             expectError(.sizeMismatch(expected: MemoryLayout<UInt64>.size, actual: MemoryLayout<Point>.size)) {
                 try point.load(as: UInt64.self)
             }
-            #expect(try box.receive { bytes, _ in Array(bytes) } == [UInt8](repeating: 42, count: 10))
+            #expect(try box.receive { bytes, _ in bytes.withUnsafeBytes { Array($0) } } == [UInt8](repeating: 42, count: 10))
             #expect(try box.receive().bytes == [100, 101, 102, 103, 104])
             #expect(try box.receive().bytes == [])
-            #expect(try box.tryReceive { bytes, sender in (Array(bytes), sender) }.map { $0.0 } == [5])
+            #expect(try box.tryReceive { bytes, sender in (bytes.withUnsafeBytes { Array($0) }, sender) }.map { $0.0 } == [5])
             #expect(try box.tryReceive { _, _ in 1 } == nil)
         }
     }
@@ -145,8 +172,8 @@ struct APITests {
             }
             try box.send("three")
             var seen: [String] = []
-            #expect(try reader.receiveBatch(limit: 2) { bytes, _ in seen.append(String(decoding: bytes, as: UTF8.self)) } == 2)
-            #expect(try reader.receiveBatch { bytes, _ in seen.append(String(decoding: bytes, as: UTF8.self)) } == 1)
+            #expect(try reader.receiveBatch(limit: 2) { bytes, _ in seen.append(bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) } == 2)
+            #expect(try reader.receiveBatch { bytes, _ in seen.append(bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) } == 1)
             #expect(seen == ["one", "two", "three"])
             #expect(try reader.tryReceiveBatch { _, _ in } == 0)
             expectError(.timedOut) { try reader.receiveBatch(timeout: .milliseconds(20)) { _, _ in } }

@@ -45,7 +45,7 @@ struct AsyncTests {
             let peer = try Peer(["receive-sequence", name, "7", "\(count)", "1", "400"], strategy: "block")
             for sequence in 0..<UInt64(count) {
                 let length = TestMessages.length(sender: 7, sequence: sequence, minSize: 1, maxSize: 400)
-                try await box.send(count: length, timeout: .seconds(60)) { TestMessages.fill($0, sender: 7, sequence: sequence) }
+                try await box.send(count: length, timeout: .seconds(60)) { TestMessages.fill(&$0, sender: 7, sequence: sequence) }
             }
             #expect(peer.expectSuccess().contains("received \(count)"))
         }

@@ -114,7 +114,7 @@ extension MultiProcess {
         static func send(_ box: Mailbox, sender: UInt32, _ range: Range<UInt64>) throws {
             for sequence in range {
                 let length = TestMessages.length(sender: sender, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 1024)
-                try box.send(count: length) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                try box.send(count: length) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
             }
         }
 

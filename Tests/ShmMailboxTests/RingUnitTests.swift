@@ -113,7 +113,7 @@ struct RingUnitTests {
         var adopted: [UInt8] = []
         let receipt = try ring.adopt(taken, at: 0, lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index)) { bytes, sender, redelivered in
             #expect(redelivered && sender == 3_000_001)
-            adopted = Array(bytes)
+            adopted = bytes.withUnsafeBytes { Array($0) }
         }
         #expect(receipt == false && adopted == [0, 0])
         // A second adoption of the same word fails (the slot moved on).

@@ -26,7 +26,7 @@ extension MultiProcess {
                     try box.receive(timeout: .seconds(60)) { bytes, from in
                         #expect(from == sender.pid)
                         try TestMessages.verify(bytes, sender: 7, sequence: sequence, length: length)
-                        bytesChecked += bytes.count
+                        bytesChecked += bytes.byteCount
                     }
                     checked += 1
                 }

@@ -216,4 +216,9 @@ final class ByteBuffer {
         if let source = message.baseAddress { base.copyMemory(from: source, byteCount: message.count) }
         return bytes(message.count)
     }
+
+    /// `copyIn(_:)` for a message handed over as a span.
+    func copyIn(_ message: RawSpan) throws -> UnsafeRawBufferPointer {
+        try message.withUnsafeBytes { try copyIn($0) }
+    }
 }

@@ -22,10 +22,10 @@ extension Endpoint {
     /// Zero-copy async receive from anyone: hands the message's bytes (valid only inside `body`),
     /// the sending process's pid and the sender's endpoint name to `body`.
     nonisolated(nonsending)
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) async throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) async throws -> R {
         var result: R?
         _ = try await receiveAnyAsync(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
-            result = try body(bytes, pid, from)
+            result = try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
         return result!
     }
@@ -34,9 +34,9 @@ extension Endpoint {
     /// then takes up to `limit` messages waiting on that link. Returns how many (at least 1).
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) async throws -> Int {
+                             _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) async throws -> Int {
         try await receiveAnyAsync(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
-            try body(bytes, pid, from)
+            try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
     }
 

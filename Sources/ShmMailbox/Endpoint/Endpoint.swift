@@ -599,18 +599,18 @@ public final class Endpoint {
     ///
     /// - Throws: what `body` throws, or a `MailboxError`.
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) throws -> R {
         var result: R?
-        _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in result = try body(bytes, pid, from) }
+        _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in result = try body(RawSpan(_unsafeBytes: bytes), pid, from) }
         // receiveAny returns only after `body` returned (a blocking call never reports empty).
         return result!
     }
 
     /// Zero-copy receive from anyone if a message is waiting; nil at once otherwise.
     @inlinable
-    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
         var result: R?
-        guard try receiveAny(limit: 1, deadline: 0, { bytes, pid, _, from in result = try body(bytes, pid, from) }) > 0 else { return nil }
+        guard try receiveAny(limit: 1, deadline: 0, { bytes, pid, _, from in result = try body(RawSpan(_unsafeBytes: bytes), pid, from) }) > 0 else { return nil }
         return result
     }
 
@@ -623,13 +623,13 @@ public final class Endpoint {
     /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
     ///   another `MailboxError`.
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
-        try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in try body(bytes, pid, from) }
+                             _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+        try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in try body(RawSpan(_unsafeBytes: bytes), pid, from) }
     }
 
     /// Like `receiveBatch`, without waiting: returns 0 at once when no message is waiting.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
-        try receiveAny(limit: limit, deadline: 0) { bytes, pid, _, from in try body(bytes, pid, from) }
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+        try receiveAny(limit: limit, deadline: 0) { bytes, pid, _, from in try body(RawSpan(_unsafeBytes: bytes), pid, from) }
     }
 
     private func receiveCopy(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
@@ -677,7 +677,7 @@ public final class Endpoint {
                 if limit == 1 {
                     taken = try source.link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }) ? 1 : 0
                 } else {
-                    taken = try source.link.tryReceiveBatch(limit: limit) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
+                    taken = try source.link.receiveMany(limit: limit, deadline: 0) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
                 }
             } catch let error as MailboxError {
                 if case .corrupted = error { quarantine(source.sender) }

@@ -37,9 +37,9 @@ extension Mailbox {
     /// `body` throws. Suspends until a message arrives, at most `timeout` (forever if nil).
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil,
-                           _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) async throws -> R {
+                           _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) async throws -> R {
         var result: R?
-        try await receiveAsync(deadline: Self.deadline(timeout)) { result = try body($0, $1, $2) }
+        try await receiveAsync(deadline: Self.deadline(timeout)) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         return result!
     }
 
@@ -48,11 +48,11 @@ extension Mailbox {
     /// their space together. Returns how many it took (at least 1).
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) async throws -> Int {
+                             _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) async throws -> Int {
         guard limit > 0 else { return 0 }
         var count = 0
         try await receiveAsync(deadline: Self.deadline(timeout)) { phase throws -> Bool in
-            count = try receiveMany(limit: limit, deadline: 0, phase: phase, body)
+            count = try receiveMany(limit: limit, deadline: 0, phase: phase) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
             return count > 0
         }
         return count
@@ -125,7 +125,7 @@ extension Mailbox {
                 var batch: [Message] = []
                 do {
                     _ = try await mailbox.receiveBatch(limit: limit) { bytes, sender, redelivered in
-                        batch.append(Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered))
+                        batch.append(Message(bytes: bytes.withUnsafeBytes { [UInt8]($0) }, sender: sender, isRedelivered: redelivered))
                     }
                     return batch
                 } catch {
@@ -199,8 +199,11 @@ extension Mailbox {
     /// lets `fill` (synchronous) write the message straight into shared memory; it is published
     /// when `fill` returns. If `fill` throws, nothing is delivered and its error is rethrown.
     nonisolated(nonsending)
-    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws {
-        _ = try await sendAsync(count: count, deadline: Self.deadline(timeout), completion: .queued, fill)
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (inout MutableRawSpan) throws -> Void) async throws {
+        _ = try await sendAsync(count: count, deadline: Self.deadline(timeout), completion: .queued) { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        }
     }
 
     // MARK: Engine

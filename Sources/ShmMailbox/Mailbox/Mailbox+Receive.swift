@@ -19,7 +19,7 @@ extension Mailbox {
     /// sender's pid to `body`, then frees its space, also when `body` throws. Waits at most
     /// `timeout` for a message (forever if nil).
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32) throws -> R) throws -> R {
         try receive(timeout: timeout) { bytes, sender, _ in try body(bytes, sender) }
     }
 
@@ -27,24 +27,24 @@ extension Mailbox {
     /// took it before died while reading it, so it may have been handled in part (see
     /// `Message.isRedelivered`).
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R {
         var result: R?
-        _ = try receiveOne(deadline: Self.deadline(timeout), release: true) { result = try body($0, $1, $2) }
+        _ = try receiveOne(deadline: Self.deadline(timeout), release: true) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         // receiveOne returns only after `body` returned (a blocking call never reports empty).
         return result!
     }
 
     /// Zero-copy receive if a message is waiting; returns nil at once when the mailbox is empty.
     @inlinable
-    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: Int32) throws -> R) throws -> R? {
         try tryReceive { bytes, sender, _ in try body(bytes, sender) }
     }
 
     /// `tryReceive(_:)`, also saying whether the message is a redelivery.
     @inlinable
-    public func tryReceive<R>(_ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R? {
         var result: R?
-        guard try receiveOne(deadline: 0, release: true, { result = try body($0, $1, $2) }) else { return nil }
+        guard try receiveOne(deadline: 0, release: true, { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }) else { return nil }
         return result
     }
 
@@ -55,24 +55,24 @@ extension Mailbox {
     ///
     /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
     ///   another `MailboxError`.
-    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
-        try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _ in try body(bytes, sender) }
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     /// `receiveBatch(limit:timeout:_:)`, also saying for each message whether it is a redelivery.
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
-        try receiveMany(limit: limit, deadline: Self.deadline(timeout), body)
+                             _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
     }
 
     /// Like `receiveBatch`, without waiting: returns 0 at once when the mailbox is empty.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ sender: Int32) throws -> Void) throws -> Int {
-        try receiveMany(limit: limit, deadline: 0) { bytes, sender, _ in try body(bytes, sender) }
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: Int32) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: 0) { bytes, sender, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     /// `tryReceiveBatch(limit:_:)`, also saying for each message whether it is a redelivery.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
-        try receiveMany(limit: limit, deadline: 0, body)
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+        try receiveMany(limit: limit, deadline: 0) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
     }
 
     // MARK: Engine

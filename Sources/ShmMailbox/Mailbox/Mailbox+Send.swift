@@ -9,6 +9,14 @@ extension Mailbox {
         _ = try sendBuffer(buffer, deadline: Self.deadline(timeout))
     }
 
+    /// Sends the bytes `span` views (`array.span.bytes`, an `InlineArray`'s, another message's),
+    /// waiting for space for at most `timeout` (forever if nil).
+    ///
+    /// - Throws: as `send(_:timeout:)` for a buffer.
+    public func send(_ span: RawSpan, timeout: Duration? = nil) throws(MailboxError) {
+        _ = try span.withUnsafeBytes { (buffer) throws(MailboxError) in try sendBuffer(buffer, deadline: Self.deadline(timeout)) }
+    }
+
     /// Sends `bytes` (an `Array`, `Data`, a slice…), waiting at most `timeout` (forever if nil).
     @inlinable
     public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
@@ -75,6 +83,11 @@ extension Mailbox {
         try sendBuffer(buffer, deadline: 0)
     }
 
+    /// Sends the bytes `span` views if there is room now; returns `false` when the mailbox is full.
+    public func trySend(_ span: RawSpan) throws(MailboxError) -> Bool {
+        try span.withUnsafeBytes { (buffer) throws(MailboxError) in try sendBuffer(buffer, deadline: 0) }
+    }
+
     /// Sends `bytes` if there is room now; returns `false` when the mailbox is full.
     @inlinable
     public func trySend<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(MailboxError) -> Bool {
@@ -96,18 +109,33 @@ extension Mailbox {
     }
 
     /// Zero-copy send: reserves `count` bytes in the mailbox and lets `fill` write the message
-    /// straight into shared memory; the message is published when `fill` returns. `fill` must
-    /// write all `count` bytes. If `fill` throws, nothing is delivered and its error is rethrown.
-    /// Waits for space at most `timeout` (forever if nil).
+    /// straight into shared memory through a span of exactly `count` bytes
+    /// (`storeBytes(of:toByteOffset:as:)`, or `withUnsafeMutableBytes` to hand it to C); the
+    /// message is published when `fill` returns. `fill` must write all `count` bytes. If `fill`
+    /// throws, nothing is delivered and its error is rethrown. Waits for space at most `timeout`
+    /// (forever if nil).
+    ///
+    /// ```swift
+    /// try box.send(count: 12) { span in
+    ///     span.storeBytes(of: orderID, toByteOffset: 0, as: UInt64.self)
+    ///     span.storeBytes(of: quantity, toByteOffset: 8, as: Int32.self)
+    /// }
+    /// ```
     ///
     /// - Throws: what `fill` throws, or a `MailboxError`.
-    public func send(count: Int, timeout: Duration? = nil, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), completion: .queued, fill)
+    public func send(count: Int, timeout: Duration? = nil, _ fill: (inout MutableRawSpan) throws -> Void) throws {
+        _ = try sendReserving(count: count, deadline: Self.deadline(timeout), completion: .queued) { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        }
     }
 
     /// Zero-copy send if there is room now; returns `false` (without calling `fill`) when full.
-    public func trySend(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
-        try sendReserving(count: count, deadline: 0, completion: .queued, fill) != .full
+    public func trySend(count: Int, _ fill: (inout MutableRawSpan) throws -> Void) throws -> Bool {
+        try sendReserving(count: count, deadline: 0, completion: .queued) { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        } != .full
     }
 
     /// Sends made inside `body` on this handle are announced together when `body` returns: at most
