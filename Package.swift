@@ -144,6 +144,14 @@ let package = Package(
             name: "ShmMailboxBridgeTests",
             dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
         ),
+        // MailboxService under a real ServiceGroup, with senders in other processes.
+        .testTarget(
+            name: "ShmMailboxServiceTests",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxService", "MailboxTestSupport", "MailboxTestPeer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "ShmMailboxTests",
             dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
