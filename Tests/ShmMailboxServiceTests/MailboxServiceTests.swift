@@ -8,7 +8,7 @@ import Testing
 
 /// MailboxService under a real ServiceGroup: every message handled, graceful shutdown mid-stream
 /// with nothing lost or duplicated, a slow message finishing, a throwing handler, draining.
-@Suite("MailboxService")
+@Suite("MailboxService", .timeLimit(.minutes(2)))
 struct MailboxServiceTests {
     /// Where the messages of a test come from.
     enum Source: String, CustomTestStringConvertible {
@@ -218,6 +218,40 @@ struct MailboxServiceTests {
                 #expect(handled.entries.map(\.sequence) == Array(0..<UInt64(count)))
                 #expect(box.depth == 0)
             }
+        }
+    }
+
+    @Test("a mailbox deleted under the service: the messages still in it are handled, then the group ends with .deleted")
+    func mailboxDeleted() async throws {
+        let options = MailboxOptions(capacity: 8, maxMessageSize: 64, waitStrategy: .block)
+        try await withMailbox("deleted", options) { name, box in
+            let handled = Handled(maxSize: 64)
+            let deleted = Atomic<Bool>(false)
+            let service = MailboxService(name, waitStrategy: .block) { message in
+                // The first message is in flight until the mailbox has been deleted.
+                if handled.count == 0 {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !deleted.load(ordering: .acquiring) && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(1))
+                    }
+                }
+                handled.record(message)
+            }
+            func send(_ sequence: UInt64) async throws {
+                let length = TestMessages.length(sender: 4, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 64)
+                try await box.send(count: length) { TestMessages.fill($0, sender: 4, sequence: sequence) }
+            }
+            let result = try await whileRunning(ServiceGroup(services: [service])) {
+                try await send(0)
+                let taken = try await eventually { box.depth == 0 }
+                #expect(taken)
+                for sequence in 1..<UInt64(5) { try await send(sequence) }
+                try Mailbox.delete(name)
+                deleted.store(true, ordering: .releasing)
+            }
+            #expect(throws: MailboxError.deleted(name)) { try result.get() }
+            #expect(handled.failures == [])
+            #expect(handled.entries.map(\.sequence) == Array(0..<UInt64(5)))
         }
     }
 
