@@ -104,19 +104,15 @@ struct MailboxServiceTests {
                 log.withLock { $0.append("end \(message.string)") }
             }
             let group = ServiceGroup(services: [service])
-            var triggered = ContinuousClock.now
             let result = try await whileRunning(group) {
                 try await box.send("slow")
                 #expect(try await eventually { log.withLock { $0 } == ["start slow"] })
                 try await box.send("next")
-                triggered = ContinuousClock.now
                 await group.triggerGracefulShutdown()
             }
-            let elapsed = ContinuousClock.now - triggered
             #expect(throws: Never.self) { try result.get() }
+            // The run ended only once the slow message was done (its handler runs in the service's task).
             #expect(log.withLock { $0 } == ["start slow", "end slow"])
-            // The run ended only once the slow message was done.
-            #expect(elapsed >= .milliseconds(100), "returned \(elapsed) after the shutdown began")
             #expect(try box.tryReceive()?.string == "next")
             #expect(try box.tryReceive() == nil)
         }
