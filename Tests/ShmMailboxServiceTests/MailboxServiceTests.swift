@@ -46,11 +46,15 @@ struct MailboxServiceTests {
     }
 
     @Test("graceful shutdown mid-stream: each message sent was handled once or is still in the mailbox, in order",
-          arguments: [(MailboxOptions.RingKind.oneToOne, 1), (.shared, 1), (.shared, 2)])
-    func shutdownMidStream(kind: MailboxOptions.RingKind, services: Int) async throws {
+          arguments: [(MailboxOptions.RingKind.oneToOne, 1, false), (.shared, 1, false), (.shared, 2, false),
+                      (.oneToOne, 1, true), (.shared, 2, true)])
+    func shutdownMidStream(kind: MailboxOptions.RingKind, services: Int, paced: Bool) async throws {
         let options = MailboxOptions(capacity: 64, maxMessageSize: 200, kind: kind, waitStrategy: .block)
-        try await withMailbox("midstream-\(kind)-\(services)", options) { name, box in
-            let count = 20_000
+        try await withMailbox("midstream-\(kind)-\(services)-\(paced)", options) { name, box in
+            // Unpaced, a peer process keeps the mailbox full (blocked while it is), so the service
+            // mostly takes messages already waiting; paced, a thread sends one every 100 µs, so the
+            // shutdown mostly finds the service waiting in a receive as a message arrives.
+            let count = paced ? 4_000 : 20_000
             let handled = Handled(maxSize: 200)
             let group = ServiceGroup(services: (0..<services).map { index in
                 MailboxService(name, waitStrategy: .block) { message in
@@ -59,10 +63,11 @@ struct MailboxServiceTests {
                     if message.bytes[4] % 8 == 0 { await Task.yield() }
                 }
             })
-            // The peer keeps sending (blocked while the mailbox is full) through the shutdown.
-            let peer = try Peer(["send", name, "5", "\(count)", "\(TestMessages.headerSize)", "200"])
+            // The sender keeps sending through the shutdown.
+            let peer = paced ? nil : try Peer(["send", name, "5", "\(count)", "\(TestMessages.headerSize)", "200"])
+            let thread = paced ? SenderThread(name: name, sender: 5, count: count, maxSize: 200, pause: .microseconds(100)) : nil
             let result = try await whileRunning(group) {
-                let started = try await eventually { handled.count >= 2_000 }
+                let started = try await eventually { handled.count >= count / 10 }
                 #expect(started)
                 await group.triggerGracefulShutdown()
             }
@@ -84,7 +89,8 @@ struct MailboxServiceTests {
             for _ in entries.count..<count {
                 rest.record(try await receiver.receive(timeout: .seconds(30)))
             }
-            peer.expectSuccess()
+            peer?.expectSuccess()
+            try await thread?.expectFinished()
             #expect(rest.failures == [])
             #expect(rest.entries.map(\.sequence) == Array(UInt64(entries.count)..<UInt64(count)))
             #expect(try receiver.tryReceive() == nil)

@@ -134,14 +134,17 @@ final class SenderThread: Sendable {
     private let failure = Mutex<String?>(nil)
 
     /// Sends test messages 0..<`count` of `sender` to mailbox `name`, sizes in
-    /// `minSize...maxSize`.
-    init(name: String, sender: UInt32, count: Int, minSize: Int = TestMessages.headerSize, maxSize: Int) {
+    /// `minSize...maxSize`, sleeping `pause` after each.
+    init(name: String, sender: UInt32, count: Int, minSize: Int = TestMessages.headerSize, maxSize: Int,
+         pause: Duration = .zero) {
+        let pauseMicros = UInt32(pause.components.seconds * 1_000_000 + pause.components.attoseconds / 1_000_000_000_000)
         Thread.detachNewThread { [self] in
             do {
                 let box = try Mailbox.open(name, waitStrategy: .block)
                 for sequence in 0..<UInt64(count) {
                     let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
                     try box.send(count: length, timeout: .seconds(60)) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                    if pauseMicros > 0 { usleep(pauseMicros) }
                 }
                 box.close()
             } catch {
