@@ -144,7 +144,7 @@ let package = Package(
             name: "ShmMailboxBridgeTests",
             dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
         ),
-        // MailboxService under a real ServiceGroup, with senders in other processes.
+        // MailboxService under a real ServiceGroup, with senders in other processes and threads.
         .testTarget(
             name: "ShmMailboxServiceTests",
             dependencies: [
