@@ -15,6 +15,9 @@ let package = Package(
         // `shmbox bridge`: relays local mailboxes to remote ones and back (needs libnats; `shmbox`
         // itself does not, and runs this binary from its own directory).
         .executable(name: "shmbox-bridge", targets: ["shmbox-bridge"]),
+        // A mailbox's messages handled by a swift-service-lifecycle `Service` (graceful shutdown
+        // drains in-flight work). Needs swift-service-lifecycle; the core library does not.
+        .library(name: "ShmMailboxService", targets: ["ShmMailboxService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,6 +25,8 @@ let package = Package(
         // ringbench's harness only (file descriptors without hand-written EINTR loops); the
         // ShmMailbox library itself stays dependency-free.
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // ShmMailboxService only (MailboxService is a `Service`).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
@@ -32,6 +37,14 @@ let package = Package(
         // depends on it need it installed.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(name: "ShmMailboxNATS", dependencies: ["ShmMailbox", "CNATS"]),
+        // MailboxService: a mailbox's messages handled until a graceful shutdown.
+        .target(
+            name: "ShmMailboxService",
+            dependencies: [
+                "ShmMailbox",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // What `shmbox` and `shmbox-bridge` share: the exit statuses (sysexits), the one-line error
         // reports and the entry point that turns every failure into one. No libnats.
         .target(
@@ -139,6 +152,14 @@ let package = Package(
         .testTarget(
             name: "ShmMailboxBridgeTests",
             dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
+        ),
+        // MailboxService under a real ServiceGroup, with senders in other processes and threads.
+        .testTarget(
+            name: "ShmMailboxServiceTests",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxService", "MailboxTestSupport", "MailboxTestPeer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "ShmMailboxTests",
