@@ -191,7 +191,7 @@ struct MailboxServiceTests {
             let count = 50
             for sequence in 0..<UInt64(count) {
                 let length = TestMessages.length(sender: 2, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 100)
-                try await box.send(count: length) { TestMessages.fill($0, sender: 2, sequence: sequence) }
+                try await box.send(count: length) { TestMessages.fill(&$0, sender: 2, sequence: sequence) }
             }
             let handled = Handled(maxSize: 100)
             let service = MailboxService(name, waitStrategy: .block, whenShuttingDown: drain) { message in
@@ -241,7 +241,7 @@ struct MailboxServiceTests {
             }
             func send(_ sequence: UInt64) async throws {
                 let length = TestMessages.length(sender: 4, sequence: sequence, minSize: TestMessages.headerSize, maxSize: 64)
-                try await box.send(count: length) { TestMessages.fill($0, sender: 4, sequence: sequence) }
+                try await box.send(count: length) { TestMessages.fill(&$0, sender: 4, sequence: sequence) }
             }
             let result = try await whileRunning(ServiceGroup(services: [service])) {
                 try await send(0)

@@ -143,7 +143,7 @@ final class SenderThread: Sendable {
                 let box = try Mailbox.open(name, waitStrategy: .block)
                 for sequence in 0..<UInt64(count) {
                     let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
-                    try box.send(count: length, timeout: .seconds(60)) { TestMessages.fill($0, sender: sender, sequence: sequence) }
+                    try box.send(count: length, timeout: .seconds(60)) { TestMessages.fill(&$0, sender: sender, sequence: sequence) }
                     if pauseMicros > 0 { usleep(pauseMicros) }
                 }
                 box.close()
