@@ -203,10 +203,12 @@ struct AsyncTests {
             }
             while parked.count.load(ordering: .relaxed) < count { try await Task.sleep(for: .milliseconds(5)) }
             try await Task.sleep(for: .milliseconds(200))
+            // 1,000 waits on ceil(1000 / 127) = 8 watcher threads, a few more if other tests
+            // wait at the same time. The process's thread count is only bounded loosely: tests
+            // running alongside start threads of their own (peers' pipes, senders).
+            #expect(WaitReactor.shared.watcherCount <= 16, "\(WaitReactor.shared.watcherCount) watcher threads")
             let added = Self.threadCount() - threadsBefore
-            // 1,000 waits on ceil(1000 / 127) = 8 watcher threads (plus any pool threads).
-            #expect(added <= 8 + ProcessInfo.processInfo.activeProcessorCount + 2, "\(added) threads for \(count) receivers")
-            #expect(WaitReactor.shared.watcherCount <= 16)
+            #expect(added < 100, "\(added) threads for \(count) receivers")
             for (index, box) in boxes.enumerated() { try await box.send("m\(index)") }
             var seen = Set<String>()
             for try await line in group { seen.insert(line) }
