@@ -22,6 +22,9 @@ let package = Package(
         // ringbench's harness only (file descriptors without hand-written EINTR loops); the
         // ShmMailbox library itself stays dependency-free.
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // `swift package generate-documentation` (the DocC catalog in
+        // Sources/ShmMailbox/ShmMailbox.docc). A command plugin only: it links into no target.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
