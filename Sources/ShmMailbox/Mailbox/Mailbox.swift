@@ -294,8 +294,11 @@ public final class Mailbox {
     /// Opens an existing mailbox, validating its file (owner and permissions, see `trust`) and
     /// its header (magic, version, geometry against the segment's size).
     ///
-    /// - Parameter trust: whose segments to accept (default: this user's, not writable by
-    ///   others). See `SegmentTrust`.
+    /// - Parameters:
+    ///   - name: the mailbox's name, as given to `create`.
+    ///   - waitStrategy: how this handle waits in blocking and timed calls.
+    ///   - trust: whose segments to accept (default: this user's, not writable by others).
+    ///     See `SegmentTrust`.
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `untrustedOwner`,
     ///   `unsafePermissions`, `notAMailbox`, `incompatibleVersion`, `corrupted`,
     ///   `foreignPidNamespace`, `ownerTerminated` (a process-owned mailbox whose owner has gone;

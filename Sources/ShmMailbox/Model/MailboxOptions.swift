@@ -72,6 +72,9 @@ public struct MailboxOptions: Sendable, Equatable {
     /// `.shared`). `.oneToOne` mailboxes support `.pair` only.
     public var receiverPolicy: ReceiverPolicy?
 
+    /// Options for a new mailbox; every parameter has the default its property describes
+    /// (1024 messages of up to 4096 bytes, `.shared`, `0o600`, ``WaitStrategy/default``, no owner,
+    /// the kind's default receiver policy).
     public init(
         capacity: Capacity = 1024,
         maxMessageSize: Int = 4096,
