@@ -24,9 +24,9 @@ import Synchronization
 /// A handle is not `Sendable`: use it from one thread at a time (a `.shared` mailbox may be
 /// opened by several threads, each with its own handle). A handle opened before `fork` throws
 /// `inheritedAcrossFork` in the child: open the mailbox again there.
-///
-/// This file holds the handle's state and its life cycle; sending, receiving, receipts, roles,
-/// recovery, ownership and clean-up each have a file of their own.
+//
+// This file holds the handle's state and its life cycle; sending, receiving, receipts, roles,
+// recovery, ownership and clean-up each have a file of their own.
 public final class Mailbox {
     /// The mailbox's name.
     public let name: String
