@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // ShmMailboxService only (MailboxService is a `Service`).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `swift package generate-documentation` (the DocC catalog in
+        // Sources/ShmMailbox/ShmMailbox.docc). A command plugin only: it links into no target.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,

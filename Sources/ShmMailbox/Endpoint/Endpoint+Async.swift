@@ -68,10 +68,13 @@ extension Endpoint {
 
     /// The asynchronous sequence of `Endpoint.messages`.
     public struct Messages: AsyncSequence {
+        /// Each element is one received message with its sender's endpoint name.
         public typealias Element = EndpointMessage
+        /// Receive errors other than the ones that end the sequence are thrown.
         public typealias Failure = any Error
         let endpoint: Endpoint
 
+        /// An iterator that receives through the endpoint handle.
         public func makeAsyncIterator() -> Iterator { Iterator(endpoint: endpoint) }
 
         /// Receives the next message; nil once the sequence has ended.
@@ -79,6 +82,8 @@ extension Endpoint {
             let endpoint: Endpoint
             var ended = false
 
+            /// The next message from any sender, suspending until one arrives; nil once the task
+            /// is cancelled or the endpoint is closed.
             nonisolated(nonsending)
             public mutating func next() async throws -> EndpointMessage? {
                 guard !ended else { return nil }

@@ -6,6 +6,7 @@ public struct EndpointMessage: Sendable, Equatable {
     /// The payload and the sending process's pid.
     public var message: Message
 
+    /// A message `message` that came from the endpoint named `from`.
     public init(from: String, message: Message) {
         self.from = from
         self.message = message

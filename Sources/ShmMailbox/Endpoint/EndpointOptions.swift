@@ -20,6 +20,8 @@ extension Endpoint {
         /// Whose endpoint segments and links to accept (default: this user's; see `SegmentTrust`).
         public var trust: SegmentTrust
 
+        /// Options with the given values; the defaults give 256 messages of up to 16 KiB per link,
+        /// only this user's access, the default wait strategy and this user's segments only.
         public init(linkCapacity: Int = 256, maxMessageSize: Int = 16 * 1024,
                     permissions: UInt32 = 0o600, waitStrategy: WaitStrategy = .default,
                     trust: SegmentTrust = .sameUser) {

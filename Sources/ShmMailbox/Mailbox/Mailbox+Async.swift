@@ -79,10 +79,13 @@ extension Mailbox {
 
     /// The asynchronous sequence of `Mailbox.messages`.
     public struct Messages: AsyncSequence {
+        /// Each element is one received message.
         public typealias Element = Message
+        /// Receive errors other than the ones that end the sequence are thrown.
         public typealias Failure = any Error
         let mailbox: Mailbox
 
+        /// An iterator that receives through the mailbox handle.
         public func makeAsyncIterator() -> Iterator { Iterator(mailbox: mailbox) }
 
         /// Receives the next message; nil once the sequence has ended.
@@ -90,6 +93,8 @@ extension Mailbox {
             let mailbox: Mailbox
             var ended = false
 
+            /// The next message, suspending until one arrives; nil once the task is cancelled, the
+            /// mailbox is deleted or terminated by its owner, or the handle is closed.
             nonisolated(nonsending)
             public mutating func next() async throws -> Message? {
                 guard !ended else { return nil }
@@ -106,11 +111,14 @@ extension Mailbox {
 
     /// The asynchronous sequence of `Mailbox.messages(batchedUpTo:)`.
     public struct MessageBatches: AsyncSequence {
+        /// Each element is one batch of received messages, oldest first.
         public typealias Element = [Message]
+        /// Receive errors other than the ones that end the sequence are thrown.
         public typealias Failure = any Error
         let mailbox: Mailbox
         let limit: Int
 
+        /// An iterator that receives through the mailbox handle.
         public func makeAsyncIterator() -> Iterator { Iterator(mailbox: mailbox, limit: limit) }
 
         /// Receives the next batch (never empty); nil once the sequence has ended.
@@ -119,6 +127,8 @@ extension Mailbox {
             let limit: Int
             var ended = false
 
+            /// The next batch (at least one message), suspending until a message arrives; nil once
+            /// the sequence has ended, as ``Mailbox/Messages/Iterator/next()`` ends.
             nonisolated(nonsending)
             public mutating func next() async throws -> [Message]? {
                 guard !ended else { return nil }

@@ -24,9 +24,9 @@ import Synchronization
 /// A handle is not `Sendable`: use it from one thread at a time (a `.shared` mailbox may be
 /// opened by several threads, each with its own handle). A handle opened before `fork` throws
 /// `inheritedAcrossFork` in the child: open the mailbox again there.
-///
-/// This file holds the handle's state and its life cycle; sending, receiving, receipts, roles,
-/// recovery, ownership and clean-up each have a file of their own.
+//
+// This file holds the handle's state and its life cycle; sending, receiving, receipts, roles,
+// recovery, ownership and clean-up each have a file of their own.
 public final class Mailbox {
     /// The mailbox's name.
     public let name: String
@@ -294,8 +294,11 @@ public final class Mailbox {
     /// Opens an existing mailbox, validating its file (owner and permissions, see `trust`) and
     /// its header (magic, version, geometry against the segment's size).
     ///
-    /// - Parameter trust: whose segments to accept (default: this user's, not writable by
-    ///   others). See `SegmentTrust`.
+    /// - Parameters:
+    ///   - name: the mailbox's name, as given to `create`.
+    ///   - waitStrategy: how this handle waits in blocking and timed calls.
+    ///   - trust: whose segments to accept (default: this user's, not writable by others).
+    ///     See `SegmentTrust`.
     /// - Throws: `invalidName`, `notFound`, `permissionDenied`, `untrustedOwner`,
     ///   `unsafePermissions`, `notAMailbox`, `incompatibleVersion`, `corrupted`,
     ///   `foreignPidNamespace`, `ownerTerminated` (a process-owned mailbox whose owner has gone;

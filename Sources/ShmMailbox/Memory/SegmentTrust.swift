@@ -12,7 +12,7 @@ import Glibc
 ///   (and can answer in the receiver's place).
 /// - Anyone with write access to an object can change it under its users, and can `ftruncate` it:
 ///   every process that has it mapped would then die of SIGBUS on its next access (the library
-///   catches that, see `SharedSegment.isDamaged`, but the mailbox is lost).
+///   catches that and reports `corrupted`, but the mailbox is lost).
 ///
 /// So by default (`sameUser`) `open` accepts only objects owned by the calling process's effective
 /// user and not writable by others (`mode & 0o002 == 0`). Group write permission is the owner's

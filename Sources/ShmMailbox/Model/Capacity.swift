@@ -46,7 +46,7 @@ public struct Capacity: Sendable, Hashable, ExpressibleByIntegerLiteral, CustomS
 
     /// Unbounded (`.shared` mailboxes only), growing by segments of `segmentCapacity` messages
     /// (1...16,777,216). Each segment takes `segmentCapacity × align(32 + maxMessageSize, 64)`
-    /// bytes plus a 4 KiB header.
+    /// bytes plus a 12 KiB header.
     public static func unbounded(segmentCapacity: Int) -> Capacity {
         Capacity(kind: .unbounded, messages: segmentCapacity)
     }

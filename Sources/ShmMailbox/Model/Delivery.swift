@@ -13,10 +13,12 @@ public struct Delivery: Sendable, Equatable, CustomStringConvertible {
     /// The receiving process.
     public let receiver: ProcessIdentity
 
+    /// A receipt naming `receiver` as the process that took the message.
     public init(receiver: ProcessIdentity) {
         self.receiver = receiver
     }
 
+    /// `delivered to process PID`.
     public var description: String { "delivered to process \(receiver.pid)" }
 }
 

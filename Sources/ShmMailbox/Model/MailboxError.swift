@@ -10,7 +10,9 @@ import Glibc
 public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Which side of a one-to-one mailbox a process holds.
     public enum Role: String, Sendable {
+        /// The sending side.
         case sender
+        /// The receiving side.
         case receiver
     }
 
@@ -90,6 +92,7 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A system call failed in a way none of the cases above describes.
     case system(operation: String, errno: Int32)
 
+    /// What happened and what to do about it, in one line.
     public var description: String {
         switch self {
         case .invalidName(let name, let reason):

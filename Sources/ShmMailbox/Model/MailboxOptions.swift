@@ -58,7 +58,7 @@ public struct MailboxOptions: Sendable, Equatable {
     /// Shared memory, all reserved at creation: `.shared` takes
     /// `capacity × align(32 + maxMessageSize, 64)` bytes (per segment when unbounded);
     /// `.oneToOne` takes the power of two at or
-    /// above `(capacity + 1) × align(16 + maxMessageSize, 16)`; both add a 4 KiB header.
+    /// above `(capacity + 1) × align(16 + maxMessageSize, 16)`; both add a 12 KiB header.
     public var maxMessageSize: Int
     /// The ring kind; `.shared` unless you know there is one sender and one receiver.
     public var kind: RingKind
@@ -72,6 +72,9 @@ public struct MailboxOptions: Sendable, Equatable {
     /// `.shared`). `.oneToOne` mailboxes support `.pair` only.
     public var receiverPolicy: ReceiverPolicy?
 
+    /// Options for a new mailbox; every parameter has the default its property describes
+    /// (1024 messages of up to 4096 bytes, `.shared`, `0o600`, ``WaitStrategy/default``, no owner,
+    /// the kind's default receiver policy).
     public init(
         capacity: Capacity = 1024,
         maxMessageSize: Int = 4096,

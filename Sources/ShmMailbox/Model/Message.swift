@@ -12,6 +12,7 @@ public struct Message: Sendable, Equatable {
     /// after messages sent later (up to capacity − 1 of them, when senders kept the mailbox full).
     public var isRedelivered: Bool
 
+    /// A message with payload `bytes` from the process with pid `sender`.
     public init(bytes: [UInt8], sender: Int32, isRedelivered: Bool = false) {
         self.bytes = bytes
         self.sender = sender

@@ -10,6 +10,7 @@ public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
     /// Start time in clock ticks after boot (`/proc/PID/stat`, field 22); 0 if unknown.
     public let startTime: UInt64
 
+    /// The process with id `pid` that started `startTime` clock ticks after boot (0 if unknown).
     public init(pid: Int32, startTime: UInt64) {
         self.pid = pid
         self.startTime = startTime
@@ -21,6 +22,7 @@ public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
         return ProcessIdentity(pid: pid, startTime: status(of: pid)?.startTime ?? 0)
     }
 
+    /// The pid, in decimal.
     public var description: String { "\(pid)" }
 
     /// Bits of the start time kept in a packed identity (42 bits of clock ticks: over a thousand
