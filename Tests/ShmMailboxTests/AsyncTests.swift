@@ -6,7 +6,7 @@ import Testing
 
 /// The async API: across real processes, cancellation, timeouts, rendezvous, and many idle
 /// receivers on a few reactor threads.
-@Suite("Async API")
+@Suite("Async API", .timeLimit(.minutes(3)))
 struct AsyncTests {
     /// Creates a mailbox for an async test and deletes it afterwards.
     func withAsyncMailbox<R>(_ label: String, _ options: MailboxOptions,
@@ -228,7 +228,9 @@ struct AsyncTests {
         }
         var next = [names[1]: UInt64(0), names[2]: UInt64(0)]
         var received = 0
-        for try await message in receiver.messages {
+        // Timed receives (not `messages`): a peer that failed must fail the test, not hang it.
+        while received < 2 * count {
+            let message = try await receiver.receive(timeout: .seconds(60))
             guard let expected = next[message.from] else {
                 Issue.record("message from unknown sender \(message.from)")
                 break
@@ -236,7 +238,6 @@ struct AsyncTests {
             expectEndpointMessage(message.bytes, id: message.from == names[1] ? 1 : 2, sequence: expected)
             next[message.from] = expected + 1
             received += 1
-            if received == 2 * count { break }
         }
         for sender in senders { #expect(sender.expectSuccess().contains("sent \(count)")) }
         #expect(next[names[1]] == UInt64(count) && next[names[2]] == UInt64(count))
@@ -252,6 +253,21 @@ struct AsyncTests {
             #expect(answer.bytes == bytes)
         }
         #expect(echo.expectSuccess().contains("echoed 200"))
+    }
+
+    @Test("an endpoint's messages sequence yields what was sent to it, in order, with the sender's name")
+    func endpointMessagesSequence() async throws {
+        let names = ["ep-seq-rx", "ep-seq-tx"].map { "ep-\($0)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
+        defer { removeEndpointObjects(names) }
+        let receiver = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 64))
+        let sender = try Endpoint.join(names[1], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 64))
+        for index in 0..<5 { try await sender.send(to: names[0], Array("m\(index)".utf8)) }
+        var seen: [String] = []
+        for try await message in receiver.messages {
+            seen.append("\(message.from) \(String(decoding: message.bytes, as: UTF8.self))")
+            if seen.count == 5 { break }
+        }
+        #expect(seen == (0..<5).map { "\(names[1]) m\($0)" })
     }
 
     static func threadCount() -> Int {

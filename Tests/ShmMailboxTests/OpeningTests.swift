@@ -5,7 +5,7 @@ import Testing
 @testable import ShmMailbox
 
 /// `open(_:waitingUpTo:)` and `openOrCreate`: programs that work in either start order.
-@Suite("Opening in either start order")
+@Suite("Opening in either start order", .timeLimit(.minutes(3)))
 struct OpeningTests {
     @Test("open(waitingUpTo:) waits for a mailbox created later, and says notFound when none comes")
     func openWaitsForTheCreator() throws {

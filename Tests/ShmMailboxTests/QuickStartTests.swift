@@ -5,7 +5,7 @@ import Testing
 /// The README's five-minute producer and consumer, as code the compiler checks (the name is a
 /// parameter instead of "jobs"), run in either start order; and the README's handle-moving
 /// patterns.
-@Suite("README quick start")
+@Suite("README quick start", .timeLimit(.minutes(3)))
 struct QuickStartTests {
     static func producer(_ name: String) throws {
         let options = MailboxOptions(capacity: 1024, maxMessageSize: 4096)
