@@ -322,7 +322,7 @@ struct MailboxDriver {
         let kind: MailboxOptions.RingKind = shape & 1 == 0 ? .oneToOne : .shared
         let sizes = [1, 7, 16, 24, 64, 100, 200, 500]
         let maxMessageSize = sizes[Int(sizeByte & 7)]
-        var capacity: Capacity = .bounded(Int(capacityByte % 12) + 1)
+        var capacity: MailboxOptions.Capacity = .bounded(Int(capacityByte % 12) + 1)
         var policy: MailboxOptions.ReceiverPolicy? = nil
         if kind == .shared {
             switch shape >> 1 & 3 {

@@ -69,7 +69,7 @@ extension RemoteMailbox {
     /// `redeliveryDelay` and the receipt names the receiver that finished it. A synchronous
     /// message is only ever handed to a receiver while its sender still waits.
     @discardableResult
-    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil, until completion: Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil, until completion: Mailbox.Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
         let outcome = try sendBuffer(buffer, deadline: Self.deadline(timeout), completion: completion, messageID: nil)
         if outcome == .full { throw .timedOut }
         return outcome.delivery
@@ -77,13 +77,13 @@ extension RemoteMailbox {
 
     /// `send(_:timeout:until:)` for an `Array`, a slice or any collection of bytes.
     @discardableResult
-    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil, until completion: Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
+    public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil, until completion: Mailbox.Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
         try withContiguousBytes(bytes) { (buffer) throws(RemoteMailboxError) in try send(buffer, timeout: timeout, until: completion) }
     }
 
     /// `send(_:timeout:until:)` for the UTF-8 bytes of `text`.
     @discardableResult
-    public func send(_ text: String, timeout: Duration? = nil, until completion: Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
+    public func send(_ text: String, timeout: Duration? = nil, until completion: Mailbox.Completion) throws(RemoteMailboxError) -> RemoteDelivery? {
         try send(Array(text.utf8), timeout: timeout, until: completion)
     }
 
@@ -136,7 +136,7 @@ extension RemoteMailbox {
 
     /// Publishes `buffer` until stored or `deadline` (nil: forever; now: one attempt), then, for
     /// a synchronous send, waits for a receiver's receipt.
-    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant?, completion: Completion,
+    func sendBuffer(_ buffer: UnsafeRawBufferPointer, deadline: ContinuousClock.Instant?, completion: Mailbox.Completion,
                     messageID: String?) throws(RemoteMailboxError) -> SendOutcome {
         guard !isClosed else { throw .closed }
         guard buffer.count <= maxMessageSize else { throw .messageTooLarge(size: buffer.count, limit: maxMessageSize) }

@@ -23,7 +23,7 @@ public final class RemoteMailbox {
     /// The connection this handle travels on.
     public let connection: NATSConnection
     /// How many messages can wait (see `RemoteMailboxOptions.capacity`).
-    public let capacity: Capacity
+    public let capacity: MailboxOptions.Capacity
     /// The largest message in bytes.
     public let maxMessageSize: Int
     /// Who may receive (see `RemoteMailboxOptions.receiverPolicy`).

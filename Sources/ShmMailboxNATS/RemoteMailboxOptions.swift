@@ -15,7 +15,7 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     /// blocks, times out or gets `false` when n wait), `.unbounded` (no message limit; `maxBytes`
     /// bounds the bytes, then `outOfSpace`), `.zero` (every send is synchronous and at most one
     /// message is in transit). Default `.bounded(1024)`.
-    public var capacity: Capacity
+    public var capacity: MailboxOptions.Capacity
     /// The largest message in bytes (at most the server's `max_payload` less 1 KiB for headers).
     public var maxMessageSize: Int
     /// For `.unbounded`: the most bytes the messages may take on the server (nil: the account's
@@ -46,7 +46,7 @@ public struct RemoteMailboxOptions: Sendable, Equatable {
     public var duplicateWindow: Duration
 
     /// Options; each parameter's default is described on its property.
-    public init(capacity: Capacity = .bounded(1024), maxMessageSize: Int = 64 * 1024, maxBytes: Int? = nil,
+    public init(capacity: MailboxOptions.Capacity = .bounded(1024), maxMessageSize: Int = 64 * 1024, maxBytes: Int? = nil,
                 receiverPolicy: MailboxOptions.ReceiverPolicy = .competing, ownership: MailboxOptions.Ownership = .none,
                 replicas: Int = 1, storage: Storage = .file, redeliveryDelay: Duration = .seconds(30),
                 duplicateWindow: Duration = .seconds(120)) {

@@ -79,7 +79,7 @@ struct StreamMapping: Equatable {
 
     /// The settings a mailbox keeps in its stream description.
     struct Settings: Equatable {
-        var capacity: Capacity
+        var capacity: MailboxOptions.Capacity
         var maxMessageSize: Int
         var receiverPolicy: MailboxOptions.ReceiverPolicy
         var ownership: MailboxOptions.Ownership
@@ -127,7 +127,7 @@ struct StreamMapping: Equatable {
             if let milliseconds = fields["redelivery-ms"].flatMap({ Int64($0) }) { redeliveryDelay = .milliseconds(milliseconds) }
         }
 
-        init(capacity: Capacity, maxMessageSize: Int, receiverPolicy: MailboxOptions.ReceiverPolicy,
+        init(capacity: MailboxOptions.Capacity, maxMessageSize: Int, receiverPolicy: MailboxOptions.ReceiverPolicy,
              ownership: MailboxOptions.Ownership, nonce: String, redeliveryDelay: Duration) {
             self.redeliveryDelay = redeliveryDelay
             self.capacity = capacity

@@ -23,7 +23,7 @@ extension MailboxService {
 
     /// The next message, waiting for one if there is none; nil once a graceful shutdown has begun
     /// (a receive waiting then is cancelled and takes nothing).
-    private func nextMessage(from mailbox: Mailbox) async throws -> Message? {
+    private func nextMessage(from mailbox: Mailbox) async throws -> Mailbox.Message? {
         try Task.checkCancellation()
         guard !Task.isShuttingDownGracefully else { return nil }
         // A message already waiting is taken at once, without a child task.

@@ -40,7 +40,7 @@ import ShmMailbox
 /// The handler receives a copy of each message (`Message`): it may keep it beyond the call.
 public struct MailboxService: Service, CustomStringConvertible {
     /// The work done for each message. It runs on the service's task, one message at a time.
-    public typealias Handler = @Sendable (Message) async throws -> Void
+    public typealias Handler = @Sendable (Mailbox.Message) async throws -> Void
 
     /// What the service does after a graceful shutdown, once the handler in flight has finished.
     public enum ShutdownDrain: Sendable, Equatable {

@@ -160,7 +160,7 @@ struct ShmboxBridge: ParsableCommand {
         connection.close()
     }
 
-    private var parsedCapacity: Capacity? {
+    private var parsedCapacity: MailboxOptions.Capacity? {
         switch capacity {
         case "zero": return .zero
         case "unbounded": return .unbounded

@@ -66,7 +66,7 @@ struct MailboxReport {
     }
 
     /// `sent` and/or `received`.
-    static func roles(of participant: Participant) -> [String] {
+    static func roles(of participant: Mailbox.Participant) -> [String] {
         var roles: [String] = []
         if participant.hasSent { roles.append("sent") }
         if participant.hasReceived { roles.append("received") }

@@ -60,7 +60,7 @@ extension MailboxOptions.RingKind {
 
 /// `--capacity` values: `zero` (or 0), a number of messages, `unbounded`, or `unbounded:N`
 /// (segments of N messages).
-extension Capacity: ExpressibleByArgument {
+extension MailboxOptions.Capacity: ExpressibleByArgument {
     public init?(argument: String) {
         switch argument {
         case "zero": self = .zero

@@ -129,7 +129,7 @@ func runEndpointCommand(_ arguments: [String]) -> Bool {
         }
         var nextExpected = [String: UInt64]()
         var received = 0
-        func take(_ message: Message, from peer: String) {
+        func take(_ message: Mailbox.Message, from peer: String) {
             guard let peerID = peers.first(where: { $0.name == peer })?.id else { fail("message from unknown endpoint \(peer)") }
             let expected = nextExpected[peer, default: 0]
             verifyEndpointMessage(message.bytes, id: peerID, expected: expected, from: peer)

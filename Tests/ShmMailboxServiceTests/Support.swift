@@ -67,7 +67,7 @@ final class Handled: Sendable {
     }
 
     /// Checks every byte of a self-describing test message and its length, and records it.
-    func record(_ message: Message, service: Int = 0) {
+    func record(_ message: Mailbox.Message, service: Int = 0) {
         do {
             let (sender, sequence) = try message.bytes.withUnsafeBytes { try TestMessages.verify($0) }
             let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)

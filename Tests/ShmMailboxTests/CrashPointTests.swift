@@ -64,7 +64,7 @@ extension MultiProcess {
         /// Where a sender dies, and whether the message it was sending had become visible.
         struct SenderCase: CustomStringConvertible, Sendable {
             let kind: MailboxOptions.RingKind
-            let capacity: Capacity
+            let capacity: MailboxOptions.Capacity
             let point: CrashPoint
             let hit: Int
             let batch: Int
@@ -134,7 +134,7 @@ extension MultiProcess {
         /// Where a receiver dies.
         struct ReceiverCase: CustomStringConvertible, Sendable {
             let kind: MailboxOptions.RingKind
-            let capacity: Capacity
+            let capacity: MailboxOptions.Capacity
             let point: CrashPoint
             let hit: Int
             let batch: Int

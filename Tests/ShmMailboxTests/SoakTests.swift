@@ -15,8 +15,8 @@ extension MultiProcess {
     /// every byte is checked (in the receivers).
     @Suite("Soak: random kill -9s")
     struct Soak {
-        @Test(arguments: [Capacity.bounded(16), .unbounded(segmentCapacity: 8)])
-        func randomKills(capacity: Capacity) throws {
+        @Test(arguments: [MailboxOptions.Capacity.bounded(16), .unbounded(segmentCapacity: 8)])
+        func randomKills(capacity: MailboxOptions.Capacity) throws {
             try withMailbox("soak", MailboxOptions(capacity: capacity, maxMessageSize: 200, kind: .shared)) { name, box throws in
                 let directory = NSTemporaryDirectory() + "shmmb-soak-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -52,7 +52,7 @@ extension MultiProcess {
 
         /// `senderCount` processes send `perSender` messages each to `receiverCount` processes;
         /// checks that every message arrived once, intact and in its sender's order.
-        static func manyToMany(senders senderCount: Int, receivers receiverCount: Int, perSender: Int, capacity: Capacity) throws {
+        static func manyToMany(senders senderCount: Int, receivers receiverCount: Int, perSender: Int, capacity: MailboxOptions.Capacity) throws {
             let senders = (1...senderCount).map { UInt32($0) }
             try withMailbox("fanin", MailboxOptions(capacity: capacity, maxMessageSize: 512, kind: .shared)) { name, box throws in
                 let directory = FileManager.default.temporaryDirectory.path

@@ -166,11 +166,11 @@ struct UnboundedBasics {
     }
 
     @Test func capacityValues() {
-        #expect(Capacity.bounded(0) == .zero)
-        #expect((5 as Capacity) == .bounded(5))
-        #expect(Capacity.unbounded == .unbounded(segmentCapacity: 1024))
-        #expect(Capacity.bounded(7).limit == 7 && Capacity.zero.limit == 0)
-        #expect("\(Capacity.unbounded(segmentCapacity: 8))" == "unbounded (segments of 8)")
+        #expect(MailboxOptions.Capacity.bounded(0) == .zero)
+        #expect((5 as MailboxOptions.Capacity) == .bounded(5))
+        #expect(MailboxOptions.Capacity.unbounded == .unbounded(segmentCapacity: 1024))
+        #expect(MailboxOptions.Capacity.bounded(7).limit == 7 && MailboxOptions.Capacity.zero.limit == 0)
+        #expect("\(MailboxOptions.Capacity.unbounded(segmentCapacity: 8))" == "unbounded (segments of 8)")
     }
 }
 

@@ -11,10 +11,10 @@ extension Endpoint {
     /// - Throws: `CancellationError` when the task is cancelled (no message taken), or what the
     ///   blocking `receive(timeout:)` throws.
     nonisolated(nonsending)
-    public func receive(timeout: Duration? = nil) async throws -> EndpointMessage {
-        var message: EndpointMessage?
+    public func receive(timeout: Duration? = nil) async throws -> Endpoint.Message {
+        var message: Endpoint.Message?
         _ = try await receiveAnyAsync(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, redelivered, from in
-            message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
+            message = Endpoint.Message(from: from, message: Mailbox.Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
         }
         return message!
     }
@@ -43,7 +43,7 @@ extension Endpoint {
     /// Takes the oldest message from endpoint `sender`, suspending until one arrives (at most
     /// `timeout`, forever if nil), also while `sender` has not sent yet.
     nonisolated(nonsending)
-    public func receive(from sender: String, timeout: Duration? = nil) async throws -> Message {
+    public func receive(from sender: String, timeout: Duration? = nil) async throws -> Mailbox.Message {
         guard !isClosed else { throw MailboxError.closed }
         try EndpointName.validate(sender)
         let deadline = Mailbox.deadline(timeout)
@@ -69,7 +69,7 @@ extension Endpoint {
     /// The asynchronous sequence of `Endpoint.messages`.
     public struct Messages: AsyncSequence {
         /// Each element is one received message with its sender's endpoint name.
-        public typealias Element = EndpointMessage
+        public typealias Element = Endpoint.Message
         /// Receive errors other than the ones that end the sequence are thrown.
         public typealias Failure = any Error
         let endpoint: Endpoint
@@ -85,7 +85,7 @@ extension Endpoint {
             /// The next message from any sender, suspending until one arrives; nil once the task
             /// is cancelled or the endpoint is closed.
             nonisolated(nonsending)
-            public mutating func next() async throws -> EndpointMessage? {
+            public mutating func next() async throws -> Endpoint.Message? {
                 guard !ended else { return nil }
                 do {
                     return try await endpoint.receive()

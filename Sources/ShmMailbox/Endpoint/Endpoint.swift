@@ -457,16 +457,16 @@ public final class Endpoint {
     /// appear. Other senders' messages stay where they are.
     ///
     /// - Throws: `timedOut`, `invalidName`, `closed`, `corrupted`, `roleTaken`.
-    public func receive(from sender: String, timeout: Duration? = nil) throws(MailboxError) -> Message {
+    public func receive(from sender: String, timeout: Duration? = nil) throws(MailboxError) -> Mailbox.Message {
         try receiveOne(from: sender, deadline: Mailbox.deadline(timeout))!
     }
 
     /// Takes the oldest message from endpoint `sender` if there is one; nil at once otherwise.
-    public func tryReceive(from sender: String) throws(MailboxError) -> Message? {
+    public func tryReceive(from sender: String) throws(MailboxError) -> Mailbox.Message? {
         try receiveOne(from: sender, deadline: 0)
     }
 
-    private func receiveOne(from sender: String, deadline: UInt64) throws(MailboxError) -> Message? {
+    private func receiveOne(from sender: String, deadline: UInt64) throws(MailboxError) -> Mailbox.Message? {
         guard !isClosed else { throw .closed }
         try EndpointName.validate(sender)
         while true {
@@ -584,12 +584,12 @@ public final class Endpoint {
     ///
     /// - Throws: `timedOut`, `closed`, `corrupted` (a damaged incoming-link table or link),
     ///   `roleTaken`.
-    public func receive(timeout: Duration? = nil) throws(MailboxError) -> EndpointMessage {
+    public func receive(timeout: Duration? = nil) throws(MailboxError) -> Endpoint.Message {
         try receiveCopy(deadline: Mailbox.deadline(timeout))!
     }
 
     /// Takes a message from any sender if one is waiting; nil at once otherwise.
-    public func tryReceive() throws(MailboxError) -> EndpointMessage? {
+    public func tryReceive() throws(MailboxError) -> Endpoint.Message? {
         try receiveCopy(deadline: 0)
     }
 
@@ -632,11 +632,11 @@ public final class Endpoint {
         try receiveAny(limit: limit, deadline: 0) { bytes, pid, _, from in try body(RawSpan(_unsafeBytes: bytes), pid, from) }
     }
 
-    private func receiveCopy(deadline: UInt64) throws(MailboxError) -> EndpointMessage? {
-        var message: EndpointMessage?
+    private func receiveCopy(deadline: UInt64) throws(MailboxError) -> Endpoint.Message? {
+        var message: Endpoint.Message?
         let taken = try typed {
             try receiveAny(limit: 1, deadline: deadline) { bytes, pid, redelivered, from in
-                message = EndpointMessage(from: from, message: Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
+                message = Endpoint.Message(from: from, message: Mailbox.Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
             }
         }
         return taken > 0 ? message : nil

@@ -28,7 +28,7 @@ struct SegmentGeometry: Equatable {
     }
 
     /// The geometry for new mailbox options, or `invalidOptions`.
-    init(kind: MailboxOptions.RingKind, capacity: Capacity, maxMessageSize: Int,
+    init(kind: MailboxOptions.RingKind, capacity: MailboxOptions.Capacity, maxMessageSize: Int,
          ownership: MailboxOptions.Ownership = .none,
          receiverPolicy: MailboxOptions.ReceiverPolicy? = nil) throws(MailboxError) {
         let buffering: Buffering
@@ -95,7 +95,7 @@ struct SegmentGeometry: Equatable {
     var isChainable: Bool { buffering == .unbounded || buffering == .chained }
 
     /// The capacity the user asked for.
-    var requestedCapacity: Capacity {
+    var requestedCapacity: MailboxOptions.Capacity {
         switch buffering {
         case .zero: return .zero
         case .bounded: return .bounded(capacity)

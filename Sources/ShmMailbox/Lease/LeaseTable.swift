@@ -132,13 +132,13 @@ struct LeaseTable {
     }
 
     /// The recorded participants, live or not.
-    func participants() -> [Participant] {
+    func participants() -> [Mailbox.Participant] {
         (0..<count).compactMap { index in
             let holder = holderWord(index).holder
             guard holder != 0, holder != LeaseWord.retired else { return nil }
             // Relaxed: informational fields.
             let roles = entry(index).atomicUInt32(at: SegmentLayout.leaseRoles).pointee.load(ordering: .relaxed)
-            return Participant(process: ProcessIdentity(packed: holder),
+            return Mailbox.Participant(process: ProcessIdentity(packed: holder),
                                hasSent: roles & Self.roleSent != 0,
                                hasReceived: roles & Self.roleReceived != 0,
                                firstSeenUnixNanos: entry(index).load(fromByteOffset: SegmentLayout.leaseFirstSeen, as: UInt64.self))

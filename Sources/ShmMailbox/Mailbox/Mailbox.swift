@@ -33,7 +33,7 @@ public final class Mailbox {
     /// The ring kind chosen at creation.
     public let kind: MailboxOptions.RingKind
     /// How many messages can wait, chosen at creation.
-    public let capacity: Capacity
+    public let capacity: MailboxOptions.Capacity
     /// The largest message in bytes.
     public let maxMessageSize: Int
     /// How this handle waits in blocking and timed calls.

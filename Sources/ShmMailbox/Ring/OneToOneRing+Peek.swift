@@ -11,11 +11,11 @@ extension OneToOneRing {
     /// stamp is still right for `q` and `head` has not passed `q`, the sender could not have
     /// started to overwrite it, and the copy is the record as published. The walk stops at the
     /// first record that fails this (the receiver took it meanwhile, or the ring moved on).
-    func peek(limit: Int) -> [Message] {
+    func peek(limit: Int) -> [Mailbox.Message] {
         // Acquire: pairs with the receiver's release store of `head`.
         let start = headWord.pointee.load(ordering: .acquiring)
         guard start % UInt64(SegmentLayout.recordAlignment) == 0, limit > 0 else { return [] }
-        var found: [Message] = []
+        var found: [Mailbox.Message] = []
         var position = start
         while position &- start < dataSize, found.count < min(limit, Int(capacity)),
               let record = try? record(at: position), record.size <= dataSize &- (position &- start) {
@@ -30,7 +30,7 @@ extension OneToOneRing {
                 let head = headWord.pointee.load(ordering: .relaxed)
                 guard stamp(at: position & mask).pointee.load(ordering: .relaxed) == stampValue(position),
                       Int64(bitPattern: position &- head) >= 0 else { break }
-                found.append(Message(bytes: bytes, sender: Int32(bitPattern: sender)))
+                found.append(Mailbox.Message(bytes: bytes, sender: Int32(bitPattern: sender)))
             }
             position &+= record.size
         }

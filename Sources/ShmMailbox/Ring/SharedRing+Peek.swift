@@ -15,13 +15,13 @@ extension SharedRing {
     /// the ones its sender published; otherwise the copy is dropped. Slots being taken, given
     /// back or refilled meanwhile are skipped, so a peek shows consistent messages only, possibly
     /// fewer than `depth`.
-    func peek(limit: Int) -> [Message] {
+    func peek(limit: Int) -> [Mailbox.Message] {
         // Acquire: a snapshot of the positions, for reporting only.
         let first = head.pointee.load(ordering: .acquiring)
         let last = tail.pointee.load(ordering: .acquiring)
         let span = Int64(bitPattern: last &- first)
         guard span > 0, limit > 0 else { return [] }
-        var found: [Message] = []
+        var found: [Mailbox.Message] = []
         var position = first
         for _ in 0..<min(UInt64(span), capacity &* 2) {
             defer { position &+= 1 }
@@ -38,7 +38,7 @@ extension SharedRing {
             // Acquire fence: the copies above happen before the re-check below.
             atomicMemoryFence(ordering: .acquiring)
             guard word.pointee.load(ordering: .relaxed) == before else { continue }
-            found.append(Message(bytes: bytes, sender: Int32(truncatingIfNeeded: sender & ProcessIdentity.packedPidMask),
+            found.append(Mailbox.Message(bytes: bytes, sender: Int32(truncatingIfNeeded: sender & ProcessIdentity.packedPidMask),
                                  isRedelivered: kind & SegmentLayout.redeliveredFlag != 0))
             if found.count == limit { break }
         }
