@@ -95,8 +95,8 @@ private func payload(_ count: Int) -> [UInt8] {
 
 /// What a zero-copy receiver does with a message: looks at its length and last byte.
 @inline(__always)
-private func consume(_ bytes: UnsafeRawBufferPointer, _ sender: Int32) {
-    blackHole(bytes.count &+ Int(bytes[bytes.count - 1]) &+ Int(sender))
+private func consume(_ bytes: RawSpan, _ sender: Int32) {
+    blackHole(bytes.byteCount &+ Int(bytes.unsafeLoad(fromByteOffset: bytes.byteCount - 1, as: UInt8.self)) &+ Int(sender))
 }
 
 // MARK: - Benchmarks
@@ -144,8 +144,8 @@ let benchmarks: @Sendable () -> Void = {
         for (sizeLabel, count) in sizes where count >= 64 {
             mailboxBenchmark("\(kindName) zero-copy send+receive \(sizeLabel)", label: "\(kindName)-zc-\(count)", kind: kind) { benchmark, box in
                 for iteration in benchmark.scaledIterations {
-                    try box.send(count: count) { buffer in
-                        buffer.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: iteration))
+                    try box.send(count: count) { span in
+                        span.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: iteration)) }
                     }
                     try box.receive(consume)
                 }
