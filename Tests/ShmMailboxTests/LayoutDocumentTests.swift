@@ -52,7 +52,8 @@ struct LayoutDocumentTests {
             "senderRole": SegmentLayout.senderRoleOffset, "receiverRole": SegmentLayout.receiverRoleOffset,
             "owner": SegmentLayout.ownerOffset, "lifecycle": SegmentLayout.lifecycleOffset,
             "unlinkClaim": SegmentLayout.unlinkClaimOffset, "turn": SegmentLayout.turnOffset,
-            "pidNamespace": SegmentLayout.pidNamespaceOffset, "rights": SegmentLayout.rightsOffset,
+            "pidNamespace": SegmentLayout.pidNamespaceOffset, "messagesBefore": SegmentLayout.messagesBeforeOffset,
+            "rights": SegmentLayout.rightsOffset,
             "receivers": SegmentLayout.receiversOffset, "writeGeneration": SegmentLayout.writeGenerationOffset,
             "readGeneration": SegmentLayout.readGenerationOffset, "receiverLeases": SegmentLayout.receiverLeasesOffset,
         ]

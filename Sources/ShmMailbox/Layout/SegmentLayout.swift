@@ -77,6 +77,11 @@ enum SegmentLayout {
     /// The creator's pid namespace (inode of /proc/self/ns/pid; 0 unknown). Openers in another
     /// namespace are refused: pids, and so every liveness check, would mean other processes.
     static let pidNamespaceOffset = 1152    // u64
+    /// Chained segments (`buffering = 3`) only: the messages sent into the generations before
+    /// this one (the sum of their `sealedAt`), written by the segment's creator before `magic`;
+    /// `0` = not recorded (a segment built by an earlier build, or by a sender that skipped a
+    /// generation). Read only by `Mailbox.messageTotals`, never by sends or receives.
+    static let messagesBeforeOffset = 1160  // u64
 
     // Lines 10–11 (1280): receive rights granted by a system owner: 32 lease words, 0 = free.
     static let rightsOffset = 1280

@@ -31,14 +31,32 @@ extension Mailbox {
         segment.base.load(fromByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
     }
 
-    /// Messages sent into and taken out of a bounded or zero-capacity shared mailbox since it was
-    /// created: its ring's `tail` and `head` positions, which count slots (a slot a sender gave
-    /// back unfilled counts on both sides). Nil for one-to-one mailboxes, whose positions count
-    /// bytes, and for unbounded ones, whose further segments start at 0.
+    /// Messages sent into and taken out of the mailbox since it was created, derived from what
+    /// its rings keep in the segment (nothing on the send or receive path counts them):
+    ///
+    /// - a bounded or zero-capacity shared mailbox: its ring's `tail` and `head` positions, which
+    ///   count slots (a slot a sender gave back unfilled counts on both sides);
+    /// - an unbounded one: the same per generation, plus the messages before each generation as
+    ///   recorded when it was created; nil if a generation in use holds no such record (built by
+    ///   an earlier version of this library);
+    /// - a one-to-one mailbox, whose positions count bytes: its records counted from the start of
+    ///   the data area, possible only until the sender begins a second lap over it (at least
+    ///   `capacity + 1` messages of the largest size); nil after that.
+    ///
+    /// A snapshot: `received` is read first and `sent` is never reported below it.
     public var messageTotals: (sent: UInt64, received: UInt64)? {
-        guard case .shared(let ring) = ring else { return nil }
-        let positions = ring.positions
-        return (positions.tail, positions.head)
+        let totals: (sent: UInt64, received: UInt64)?
+        switch ring {
+        case .shared(let ring):
+            let positions = ring.positions
+            totals = (positions.tail, positions.head)
+        case .chained(let chain):
+            totals = chain.messageTotals
+        case .oneToOne(let ring):
+            totals = ring.messageTotals
+        }
+        // A tail hint may trail a claim that was already taken: never report fewer sent than received.
+        return totals.map { (max($0.sent, $0.received), $0.received) }
     }
 
     /// The user id that owns the mailbox's segment (its file in /dev/shm).

@@ -94,6 +94,7 @@ extension Mailbox {
     func checkOwner(force: Bool) throws(MailboxError) {
         // Acquire: pairs with the release OR in `terminate`.
         var gone = lifecycle.pointee.load(ordering: .acquiring) & SegmentLayout.ownerTerminatedFlag != 0
+        let closedByOwner = gone
         if !gone {
             let now = MonotonicClock.coarseNow()
             guard force || now >= nextOwnerCheck else { return }
@@ -101,7 +102,10 @@ extension Mailbox {
             gone = !liveness.isAlive(ownerWord.holder)
         }
         guard gone else { return }
-        removeName()
+        // Reported by the one process that noticed the death and removed the name.
+        if removeName(), !closedByOwner {
+            MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .mailboxGone(.ownerDied)))
+        }
         throw .ownerTerminated(name)
     }
 
@@ -112,6 +116,7 @@ extension Mailbox {
         lifecycle.pointee.bitwiseOr(SegmentLayout.ownerTerminatedFlag, ordering: .releasing)
         removeName()
         wakeEveryone()
+        MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .mailboxGone(.ownerClosed)))
     }
 
     /// Wakes every process asleep on any of the mailbox's events (it is going away).

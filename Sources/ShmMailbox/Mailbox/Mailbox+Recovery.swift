@@ -70,8 +70,9 @@ extension Mailbox {
         }
         guard now &- seen.since >= Self.stallCheckNanos else { return }
         if ring.holderIsDead(word, at: position, liveness: liveness),
-           ring.repair(stuck: word, at: position, by: leaseReference, liveness: liveness) {
+           let repair = ring.repair(stuck: word, at: position, by: leaseReference, liveness: liveness) {
             stall = nil
+            MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .slotRepaired(repair, position: position)))
             // A freed slot is room for senders; a redelivered message is news for receivers.
             notifySenders(all: false)
             notifyReceivers()
@@ -119,6 +120,7 @@ extension Mailbox {
             }
             orphanWatch[key] = nil
             if let receipt = try ring.adopt(word, at: position, lease: lease, identity: packedMe, intent: intent, take) {
+                MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .slotRepaired(.messageAdopted, position: position)))
                 return receipt
             }
         }
