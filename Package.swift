@@ -15,6 +15,9 @@ let package = Package(
         // `shmbox bridge`: relays local mailboxes to remote ones and back (needs libnats; `shmbox`
         // itself does not, and runs this binary from its own directory).
         .executable(name: "shmbox-bridge", targets: ["shmbox-bridge"]),
+        // Slow-path events to swift-log and mailbox counters to swift-metrics; ShmMailbox itself
+        // stays dependency-free.
+        .library(name: "ShmMailboxMetrics", targets: ["ShmMailboxMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,6 +25,9 @@ let package = Package(
         // ringbench's harness only (file descriptors without hand-written EINTR loops); the
         // ShmMailbox library itself stays dependency-free.
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // ShmMailboxMetrics only.
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
@@ -32,6 +38,16 @@ let package = Package(
         // depends on it need it installed.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(name: "ShmMailboxNATS", dependencies: ["ShmMailbox", "CNATS"]),
+        // MailboxLogging (core events to a swift-log Logger) and MailboxMetrics (statistics as
+        // swift-metrics counters and gauges).
+        .target(
+            name: "ShmMailboxMetrics",
+            dependencies: [
+                "ShmMailbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "shmbox",
             dependencies: [
@@ -130,6 +146,15 @@ let package = Package(
         .testTarget(
             name: "ShmMailboxBridgeTests",
             dependencies: ["ShmMailbox", "ShmMailboxNATS", "NATSTestSupport", "MailboxTestSupport", "shmbox-bridge", "shmbox"]
+        ),
+        .testTarget(
+            name: "ShmMailboxMetricsTests",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxMetrics", "MailboxTestSupport", "MailboxTestPeer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "ShmMailboxTests",
