@@ -73,6 +73,26 @@ struct MailboxLoggingTests {
         }
     }
 
+    /// The owner of a process-owned mailbox killed: the process that notices (here, an opener)
+    /// removes the name and reports the mailbox gone (warning, `ownerDied`).
+    @Test func ownerDied() throws {
+        try logging { logs in
+            let name = uniqueName("owner")
+            defer { try? Mailbox.delete(name) }
+            let owner = try startPeer(["own", name, "4"])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !FileManager.default.fileExists(atPath: "/dev/shm/shmmb.\(name)"), ContinuousClock.now < deadline {
+                usleep(2_000)
+            }
+            kill(owner.processIdentifier, SIGKILL)
+            #expect(killedBySIGKILL(owner))
+            #expect(throws: MailboxError.ownerTerminated(name)) { _ = try Mailbox.open(name) }
+            let records = logs.records(of: name)
+            #expect(records.map(\.metadata["ending"]) == ["ownerDied"], "\(records)")
+            #expect(records.first?.level == .warning)
+        }
+    }
+
     /// An unbounded mailbox growing and giving segments back, and its deletion, are logged.
     @Test func growingGivingBackAndDeleting() throws {
         try logging { logs in

@@ -16,12 +16,11 @@ func withMailbox<R>(_ label: String, _ options: MailboxOptions, _ body: (String,
     return try body(name, box)
 }
 
-/// Runs `MailboxTestPeer` (built next to the test bundle) with `arguments` and waits up to 30 s
-/// for it to end; returns whether it ended by SIGKILL (the crash commands kill themselves).
-func runPeerUntilKilled(_ arguments: [String]) throws -> Bool {
+/// Starts `MailboxTestPeer` (built next to the test bundle) with `arguments`.
+func startPeer(_ arguments: [String]) throws -> Process {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    // The bundle's executable sits inside ShmMailboxPackageTests.xctest on some toolchains.
+    // The bundle's executable may sit inside ShmMailboxPackageTests.xctest.
     while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("MailboxTestPeer").path),
           directory.path != "/" {
         directory.deleteLastPathComponent()
@@ -31,11 +30,22 @@ func runPeerUntilKilled(_ arguments: [String]) throws -> Bool {
     process.arguments = arguments
     process.standardOutput = FileHandle.nullDevice
     try process.run()
+    return process
+}
+
+/// Waits up to 30 s for `process` to end (then kills it); returns whether it ended by SIGKILL.
+func killedBySIGKILL(_ process: Process) -> Bool {
     let deadline = ContinuousClock.now + .seconds(30)
     while process.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
-    if process.isRunning { process.terminate() }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
     return process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+}
+
+/// Runs `MailboxTestPeer` with `arguments` (a command that kills itself) and waits for it to
+/// end; returns whether it ended by SIGKILL.
+func runPeerUntilKilled(_ arguments: [String]) throws -> Bool {
+    killedBySIGKILL(try startPeer(arguments))
 }
 
 /// What a `CapturingLogHandler` received.
