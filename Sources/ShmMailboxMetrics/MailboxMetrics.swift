@@ -16,6 +16,8 @@ import ShmMailbox
 /// |---|---|---|
 /// | `shmmailbox_messages_sent` | counter | messages sent into the mailbox |
 /// | `shmmailbox_messages_received` | counter | messages taken out of it |
+/// | `shmmailbox_repairs` | counter | slots repaired after their holder died (by any process) |
+/// | `shmmailbox_full_waits` | counter | sends that found it full and waited for room |
 /// | `shmmailbox_depth` | gauge | messages waiting |
 /// | `shmmailbox_segments` | gauge | shared-memory segments it occupies |
 /// | `shmmailbox_memory_bytes` | gauge | bytes of shared memory it occupies |
@@ -36,6 +38,8 @@ public final class MailboxMetrics {
         let meter: TrafficMeter
         let sent: Counter
         let received: Counter
+        let repairs: Counter
+        let fullWaits: Counter
         let depth: Gauge
         let segments: Gauge
         let memory: Gauge
@@ -45,6 +49,9 @@ public final class MailboxMetrics {
         var lastTotals: (sent: UInt64, received: UInt64)?
         /// Whether the mailbox has been collected before.
         var collected = false
+        /// `repairs` and `fullWaits` at the previous collection (0 before the first).
+        var lastRepairs: UInt64 = 0
+        var lastFullWaits: UInt64 = 0
 
         init(_ mailbox: Mailbox, prefix: String, factory: any MetricsFactory) {
             self.mailbox = mailbox
@@ -52,6 +59,8 @@ public final class MailboxMetrics {
             let dimensions = [("mailbox", mailbox.name)]
             sent = Counter(label: "\(prefix)_messages_sent", dimensions: dimensions, factory: factory)
             received = Counter(label: "\(prefix)_messages_received", dimensions: dimensions, factory: factory)
+            repairs = Counter(label: "\(prefix)_repairs", dimensions: dimensions, factory: factory)
+            fullWaits = Counter(label: "\(prefix)_full_waits", dimensions: dimensions, factory: factory)
             depth = Gauge(label: "\(prefix)_depth", dimensions: dimensions, factory: factory)
             segments = Gauge(label: "\(prefix)_segments", dimensions: dimensions, factory: factory)
             memory = Gauge(label: "\(prefix)_memory_bytes", dimensions: dimensions, factory: factory)
@@ -84,7 +93,7 @@ public final class MailboxMetrics {
     /// Stops exporting the mailbox named `name` and destroys its metrics.
     public func remove(_ name: String) {
         for entry in entries where entry.mailbox.name == name {
-            for counter in [entry.sent, entry.received] { counter.destroy() }
+            for counter in [entry.sent, entry.received, entry.repairs, entry.fullWaits] { counter.destroy() }
             for gauge in [entry.depth, entry.segments, entry.memory, entry.sleepingReceivers, entry.sleepingSenders] {
                 gauge.destroy()
             }
@@ -134,6 +143,15 @@ public final class MailboxMetrics {
         entry.collected = true
         if sent > 0 { entry.sent.increment(by: Int64(clamping: sent)) }
         if received > 0 { entry.received.increment(by: Int64(clamping: received)) }
+        // Counters only grow; a smaller value (garbage in the segment) adds nothing.
+        if stats.repairs > entry.lastRepairs {
+            entry.repairs.increment(by: Int64(clamping: stats.repairs - entry.lastRepairs))
+            entry.lastRepairs = stats.repairs
+        }
+        if stats.fullWaits > entry.lastFullWaits {
+            entry.fullWaits.increment(by: Int64(clamping: stats.fullWaits - entry.lastFullWaits))
+            entry.lastFullWaits = stats.fullWaits
+        }
         entry.depth.record(stats.depth)
         entry.segments.record(stats.segments)
         entry.memory.record(stats.memoryUsed)

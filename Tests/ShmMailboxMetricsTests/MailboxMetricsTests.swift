@@ -53,6 +53,8 @@ struct MailboxMetricsTests {
             #expect(try gauge(metrics, "shmmailbox_depth", name) == 0)
             exporter.collect()
             #expect(try total(metrics, "shmmailbox_messages_sent", name) == 35, "nothing new: nothing added")
+            #expect(try total(metrics, "shmmailbox_repairs", name) == 0)
+            #expect(try total(metrics, "shmmailbox_full_waits", name) == 0)
             exporter.remove(name)
             #expect(exporter.mailboxes.isEmpty)
         }
@@ -95,5 +97,22 @@ struct MailboxMetricsTests {
         try Mailbox.delete(name)
         #expect(try metrics.expectCounter("shmmailbox_events", [("mailbox", name), ("event", "segment-grown")]).totalValue == 2)
         #expect(try metrics.expectCounter("shmmailbox_events", [("mailbox", name), ("event", "mailbox-gone")]).totalValue == 1)
+    }
+
+    /// Repairs and sends that waited for room are exported as counters.
+    @Test func repairsAndFullWaits() throws {
+        try withMailbox("repairs", MailboxOptions(capacity: 1, maxMessageSize: 128)) { name, box in
+            let metrics = TestMetrics()
+            let exporter = MailboxMetrics(factory: metrics)
+            exporter.add(try Mailbox.open(name))
+            #expect(try runPeerUntilKilled(["die-in-send", name]))
+            // The dead sender's claim blocks the only slot: this send waits, then repairs it.
+            try box.send("after", timeout: .seconds(5))
+            exporter.collect()
+            #expect(try total(metrics, "shmmailbox_repairs", name) == 1)
+            #expect(try total(metrics, "shmmailbox_full_waits", name) == 1)
+            #expect(try total(metrics, "shmmailbox_messages_sent", name) == 2, "the abandoned claim counts on both sides")
+            #expect(try total(metrics, "shmmailbox_messages_received", name) == 1)
+        }
     }
 }

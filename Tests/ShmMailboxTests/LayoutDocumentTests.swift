@@ -56,6 +56,7 @@ struct LayoutDocumentTests {
             "rights": SegmentLayout.rightsOffset,
             "receivers": SegmentLayout.receiversOffset, "writeGeneration": SegmentLayout.writeGenerationOffset,
             "readGeneration": SegmentLayout.readGenerationOffset, "receiverLeases": SegmentLayout.receiverLeasesOffset,
+            "repairs": SegmentLayout.repairsOffset, "fullWaits": SegmentLayout.fullWaitsOffset,
         ]
         #expect(documented == code)
         #expect(Self.document.contains("at `dataOffset = \(SegmentLayout.dataOffset)`"))

@@ -103,4 +103,36 @@ struct StatisticsTests {
             receiver.close()
         }
     }
+
+    /// A send that finds the mailbox full and waits counts once in `fullWaits`; a `trySend` that
+    /// finds it full does not.
+    @Test func fullWaitsCountSendsThatWaited() throws {
+        try withMailbox("stats-full", MailboxOptions(capacity: 2, maxMessageSize: 64)) { name, sender in
+            try sender.send("a")
+            try sender.send("b")
+            #expect(try !sender.trySend("c"))
+            #expect(sender.statistics.fullWaits == 0)
+            // A receiver in another process takes one message 100 ms from now.
+            let taker = try Peer(["sleep-then-receive", name, "100", "1"])
+            try sender.send("c", timeout: .seconds(10))
+            #expect(taker.finish(timeout: .seconds(30)).status == 0)
+            #expect(sender.statistics.fullWaits == 1)
+            #expect(sender.statistics.repairs == 0)
+        }
+    }
+
+    /// A slot repaired after its holder died counts in `repairs`, seen by every process.
+    @Test func repairsCountSlotsRepaired() throws {
+        try withMailbox("stats-repair", MailboxOptions(capacity: 8, maxMessageSize: 128)) { name, box in
+            try box.send("before")
+            let doomed = try Peer(["die-in-send", name])
+            #expect(doomed.finish(timeout: .seconds(30)).signaled)
+            try box.send("after")
+            #expect(try box.receive(timeout: .seconds(5)).string == "before")
+            #expect(try box.receive(timeout: .seconds(5)).string == "after")
+            let other = try Mailbox.open(name)
+            defer { other.close() }
+            #expect(other.statistics.repairs == 1)
+        }
+    }
 }

@@ -102,7 +102,15 @@ enum SegmentLayout {
     /// before the caller sees it, left behind after): a receiver that takes over redelivers the
     /// records below it as *redelivered*.
     static let readingUpToOffset = 1920     // u64
-    // 1808..<1920 and 1928..<4096 reserved (zero).
+    // Line 16 (2048): counters for statistics, added by whoever does what they count with a
+    // relaxed atomic add: never on a send's or receive's fast path (a repair, a send about to
+    // wait for room). 0 in segments built before they were added.
+    /// Slots repaired after their holder died (freed claims and receipts, requeued or adopted
+    /// messages), by any process; an unbounded mailbox counts its generations' here too.
+    static let repairsOffset = 2048         // u64
+    /// Blocking, timed and async sends that found the mailbox full and waited for room.
+    static let fullWaitsOffset = 2056       // u64
+    // 1808..<1920, 1928..<2048 and 2064..<4096 reserved (zero).
 
     // 4096..<12288: the lease table (see `LeaseTable`): one 64-byte entry per process using
     // the segment.

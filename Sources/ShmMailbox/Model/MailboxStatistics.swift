@@ -26,11 +26,20 @@ public struct MailboxStatistics: Sendable, Equatable {
     public var sleepingSenders: Int
     /// Whether the mailbox was deleted (`Mailbox.delete`).
     public var isDeleted: Bool
+    /// Slots repaired after the process holding them died, by any process, since the mailbox was
+    /// created: claims of dead senders freed, messages of dead receivers requeued or adopted
+    /// (redelivered), receipts nobody collects freed. 0 for mailboxes created by a version that
+    /// did not count.
+    public var repairs: UInt64
+    /// Blocking, timed and async sends that found the mailbox full and waited for room, since it
+    /// was created (a non-blocking `trySend` that finds it full is not counted). 0 for mailboxes
+    /// created by a version that did not count.
+    public var fullWaits: UInt64
 
     /// A snapshot with the given values (for tests and tools; `Mailbox.statistics` makes real ones).
     public init(name: String, kind: MailboxOptions.RingKind, messagesSent: UInt64?, messagesReceived: UInt64?,
                 depth: Int, segments: Int, memoryUsed: Int, sleepingReceivers: Int, sleepingSenders: Int,
-                isDeleted: Bool) {
+                isDeleted: Bool, repairs: UInt64 = 0, fullWaits: UInt64 = 0) {
         self.name = name
         self.kind = kind
         self.messagesSent = messagesSent
@@ -41,5 +50,7 @@ public struct MailboxStatistics: Sendable, Equatable {
         self.sleepingReceivers = sleepingReceivers
         self.sleepingSenders = sleepingSenders
         self.isDeleted = isDeleted
+        self.repairs = repairs
+        self.fullWaits = fullWaits
     }
 }
