@@ -46,6 +46,8 @@ struct InspectCommand: ParsableCommand {
             printLine("creator: \(creator.pid) \(creator.isAlive ? "alive" : "dead")")
             if let created = iso8601(unixNanos: mailbox.createdAtUnixNanos) { printLine("created: \(created)") }
             if let totals = mailbox.messageTotals { printLine("totals: \(totals.sent) sent, \(totals.received) received") }
+            let statistics = mailbox.statistics
+            printLine("repairs: \(statistics.repairs), sends that waited for room: \(statistics.fullWaits)")
             let sleepers = mailbox.sleepers
             printLine("sleeping: \(sleepers.receivers) receivers, \(sleepers.senders) senders")
             for participant in mailbox.participants {

@@ -62,6 +62,8 @@ import Testing
         #expect(info["deleted"] as? Bool == false)
         #expect(info["sentTotal"] as? Int == 2)
         #expect(info["receivedTotal"] as? Int == 0)
+        #expect(info["repairs"] as? Int == 0)
+        #expect(info["fullWaits"] as? Int == 0)
         #expect(info["sleepingReceivers"] as? Int == 0)
         #expect(info["sleepingSenders"] as? Int == 0)
         let participants = try #require(info["participants"] as? [[String: Any]])
