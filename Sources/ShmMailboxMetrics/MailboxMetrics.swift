@@ -7,7 +7,7 @@ import ShmMailbox
 /// ```swift
 /// let metrics = MailboxMetrics()
 /// metrics.add(try Mailbox.open("jobs"))
-/// try await metrics.run(every: .seconds(10))    // until the task is cancelled
+/// await metrics.run(every: .seconds(10))        // until the task is cancelled
 /// ```
 ///
 /// Each mailbox's metrics carry the dimension `mailbox` (its name). With the default `prefix`:

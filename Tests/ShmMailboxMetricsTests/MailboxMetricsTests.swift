@@ -1,3 +1,4 @@
+import Foundation
 import MetricsTestKit
 import ShmMailbox
 import ShmMailboxMetrics
@@ -114,5 +115,36 @@ struct MailboxMetricsTests {
             #expect(try total(metrics, "shmmailbox_messages_sent", name) == 2, "the abandoned claim counts on both sides")
             #expect(try total(metrics, "shmmailbox_messages_received", name) == 1)
         }
+    }
+
+    /// `run(every:)` collects periodically until its task is cancelled.
+    @Test func runsUntilCancelled() async throws {
+        let name = uniqueName("run")
+        let box = try Mailbox.create(name, options: MailboxOptions(capacity: 8, maxMessageSize: 64))
+        defer { try? Mailbox.delete(name) }
+        try await box.send("one")
+        let metrics = TestMetrics()
+        let task = Task {
+            let exporter = MailboxMetrics(factory: metrics)
+            exporter.add(try Mailbox.open(name))
+            await exporter.run(every: .milliseconds(10))
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        var sent: Int64?
+        while ContinuousClock.now < deadline {
+            sent = try? metrics.expectCounter("shmmailbox_messages_sent", [("mailbox", name)]).totalValue
+            if sent == 1 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(sent == 1)
+        try await box.send("two")
+        while ContinuousClock.now < deadline {
+            sent = try? metrics.expectCounter("shmmailbox_messages_sent", [("mailbox", name)]).totalValue
+            if sent == 2 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(sent == 2)
+        task.cancel()
+        try await task.value
     }
 }
