@@ -18,6 +18,9 @@ let package = Package(
         // A mailbox's messages handled by a swift-service-lifecycle `Service` (graceful shutdown
         // drains in-flight work). Needs swift-service-lifecycle; the core library does not.
         .library(name: "ShmMailboxService", targets: ["ShmMailboxService"]),
+        // Slow-path events to swift-log and mailbox counters to swift-metrics; ShmMailbox itself
+        // stays dependency-free.
+        .library(name: "ShmMailboxMetrics", targets: ["ShmMailboxMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +33,9 @@ let package = Package(
         // `swift package generate-documentation` (the DocC catalog in
         // Sources/ShmMailbox/ShmMailbox.docc). A command plugin only: it links into no target.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // ShmMailboxMetrics only.
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
     ],
     targets: [
         // Thin C layer, only what Swift cannot do itself: futex wait/wake, cpu pause, membarrier,
@@ -55,6 +61,16 @@ let package = Package(
             dependencies: [
                 "ShmMailbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // MailboxLogging (core events to a swift-log Logger) and MailboxMetrics (statistics as
+        // swift-metrics counters and gauges).
+        .target(
+            name: "ShmMailboxMetrics",
+            dependencies: [
+                "ShmMailbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -162,6 +178,15 @@ let package = Package(
             dependencies: [
                 "ShmMailbox", "ShmMailboxService", "MailboxTestSupport", "MailboxTestPeer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ShmMailboxMetricsTests",
+            dependencies: [
+                "ShmMailbox", "ShmMailboxMetrics", "MailboxTestSupport", "MailboxTestPeer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

@@ -51,6 +51,8 @@ struct InspectCommand: ParsableCommand {
             } else {
                 printLine("totals: unknown (the ring no longer holds them, see README.md)")
             }
+            let statistics = mailbox.statistics
+            printLine("repairs: \(statistics.repairs), sends that waited for room: \(statistics.fullWaits)")
             let sleepers = mailbox.sleepers
             printLine("sleeping: \(sleepers.receivers) receivers, \(sleepers.senders) senders")
             for participant in mailbox.participants {

@@ -37,6 +37,7 @@ struct MailboxReport {
         let sleepers = mailbox.sleepers
         let creator = mailbox.creator
         let totals = mailbox.messageTotals
+        let statistics = mailbox.statistics
         return .object(summaryMembers + [
             ("segments", .int(mailbox.segmentCount)),
             ("memoryBytes", .int(mailbox.memoryUsed)),
@@ -53,6 +54,8 @@ struct MailboxReport {
             ("deleted", .bool(mailbox.isDeleted)),
             ("sentTotal", .optional(totals?.sent) { .int(Int(clamping: $0)) }),
             ("receivedTotal", .optional(totals?.received) { .int(Int(clamping: $0)) }),
+            ("repairs", .int(Int(clamping: statistics.repairs))),
+            ("fullWaits", .int(Int(clamping: statistics.fullWaits))),
             ("sleepingReceivers", .int(sleepers.receivers)),
             ("sleepingSenders", .int(sleepers.senders)),
             ("participants", .array(live.map { participant in

@@ -52,9 +52,11 @@ struct LayoutDocumentTests {
             "senderRole": SegmentLayout.senderRoleOffset, "receiverRole": SegmentLayout.receiverRoleOffset,
             "owner": SegmentLayout.ownerOffset, "lifecycle": SegmentLayout.lifecycleOffset,
             "unlinkClaim": SegmentLayout.unlinkClaimOffset, "turn": SegmentLayout.turnOffset,
-            "pidNamespace": SegmentLayout.pidNamespaceOffset, "rights": SegmentLayout.rightsOffset,
+            "pidNamespace": SegmentLayout.pidNamespaceOffset, "messagesBefore": SegmentLayout.messagesBeforeOffset,
+            "rights": SegmentLayout.rightsOffset,
             "receivers": SegmentLayout.receiversOffset, "writeGeneration": SegmentLayout.writeGenerationOffset,
             "readGeneration": SegmentLayout.readGenerationOffset, "receiverLeases": SegmentLayout.receiverLeasesOffset,
+            "repairs": SegmentLayout.repairsOffset, "fullWaits": SegmentLayout.fullWaitsOffset,
         ]
         #expect(documented == code)
         #expect(Self.document.contains("at `dataOffset = \(SegmentLayout.dataOffset)`"))

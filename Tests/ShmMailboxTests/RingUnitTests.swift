@@ -131,8 +131,8 @@ struct RingUnitTests {
         #expect(word == claimedWord && position == 1)
         #expect(!ring.holderIsDead(word, at: position, liveness: everyone))
         #expect(ring.holderIsDead(word, at: position, liveness: ScriptedLiveness(dead: [Self.alice])))
-        #expect(ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])))
-        #expect(!ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])))
+        #expect(ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])) == .claimFreed)
+        #expect(ring.repair(stuck: word, at: position, by: carol.reference, liveness: ScriptedLiveness(dead: [Self.alice])) == nil)
         guard case .empty = try ring.tryRead(lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index), { _, _, _ in }) else {
             Issue.record("expected an empty ring after the repair")
             return

@@ -77,6 +77,11 @@ enum SegmentLayout {
     /// The creator's pid namespace (inode of /proc/self/ns/pid; 0 unknown). Openers in another
     /// namespace are refused: pids, and so every liveness check, would mean other processes.
     static let pidNamespaceOffset = 1152    // u64
+    /// Chained segments (`buffering = 3`) only: the messages sent into the generations before
+    /// this one (the sum of their `sealedAt`), written by the segment's creator before `magic`;
+    /// `0` = not recorded (a segment built by an earlier build, or by a sender that skipped a
+    /// generation). Read only by `Mailbox.messageTotals`, never by sends or receives.
+    static let messagesBeforeOffset = 1160  // u64
 
     // Lines 10–11 (1280): receive rights granted by a system owner: 32 lease words, 0 = free.
     static let rightsOffset = 1280
@@ -97,7 +102,15 @@ enum SegmentLayout {
     /// before the caller sees it, left behind after): a receiver that takes over redelivers the
     /// records below it as *redelivered*.
     static let readingUpToOffset = 1920     // u64
-    // 1808..<1920 and 1928..<4096 reserved (zero).
+    // Line 16 (2048): counters for statistics, added by whoever does what they count with a
+    // relaxed atomic add: never on a send's or receive's fast path (a repair, a send about to
+    // wait for room). 0 in segments built before they were added.
+    /// Slots repaired after their holder died (freed claims and receipts, requeued or adopted
+    /// messages), by any process; an unbounded mailbox counts its generations' here too.
+    static let repairsOffset = 2048         // u64
+    /// Blocking, timed and async sends that found the mailbox full and waited for room.
+    static let fullWaitsOffset = 2056       // u64
+    // 1808..<1920, 1928..<2048 and 2064..<4096 reserved (zero).
 
     // 4096..<12288: the lease table (see `LeaseTable`): one 64-byte entry per process using
     // the segment.

@@ -266,6 +266,7 @@ extension Mailbox {
                    _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws -> SendResult {
         try Task.checkCancellation()
         if try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) == .full {
+            countFullWait()
             try await waitAsync(on: spaceEvent, deadline: deadline) { _ in
                 try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) != .full
             }

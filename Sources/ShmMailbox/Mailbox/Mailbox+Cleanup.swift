@@ -20,6 +20,7 @@ extension Mailbox {
         box.lifecycle.pointee.bitwiseOr(SegmentLayout.deletedFlag, ordering: .releasing)
         box.removeName()
         box.wakeEveryone()
+        MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .mailboxGone(.deleted)))
     }
 
     /// Opens mailbox `name` to remove it (any owner: removing needs no trust in what is sent).
@@ -56,16 +57,24 @@ extension Mailbox {
     /// unlink lease word: only its holder removes, so two removers never race (one removing the
     /// name, someone creating a new mailbox under it, the other removing that). A claimer that
     /// died is replaced; a name that refers to another segment by now is left alone.
-    func removeName() {
+    ///
+    /// Returns whether this call claimed the removal for the first time (so that only one
+    /// process, once, reports the mailbox gone).
+    @discardableResult
+    func removeName() -> Bool {
+        let first: Bool
         switch LeaseWord(at: SegmentLayout.unlinkClaimOffset, in: segment.base).claim(for: packedMe, liveness: liveness) {
         case .heldBy:
-            return  // a live process is removing it
-        case .taken, .alreadyHeld:
-            break
+            return false  // a live process is removing it
+        case .taken:
+            first = true
+        case .alreadyHeld:
+            first = false
         }
         crashPoint(.unlinkAfterClaim)
         _ = segment.unlinkIfSame()
         if case .chained = ring { SegmentChain.unlinkSegments(of: name, nonce: nonce) }
+        return first
     }
 
     /// Removes every process-owned mailbox whose owner has exited or died, further segments of

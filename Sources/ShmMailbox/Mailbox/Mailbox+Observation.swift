@@ -31,35 +31,32 @@ extension Mailbox {
         segment.base.load(fromByteOffset: SegmentLayout.createdAtOffset, as: UInt64.self)
     }
 
-    /// Messages sent into and taken out of the mailbox since it was created, derived from the
-    /// positions its rings already keep (nothing is counted on the send or receive path), or nil
-    /// where they no longer tell:
+    /// Messages sent into and taken out of the mailbox since it was created, derived from what
+    /// its rings keep in the segment (nothing on the send or receive path counts them):
     ///
-    /// - bounded and zero-capacity shared mailboxes: the ring's `tail` and `head`, which count
-    ///   slots (a slot a sender gave back unfilled counts on both sides); always known;
-    /// - unbounded mailboxes: the sum over their segments, each up to its seal; nil once a
-    ///   further segment has been given back (after the mailbox overflowed its first segment
-    ///   and the receivers drained it), since its counts went with it;
-    /// - one-to-one mailboxes (and endpoint links): their positions count bytes, so the records
-    ///   from the start of the ring are walked and counted by their stamps; nil once the sender
-    ///   has gone around the ring once (the first records were overwritten).
+    /// - a bounded or zero-capacity shared mailbox: its ring's `tail` and `head` positions, which
+    ///   count slots (a slot a sender gave back unfilled counts on both sides);
+    /// - an unbounded one: the same per generation, plus the messages before each generation as
+    ///   recorded when it was created; nil if a generation in use holds no such record (built by
+    ///   an earlier version of this library);
+    /// - a one-to-one mailbox, whose positions count bytes: its records counted from the start of
+    ///   the data area, possible only until the sender begins a second lap over it (at least
+    ///   `capacity + 1` messages of the largest size); nil after that.
     ///
-    /// A snapshot for reporting; everything read is validated as elsewhere (a damaged segment
-    /// gives nil or a wrong count, never a trap).
+    /// A snapshot: `received` is read first and `sent` is never reported below it.
     public var messageTotals: (sent: UInt64, received: UInt64)? {
+        let totals: (sent: UInt64, received: UInt64)?
         switch ring {
         case .shared(let ring):
             let positions = ring.positions
-            return (positions.tail, positions.head)
+            totals = (positions.tail, positions.head)
         case .chained(let chain):
-            return chain.messageTotals
+            totals = chain.messageTotals
         case .oneToOne(let ring):
-            let positions = ring.positions
-            guard let sent = ring.messages(from: 0, to: positions.tail),
-                  let received = ring.messages(from: 0, to: positions.head) else { return nil }
-            // The published tail is a hint that may trail the receiver; what was received was sent.
-            return (UInt64(max(sent, received)), UInt64(received))
+            totals = ring.messageTotals
         }
+        // A tail hint may trail a claim that was already taken: never report fewer sent than received.
+        return totals.map { (max($0.sent, $0.received), $0.received) }
     }
 
     /// The user id that owns the mailbox's segment (its file in /dev/shm).

@@ -93,15 +93,23 @@ extension Mailbox {
     /// checked at most every 10 ms unless `force` is set; the terminated flag on every call.
     func checkOwner(force: Bool) throws(MailboxError) {
         // Acquire: pairs with the release OR in `terminate`.
-        var gone = lifecycle.pointee.load(ordering: .acquiring) & SegmentLayout.ownerTerminatedFlag != 0
-        if !gone {
-            let now = MonotonicClock.coarseNow()
-            guard force || now >= nextOwnerCheck else { return }
-            nextOwnerCheck = now &+ 10_000_000
-            gone = !liveness.isAlive(ownerWord.holder)
+        if lifecycle.pointee.load(ordering: .acquiring) & SegmentLayout.ownerTerminatedFlag != 0 {
+            try ownerGone(died: false)
         }
-        guard gone else { return }
-        removeName()
+        let now = MonotonicClock.coarseNow()
+        guard force || now >= nextOwnerCheck else { return }
+        nextOwnerCheck = now &+ 10_000_000
+        guard !liveness.isAlive(ownerWord.holder) else { return }
+        try ownerGone(died: true)
+    }
+
+    /// The owner has gone (`died`: without terminating the mailbox): removes the name and throws
+    /// `ownerTerminated`. The one process that noticed a death and removed the name reports it.
+    @inline(never)
+    private func ownerGone(died: Bool) throws(MailboxError) -> Never {
+        if removeName(), died {
+            MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .mailboxGone(.ownerDied)))
+        }
         throw .ownerTerminated(name)
     }
 
@@ -112,6 +120,7 @@ extension Mailbox {
         lifecycle.pointee.bitwiseOr(SegmentLayout.ownerTerminatedFlag, ordering: .releasing)
         removeName()
         wakeEveryone()
+        MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .mailboxGone(.ownerClosed)))
     }
 
     /// Wakes every process asleep on any of the mailbox's events (it is going away).

@@ -70,14 +70,33 @@ extension Mailbox {
         }
         guard now &- seen.since >= Self.stallCheckNanos else { return }
         if ring.holderIsDead(word, at: position, liveness: liveness),
-           ring.repair(stuck: word, at: position, by: leaseReference, liveness: liveness) {
+           let repair = ring.repair(stuck: word, at: position, by: leaseReference, liveness: liveness) {
             stall = nil
+            countRepair()
+            MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .slotRepaired(repair, position: position)))
             // A freed slot is room for senders; a redelivered message is news for receivers.
             notifySenders(all: false)
             notifyReceivers()
         } else {
             stall = (word, position, now)
         }
+    }
+
+    /// Adds one to the mailbox's `repairs` counter (in its own segment, also for a repair in a
+    /// further generation of an unbounded mailbox).
+    @inline(never)
+    func countRepair() {
+        // Relaxed RMW: a statistic; nothing is ordered by it.
+        segment.base.atomicUInt64(at: SegmentLayout.repairsOffset).pointee.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Adds one to the mailbox's `fullWaits` counter: a send found no room and is about to wait.
+    /// Not inlined: it sits in the send path's branch for a full mailbox, and keeps that path's
+    /// code as it was but for one call.
+    @inline(never)
+    func countFullWait() {
+        // Relaxed RMW: a statistic; nothing is ordered by it.
+        segment.base.atomicUInt64(at: SegmentLayout.fullWaitsOffset).pointee.wrappingAdd(1, ordering: .relaxed)
     }
 
     // MARK: Messages whose receiver died
@@ -119,6 +138,8 @@ extension Mailbox {
             }
             orphanWatch[key] = nil
             if let receipt = try ring.adopt(word, at: position, lease: lease, identity: packedMe, intent: intent, take) {
+                countRepair()
+                MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .slotRepaired(.messageAdopted, position: position)))
                 return receipt
             }
         }

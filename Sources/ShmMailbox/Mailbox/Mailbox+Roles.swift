@@ -94,7 +94,13 @@ extension Mailbox {
         let key = HandleRoles.Key(nonce: nonce, offset: offset)
         guard HandleRoles.claim(key, by: ObjectIdentifier(self)) else { return me.pid }
         switch LeaseWord(at: offset, in: segment.base).claim(for: packedMe, liveness: liveness) {
-        case .taken, .alreadyHeld:
+        case .taken(let previous):
+            if previous != 0 {
+                let role: MailboxError.Role = offset == SegmentLayout.senderRoleOffset ? .sender : .receiver
+                MailboxEvents.emit(MailboxEvent(mailbox: name, kind: .roleTakenOver(role, previousHolder: ProcessIdentity(packed: previous))))
+            }
+            return nil
+        case .alreadyHeld:
             return nil
         case .heldBy(let holder):
             HandleRoles.release(key, by: ObjectIdentifier(self))

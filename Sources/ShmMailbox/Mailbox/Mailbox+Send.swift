@@ -288,6 +288,7 @@ extension Mailbox {
             // room, or its receiver could never make any.
             flushSends()
             if deadline == 0 { return .full }
+            countFullWait()
             try wait(on: spaceEvent, deadline: deadline, attempt)
         }
         if publish {

@@ -157,7 +157,7 @@ final class SegmentChain {
             guard target < Self.generationLimit else {
                 throw .corrupted(reason: "unbounded mailbox \"\(name.name)\" would move on to generation \(target), beyond \(Self.generationLimit)")
             }
-            let (link, created) = try openOrCreate(target)
+            let (link, created) = try openOrCreate(target, messagesBefore: messagesBefore(target))
             // Acquire, after the open: if the segment we got was given back before (and we have
             // just created a fresh one by the same name), whoever gave it back raised the hint
             // before removing it, and we see that here.
@@ -168,12 +168,26 @@ final class SegmentChain {
             }
             writer = link
             raise(writeGeneration, to: target)
+            if created { MailboxEvents.emit(MailboxEvent(mailbox: name.name, kind: .segmentGrown(generation: target))) }
             return
         }
     }
 
-    /// Opens generation `generation`, creating its segment if it does not exist yet.
-    private func openOrCreate(_ generation: UInt64) throws(MailboxError) -> (Link, created: Bool) {
+    /// What a new generation `generation` records as the messages sent before it
+    /// (`SegmentLayout.messagesBeforeOffset`): the writer's generation's record plus its
+    /// `sealedAt`, when the writer moves on from the generation just before; else 0 (not
+    /// recorded). Every creator of one generation computes the same value (`sealedAt` is set
+    /// once), and a wrong one only skews statistics.
+    private func messagesBefore(_ generation: UInt64) -> UInt64 {
+        guard generation == writer.generation &+ 1, let sealedAt = writer.ring.sealedPosition else { return 0 }
+        let before = writer.generation == 0 ? 0 : writer.segment.base.load(fromByteOffset: SegmentLayout.messagesBeforeOffset, as: UInt64.self)
+        guard writer.generation == 0 || before != 0 else { return 0 }
+        return before &+ sealedAt
+    }
+
+    /// Opens generation `generation`, creating its segment (recording `messagesBefore`) if it
+    /// does not exist yet.
+    private func openOrCreate(_ generation: UInt64, messagesBefore: UInt64) throws(MailboxError) -> (Link, created: Bool) {
         let segmentName = Self.segmentName(of: name.name, nonce: nonce, generation: generation)
         while true {
             do throws(MailboxError) {
@@ -182,6 +196,7 @@ final class SegmentChain {
                 let segment = try SharedSegment.createInitialized(segmentName, size: geometry.segmentSize, mode: mode_t(mode)) { base in
                     geometry.write(to: base, mode: mode, creator: me, createdAt: WallClock.nanos(), nonce: nonce)
                     base.storeBytes(of: generation, toByteOffset: SegmentLayout.generationOffset, as: UInt64.self)
+                    base.storeBytes(of: messagesBefore, toByteOffset: SegmentLayout.messagesBeforeOffset, as: UInt64.self)
                     SharedRing.initialize(header: base, geometry: geometry)
                     SegmentGeometry.publish(base)
                     crashPoint(.chainAfterBuild)
@@ -299,6 +314,7 @@ final class SegmentChain {
             let (exchanged, found) = readGeneration.pointee.compareExchange(expected: current, desired: target, ordering: .acquiringAndReleasing)
             if exchanged {
                 crashPoint(.chainAfterRaiseRead)
+                MailboxEvents.emit(MailboxEvent(mailbox: name.name, kind: .segmentsGivenBack(generations: current..<target)))
                 // At most the last 64 generations: older ones went with earlier raises (or the
                 // hint was garbage, and walking it would take forever).
                 let from = max(current, 1, target > 64 ? target - 64 : 0)
@@ -354,27 +370,6 @@ final class SegmentChain {
             found.append((generation, segment, SharedRing(header: segment.base, geometry: read)))
         }
         return found.sorted { $0.generation < $1.generation }
-    }
-
-    /// Messages sent into and taken out of the chain since the mailbox was created: the sum over
-    /// its generations of their rings' `tail` and `head`, each capped at the generation's seal
-    /// (slots claimed past it were given back unused and went elsewhere). Nil once a generation
-    /// has been given back — its counts went with its segment — or when the generations found
-    /// are not exactly 0, 1, 2, … (one was given back or removed during the look). Read-only, a
-    /// snapshot; positions are summed with wrapping arithmetic, so hostile values cannot trap.
-    var messageTotals: (sent: UInt64, received: UInt64)? {
-        let generations = inspectedGenerations()
-        guard !generations.isEmpty,
-              generations.enumerated().allSatisfy({ UInt64($0.offset) == $0.element.generation }) else { return nil }
-        var sent: UInt64 = 0
-        var received: UInt64 = 0
-        for generation in generations {
-            let positions = generation.ring.positions
-            let limit = generation.ring.sealedPosition ?? .max
-            sent &+= min(positions.tail, limit)
-            received &+= min(positions.head, limit)
-        }
-        return (sent, received)
     }
 
     /// The object names (`NAME#g.NONCE`, without `shmmb.`) of every chained segment of `mailbox`

@@ -51,12 +51,4 @@ extension SharedRing {
     var positions: (head: UInt64, tail: UInt64) {
         (head.pointee.load(ordering: .acquiring), tail.pointee.load(ordering: .acquiring))
     }
-
-    /// Where senders stopped using this ring (`sealedAt`, an acquire load, for reporting): nil
-    /// for a bounded ring and for a segment of an unbounded mailbox that is still open.
-    var sealedPosition: UInt64? {
-        guard isChainable else { return nil }
-        let sealedAt = header.atomicUInt64(at: SegmentLayout.sealedAtOffset).pointee.load(ordering: .acquiring)
-        return sealedAt == 0 ? nil : sealedAt
-    }
 }

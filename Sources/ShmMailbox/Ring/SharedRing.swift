@@ -287,6 +287,14 @@ struct SharedRing {
         _ = seal.pointee.compareExchange(expected: 0, desired: max(position, 1), successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
     }
 
+    /// Where this (unbounded) ring was sealed: the number of positions senders used in it; nil
+    /// while it is open and for a bounded ring. For statistics only.
+    var sealedPosition: UInt64? {
+        // Acquire: a snapshot for reporting; `sealedAt` is written once and never changes after.
+        guard let seal, case let sealedAt = seal.pointee.load(ordering: .acquiring), sealedAt != 0 else { return nil }
+        return sealedAt
+    }
+
     /// Whether this (unbounded) ring is sealed and every message written before the seal has been
     /// taken: its receivers move on to the next segment. Call after `tryRead` found it empty.
     func isSealedAndDrained() -> Bool {
@@ -478,25 +486,26 @@ struct SharedRing {
     /// exactly `word`: frees a dead sender's claim (nothing was sent) or a delivered receipt
     /// nobody will collect; and, for a sender (`me`) stopped at `tail` by a message whose receiver
     /// died while reading it, makes that message the newest one, marked redelivered. A receipt
-    /// message whose sender still waits is left to that sender. Returns whether it changed the slot.
-    func repair(stuck word: UInt64, at position: UInt64, by me: UInt32, liveness: some Liveness) -> Bool {
-        guard Self.distance(word, from: position) == 0 else { return false }
+    /// message whose sender still waits is left to that sender. Returns how it changed the slot, or
+    /// nil if it did not.
+    func repair(stuck word: UInt64, at position: UInt64, by me: UInt32, liveness: some Liveness) -> MailboxEvent.SlotRepair? {
+        guard Self.distance(word, from: position) == 0 else { return nil }
         let state = Self.state(of: word)
         let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
         if state == Self.stateClaimed {
             // Acquire-release: only the exact stuck word is replaced; release publishes the slot.
-            guard stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return false }
+            guard stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return nil }
             helpHead()
-            return true
+            return .claimFreed
         }
-        guard state == Self.stateTaken else { return false }
+        guard state == Self.stateTaken else { return nil }
         // Acquire: the kind as the receiver (or a sender abandoning) left it.
         let kind = kindWord(position).pointee.load(ordering: .acquiring) & SegmentLayout.kindMask
         if kind == SegmentLayout.kindDelivered {
             // Acquire-release: as above.
-            return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged
+            return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged ? .receiptFreed : nil
         }
-        if kind == SegmentLayout.kindReceipt && liveness.isAlive(senderIdentity(position)) { return false }
+        if kind == SegmentLayout.kindReceipt && liveness.isAlive(senderIdentity(position)) { return nil }
         // Announce the slot in our lease entry first, as a receiver would, so that if we die
         // holding it the orphan search finds it (Models/shared_ring.pml, F5).
         let entry = Int(me >> LeaseTable.tagBits)
@@ -509,7 +518,7 @@ struct SharedRing {
         // Adopt it (one CAS on the exact word), then hand it to the next lap as a plain message.
         let adopted = Self.makeWord(position: position, state: Self.stateTaken, reference: me)
         // Acquire-release: only one repairer adopts the message; acquire sees its bytes.
-        guard stateWord(position).pointee.compareExchange(expected: word, desired: adopted, ordering: .acquiringAndReleasing).exchanged else { return false }
+        guard stateWord(position).pointee.compareExchange(expected: word, desired: adopted, ordering: .acquiringAndReleasing).exchanged else { return nil }
         crashPoint(.repairAfterAdopt)
         // Relaxed: published by the release store of the state word below. The slot is ours
         // (taken by us) and its sender no longer writes the kind (dead, or it abandoned it).
@@ -517,7 +526,7 @@ struct SharedRing {
         crashPoint(.repairAfterRedeliverMark)
         // Release: the message bytes and kind are visible before the slot reads as full again.
         stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateFull, reference: me), ordering: .releasing)
-        return true
+        return .messageRequeued
     }
 
     /// Slots taken by a receiver that may have died while reading them: for each receiver lease,
