@@ -25,8 +25,10 @@ import ShmboxCLISupport
 /// 2. After the local send completed, before the journal store: the message is in the local
 ///    mailbox, unacknowledged and unrecorded: the server redelivers it and it is sent again, a
 ///    duplicate. This is the one window left: the return from ShmMailbox's send to the one
-///    8-byte store into the mapped journal. (Recording *before* the send instead would turn
-///    this window into a loss.)
+///    8-byte store into the mapped journal, with no system call in between (the receiver's
+///    wake-up is deferred past the store by `Mailbox.batch`; a signal is delivered at a kernel
+///    entry, so only an interrupt landing in those instructions can open it). (Recording
+///    *before* the send instead would turn this window into a loss.)
 /// 3. After the journal store, before the server has the acknowledgement: at start the
 ///    restarted bridge removes every recorded message still in the stream (`settle`): a message
 ///    still there is one never acknowledged, and sequences are never reused within one
@@ -83,9 +85,15 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                         // this return is all that was missing.
                         return
                     }
-                    deliver(bytes)
-                    // The commit point (kill point 2 ends here): one store into the mapped file.
-                    journal.record(sequence, slot: delivered)
+                    // In a batch of its own, so that the receiver's wake-up (a futex syscall, where
+                    // a pending SIGKILL is delivered) comes after the journal store: between the
+                    // message becoming visible and its record there is no system call, and kill
+                    // point 2 shrinks to a few user-mode instructions an interrupt must hit.
+                    local.batch {
+                        deliver(bytes)
+                        // The commit point (kill point 2 ends here): one store into the mapped file.
+                        journal.record(sequence, slot: delivered)
+                    }
                     delivered += 1
                     recent.insert(sequence)
                     progress.count()
