@@ -19,7 +19,7 @@ enum HandleRoles {
 
     /// The holding handle and the pid that recorded it (entries inherited across `fork` name the
     /// parent's pid and are void in the child).
-    private static let holders = Mutex<[Key: (handle: ObjectIdentifier, pid: Int32)]>([:])
+    private static let holders = Locked<[Key: (handle: ObjectIdentifier, pid: Int32)]>([:])
 
     /// Records `handle` as this process's holder of `key`, unless another live handle holds it.
     /// Returns whether `handle` holds it now.

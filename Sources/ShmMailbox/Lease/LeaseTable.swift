@@ -55,8 +55,10 @@ struct LeaseTable {
     }
 
     /// Threads of one process take leases one at a time, so a thread never uses an entry this
-    /// process has claimed before the claiming thread has set its tag.
-    private static let acquiring = Mutex<Void>(())
+    /// process has claimed before the claiming thread has set its tag. (The value counts the
+    /// acquisitions; the lock is what matters. Not `Void`: ThreadSanitizer misreads the accesses
+    /// to a zero-size value as unlocked.)
+    private static let acquiring = Locked<Int>(0)
 
     /// The lease of process `me`: the entry it holds already, else a free entry, else the entry
     /// of a dead process for which `canReclaim` agrees (the caller first repairs what that
@@ -66,7 +68,8 @@ struct LeaseTable {
     /// - Throws: `tooManyParticipants` when every entry belongs to a live process.
     func acquire(for me: UInt64, liveness: some Liveness,
                  canReclaim: (Int) -> Bool) throws(MailboxError) -> (lease: Lease, reclaimed: Bool) {
-        try Self.acquiring.withLock { _ throws(MailboxError) in
+        try Self.acquiring.withLock { acquisitions throws(MailboxError) in
+            acquisitions &+= 1
             for index in 0..<count where holderWord(index).holder == me {
                 // Relaxed: this process set the tag before it released the lock.
                 return (Lease(index: index, tag: tagWord(index).pointee.load(ordering: .relaxed)), false)

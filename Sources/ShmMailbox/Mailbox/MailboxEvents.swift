@@ -28,7 +28,7 @@ public enum MailboxEvents {
         var nextID: UInt64 = 1
     }
 
-    private static let registry = Mutex(Registry())
+    private static let registry = Locked(Registry())
     /// How many observers `registry` holds; read without the lock before each report.
     private static let observerCount = Atomic<Int>(0)
 

@@ -202,7 +202,7 @@ enum Sleepers {
         let bit: Int
     }
 
-    private static let counts = Mutex<[Bit: Int]>([:])
+    private static let counts = Locked<[Bit: Int]>([:])
 
     /// Counts one more sleeper; `set` runs (under the lock) when it is the first.
     static func announce(_ key: Key, bit: Int, set: () -> Void) {

@@ -79,7 +79,7 @@ final class WaitReactor: Sendable {
         var cancelledEarly: Set<UInt64> = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private init() {}
 
