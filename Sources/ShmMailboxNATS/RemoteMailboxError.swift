@@ -2,6 +2,10 @@
 ///
 /// Each `description` says what happened and, where it helps, what to do. Calls that take a
 /// closure also rethrow what the closure throws.
+///
+/// `@nonexhaustive` (SE-0487), like `MailboxError`: a `switch` over it outside this library needs
+/// an `@unknown default`, so new cases break no client.
+@nonexhaustive
 public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The mailbox name breaks the naming rules (1–200 characters of `A–Z a–z 0–9 _ -`).
     case invalidName(String, reason: String)

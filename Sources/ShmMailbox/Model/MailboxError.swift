@@ -7,6 +7,10 @@ import Glibc
 /// Every failure of the library is one of these cases; each `description` says what happened and
 /// what to do about it. Operations that take a closure (`send(count:_:)`, `receive(_:)`) also
 /// rethrow whatever the closure throws.
+///
+/// The type can grow: it is `@nonexhaustive` (SE-0487), so a `switch` over it outside this
+/// library needs an `@unknown default`, and a new case in a later version breaks no client.
+@nonexhaustive
 public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Which side of a one-to-one mailbox a process holds.
     public enum Role: String, Sendable {

@@ -32,6 +32,7 @@ public struct MailboxEvent: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What happened.
+    @nonexhaustive
     public enum Kind: Sendable, Equatable {
         /// A shared-ring slot held by a dead process was repaired (at ring position `position`;
         /// in an unbounded mailbox, of one of its generations).
