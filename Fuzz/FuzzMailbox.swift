@@ -399,6 +399,15 @@ struct MailboxDriver {
         FuzzState.sink &+= sum
     }
 
+    /// `consume` of the bytes a span views, read through the span (bounds-checked loads).
+    static func consume(_ bytes: RawSpan, _ sender: Int32, _ redelivered: Bool) {
+        var sum = UInt64(UInt32(bitPattern: sender)) &+ (redelivered ? 1 : 0)
+        for offset in 0..<bytes.byteCount {
+            sum = sum &* 31 &+ UInt64(bytes.unsafeLoad(fromByteOffset: offset, as: UInt8.self))
+        }
+        FuzzState.sink &+= sum
+    }
+
     struct Thrown: Error {}
 
     func perform(_ op: FuzzOp, on handles: inout [Mailbox?], slot: Int, name: MailboxName, sleeps: inout Int) throws {
@@ -417,7 +426,7 @@ struct MailboxDriver {
         case 1:
             // Zero-copy send: fill every byte of the reserved space.
             _ = try box.trySend(count: size(op.arg, box)) { target in
-                for index in target.indices { target[index] = UInt8(truncatingIfNeeded: index) }
+                for index in 0..<target.byteCount { target.storeBytes(of: UInt8(truncatingIfNeeded: index), toByteOffset: index, as: UInt8.self) }
             }
         case 2:
             if let message = try box.tryReceive() {
@@ -450,7 +459,7 @@ struct MailboxDriver {
         case 11:
             // A zero-copy send whose fill throws: nothing may be sent, the slot is given back.
             _ = try box.trySend(count: size(op.arg, box)) { target in
-                if let first = target.indices.first { target[first] = 0xAB }
+                if target.byteCount > 0 { target.storeBytes(of: UInt8(0xAB), toByteOffset: 0, as: UInt8.self) }
                 throw Thrown()
             }
         case 12:
@@ -480,19 +489,19 @@ struct MailboxDriver {
             }
         case 18:
             // A receive whose body throws: the message is consumed anyway.
-            _ = try box.tryReceive { (bytes: UnsafeRawBufferPointer, sender: Int32) -> Int in
+            _ = try box.tryReceive { (bytes: RawSpan, sender: Int32) -> Int in
                 Self.consume(bytes, sender, false)
                 throw Thrown()
             }
         case 19:
-            let count = try box.receive(timeout: .zero) { (bytes: UnsafeRawBufferPointer, sender: Int32, redelivered: Bool) -> Int in
+            let count = try box.receive(timeout: .zero) { (bytes: RawSpan, sender: Int32, redelivered: Bool) -> Int in
                 Self.consume(bytes, sender, redelivered)
-                return bytes.count
+                return bytes.byteCount
             }
             FuzzState.sink &+= UInt64(count)
         case 20:
             try box.send(count: size(op.arg, box), timeout: .zero) { target in
-                for index in target.indices { target[index] = UInt8(truncatingIfNeeded: index &* 3) }
+                for index in 0..<target.byteCount { target.storeBytes(of: UInt8(truncatingIfNeeded: index &* 3), toByteOffset: index, as: UInt8.self) }
             }
         case 21:
             _ = try box.trySend(String(repeating: "x", count: size(op.arg, box) % 64))
