@@ -67,7 +67,7 @@ do {
     case "receive-batch":
         let box = try Mailbox.open(arguments[1])
         let count = try box.receiveBatch(timeout: .seconds(5)) { bytes, _, redelivered in
-            say("batch: received \(show(String(decoding: bytes, as: UTF8.self))), redelivered: \(redelivered)")
+            say("batch: received \(show(bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })), redelivered: \(redelivered)")
         }
         say("batch of \(count)")
     case "try-receive":
