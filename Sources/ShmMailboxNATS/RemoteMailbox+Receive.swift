@@ -260,6 +260,9 @@ extension RemoteMailbox {
     /// The longest single pull request (see `fetch`).
     static let fetchSlice = Duration.seconds(2)
 
+    /// How long a first receive waits for the consumer of a mailbox being created.
+    static let consumerPatience = Duration.seconds(2)
+
     /// How long a try receive's look lasts (see `fetch`).
     static let tryWindow = Duration.milliseconds(2)
 
@@ -277,8 +280,17 @@ extension RemoteMailbox {
         subscribeOptions.Consumer = strings.make(mapping.consumerName)
         subscribeOptions.ManualAck = true
         var made: OpaquePointer?
-        let (status, code) = connection.jetStreamRequest { code in
-            js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
+        // `create` makes the stream, then its consumer: a handle opened in between (a receiver
+        // started as the creator starts) finds no consumer yet, and waits a little for it.
+        let patience = ContinuousClock.now + Self.consumerPatience
+        var (status, code) = (NATS_OK, jsErrCode(0))
+        while true {
+            (status, code) = connection.jetStreamRequest { code in
+                js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
+            }
+            guard status != NATS_OK, code == JSConsumerNotFoundErr, ContinuousClock.now < patience else { break }
+            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            _ = nanosleep(&pause, nil)
         }
         if status != NATS_OK {
             if try !streamExists() { throw goneError }
