@@ -89,6 +89,8 @@ let package = Package(
         ),
         // Self-checking test messages, shared by the tests and their helper process.
         .target(name: "MailboxTestSupport", path: "Tests/MailboxTestSupport"),
+        // A helper process spawned by a test (MailboxTestPeer, shmbox), for the test targets.
+        .target(name: "PeerProcess", path: "Tests/PeerProcess"),
         // A helper process the tests spawn: it sends, receives and verifies messages.
         .executableTarget(
             name: "MailboxTestPeer",
@@ -176,14 +178,14 @@ let package = Package(
         .testTarget(
             name: "ShmMailboxServiceTests",
             dependencies: [
-                "ShmMailbox", "ShmMailboxService", "MailboxTestSupport", "MailboxTestPeer",
+                "ShmMailbox", "ShmMailboxService", "MailboxTestSupport", "MailboxTestPeer", "PeerProcess",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
             name: "ShmMailboxMetricsTests",
             dependencies: [
-                "ShmMailbox", "ShmMailboxMetrics", "MailboxTestSupport", "MailboxTestPeer",
+                "ShmMailbox", "ShmMailboxMetrics", "MailboxTestSupport", "MailboxTestPeer", "PeerProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -191,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ShmMailboxTests",
-            dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "shmbox"]
+            dependencies: ["ShmMailbox", "CShim", "MailboxTestSupport", "MailboxTestPeer", "PeerProcess", "shmbox"]
         ),
     ]
 )

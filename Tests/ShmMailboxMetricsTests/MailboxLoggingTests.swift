@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import Logging
 import ShmMailbox
 import ShmMailboxMetrics
@@ -79,12 +80,12 @@ struct MailboxLoggingTests {
         try logging { logs in
             let name = uniqueName("owner")
             defer { try? Mailbox.delete(name) }
-            let owner = try startPeer(["own", name, "4"])
+            let owner = try Peer(["own", name, "4"])
             let deadline = ContinuousClock.now + .seconds(30)
             while !FileManager.default.fileExists(atPath: "/dev/shm/shmmb.\(name)"), ContinuousClock.now < deadline {
                 usleep(2_000)
             }
-            kill(owner.processIdentifier, SIGKILL)
+            owner.kill9()
             #expect(killedBySIGKILL(owner))
             #expect(throws: MailboxError.ownerTerminated(name)) { _ = try Mailbox.open(name) }
             let records = logs.records(of: name)

@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import Logging
 import ShmMailbox
 import Synchronization
@@ -16,36 +17,16 @@ func withMailbox<R>(_ label: String, _ options: MailboxOptions, _ body: (String,
     return try body(name, box)
 }
 
-/// Starts `MailboxTestPeer` (built next to the test bundle) with `arguments`.
-func startPeer(_ arguments: [String]) throws -> Process {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    // The bundle's executable may sit inside ShmMailboxPackageTests.xctest.
-    while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("MailboxTestPeer").path),
-          directory.path != "/" {
-        directory.deleteLastPathComponent()
-    }
-    let process = Process()
-    process.executableURL = directory.appendingPathComponent("MailboxTestPeer")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    return process
-}
-
-/// Waits up to 30 s for `process` to end (then kills it); returns whether it ended by SIGKILL.
-func killedBySIGKILL(_ process: Process) -> Bool {
-    let deadline = ContinuousClock.now + .seconds(30)
-    while process.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    return process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+/// Waits up to 30 s for `peer` to end (then kills it); returns whether it ended by SIGKILL.
+func killedBySIGKILL(_ peer: Peer) -> Bool {
+    let result = peer.finish(timeout: .seconds(30))
+    return result.signaled && result.status == SIGKILL
 }
 
 /// Runs `MailboxTestPeer` with `arguments` (a command that kills itself) and waits for it to
 /// end; returns whether it ended by SIGKILL.
 func runPeerUntilKilled(_ arguments: [String]) throws -> Bool {
-    killedBySIGKILL(try startPeer(arguments))
+    killedBySIGKILL(try Peer(arguments))
 }
 
 /// What a `CapturingLogHandler` received.

@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import MailboxTestSupport
 import ServiceLifecycle
 import ShmMailbox
@@ -29,7 +30,7 @@ struct MailboxServiceTests {
             var thread: SenderThread?
             let result = try await whileRunning(group) {
                 switch source {
-                case .process: peer = try Peer(["send", name, "3", "\(count)", "\(TestMessages.headerSize)", "400"])
+                case .process: peer = try Peer(["send", name, "3", "\(count)", "\(TestMessages.headerSize)", "400"], strategy: "block")
                 case .thread: thread = SenderThread(name: name, sender: 3, count: count, maxSize: 400)
                 }
                 #expect(try await eventually { handled.count >= count }, "handled \(handled.count) of \(count)")
@@ -64,7 +65,7 @@ struct MailboxServiceTests {
                 }
             })
             // The sender keeps sending through the shutdown.
-            let peer = paced ? nil : try Peer(["send", name, "5", "\(count)", "\(TestMessages.headerSize)", "200"])
+            let peer = paced ? nil : try Peer(["send", name, "5", "\(count)", "\(TestMessages.headerSize)", "200"], strategy: "block")
             let thread = paced ? SenderThread(name: name, sender: 5, count: count, maxSize: 200, pause: .microseconds(100)) : nil
             let result = try await whileRunning(group) {
                 let started = try await eventually { handled.count >= count / 10 }

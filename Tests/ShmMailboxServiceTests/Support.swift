@@ -1,5 +1,6 @@
 import Foundation
 import MailboxTestSupport
+import PeerProcess
 import ServiceLifecycle
 import ShmMailbox
 import Synchronization
@@ -83,49 +84,6 @@ final class Handled: Sendable {
     var entries: [Entry] { state.withLock { $0.entries } }
     var count: Int { state.withLock { $0.entries.count } }
     var failures: [String] { state.withLock { $0.failures } }
-}
-
-/// The directory holding the test bundle and the package's executables.
-let buildDirectory: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (exe as NSString).deletingLastPathComponent
-}()
-
-/// A `MailboxTestPeer` process spawned by a test (see its main.swift for the commands).
-final class Peer {
-    let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
-
-    /// Starts `MailboxTestPeer` with `arguments`; `strategy` is its wait strategy.
-    init(_ arguments: [String], strategy: String = "block") throws {
-        process.executableURL = URL(fileURLWithPath: buildDirectory + "/MailboxTestPeer")
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["PEER_STRATEGY"] = strategy
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-    }
-
-    /// Waits for a successful exit (at most `timeout`, then kills it) and fails the test
-    /// otherwise; returns stdout.
-    @discardableResult
-    func expectSuccess(timeout: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation) -> String {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            Issue.record("peer \(process.arguments ?? []) did not finish within \(timeout); killed", sourceLocation: sourceLocation)
-        }
-        process.waitUntilExit()
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0 && process.terminationReason == .exit,
-                "peer \(process.arguments ?? []) failed: \(err)", sourceLocation: sourceLocation)
-        return out
-    }
 }
 
 /// A sender on a thread of its own (blocking sends), for senders in this process.

@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import MailboxTestSupport
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import Synchronization
 import MailboxTestSupport
 import Testing

@@ -1,3 +1,4 @@
+import PeerProcess
 import Testing
 @testable import ShmMailbox
 

@@ -1,4 +1,5 @@
 import Foundation
+import PeerProcess
 import MailboxTestSupport
 import Testing
 @testable import ShmMailbox

@@ -26,66 +26,6 @@ func withName<R>(_ label: String, _ body: (String) throws -> R) rethrows -> R {
     return try body(name)
 }
 
-/// The directory holding the test bundle and the package's executables.
-let buildDirectory: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (exe as NSString).deletingLastPathComponent
-}()
-
-/// A helper process (`MailboxTestPeer` or `shmbox`) spawned by a test.
-final class Peer {
-    let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
-
-    /// Starts `MailboxTestPeer` (or another of the package's `executable`s, or the program at
-    /// `executablePath`) with `arguments`.
-    /// `crashAt` arms a crash point in the peer (`SHMMB_CRASH_AT`, see `CrashPoint`).
-    init(_ arguments: [String], strategy: String? = nil, executable: String = "MailboxTestPeer", executablePath: String? = nil,
-         crashAt: String? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: executablePath ?? buildDirectory + "/" + executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        if let strategy { environment["PEER_STRATEGY"] = strategy }
-        if let crashAt { environment["SHMMB_CRASH_AT"] = crashAt }
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// Sends SIGKILL.
-    func kill9() {
-        kill(process.processIdentifier, SIGKILL)
-    }
-
-    /// Waits for the process to end (at most `timeout`, then kills it) and returns what it said.
-    @discardableResult
-    func finish(timeout: Duration = .seconds(120)) -> (status: Int32, signaled: Bool, stdout: String, stderr: String) {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
-        if process.isRunning {
-            kill9()
-            process.waitUntilExit()
-            Issue.record("peer \(process.arguments ?? []) did not finish within \(timeout); killed")
-        }
-        process.waitUntilExit()
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (process.terminationStatus, process.terminationReason == .uncaughtSignal, out, err)
-    }
-
-    /// Waits for a successful exit and fails the test otherwise; returns stdout.
-    @discardableResult
-    func expectSuccess(timeout: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation) -> String {
-        let result = finish(timeout: timeout)
-        #expect(result.status == 0 && !result.signaled, "peer \(process.arguments ?? []) failed: \(result.stderr)", sourceLocation: sourceLocation)
-        return result.stdout
-    }
-}
-
 /// Forks a child that runs `body` (raw memory and system calls only: no allocation, no locks,
 /// no Swift runtime work) and leaves with `_exit(body())`. Returns the child's exit status.
 func forkRaw(_ body: () -> Int32) -> Int32 {
