@@ -241,9 +241,13 @@ extension RemoteMailbox {
                 natsMsgList_Destroy(&list)
                 if !prefetched.isEmpty { return }
             } else if status == NATS_TIMEOUT || status == NATS_NOT_FOUND {
-                // Nothing came in time.
-                // After a whole slice (not after a try's short look): is the mailbox still there?
-                if expires >= Self.fetchSlice, try !streamExists() { throw goneError }
+                // Nothing came in time. Once per slice of waiting, however short the calls
+                // that make it up (a relay's quarter-second receives): is the mailbox still
+                // there, and still the one this handle opened?
+                if ContinuousClock.now - lastPresenceCheck >= Self.fetchSlice {
+                    lastPresenceCheck = .now
+                    try checkPresence()
+                }
             } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
                 throw .closed
             } else if try !streamExists() {
@@ -255,6 +259,20 @@ extension RemoteMailbox {
             }
             if let deadline, ContinuousClock.now >= deadline { return }
         }
+    }
+
+    /// Throws `goneError` when the mailbox's stream is gone or was deleted and created again
+    /// (another nonce); an unreachable server is left to the fetches, which wait for it.
+    private func checkPresence() throws(RemoteMailboxError) {
+        let current: String
+        do {
+            current = try incarnation
+        } catch .notFound, .notAMailbox {
+            throw goneError
+        } catch {
+            return
+        }
+        if current != nonce { throw goneError }
     }
 
     /// The longest single pull request (see `fetch`).
@@ -289,8 +307,7 @@ extension RemoteMailbox {
                 js_PullSubscribe(&made, connection.jetStream, mapping.consumerFilter, mapping.consumerName, nil, &subscribeOptions, &code)
             }
             guard status != NATS_OK, code == JSConsumerNotFoundErr, ContinuousClock.now < patience else { break }
-            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
-            _ = nanosleep(&pause, nil)
+            sleepFor(.milliseconds(20))
         }
         if status != NATS_OK {
             if try !streamExists() { throw goneError }

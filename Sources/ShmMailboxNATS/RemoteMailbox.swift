@@ -65,6 +65,10 @@ public final class RemoteMailbox {
     /// When this handle's right to receive from a system-owned mailbox was last confirmed.
     var rightConfirmed: ContinuousClock.Instant?
     var lastOwnerCheck = ContinuousClock.now - .seconds(60)
+    /// The nonce of the stream this handle opened (see `incarnation`).
+    let nonce: String
+    /// When a receive that found nothing last checked that the mailbox is still there.
+    var lastPresenceCheck = ContinuousClock.now
 
     init(connection: NATSConnection, mapping: StreamMapping, settings: StreamMapping.Settings) {
         self.connection = connection
@@ -76,6 +80,7 @@ public final class RemoteMailbox {
         ownership = settings.ownership
         handshakeTimeout = connection.options.requestTimeout
         redeliveryDelay = settings.redeliveryDelay
+        nonce = settings.nonce
         senderID = "\(Self.randomHex()).\(getpid())"
     }
 

@@ -47,12 +47,6 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     private let journal: ImportJournal
     private let batch: Int
     private var recent = RecentSequences(capacity: 1 << 16)
-    /// The remote stream's identity when the relay started (see `recover`).
-    private var incarnation: String?
-    /// When the relay, idle, last checked that the remote mailbox is still there.
-    private var lastPresenceCheck = ContinuousClock.now
-    /// How often an idle relay checks that (its short fetches do not notice a deletion).
-    static let presenceInterval = Duration.seconds(2)
 
     init(remote: RemoteMailbox, local: Mailbox, journal: ImportJournal, batch: Int) {
         self.remote = remote
@@ -65,9 +59,7 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     /// Settles what a killed run left (kill points 3 and 4). Must run before the first fetch.
     func recover() throws(CLIFailure) {
         do {
-            let current = try remote.incarnation
-            incarnation = current
-            journal.adopt(incarnation: current)
+            journal.adopt(incarnation: try remote.incarnation)
         } catch {
             throw CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus)
         }
@@ -101,7 +93,6 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                 // The batch's acknowledgements are confirmed: the slots are no longer needed.
                 journal.clear(count: delivered)
             } catch RemoteMailboxError.timedOut {
-                checkPresence()
                 continue
             } catch let error as RemoteMailboxError {
                 switch error {
@@ -162,25 +153,6 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
             }
         }
         journal.clear(count: ImportJournal.capacity)
-    }
-
-    /// Ends the bridge (69) when the remote mailbox was deleted, or deleted and created again,
-    /// while the relay waited with nothing in hand: fetches of a quarter second never check on
-    /// their own. A connection error is left to the fetches, which wait for the reconnect.
-    private func checkPresence() {
-        guard ContinuousClock.now - lastPresenceCheck >= Self.presenceInterval else { return }
-        lastPresenceCheck = .now
-        do {
-            let current = try remote.incarnation
-            if let incarnation, current != incarnation {
-                terminate(CLIFailure("remote mailbox '\(remote.name)' was deleted and created again; start the bridge again to relay from the new one",
-                                     status: .unavailable))
-            }
-        } catch .notFound, .deleted, .notAMailbox {
-            terminate(CLIFailure("remote mailbox '\(remote.name)' is gone (deleted)", status: .unavailable))
-        } catch {
-            // Not reachable just now: the fetches wait for the connection.
-        }
     }
 
     private func sleepBriefly() {
