@@ -32,6 +32,20 @@ func cpuTicks(_ pid: Int32) -> Int? {
     return user + system
 }
 
+/// `cpuTicks(pid)` once it has stopped rising (the same over a 200 ms look), after at least
+/// 300 ms and at most 10 s; nil if the process is gone.
+func settledCPUTicks(_ pid: Int32) -> Int? {
+    usleep(300_000)
+    let deadline = ContinuousClock.now + .seconds(10)
+    var last = cpuTicks(pid)
+    while let ticks = last, ContinuousClock.now < deadline {
+        usleep(200_000)
+        last = cpuTicks(pid)
+        if last == ticks { break }
+    }
+    return last
+}
+
 /// A liveness oracle for tests: alive unless listed dead; runs `onCheck` before answering.
 final class ScriptedLiveness: Liveness, @unchecked Sendable {
     let dead: Set<UInt64>
@@ -455,8 +469,10 @@ extension MultiProcess {
                 let holder = try Peer(["receive-one", name], strategy: "block")
                 #expect(eventually { box.segment.base.atomicUInt64(at: SegmentLayout.receiverRoleOffset).pointee.load(ordering: .acquiring) != 0 })
                 let standby = try Peer(["receive-one", name, "wait"], strategy: "block")
-                usleep(300_000)
-                let before = try #require(cpuTicks(standby.pid))
+                // Measure from when it has settled into its wait: on a loaded machine starting a
+                // Swift process (loading the runtime, opening the mailbox) takes longer than a
+                // fixed pause, and its CPU time would count against the sleep.
+                let before = try #require(settledCPUTicks(standby.pid))
                 usleep(3_000_000)
                 let after = try #require(cpuTicks(standby.pid))
                 #expect(after - before <= 3, "the standby receiver used \(after - before) ticks in 3 s")
