@@ -13,7 +13,7 @@ extension Endpoint {
     nonisolated(nonsending)
     public func receive(timeout: Duration? = nil) async throws -> Endpoint.Message {
         var message: Endpoint.Message?
-        _ = try await receiveAnyAsync(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, redelivered, from in
+        _ = try await receiveAnyAsync(limit: 1, timeout: timeout) { bytes, pid, redelivered, from in
             message = Endpoint.Message(from: from, message: Mailbox.Message(bytes: [UInt8](bytes), sender: pid, isRedelivered: redelivered))
         }
         return message!
@@ -24,7 +24,7 @@ extension Endpoint {
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) async throws -> R {
         var result: R?
-        _ = try await receiveAnyAsync(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
+        _ = try await receiveAnyAsync(limit: 1, timeout: timeout) { bytes, pid, _, from in
             result = try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
         return result!
@@ -35,7 +35,7 @@ extension Endpoint {
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
                              _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) async throws -> Int {
-        try await receiveAnyAsync(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
+        try await receiveAnyAsync(limit: limit, timeout: timeout) { bytes, pid, _, from in
             try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
     }
@@ -136,15 +136,16 @@ extension Endpoint {
 
     // MARK: Engine
 
+    /// `timeout` becomes a deadline only once the first attempt found nothing.
     nonisolated(nonsending)
-    private func receiveAnyAsync(limit: Int, deadline: UInt64,
+    private func receiveAnyAsync(limit: Int, timeout: Duration?,
                                  _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) async throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }
         try Task.checkCancellation()
         var taken = try takeAny(limit: limit, body)
         if taken > 0 { return taken }
-        if deadline == 0 { throw MailboxError.timedOut }
+        let deadline = Mailbox.deadline(timeout)
         // Every sender rings the doorbell after each message (or batch), whichever link it uses.
         try await Waiter.waitAsync(strategy: options.waitStrategy, deadline: deadline, on: home.doorbell,
                                    as: EndpointLayout.holderSleeperBit, keepAlive: WaitReactor.KeepAlive(object: home.segment),

@@ -26,7 +26,7 @@ extension Mailbox {
     nonisolated(nonsending)
     public func receive(timeout: Duration? = nil) async throws -> Message {
         var message: Message?
-        try await receiveAsync(deadline: Self.deadline(timeout)) { bytes, sender, redelivered in
+        try await receiveAsync(timeout: timeout) { bytes, sender, redelivered in
             message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
         }
         return message!
@@ -39,7 +39,7 @@ extension Mailbox {
     public func receive<R>(timeout: Duration? = nil,
                            _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) async throws -> R {
         var result: R?
-        try await receiveAsync(deadline: Self.deadline(timeout)) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
+        try await receiveAsync(timeout: timeout) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         return result!
     }
 
@@ -51,7 +51,7 @@ extension Mailbox {
                              _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) async throws -> Int {
         guard limit > 0 else { return 0 }
         var count = 0
-        try await receiveAsync(deadline: Self.deadline(timeout)) { phase throws -> Bool in
+        try await receiveAsync(timeout: timeout) { phase throws -> Bool in
             count = try receiveMany(limit: limit, deadline: 0, phase: phase) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
             return count > 0
         }
@@ -178,7 +178,7 @@ extension Mailbox {
     /// Sends the bytes of `value` (read back with `Message.load(as:)`), suspending while full.
     nonisolated(nonsending)
     public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) async throws {
-        _ = try await sendAsync(count: MemoryLayout<T>.size, deadline: Self.deadline(timeout), completion: .queued) { target in
+        _ = try await sendAsync(count: MemoryLayout<T>.size, timeout: timeout, completion: .queued) { target in
             withUnsafeBytes(of: value) { target.copyMemory(from: $0) }
         }
     }
@@ -189,9 +189,8 @@ extension Mailbox {
     nonisolated(nonsending)
     public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil,
                                                until completion: Completion) async throws -> Delivery? {
-        let deadline = Self.deadline(timeout)
         let count = bytes.count
-        return try await sendAsync(count: count, deadline: deadline, completion: completion) { target in
+        return try await sendAsync(count: count, timeout: timeout, completion: completion) { target in
             if bytes.withContiguousStorageIfAvailable({ target.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
                 _ = target.initializeMemory(as: UInt8.self, from: bytes)
             }
@@ -210,7 +209,7 @@ extension Mailbox {
     /// when `fill` returns. If `fill` throws, nothing is delivered and its error is rethrown.
     nonisolated(nonsending)
     public func send(count: Int, timeout: Duration? = nil, _ fill: (inout MutableRawSpan) throws -> Void) async throws {
-        _ = try await sendAsync(count: count, deadline: Self.deadline(timeout), completion: .queued) { buffer in
+        _ = try await sendAsync(count: count, timeout: timeout, completion: .queued) { buffer in
             var span = MutableRawSpan(_unsafeBytes: buffer)
             try fill(&span)
         }
@@ -221,21 +220,25 @@ extension Mailbox {
     /// Takes one message through `take` (the non-blocking engine: true once it took one),
     /// suspending until `deadline` while there is none.
     nonisolated(nonsending)
-    private func receiveAsync(deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) async throws {
-        try await receiveAsync(deadline: deadline) { phase throws -> Bool in
+    private func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) async throws {
+        try await receiveAsync(timeout: timeout) { phase throws -> Bool in
             try receiveOne(deadline: 0, phase: phase, release: true, body)
         }
     }
 
+    /// `timeout` becomes a deadline only once the first attempt found nothing: a call that need not
+    /// wait reads no clock.
     nonisolated(nonsending)
-    private func receiveAsync(deadline: UInt64, _ take: (Waiter.Phase) throws -> Bool) async throws {
+    private func receiveAsync(timeout: Duration?, _ take: (Waiter.Phase) throws -> Bool) async throws {
         try Task.checkCancellation()
+        var deadline: UInt64?
         do {
             if try take(.spinning) { return }
         } catch {
             // An exclusive mailbox whose turn another process holds: wait for the turn if asked to.
             guard let failure = error as? MailboxError, Self.isReceiverBusy(failure), whenReceiverBusy == .wait else { throw error }
-            try await waitAsync(on: roleEvent, deadline: deadline) { _ in
+            deadline = Self.deadline(timeout)
+            try await waitAsync(on: roleEvent, deadline: deadline!) { _ in
                 do {
                     try takeRole(LeaseTable.roleReceived, deadline: 0)
                     return true
@@ -246,12 +249,12 @@ extension Mailbox {
             }
             if try take(.spinning) { return }
         }
-        if deadline == 0 { throw MailboxError.timedOut }
+        let due = deadline ?? Self.deadline(timeout)
         // A zero-capacity mailbox's non-blocking senders hand their message to a receiver that
         // waits: say that we do.
         if isRendezvous, let lease { messageEvent.enterWaiting(as: lease.index) }
         defer { if isRendezvous, let lease { messageEvent.leaveWaiting(as: lease.index) } }
-        try await waitAsync(on: messageEvent, deadline: deadline, take)
+        try await waitAsync(on: messageEvent, deadline: due, take)
     }
 
     private static func isReceiverBusy(_ error: MailboxError) -> Bool {
@@ -259,23 +262,28 @@ extension Mailbox {
         return false
     }
 
-    /// Writes one message (filled by `fill`), suspending until `deadline` while the mailbox is
-    /// full, and for `.received` (or on a zero-capacity mailbox) until a receiver has taken it.
+    /// Writes one message (filled by `fill`), suspending while the mailbox is full, and for
+    /// `.received` (or on a zero-capacity mailbox) until a receiver has taken it; at most
+    /// `timeout` in all (read from the clock only once the first attempt found no room or the
+    /// send must wait for its receiver).
     nonisolated(nonsending)
-    func sendAsync(count: Int, deadline: UInt64, completion: Completion,
+    func sendAsync(count: Int, timeout: Duration?, completion: Completion,
                    _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws -> SendResult {
         try Task.checkCancellation()
+        var deadline: UInt64?
         if try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) == .full {
             countFullWait()
-            try await waitAsync(on: spaceEvent, deadline: deadline) { _ in
+            deadline = Self.deadline(timeout)
+            try await waitAsync(on: spaceEvent, deadline: deadline!) { _ in
                 try sendReserving(count: count, deadline: 0, completion: completion, collectingReceipt: false, fill) != .full
             }
         }
         guard completion == .received || isRendezvous else { return .queued }
+        let due = deadline ?? Self.deadline(timeout)
         let written = state.pointee.written
         if let writtenTo = state.pointee.writtenTo {
-            return try await awaitReceiptAsync(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)
+            return try await awaitReceiptAsync(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: due)
         }
-        return try await awaitConsumptionAsync(upTo: written, deadline: deadline)
+        return try await awaitConsumptionAsync(upTo: written, deadline: due)
     }
 }
