@@ -1,25 +1,15 @@
 import Dispatch
 import Synchronization
 
-/// Runs async calls to completion on the calling thread, for `shm-async`: ringbench's timed loops
-/// are synchronous, so each call that must wait is handed to one long-lived task that prefers
-/// this executor and makes the calls one after another, as a program written in async code
-/// would from its receive loop. Every job of that task (taking the next call, and each resumption
-/// after a suspension, such as the `WaitReactor` resuming a parked receive) is enqueued here and
-/// run by the thread that waits for the result, as a cooperative pool thread would run it. A
-/// call costs one continuation resumed and one suspension on top of the async call itself; a
-/// parked call also costs the same thread wake-up it costs an async program.
+/// Runs an async body to completion on the calling thread, for `shm-async`: the body is a task
+/// that prefers this executor, so each of its jobs (its start, and each resumption after a
+/// suspension, such as the `WaitReactor` resuming a parked receive) is enqueued here and run by
+/// the thread that waits for the result, as a cooperative pool thread would run it. While the
+/// task is suspended that thread sleeps on a semaphore, as an idle pool thread does.
 final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
-    // Unchecked: `jobs` is behind its mutex and `ready` is thread-safe; `pending`, `idle` and
-    // `started` are used on the calling thread only (by `run`, and by the serving task, whose
-    // every job `run` runs on that thread).
+    // Unchecked: `jobs` is behind its mutex and `ready` is thread-safe.
     private let jobs = Mutex<[UnownedJob]>([])
     private let ready = DispatchSemaphore(value: 0)
-    /// The call the serving task makes next.
-    private var pending: (() async -> Void)?
-    /// The serving task, suspended until there is a call.
-    private var idle: CheckedContinuation<Void, Never>?
-    private var started = false
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
@@ -27,28 +17,22 @@ final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
         ready.signal()
     }
 
-    /// What a run produced; written and read on the calling thread only.
+    /// What the task produced; written by the task and read after it finished, both on the
+    /// calling thread.
     private final class Outcome<T>: @unchecked Sendable {
         var result: Result<T, any Error>?
     }
 
-    /// Runs `body` in the serving task, on this thread, and returns what it returns (or throws
-    /// what it throws).
+    /// Runs `body` as a task on this thread, and returns what it returns (or throws what it
+    /// throws).
     func run<T>(_ body: sending @escaping () async throws -> T) throws -> T {
         let outcome = Outcome<T>()
-        pending = {
+        Task(executorPreference: self) {
             do {
                 outcome.result = .success(try await body())
             } catch {
                 outcome.result = .failure(error)
             }
-        }
-        if let idle {
-            self.idle = nil
-            idle.resume()           // enqueues the serving task's next job here
-        } else if !started {
-            started = true
-            Task(executorPreference: self) { await self.serve() }
         }
         while outcome.result == nil {
             ready.wait()
@@ -58,23 +42,10 @@ final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
         }
         return try outcome.result!.get()
     }
-
-    /// The serving task: makes each call handed over, then waits for the next.
-    private func serve() async {
-        while true {
-            if let call = pending {
-                pending = nil
-                await call()
-            } else {
-                await withCheckedContinuation { idle = $0 }
-            }
-        }
-    }
 }
 
-/// Lets `shm-async`'s link hand its mailbox and closures to the serving task, which runs on the
-/// calling thread while that thread waits (`CallingThreadExecutor.run`): nothing else touches
-/// them meanwhile.
+/// Lets `AsyncDriver` hand a loop's closure to the task that runs it on the calling thread while
+/// that thread waits (`CallingThreadExecutor.run`): nothing else touches it meanwhile.
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
 }

@@ -53,7 +53,7 @@ final class MailboxSetup: TransportSetup {
         if plan.shape != .pingPong { parts.append("batch \(plan.batch)") }
         parts.append("receiver copies each message out")
         if plan.transport == .shmAsync {
-            parts.append("async calls where a side must wait (a task per call on the caller's thread)")
+            parts.append("async calls, each side's loop one task on its own thread")
         }
         return parts.joined(separator: ", ")
     }
@@ -69,10 +69,11 @@ final class MailboxSetup: TransportSetup {
 
     func parentLink(watchdog: Watchdog) throws -> Link {
         if plan.shape == .pingPong {
-            return MailboxLink(inbox: boxes[1], outbox: boxes[0], size: plan.size, watchdog: watchdog,
-                               async: plan.transport == .shmAsync)
+            return MailboxLink.make(inbox: boxes[1], outbox: boxes[0], size: plan.size, watchdog: watchdog,
+                                    async: plan.transport == .shmAsync)
         }
-        return MailboxLink(inbox: boxes[0], outbox: nil, size: plan.size, watchdog: watchdog, async: plan.transport == .shmAsync)
+        return MailboxLink.make(inbox: boxes[0], outbox: nil, size: plan.size, watchdog: watchdog,
+                                async: plan.transport == .shmAsync)
     }
 
     func peersReady() {
@@ -91,10 +92,11 @@ final class MailboxSetup: TransportSetup {
             let first = try Mailbox.open(try endpoint.string("name"), waitStrategy: strategy)
             if plan.shape == .pingPong {
                 let reply = try Mailbox.open(try endpoint.string("reply"), waitStrategy: strategy)
-                return MailboxLink(inbox: first, outbox: reply, size: plan.size, watchdog: watchdog,
-                                   async: plan.transport == .shmAsync)
+                return MailboxLink.make(inbox: first, outbox: reply, size: plan.size, watchdog: watchdog,
+                                        async: plan.transport == .shmAsync)
             }
-            return MailboxLink(inbox: nil, outbox: first, size: plan.size, watchdog: watchdog, async: plan.transport == .shmAsync)
+            return MailboxLink.make(inbox: nil, outbox: first, size: plan.size, watchdog: watchdog,
+                                    async: plan.transport == .shmAsync)
         } catch let error as MailboxError {
             throw BenchError.mailbox(operation: "Mailbox.open", description: error.description)
         }
@@ -106,38 +108,35 @@ final class MailboxSetup: TransportSetup {
 ///
 /// Blocking calls wait in slices of a second and ask the watchdog in between, so a peer that died
 /// cannot strand this side.
-///
-/// `shm-async` (`async: true`) makes the same non-blocking attempts first (the async calls make
-/// them too) and waits with the async calls instead of the blocking ones, each run on this
-/// thread by a `CallingThreadExecutor`.
-final class MailboxLink: Link {
-    private let inbox: Mailbox?
-    private let outbox: Mailbox?
-    private let buffer: ByteBuffer
-    private let watchdog: Watchdog
-    private let asyncRunner: CallingThreadExecutor?
+class MailboxLink: Link {
+    let inbox: Mailbox?
+    let outbox: Mailbox?
+    let buffer: ByteBuffer
+    let watchdog: Watchdog
 
     static let slice: Duration = .seconds(1)
 
-    init(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog, async: Bool = false) {
+    init(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog) {
         self.inbox = inbox
         self.outbox = outbox
         self.buffer = ByteBuffer(count: inbox == nil ? 1 : size)
         self.watchdog = watchdog
-        asyncRunner = async ? CallingThreadExecutor() : nil
     }
 
-    /// Runs `wait` (a blocking call with a one-second timeout) or, for `shm-async`, `waitAsync`
-    /// (the same call in async form) until it succeeds, asking the watchdog after each timeout.
-    private func untilDone<R>(_ wait: () throws -> R, _ waitAsync: (Mailbox) async throws -> R, on box: Mailbox) throws -> R {
+    /// `shm`'s link, or with `async` `shm-async`'s.
+    static func make(inbox: Mailbox?, outbox: Mailbox?, size: Int, watchdog: Watchdog, async: Bool) -> MailboxLink {
+        async ? AsyncMailboxLink(inbox: inbox, outbox: outbox, size: size, watchdog: watchdog)
+              : MailboxLink(inbox: inbox, outbox: outbox, size: size, watchdog: watchdog)
+    }
+
+    /// Runs `wait` (a call with a one-second timeout) until it succeeds, asking the watchdog after
+    /// each timeout; other mailbox errors become `BenchError`s naming `operation`.
+    private func untilDone<R>(_ operation: String, _ wait: () throws(MailboxError) -> R) throws -> R {
         while true {
-            do {
-                guard let asyncRunner else { return try wait() }
-                return try withoutActuallyEscaping(waitAsync) { waitAsync in
-                    let call = UncheckedSendable(value: (box, waitAsync))
-                    return try asyncRunner.run { try await call.value.1(call.value.0) }
-                }
-            } catch let error as MailboxError where error == .timedOut {
+            do throws(MailboxError) {
+                return try wait()
+            } catch {
+                guard error == .timedOut else { throw BenchError.mailbox(operation: operation, description: error.description) }
                 try watchdog.checkPeer()
             }
         }
@@ -145,16 +144,9 @@ final class MailboxLink: Link {
 
     func send(_ message: UnsafeRawBufferPointer) throws {
         guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
-        do {
+        try untilDone("send") { () throws(MailboxError) in
             if try outbox.trySend(message) { return }
-        } catch {
-            throw BenchError.mailbox(operation: "send", description: error.description)
-        }
-        do {
-            try untilDone({ try outbox.send(message, timeout: Self.slice) },
-                          { try await $0.send(message, timeout: Self.slice) }, on: outbox)
-        } catch let error as MailboxError {
-            throw BenchError.mailbox(operation: "send", description: error.description)
+            try outbox.send(message, timeout: Self.slice)
         }
     }
 
@@ -187,8 +179,7 @@ final class MailboxLink: Link {
         guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
         let target = buffer
         // Each message is copied out (as `recv` would) before `body` sees it; the ring space of
-        // the whole batch is released together when `receiveBatch` returns. (`body` only runs
-        // before this returns, also in the async call, which runs to completion on this thread.)
+        // the whole batch is released together when `receiveBatch` returns.
         return try withoutActuallyEscaping(body) { body in
             let copyOut = { (bytes: RawSpan, _: Int32) throws in
                 try body(try target.copyIn(bytes))
@@ -196,9 +187,13 @@ final class MailboxLink: Link {
             do {
                 let taken = try inbox.tryReceiveBatch(limit: limit, copyOut)
                 if taken > 0 { return taken }
-                return try untilDone({ try inbox.receiveBatch(limit: limit, timeout: Self.slice, copyOut) },
-                                     { try await $0.receiveBatch(limit: limit, timeout: Self.slice) { bytes, sender, _ in try copyOut(bytes, sender) } },
-                                     on: inbox)
+                while true {
+                    do {
+                        return try inbox.receiveBatch(limit: limit, timeout: Self.slice, copyOut)
+                    } catch let error as MailboxError where error == .timedOut {
+                        try watchdog.checkPeer()
+                    }
+                }
             } catch let error as MailboxError {
                 throw BenchError.mailbox(operation: "receive", description: error.description)
             }
@@ -216,9 +211,13 @@ final class MailboxLink: Link {
         do {
             if let length = try inbox.tryReceive(copyOut) { return length }
             guard wait else { return nil }
-            return try untilDone({ try inbox.receive(timeout: Self.slice, copyOut) },
-                                 { try await $0.receive(timeout: Self.slice) { bytes, sender, _ in try copyOut(bytes, sender) } },
-                                 on: inbox)
+            while true {
+                do {
+                    return try inbox.receive(timeout: Self.slice, copyOut)
+                } catch let error as MailboxError where error == .timedOut {
+                    try watchdog.checkPeer()
+                }
+            }
         } catch let error as MailboxError {
             throw BenchError.mailbox(operation: "receive", description: error.description)
         }
@@ -227,6 +226,77 @@ final class MailboxLink: Link {
     func close() {
         inbox?.close()
         outbox?.close()
+    }
+}
+
+/// `shm-async`'s link: the same mailboxes, waited on with the async calls. Each async call makes
+/// the non-blocking attempt first (so a call that need not wait costs what `trySend` or
+/// `tryReceive` costs), spins briefly, then suspends on the wait reactor.
+final class AsyncMailboxLink: MailboxLink, AsyncLink {
+    /// Runs `call` (an async call with a one-second timeout) until it succeeds, asking the
+    /// watchdog after each timeout; other mailbox errors become `BenchError`s naming `operation`.
+    private func untilDone<R>(_ operation: String, _ call: () async throws -> R) async throws -> R {
+        while true {
+            do {
+                return try await call()
+            } catch {
+                guard let failure = error as? MailboxError else { throw error }
+                guard failure == .timedOut else { throw BenchError.mailbox(operation: operation, description: failure.description) }
+                try watchdog.checkPeer()
+            }
+        }
+    }
+
+    func send(_ message: UnsafeRawBufferPointer) async throws {
+        guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
+        try await untilDone("send") { try await outbox.send(message, timeout: Self.slice) }
+    }
+
+    func receive() async throws -> UnsafeRawBufferPointer {
+        guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
+        let target = buffer
+        let length = try await untilDone("receive") {
+            try await inbox.receive(timeout: Self.slice) { bytes, _, _ in try target.copyIn(bytes).count }
+        }
+        return target.bytes(length)
+    }
+
+    func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
+                   fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) async throws {
+        guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
+        let bytes = UnsafeRawBufferPointer(message)
+        var index = 0
+        while index < count {
+            // As many as fit, published with one tail store; the first that does not fit waits
+            // for room in an async send (it is already in `message`).
+            var full = false
+            try outbox.batch {
+                while index < count {
+                    try fill(index, message)
+                    let sent: Bool
+                    do throws(MailboxError) {
+                        sent = try outbox.trySend(bytes)
+                    } catch {
+                        throw BenchError.mailbox(operation: "send", description: error.description)
+                    }
+                    guard sent else { full = true; return }
+                    index += 1
+                }
+            }
+            if full {
+                try await send(bytes)
+                index += 1
+            }
+        }
+    }
+
+    func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) async throws -> Int {
+        guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
+        let target = buffer
+        // Copied out before `body` sees it, as in the synchronous link.
+        return try await untilDone("receive") {
+            try await inbox.receiveBatch(limit: limit, timeout: Self.slice) { bytes, _, _ in try body(try target.copyIn(bytes)) }
+        }
     }
 }
 

@@ -61,75 +61,142 @@ enum Peer {
     /// Sends `config.total` messages (or until `capSeconds` of timed sending are up), in batches
     /// of `plan.batch`; the last one carries the last flag.
     static func sendStream(_ link: Link, _ config: PeerConfig) throws -> Figures {
-        let size = config.plan.size
-        let codec = MessageCodec(size: size, mode: config.verify)
-        let buffer = ByteBuffer(count: size)
-        let message = buffer.mutableBytes(size)
-        let sender = config.index
-        let corruptAt = config.corruptAt ?? -1
-        let batch = max(1, config.plan.batch)
-        var total = config.total
-        let warmup = min(config.warmup, total - 1)
-        var sequence = 0
-        var started: UInt64 = 0
-        var cpuStart = 0.0
-        let capNanos = config.capSeconds > 0 ? UInt64(config.capSeconds * 1e9) : UInt64.max
-
-        // Sends messages first..<first + count. The closure is passed straight to sendBatch (not
-        // stored), and captures only constants, so its hot path has no exclusivity checks.
-        func sendBatch(from first: Int, count: Int, last: Int) throws {
-            try link.sendBatch(count: count, buffer: message) { index, target in
-                let number = first + index
-                codec.write(MessageHeader(sequence: number, sender: sender, last: number == last), into: target.baseAddress!)
-                if number == corruptAt { Self.corrupt(target, codec) }
+        var stream = SendStream(config)
+        let buffer = ByteBuffer(count: config.plan.size)
+        let message = buffer.mutableBytes(config.plan.size)
+        if let link = link as? AsyncLink {
+            return try AsyncDriver.run {
+                while let batch = stream.nextBatch() {
+                    try await link.sendBatch(count: batch.count, buffer: message) { index, target in
+                        batch.fill(index, target)
+                    }
+                }
+                return stream.figures()
             }
         }
-        while sequence < warmup {
-            let count = min(batch, warmup - sequence)
-            try sendBatch(from: sequence, count: count, last: total - 1)
-            sequence += count
+        while let batch = stream.nextBatch() {
+            // The closure captures only a constant, so its hot path has no exclusivity checks.
+            try link.sendBatch(count: batch.count, buffer: message) { index, target in batch.fill(index, target) }
         }
-        cpuStart = Sys.cpuSeconds()
-        started = Sys.nanos()
-        while sequence < total {
-            if capNanos != .max, Sys.nanos() &- started >= capNanos { total = sequence + 1 }
-            let count = min(batch, total - sequence)
-            try sendBatch(from: sequence, count: count, last: total - 1)
-            sequence += count
+        return stream.figures()
+    }
+
+    /// `sendStream`'s state: which messages go in the next batch, and the clock.
+    struct SendStream {
+        /// Messages `first ..< first + count`.
+        struct Batch {
+            let first: Int
+            let count: Int
+            let last: Int
+            let sender: Int
+            let corruptAt: Int
+            let codec: MessageCodec
+
+            /// Writes message `first + index` into `target`.
+            func fill(_ index: Int, _ target: UnsafeMutableRawBufferPointer) {
+                let number = first + index
+                codec.write(MessageHeader(sequence: number, sender: sender, last: number == last), into: target.baseAddress!)
+                if number == corruptAt { Peer.corrupt(target, codec) }
+            }
         }
-        let seconds = Double(Sys.nanos() &- started) / 1e9
-        return Figures(cpuSeconds: Sys.cpuSeconds() - cpuStart, seconds: seconds, messages: total - warmup)
+
+        private let codec: MessageCodec
+        private let sender: Int
+        private let corruptAt: Int
+        private let batch: Int
+        private let warmup: Int
+        private let capNanos: UInt64
+        private var total: Int
+        private var sequence = 0
+        private var timing = false
+        private var started: UInt64 = 0
+        private var cpuStart = 0.0
+
+        init(_ config: PeerConfig) {
+            codec = MessageCodec(size: config.plan.size, mode: config.verify)
+            sender = config.index
+            corruptAt = config.corruptAt ?? -1
+            batch = max(1, config.plan.batch)
+            total = config.total
+            warmup = min(config.warmup, total - 1)
+            capNanos = config.capSeconds > 0 ? UInt64(config.capSeconds * 1e9) : UInt64.max
+        }
+
+        /// The next batch (warm-up batches end at the warm-up's end, where the clock starts), or
+        /// nil once the last message went.
+        mutating func nextBatch() -> Batch? {
+            if !timing, sequence >= warmup {
+                timing = true
+                cpuStart = Sys.cpuSeconds()
+                started = Sys.nanos()
+            }
+            guard sequence < total else { return nil }
+            if timing, capNanos != .max, Sys.nanos() &- started >= capNanos { total = sequence + 1 }
+            let count = min(batch, (timing ? total : warmup) - sequence)
+            defer { sequence += count }
+            return Batch(first: sequence, count: count, last: total - 1, sender: sender, corruptAt: corruptAt, codec: codec)
+        }
+
+        func figures() -> Figures {
+            let seconds = Double(Sys.nanos() &- started) / 1e9
+            return Figures(cpuSeconds: Sys.cpuSeconds() - cpuStart, seconds: seconds, messages: total - warmup)
+        }
     }
 
     /// Echoes every message after checking it, until the one marked last.
     static func echo(_ link: Link, _ config: PeerConfig) throws -> Figures {
-        let size = config.plan.size
-        let codec = MessageCodec(size: size, mode: config.verify)
-        let scratch = ByteBuffer(count: size)
-        let corruptAt = config.corruptAt ?? -1
-        var expected = 0
-        var done = false
-        var started = Sys.nanos()
-        var cpuStart = Sys.cpuSeconds()
-        while !done {
-            if expected == config.warmup {
+        var echo = Echo(config)
+        if let link = link as? AsyncLink {
+            return try AsyncDriver.run {
+                while !echo.isDone {
+                    try await link.send(try echo.check(try await link.receive()))
+                }
+                return echo.figures()
+            }
+        }
+        while !echo.isDone {
+            try link.receive { bytes in try link.send(try echo.check(bytes)) }
+        }
+        return echo.figures()
+    }
+
+    /// `echo`'s state: the sequence number expected next, and the clock.
+    struct Echo {
+        private let codec: MessageCodec
+        private let scratch: ByteBuffer
+        private let corruptAt: Int
+        private let warmup: Int
+        private var expected = 0
+        private var started = Sys.nanos()
+        private var cpuStart = Sys.cpuSeconds()
+        private(set) var isDone = false
+
+        init(_ config: PeerConfig) {
+            codec = MessageCodec(size: config.plan.size, mode: config.verify)
+            scratch = ByteBuffer(count: config.plan.size)
+            corruptAt = config.corruptAt ?? -1
+            warmup = config.warmup
+        }
+
+        /// Checks a received message and returns what to send back: the message itself (or, at
+        /// `--corrupt-at`, a damaged copy).
+        mutating func check(_ bytes: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+            if expected == warmup {
                 cpuStart = Sys.cpuSeconds()
                 started = Sys.nanos()
             }
-            try link.receive { bytes in
-                done = try codec.verify(bytes, sequence: expected, sender: 0)
-                if expected == corruptAt {
-                    scratch.base.copyMemory(from: bytes.baseAddress!, byteCount: size)
-                    Self.corrupt(scratch.mutableBytes(size), codec)
-                    try link.send(scratch.bytes(size))
-                } else {
-                    try link.send(bytes)
-                }
-            }
-            expected += 1
+            isDone = try codec.verify(bytes, sequence: expected, sender: 0)
+            defer { expected += 1 }
+            guard expected == corruptAt else { return bytes }
+            scratch.base.copyMemory(from: bytes.baseAddress!, byteCount: codec.size)
+            Peer.corrupt(scratch.mutableBytes(codec.size), codec)
+            return scratch.bytes(codec.size)
         }
-        let seconds = Double(Sys.nanos() &- started) / 1e9
-        return Figures(cpuSeconds: Sys.cpuSeconds() - cpuStart, seconds: seconds, messages: max(0, expected - config.warmup))
+
+        func figures() -> Figures {
+            let seconds = Double(Sys.nanos() &- started) / 1e9
+            return Figures(cpuSeconds: Sys.cpuSeconds() - cpuStart, seconds: seconds, messages: max(0, expected - warmup))
+        }
     }
 
     /// `--corrupt-at`: flips the last payload byte (checksum mode) or a bit of the sequence number.
