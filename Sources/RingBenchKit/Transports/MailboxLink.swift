@@ -190,7 +190,7 @@ final class MailboxLink: Link {
         // the whole batch is released together when `receiveBatch` returns. (`body` only runs
         // before this returns, also in the async call, which runs to completion on this thread.)
         return try withoutActuallyEscaping(body) { body in
-            let copyOut = { (bytes: RawSpan, _: Int32) throws in
+            let copyOut = { (bytes: RawSpan, _: ProcessIdentity) throws in
                 try body(try target.copyIn(bytes))
             }
             do {
@@ -210,7 +210,7 @@ final class MailboxLink: Link {
     private func receiveOne(wait: Bool) throws -> Int? {
         guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
         let target = buffer
-        let copyOut = { (bytes: RawSpan, _: Int32) throws -> Int in
+        let copyOut = { (bytes: RawSpan, _: ProcessIdentity) throws -> Int in
             try target.copyIn(bytes).count
         }
         do {

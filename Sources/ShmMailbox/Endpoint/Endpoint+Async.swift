@@ -20,9 +20,9 @@ extension Endpoint {
     }
 
     /// Zero-copy async receive from anyone: hands the message's bytes (valid only inside `body`),
-    /// the sending process's pid and the sender's endpoint name to `body`.
+    /// the sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to `body`.
     nonisolated(nonsending)
-    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) async throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) async throws -> R {
         var result: R?
         _ = try await receiveAnyAsync(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
             result = try body(RawSpan(_unsafeBytes: bytes), pid, from)
@@ -34,7 +34,7 @@ extension Endpoint {
     /// then takes up to `limit` messages waiting on that link. Returns how many (at least 1).
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) async throws -> Int {
+                             _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> Void) async throws -> Int {
         try await receiveAnyAsync(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in
             try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
@@ -138,7 +138,7 @@ extension Endpoint {
 
     nonisolated(nonsending)
     private func receiveAnyAsync(limit: Int, deadline: UInt64,
-                                 _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) async throws -> Int {
+                                 _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) async throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }
         try Task.checkCancellation()
