@@ -20,7 +20,8 @@ extension Endpoint {
     }
 
     /// Zero-copy async receive from anyone: hands the message's bytes (valid only inside `body`),
-    /// the sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to `body`.
+    /// the sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to
+    /// `body`.
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) async throws -> R {
         var result: R?

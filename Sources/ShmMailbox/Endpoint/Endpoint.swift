@@ -594,8 +594,9 @@ public final class Endpoint {
     }
 
     /// Zero-copy receive from anyone: hands the message's bytes (valid only inside `body`), the
-    /// sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to `body`, then frees the space, also
-    /// when `body` throws. Waits at most `timeout` (forever if nil). Otherwise as `receive(timeout:)`.
+    /// sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to
+    /// `body`, then frees the space, also when `body` throws. Waits at most `timeout` (forever if
+    /// nil). Otherwise as `receive(timeout:)`.
     ///
     /// - Throws: what `body` throws, or a `MailboxError`.
     @inlinable
@@ -615,10 +616,10 @@ public final class Endpoint {
     }
 
     /// Takes the messages waiting on one link, up to `limit`, handing each (bytes valid only
-    /// inside) with its sending process's identity (`Mailbox.Message.sender`) and endpoint name to `body`, and frees their space
-    /// together (`Mailbox.receiveBatch` on that link). Waits at most `timeout` (forever if nil)
-    /// for the first message; links take turns from one call to the next. Returns how many
-    /// messages it took (at least 1).
+    /// inside) with its sending process's identity (`Mailbox.Message.sender`) and endpoint name to
+    /// `body`, and frees their space together (`Mailbox.receiveBatch` on that link). Waits at most
+    /// `timeout` (forever if nil) for the first message; links take turns from one call to the
+    /// next. Returns how many messages it took (at least 1).
     ///
     /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
     ///   another `MailboxError`.

@@ -390,8 +390,9 @@ struct OneToOneRing {
     }
 
     /// Hands the oldest record to `body` (payload valid only inside it, with the sender's identity
-    /// (see `senderIdentity(pid:)`) and whether it is a redelivery) and releases its space (or, with `release: false`, leaves that
-    /// to `releaseReads()`), also when `body` throws. Returns false when the ring is empty.
+    /// (see `senderIdentity(pid:)`) and whether it is a redelivery) and releases its space (or,
+    /// with `release: false`, leaves that to `releaseReads()`), also when `body` throws. Returns
+    /// false when the ring is empty.
     @inline(__always)
     func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) throws -> Bool {
         if !local.pointee.receiving { try startReceiving() }
