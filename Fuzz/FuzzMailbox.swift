@@ -393,15 +393,15 @@ struct MailboxDriver {
         (0..<Swift.min(count, 1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
     }
 
-    static func consume(_ bytes: UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) {
-        var sum = UInt64(UInt32(bitPattern: sender)) &+ (redelivered ? 1 : 0)
+    static func consume(_ bytes: UnsafeRawBufferPointer, _ sender: ProcessIdentity, _ redelivered: Bool) {
+        var sum = UInt64(UInt32(bitPattern: sender.pid)) &+ sender.startTime &+ (redelivered ? 1 : 0)
         for byte in bytes { sum = sum &* 31 &+ UInt64(byte) }
         FuzzState.sink &+= sum
     }
 
     /// `consume` of the bytes a span views, read through the span (bounds-checked loads).
-    static func consume(_ bytes: RawSpan, _ sender: Int32, _ redelivered: Bool) {
-        var sum = UInt64(UInt32(bitPattern: sender)) &+ (redelivered ? 1 : 0)
+    static func consume(_ bytes: RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) {
+        var sum = UInt64(UInt32(bitPattern: sender.pid)) &+ sender.startTime &+ (redelivered ? 1 : 0)
         for offset in 0..<bytes.byteCount {
             sum = sum &* 31 &+ UInt64(bytes.unsafeLoad(fromByteOffset: offset, as: UInt8.self))
         }
@@ -489,12 +489,12 @@ struct MailboxDriver {
             }
         case 18:
             // A receive whose body throws: the message is consumed anyway.
-            _ = try box.tryReceive { (bytes: RawSpan, sender: Int32) -> Int in
+            _ = try box.tryReceive { (bytes: RawSpan, sender: ProcessIdentity) -> Int in
                 Self.consume(bytes, sender, false)
                 throw Thrown()
             }
         case 19:
-            let count = try box.receive(timeout: .zero) { (bytes: RawSpan, sender: Int32, redelivered: Bool) -> Int in
+            let count = try box.receive(timeout: .zero) { (bytes: RawSpan, sender: ProcessIdentity, redelivered: Bool) -> Int in
                 Self.consume(bytes, sender, redelivered)
                 return bytes.byteCount
             }

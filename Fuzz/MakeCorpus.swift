@@ -145,7 +145,7 @@ func fuzzMakeCorpus(into dir: String) -> Int {
         _ = try box.trySend(text(1000))
         _ = try box.trySend(text(1))
         // The receiver is handing the first record out (readingUpTo set, head not yet moved).
-        _ = try box.tryReceive { (_: RawSpan, _: Int32) -> Int in
+        _ = try box.tryReceive { (_: RawSpan, _: ProcessIdentity) -> Int in
             snapshot("o2o-receiver-died-reading", name)
             return 0
         }

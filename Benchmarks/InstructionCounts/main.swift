@@ -6,7 +6,7 @@
 // One process and one thread: it creates a mailbox (or joins an endpoint and sends to its own
 // name), sends ITERATIONS messages and receives each one, and checks every message it receives
 // (its length, the sequence number in its first 8 bytes, the complement of the sequence number
-// in its last 8 bytes and the sender's pid). Nobody ever sleeps, so every call takes the
+// in its last 8 bytes and the sender's identity: pid and start time). Nobody ever sleeps, so every call takes the
 // no-waiter path. Only the loop is counted (see `measuredSection`). The script runs each
 // configuration twice, with two iteration counts, and divides the difference of the counts by the
 // difference of the iteration counts, which removes what the loop does once (first calls: lazy
@@ -24,7 +24,7 @@
 //                         receiveBatch(limit: 64) reading in place
 //   endpoint-copy-<size>  Endpoint.trySend(to: ownName, [UInt8]), then the copying tryReceive()
 //   endpoint-zc-<size>    Endpoint.trySend(to: ownName, UnsafeRawBufferPointer) (endpoints have no
-//                         zero-copy send), then zero-copy tryReceive { bytes, pid, from in ... }
+//                         zero-copy send), then zero-copy tryReceive { bytes, sender, from in ... }
 //
 // <ring> is o2o (.oneToOne) or shared (.shared); <size> is 8, 64 or 4096 bytes. Mailboxes use the
 // library's defaults (capacity 1024, largest message 4096 B); endpoints use theirs.
@@ -76,7 +76,8 @@ func fail(_ text: String) -> Never {
     exit(1)
 }
 
-let myPid = getpid()
+/// This process (its start time read from /proc once, before any measured section).
+let me = ProcessIdentity.current()
 
 /// Writes message `sequence` into `buffer`: the sequence number first, its complement last (for
 /// messages of 16 bytes or more). The bytes between keep whatever they hold.
@@ -88,12 +89,12 @@ func stamp(_ buffer: UnsafeMutableRawBufferPointer, _ sequence: UInt64) {
 
 /// Checks a received message against the one expected next.
 @inline(__always)
-func verify(_ bytes: UnsafeRawBufferPointer, sender: Int32, size: Int, expected: UInt64) {
-    guard bytes.count == size, sender == myPid,
+func verify(_ bytes: UnsafeRawBufferPointer, sender: ProcessIdentity, size: Int, expected: UInt64) {
+    guard bytes.count == size, sender == me,
           bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == expected,
           size < 16 || bytes.loadUnaligned(fromByteOffset: size - 8, as: UInt64.self) == ~expected
     else {
-        fail("message \(expected): wrong contents (\(bytes.count) bytes from pid \(sender))")
+        fail("message \(expected): wrong contents (\(bytes.count) bytes from pid \(sender.pid), start time \(sender.startTime))")
     }
 }
 
@@ -136,7 +137,7 @@ func measuredSectionEnd() {
 
 /// `icount-NNNNNNN`: the same length for every pid (14 bytes, a small string inline).
 func uniqueName() -> String {
-    let digits = String(myPid)
+    let digits = String(me.pid)
     return "icount-" + String(repeating: "0", count: max(0, 7 - digits.count)) + digits
 }
 
@@ -219,9 +220,9 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 payload.withUnsafeMutableBytes { stamp($0, sequence) }
                 let sent = try payload.withUnsafeBytes { buffer throws(MailboxError) in try endpoint.trySend(to: name, buffer) }
                 guard sent else { fail("link full at message \(index)") }
-                let taken: Void? = try endpoint.tryReceive { bytes, pid, from in
+                let taken: Void? = try endpoint.tryReceive { bytes, sender, from in
                     guard from == name else { fail("message \(index) from \(from)") }
-                    bytes.withUnsafeBytes { verify($0, sender: pid, size: size, expected: sequence) }
+                    bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: sequence) }
                 }
                 guard taken != nil else { fail("message \(index) missing") }
             }

@@ -61,7 +61,7 @@ final class ExportRelay: @unchecked Sendable { // used by its one relay thread o
             do {
                 // A bounded wait, so that a stop request is seen while the mailbox is empty.
                 try local.receive(timeout: .milliseconds(200)) { bytes, sender, redelivered in
-                    bytes.withUnsafeBytes { relay($0, sender: sender, redelivered: redelivered) }
+                    bytes.withUnsafeBytes { relay($0, sender: sender.pid, redelivered: redelivered) }
                 }
             } catch MailboxError.timedOut {
                 continue

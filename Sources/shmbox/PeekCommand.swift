@@ -43,7 +43,7 @@ struct PeekCommand: ParsableCommand {
                 ("depth", .int(mailbox.depth)),
                 ("messages", .array(messages.map { message in
                     .object([
-                        ("sender", .int(Int(message.sender))),
+                        ("sender", .int(Int(message.sender.pid))),
                         ("redelivered", .bool(message.isRedelivered)),
                         ("size", .int(message.bytes.count)),
                         ("text", .string(message.string)),

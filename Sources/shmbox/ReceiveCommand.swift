@@ -94,7 +94,7 @@ struct ReceiveCommand: ParsableCommand {
             try loop(source: "mailbox \"\(name)\"") { wait in
                 do {
                     let message = wait == .zero ? try mailbox.tryReceive() : try mailbox.receive(timeout: wait)
-                    return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender, redelivered: $0.isRedelivered) }
+                    return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender.pid, redelivered: $0.isRedelivered) }
                 } catch MailboxError.timedOut {
                     return nil
                 }
@@ -128,11 +128,11 @@ extension ReceiveCommand {
                 do {
                     if let from {
                         let message = wait == .zero ? try endpoint.tryReceive(from: from) : try endpoint.receive(from: from, timeout: wait)
-                        return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender, redelivered: $0.isRedelivered) }
+                        return message.map { ReceivedMessage(bytes: $0.bytes, sender: $0.sender.pid, redelivered: $0.isRedelivered) }
                     }
                     let message = wait == .zero ? try endpoint.tryReceive() : try endpoint.receive(timeout: wait)
                     return message.map {
-                        ReceivedMessage(bytes: $0.bytes, sender: $0.message.sender, redelivered: $0.message.isRedelivered, from: $0.from)
+                        ReceivedMessage(bytes: $0.bytes, sender: $0.message.sender.pid, redelivered: $0.message.isRedelivered, from: $0.from)
                     }
                 } catch MailboxError.timedOut {
                     return nil

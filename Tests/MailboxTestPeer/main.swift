@@ -283,6 +283,29 @@ case "send-sync":
         exit(exitCode(for: error))
     }
 
+case "send-then-hold":
+    // Says "identity PID STARTTIME" (its ProcessIdentity), sends TEXT into NAME and holds its
+    // handle (and so the sender role of a one-to-one mailbox) until a message arrives in GO:
+    // "receive": receives one message from NAME and says it; "close": sends SECOND into NAME,
+    // closes its handle (giving up the sender role) and says "closed"; anything else: exits.
+    let box = openMailbox(argument(1))
+    let go = openMailbox(argument(2))
+    let me = ProcessIdentity.current()
+    say("identity \(me.pid) \(me.startTime)")
+    do { try box.send(argument(3)) } catch { fail("send: \(error)") }
+    let order: String
+    do { order = try go.receive(timeout: .seconds(60)).string } catch { fail("receive from \(argument(2)): \(error)") }
+    switch order {
+    case "receive":
+        do { say(try box.receive(timeout: .seconds(30)).string) } catch { fail("receive: \(error)") }
+    case "close":
+        do { try box.send(argument(4)) } catch { fail("send: \(error)") }
+        box.close()
+        say("closed")
+    default:
+        break
+    }
+
 case "sleep-then-send":
     let box = openMailbox(argument(1))
     sleepMillis(number(2))

@@ -29,7 +29,7 @@ struct APITests {
             })
             try box.send([UInt8](arrayLiteral: 1, 2, 3, 4).span.bytes)
             let (id, count) = try box.receive { bytes, sender in
-                #expect(sender == getpid())
+                #expect(sender.pid == getpid())
                 return (bytes.unsafeLoadUnaligned(fromByteOffset: 0, as: UInt64.self),
                         bytes.unsafeLoadUnaligned(fromByteOffset: 8, as: Int32.self))
             }
@@ -130,7 +130,7 @@ struct APITests {
 
             let text = try box.receive()
             #expect(text.string == "héllo")
-            #expect(text.sender == getpid())
+            #expect(text.sender.pid == getpid())
             #expect(try box.receive().bytes == [1, 2, 3])
             #expect(try box.receive().bytes == [8, 7, 6])
             let point = try box.receive()

@@ -148,7 +148,7 @@ struct AsyncTests {
             let peer = try Peer(["send-sync", name, "hello"])
             let message = try await box.receive(timeout: .seconds(30))
             #expect(message.string == "hello")
-            #expect(message.sender == peer.pid)
+            #expect(message.sender.pid == peer.pid)
             #expect(peer.expectSuccess().contains("delivered to \(getpid())"))
         }
     }

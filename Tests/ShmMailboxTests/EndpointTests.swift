@@ -140,7 +140,7 @@ extension MultiProcess {
                     }
                     let senderIndex = message.from == names[1] ? 0 : 1
                     expectEndpointMessage(message.bytes, id: UInt32(senderIndex + 1), sequence: expected)
-                    #expect(message.message.sender == senders[senderIndex].pid)
+                    #expect(message.message.sender.pid == senders[senderIndex].pid)
                     #expect(message.from != last, "message \(index) came from \(message.from) again: links must take turns")
                     next[message.from] = expected + 1
                     last = message.from
@@ -222,7 +222,7 @@ extension MultiProcess {
                         try sendWhenJoined(endpoint, to: b, bytes)
                         let reply = try endpoint.receive(from: b, timeout: .seconds(20))
                         expectEndpointMessage(reply.bytes, id: 9, sequence: sequence)
-                        #expect(reply.sender == echo.pid)
+                        #expect(reply.sender.pid == echo.pid)
                         sequence += 1
                     }
                     #expect(echo.expectSuccess().contains("echoed 40"))
@@ -354,8 +354,8 @@ extension MultiProcess {
                 }
                 var order: [String] = []
                 for _ in 0..<4 {
-                    let taken = try c.receive(timeout: .seconds(5)) { bytes, pid, from -> String in
-                        #expect(pid == getpid())
+                    let taken = try c.receive(timeout: .seconds(5)) { bytes, sender, from -> String in
+                        #expect(sender.pid == getpid())
                         let (id, sequence) = try TestMessages.verify(bytes)
                         #expect(from == names[Int(id) - 1])
                         return "\(from):\(sequence)"

@@ -114,6 +114,78 @@ extension MultiProcess {
             }
         }
 
+        /// A message received from another process names it in full (pid and start time, what
+        /// the peer reports as its `ProcessIdentity`), on both ring kinds, and that identity can be
+        /// granted and made the owner as it is. On a one-to-one mailbox, a message whose sender has
+        /// given up the sender role since carries only its pid (start time 0); a shared slot keeps
+        /// its sender's identity.
+        @Test(arguments: [MailboxOptions.RingKind.oneToOne, .shared])
+        func receivedMessagesNameTheirSendersIdentity(kind: MailboxOptions.RingKind) throws {
+            try withMailbox("identity", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: kind, ownership: .system)) { name, box throws in
+                try withMailbox("identity-go", MailboxOptions(capacity: 2, maxMessageSize: 16)) { goName, go throws in
+                    let peer = try Peer(["send-then-hold", name, goName, "first", "second"])
+                    var released = false
+                    defer { if !released { peer.kill9(); peer.finish() } }
+                    let first = try box.receive(timeout: .seconds(60))
+                    #expect(first.string == "first")
+                    // The peer holds its handle (and the sender role) until told otherwise.
+                    let running = try #require(ProcessIdentity.live(pid: peer.pid))
+                    #expect(first.sender == running)
+                    #expect(first.sender.pid == peer.pid && first.sender.startTime != 0)
+
+                    try box.grantReceive(to: first.sender)
+                    let impostor = ProcessIdentity(pid: peer.pid, startTime: first.sender.startTime + 1)
+                    expectError(.noSuchProcess(peer.pid)) { try box.grantReceive(to: impostor) }
+                    expectError(.noSuchProcess(peer.pid)) { try box.transferOwnership(to: impostor) }
+
+                    let expectedOutput: String
+                    switch kind {
+                    case .shared:
+                        // The grant lets the peer receive.
+                        try box.send("granted")
+                        try go.send("receive")
+                        expectedOutput = "granted\n"
+                    default:
+                        try go.send("close")
+                        expectedOutput = "closed\n"
+                    }
+                    released = true
+                    let output = peer.expectSuccess()
+                    #expect(output == "identity \(first.sender.pid) \(first.sender.startTime)\n" + expectedOutput)
+                    guard kind == .oneToOne else { return }
+
+                    // Sent by the peer just before it gave up the role (and exited): pid only.
+                    let second = try box.receive(timeout: .seconds(10))
+                    #expect(second.string == "second")
+                    #expect(second.sender == ProcessIdentity(pid: peer.pid, startTime: 0))
+                    // Not alive any more: refused, with or without its start time.
+                    expectError(.noSuchProcess(peer.pid)) { try box.grantReceive(to: first.sender) }
+                    expectError(.noSuchProcess(peer.pid)) { try box.transferOwnership(to: first.sender) }
+                }
+            }
+        }
+
+        /// `transferOwnership(to:)` takes a received message's sender as it is: the new owner is
+        /// that identity, start time included.
+        @Test func ownershipGoesToAMessagesSender() throws {
+            try withMailbox("identity-owner", MailboxOptions(capacity: 4, maxMessageSize: 64, kind: .shared, ownership: .system)) { name, box throws in
+                try withMailbox("identity-owner-go", MailboxOptions(capacity: 2, maxMessageSize: 16)) { goName, go throws in
+                    let peer = try Peer(["send-then-hold", name, goName, "hello"])
+                    var released = false
+                    defer { if !released { peer.kill9(); peer.finish() } }
+                    let hello = try box.receive(timeout: .seconds(60))
+                    try box.transferOwnership(to: hello.sender)
+                    #expect(box.owner == hello.sender)
+                    #expect(box.owner == ProcessIdentity.live(pid: peer.pid))
+                    try box.send("for the new owner")
+                    try go.send("receive")
+                    released = true
+                    let output = peer.expectSuccess()
+                    #expect(output == "identity \(hello.sender.pid) \(hello.sender.startTime)\nfor the new owner\n")
+                }
+            }
+        }
+
         /// A live pid with a different start time is not the owner: a reused pid never keeps a
         /// dead owner's mailbox alive.
         @Test func reusedPidIsNotMistakenForTheOwner() throws {

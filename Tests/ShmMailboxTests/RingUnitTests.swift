@@ -26,6 +26,40 @@ struct RingUnitTests {
     static let bob = ProcessIdentity(pid: 3_000_002, startTime: 222).packed
     static let carol = ProcessIdentity(pid: 3_000_003, startTime: 333).packed
 
+    /// A one-to-one record holds only its sender's pid: the receiver names the sender by the
+    /// sender role word when that word names the same pid (start time included), else by the
+    /// pid alone (start time 0): a released, another process's or a retired role.
+    @Test func oneToOneReceiverNamesTheSenderByTheRoleWord() throws {
+        let geometry = try SegmentGeometry(kind: .oneToOne, capacity: 8, maxMessageSize: 100)
+        let segment = FakeSegment(geometry)
+        let ring = OneToOneRing(header: segment.base, geometry: geometry, nonce: 0x1234_5678_9ABC_DEF0)
+        defer { ring.deallocate() }
+        let role = segment.base.atomicUInt64(at: SegmentLayout.senderRoleOffset)
+        let alice = ProcessIdentity(packed: Self.alice)
+        let cases: [(role: UInt64, expected: ProcessIdentity)] = [
+            (Self.alice, alice),
+            (0, ProcessIdentity(pid: alice.pid, startTime: 0)),
+            (Self.bob, ProcessIdentity(pid: alice.pid, startTime: 0)),
+            (LeaseWord.retired, ProcessIdentity(pid: alice.pid, startTime: 0)),
+        ]
+        for (index, (word, expected)) in cases.enumerated() {
+            #expect(try ring.tryWrite(length: 4, sender: UInt32(alice.pid), publish: true) { $0.initializeMemory(as: UInt8.self, repeating: UInt8(index)) })
+            role.pointee.store(word, ordering: .relaxed)
+            #expect(ring.peek(limit: 1).first?.sender == expected)
+            var sender: ProcessIdentity?
+            #expect(try ring.tryRead(release: true) { _, from, _ in sender = from })
+            #expect(sender == expected, "role word \(word)")
+        }
+        // The retired value's pid bits are the largest pid a packed identity holds: a record of
+        // that pid is not named by a retired role either.
+        let largest = UInt32(ProcessIdentity.packedPidMask)
+        #expect(try ring.tryWrite(length: 4, sender: largest, publish: true) { _ in })
+        role.pointee.store(LeaseWord.retired, ordering: .relaxed)
+        var sender: ProcessIdentity?
+        #expect(try ring.tryRead(release: true) { _, from, _ in sender = from })
+        #expect(sender == ProcessIdentity(pid: Int32(largest), startTime: 0))
+    }
+
     /// A sender that stamped records (inside a batch: no tail published) and died: a new sender
     /// finds the true tail by walking the stamps from the head, counts the messages, and the
     /// receiver gets everything once, in order.
@@ -51,7 +85,7 @@ struct RingUnitTests {
         while try receiver.tryRead(release: true, { bytes, sender, redelivered in
             #expect(!redelivered)
             #expect(bytes.allSatisfy { $0 == bytes.first })
-            got.append((bytes.count, sender))
+            got.append((bytes.count, sender.pid))
         }) {}
         #expect(got.map(\.0) == (0..<8).map { 10 + $0 })
         #expect(got.map(\.1) == [7, 7, 7, 7, 7, 8, 8, 8])
@@ -112,7 +146,7 @@ struct RingUnitTests {
         // Carol, a receiver, adopts it and gets it marked redelivered.
         var adopted: [UInt8] = []
         let receipt = try ring.adopt(taken, at: 0, lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index)) { bytes, sender, redelivered in
-            #expect(redelivered && sender == 3_000_001)
+            #expect(redelivered && sender.pid == 3_000_001)
             adopted = bytes.withUnsafeBytes { Array($0) }
         }
         #expect(receipt == false && adopted == [0, 0])

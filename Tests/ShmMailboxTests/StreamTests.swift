@@ -25,7 +25,7 @@ extension MultiProcess {
                 for sequence in 0..<UInt64(count) {
                     let length = TestMessages.length(sender: 7, sequence: sequence, minSize: 1, maxSize: maxSize)
                     try box.receive(timeout: .seconds(60)) { bytes, from in
-                        #expect(from == sender.pid)
+                        #expect(from.pid == sender.pid)
                         try TestMessages.verify(bytes, sender: 7, sequence: sequence, length: length)
                         bytesChecked += bytes.byteCount
                     }
@@ -107,7 +107,7 @@ extension MultiProcess {
                     let taken = try box.receiveBatch(limit: 10, timeout: .seconds(60)) { bytes, from in
                         let length = TestMessages.length(sender: 9, sequence: next, minSize: 1, maxSize: shape.maxSize)
                         try TestMessages.verify(bytes, sender: 9, sequence: next, length: length)
-                        #expect(from == sender.pid)
+                        #expect(from.pid == sender.pid)
                         next += 1
                     }
                     #expect(taken >= 1 && taken <= 10)

@@ -15,7 +15,7 @@ extension MultiProcess {
                 let peer = try Peer(["sleep-then-send", name, "300", "wake up"])
                 let (message, seconds) = try timed { try box.receive(timeout: .seconds(20)) }
                 #expect(message.string == "wake up")
-                #expect(message.sender == peer.pid)
+                #expect(message.sender.pid == peer.pid)
                 #expect(seconds >= 0.2, "returned after \(seconds) s, before the peer sent")
                 #expect(seconds < 15)
                 peer.expectSuccess()

@@ -95,8 +95,8 @@ private func payload(_ count: Int) -> [UInt8] {
 
 /// What a zero-copy receiver does with a message: looks at its length and last byte.
 @inline(__always)
-private func consume(_ bytes: RawSpan, _ sender: Int32) {
-    blackHole(bytes.byteCount &+ Int(bytes.unsafeLoad(fromByteOffset: bytes.byteCount - 1, as: UInt8.self)) &+ Int(sender))
+private func consume(_ bytes: RawSpan, _ sender: ProcessIdentity) {
+    blackHole(bytes.byteCount &+ Int(bytes.unsafeLoad(fromByteOffset: bytes.byteCount - 1, as: UInt8.self)) &+ Int(sender.pid))
 }
 
 // MARK: - Benchmarks

@@ -133,7 +133,7 @@ final class EndpointLink: Link {
 
     func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let target = buffer
-        let copyOut = { (bytes: RawSpan, _: Int32, _: String) throws -> Int in
+        let copyOut = { (bytes: RawSpan, _: ProcessIdentity, _: String) throws -> Int in
             try target.copyIn(bytes).count
         }
         let length: Int
@@ -150,7 +150,7 @@ final class EndpointLink: Link {
     }
 
     /// The next message from anyone, waiting in slices of a second.
-    private func receiveWaiting(_ copyOut: (RawSpan, Int32, String) throws -> Int) throws -> Int {
+    private func receiveWaiting(_ copyOut: (RawSpan, ProcessIdentity, String) throws -> Int) throws -> Int {
         while true {
             do {
                 return try endpoint.receive(timeout: MailboxLink.slice, copyOut)
@@ -176,7 +176,7 @@ final class EndpointLink: Link {
         let target = buffer
         // Each message is copied out (as `recv` would) before `body` sees it; the link's space
         // for the whole batch is released together.
-        let copyOut = { (bytes: RawSpan, _: Int32, _: String) throws in
+        let copyOut = { (bytes: RawSpan, _: ProcessIdentity, _: String) throws in
             try body(try target.copyIn(bytes))
         }
         do {

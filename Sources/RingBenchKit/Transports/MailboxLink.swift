@@ -181,7 +181,7 @@ class MailboxLink: Link {
         // Each message is copied out (as `recv` would) before `body` sees it; the ring space of
         // the whole batch is released together when `receiveBatch` returns.
         return try withoutActuallyEscaping(body) { body in
-            let copyOut = { (bytes: RawSpan, _: Int32) throws in
+            let copyOut = { (bytes: RawSpan, _: ProcessIdentity) throws in
                 try body(try target.copyIn(bytes))
             }
             do {
@@ -205,7 +205,7 @@ class MailboxLink: Link {
     private func receiveOne(wait: Bool) throws -> Int? {
         guard let inbox else { throw BenchError.protocolViolation("this mailbox link only sends") }
         let target = buffer
-        let copyOut = { (bytes: RawSpan, _: Int32) throws -> Int in
+        let copyOut = { (bytes: RawSpan, _: ProcessIdentity) throws -> Int in
             try target.copyIn(bytes).count
         }
         do {

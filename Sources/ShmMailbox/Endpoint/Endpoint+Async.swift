@@ -20,9 +20,10 @@ extension Endpoint {
     }
 
     /// Zero-copy async receive from anyone: hands the message's bytes (valid only inside `body`),
-    /// the sending process's pid and the sender's endpoint name to `body`.
+    /// the sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to
+    /// `body`.
     nonisolated(nonsending)
-    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) async throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) async throws -> R {
         var result: R?
         _ = try await receiveAnyAsync(limit: 1, timeout: timeout) { bytes, pid, _, from in
             result = try body(RawSpan(_unsafeBytes: bytes), pid, from)
@@ -34,7 +35,7 @@ extension Endpoint {
     /// then takes up to `limit` messages waiting on that link. Returns how many (at least 1).
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) async throws -> Int {
+                             _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> Void) async throws -> Int {
         try await receiveAnyAsync(limit: limit, timeout: timeout) { bytes, pid, _, from in
             try body(RawSpan(_unsafeBytes: bytes), pid, from)
         }
@@ -139,7 +140,7 @@ extension Endpoint {
     /// `timeout` becomes a deadline only once the first attempt found nothing.
     nonisolated(nonsending)
     private func receiveAnyAsync(limit: Int, timeout: Duration?,
-                                 _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) async throws -> Int {
+                                 _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) async throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }
         try Task.checkCancellation()

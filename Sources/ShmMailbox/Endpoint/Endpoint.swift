@@ -594,12 +594,13 @@ public final class Endpoint {
     }
 
     /// Zero-copy receive from anyone: hands the message's bytes (valid only inside `body`), the
-    /// sending process's pid and the sender's endpoint name to `body`, then frees the space, also
-    /// when `body` throws. Waits at most `timeout` (forever if nil). Otherwise as `receive(timeout:)`.
+    /// sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to
+    /// `body`, then frees the space, also when `body` throws. Waits at most `timeout` (forever if
+    /// nil). Otherwise as `receive(timeout:)`.
     ///
     /// - Throws: what `body` throws, or a `MailboxError`.
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) throws -> R {
         var result: R?
         _ = try receiveAny(limit: 1, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in result = try body(RawSpan(_unsafeBytes: bytes), pid, from) }
         // receiveAny returns only after `body` returned (a blocking call never reports empty).
@@ -608,27 +609,27 @@ public final class Endpoint {
 
     /// Zero-copy receive from anyone if a message is waiting; nil at once otherwise.
     @inlinable
-    public func tryReceive<R>(_ body: (RawSpan, _ pid: Int32, _ from: String) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) throws -> R? {
         var result: R?
         guard try receiveAny(limit: 1, deadline: 0, { bytes, pid, _, from in result = try body(RawSpan(_unsafeBytes: bytes), pid, from) }) > 0 else { return nil }
         return result
     }
 
     /// Takes the messages waiting on one link, up to `limit`, handing each (bytes valid only
-    /// inside) with its sending process's pid and endpoint name to `body`, and frees their space
-    /// together (`Mailbox.receiveBatch` on that link). Waits at most `timeout` (forever if nil)
-    /// for the first message; links take turns from one call to the next. Returns how many
-    /// messages it took (at least 1).
+    /// inside) with its sending process's identity (`Mailbox.Message.sender`) and endpoint name to
+    /// `body`, and frees their space together (`Mailbox.receiveBatch` on that link). Waits at most
+    /// `timeout` (forever if nil) for the first message; links take turns from one call to the
+    /// next. Returns how many messages it took (at least 1).
     ///
     /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
     ///   another `MailboxError`.
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+                             _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> Void) throws -> Int {
         try receiveAny(limit: limit, deadline: Mailbox.deadline(timeout)) { bytes, pid, _, from in try body(RawSpan(_unsafeBytes: bytes), pid, from) }
     }
 
     /// Like `receiveBatch`, without waiting: returns 0 at once when no message is waiting.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ pid: Int32, _ from: String) throws -> Void) throws -> Int {
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> Void) throws -> Int {
         try receiveAny(limit: limit, deadline: 0) { bytes, pid, _, from in try body(RawSpan(_unsafeBytes: bytes), pid, from) }
     }
 
@@ -645,7 +646,7 @@ public final class Endpoint {
     /// Takes up to `limit` messages from one link and hands each to `body`. Returns 0 only for a
     /// non-blocking call (deadline 0) that found nothing.
     @usableFromInline
-    func receiveAny(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
+    func receiveAny(limit: Int, deadline: UInt64, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }
         var taken = try takeAny(limit: limit, body)
@@ -664,7 +665,7 @@ public final class Endpoint {
     /// One fair pass: finds new links in the table, then tries each link once, starting after
     /// the one served last, and takes up to `limit` messages from the first that has any.
     @inline(__always)
-    func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, Int32, Bool, String) throws -> Void) throws -> Int {
+    func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) throws -> Int {
         try refreshIncoming()
         let count = incomingSlot.pointee.count
         var index = nextIncoming

@@ -4,7 +4,7 @@ extension Endpoint {
     public struct Message: Sendable, Equatable {
         /// The endpoint name of the process that sent it (the link it came on, `@from>me`).
         public var from: String
-        /// The payload and the sending process's pid.
+        /// The payload and the sending process (`Mailbox.Message.sender`).
         public var message: Mailbox.Message
 
         /// A message `message` that came from the endpoint named `from`.

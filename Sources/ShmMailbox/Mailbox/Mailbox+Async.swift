@@ -33,11 +33,11 @@ extension Mailbox {
     }
 
     /// Zero-copy async receive: hands the oldest message's bytes (valid only inside `body`), its
-    /// sender's pid and whether it is a redelivery to `body`, then frees its space, also when
+    /// sender's identity and whether it is a redelivery to `body`, then frees its space, also when
     /// `body` throws. Suspends until a message arrives, at most `timeout` (forever if nil).
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil,
-                           _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) async throws -> R {
+                           _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> R) async throws -> R {
         var result: R?
         try await receiveAsync(timeout: timeout) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         return result!
@@ -48,7 +48,7 @@ extension Mailbox {
     /// their space together. Returns how many it took (at least 1).
     nonisolated(nonsending)
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) async throws -> Int {
+                             _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> Void) async throws -> Int {
         guard limit > 0 else { return 0 }
         var count = 0
         try await receiveAsync(timeout: timeout) { phase throws -> Bool in
@@ -220,7 +220,7 @@ extension Mailbox {
     /// Takes one message through `take` (the non-blocking engine: true once it took one),
     /// suspending until `deadline` while there is none.
     nonisolated(nonsending)
-    private func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) async throws {
+    private func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) async throws {
         try await receiveAsync(timeout: timeout) { phase throws -> Bool in
             try receiveOne(deadline: 0, phase: phase, release: true, body)
         }

@@ -15,31 +15,65 @@ extension Mailbox {
         LeaseArray(at: SegmentLayout.rightsOffset, count: SegmentLayout.rightsCount, in: segment.base)
     }
 
-    /// Lets process `pid` receive from this system-owned mailbox. Only the owner may grant.
+    /// Lets `process` receive from this system-owned mailbox. Only the owner may grant. A start
+    /// time of 0 means whichever process has that pid now; a known start time must be the
+    /// running process's, so a message's `sender` can be granted as it is
+    /// (`grantReceive(to: message.sender)`) without granting a later process that reused its pid.
     ///
     /// - Throws: `notPermitted` (not system-owned, not the owner, or 32 live processes already
-    ///   hold rights), `noSuchProcess`.
-    public func grantReceive(to pid: Int32) throws(MailboxError) {
+    ///   hold rights), `noSuchProcess` (`process` does not run).
+    public func grantReceive(to process: ProcessIdentity) throws(MailboxError) {
         try requireSystemOwner("grant receive rights")
-        guard let target = ProcessIdentity.live(pid: pid) else { throw .noSuchProcess(pid) }
+        let target = try Self.running(process)
         guard rightsTable.claim(for: target.packed, liveness: liveness) != nil else {
             throw .notPermitted("mailbox \"\(name)\" already grants \(SegmentLayout.rightsCount) live processes the right to receive")
         }
     }
 
-    /// Makes process `pid` the owner of this system-owned mailbox. This process loses ownership
-    /// and, unless it was granted a receive right, the right to receive.
+    /// Lets process `pid` (whichever process has it now) receive from this system-owned mailbox:
+    /// `grantReceive(to: ProcessIdentity(pid: pid, startTime: 0))`.
     ///
-    /// - Throws: `notPermitted` (not system-owned, or not the owner), `noSuchProcess`.
-    public func transferOwnership(to pid: Int32) throws(MailboxError) {
+    /// - Throws: `notPermitted` (not system-owned, not the owner, or 32 live processes already
+    ///   hold rights), `noSuchProcess`.
+    public func grantReceive(to pid: Int32) throws(MailboxError) {
+        try grantReceive(to: ProcessIdentity(pid: pid, startTime: 0))
+    }
+
+    /// Makes `process` the owner of this system-owned mailbox. This process loses ownership
+    /// and, unless it was granted a receive right, the right to receive. A start time of 0 means
+    /// whichever process has that pid now; a known start time must be the running process's.
+    ///
+    /// - Throws: `notPermitted` (not system-owned, or not the owner), `noSuchProcess`
+    ///   (`process` does not run).
+    public func transferOwnership(to process: ProcessIdentity) throws(MailboxError) {
         try requireSystemOwner("transfer ownership")
-        guard let target = ProcessIdentity.live(pid: pid) else { throw .noSuchProcess(pid) }
+        let target = try Self.running(process)
         // Exactly one transfer from this owner wins; receivers that see the new owner re-check
         // their rights.
         guard ownerWord.replace(packedMe, with: target.packed) else {
             throw .notPermitted("ownership of mailbox \"\(name)\" changed while transferring it")
         }
         confirmedOwner = 0
+    }
+
+    /// Makes process `pid` (whichever process has it now) the owner of this system-owned
+    /// mailbox: `transferOwnership(to: ProcessIdentity(pid: pid, startTime: 0))`.
+    ///
+    /// - Throws: `notPermitted` (not system-owned, or not the owner), `noSuchProcess`.
+    public func transferOwnership(to pid: Int32) throws(MailboxError) {
+        try transferOwnership(to: ProcessIdentity(pid: pid, startTime: 0))
+    }
+
+    /// The running process `process` names, with its start time (looked up with
+    /// `ProcessIdentity.live(pid:)`): any process with its pid if its start time is 0 (unknown),
+    /// else only the one that started then (compared in the bits a packed identity keeps, since
+    /// identities read from shared memory carry only those).
+    private static func running(_ process: ProcessIdentity) throws(MailboxError) -> ProcessIdentity {
+        guard let live = ProcessIdentity.live(pid: process.pid),
+              process.startTime == 0
+                || live.startTime & ProcessIdentity.packedStartMask == process.startTime & ProcessIdentity.packedStartMask
+        else { throw .noSuchProcess(process.pid) }
+        return live
     }
 
     /// Makes this process the owner of a system-owned mailbox whose owner has died (without

@@ -16,10 +16,10 @@ extension Mailbox {
     }
 
     /// Zero-copy receive: hands the oldest message's bytes (valid only inside `body`) and its
-    /// sender's pid to `body`, then frees its space, also when `body` throws. Waits at most
+    /// sender's identity to `body`, then frees its space, also when `body` throws. Waits at most
     /// `timeout` for a message (forever if nil).
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity) throws -> R) throws -> R {
         try receive(timeout: timeout) { bytes, sender, _ in try body(bytes, sender) }
     }
 
@@ -27,7 +27,7 @@ extension Mailbox {
     /// took it before died while reading it, so it may have been handled in part (see
     /// `Message.isRedelivered`).
     @inlinable
-    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R {
+    public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> R) throws -> R {
         var result: R?
         _ = try receiveOne(deadline: Self.deadline(timeout), release: true) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         // receiveOne returns only after `body` returned (a blocking call never reports empty).
@@ -36,42 +36,42 @@ extension Mailbox {
 
     /// Zero-copy receive if a message is waiting; returns nil at once when the mailbox is empty.
     @inlinable
-    public func tryReceive<R>(_ body: (RawSpan, _ sender: Int32) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: ProcessIdentity) throws -> R) throws -> R? {
         try tryReceive { bytes, sender, _ in try body(bytes, sender) }
     }
 
     /// `tryReceive(_:)`, also saying whether the message is a redelivery.
     @inlinable
-    public func tryReceive<R>(_ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> R) throws -> R? {
+    public func tryReceive<R>(_ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> R) throws -> R? {
         var result: R?
         guard try receiveOne(deadline: 0, release: true, { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }) else { return nil }
         return result
     }
 
     /// Takes every waiting message, up to `limit`, handing each (bytes valid only inside) with its
-    /// sender's pid to `body`, and frees their space together: one release store and at most one
+    /// sender's identity to `body`, and frees their space together: one release store and at most one
     /// wake-up for the batch. Waits at most `timeout` (forever if nil) for the first message, then
     /// takes only what is already there. Returns how many messages it took (at least 1).
     ///
     /// - Throws: what `body` throws (the message it was given is consumed), `timedOut`, or
     ///   another `MailboxError`.
-    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (RawSpan, _ sender: Int32) throws -> Void) throws -> Int {
+    public func receiveBatch(limit: Int = .max, timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity) throws -> Void) throws -> Int {
         try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     /// `receiveBatch(limit:timeout:_:)`, also saying for each message whether it is a redelivery.
     public func receiveBatch(limit: Int = .max, timeout: Duration? = nil,
-                             _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+                             _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> Void) throws -> Int {
         try receiveMany(limit: limit, deadline: Self.deadline(timeout)) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
     }
 
     /// Like `receiveBatch`, without waiting: returns 0 at once when the mailbox is empty.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: Int32) throws -> Void) throws -> Int {
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: ProcessIdentity) throws -> Void) throws -> Int {
         try receiveMany(limit: limit, deadline: 0) { bytes, sender, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     /// `tryReceiveBatch(limit:_:)`, also saying for each message whether it is a redelivery.
-    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: Int32, _ redelivered: Bool) throws -> Void) throws -> Int {
+    public func tryReceiveBatch(limit: Int = .max, _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> Void) throws -> Int {
         try receiveMany(limit: limit, deadline: 0) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
     }
 
@@ -93,7 +93,7 @@ extension Mailbox {
     /// receive about to park looks for orphaned messages as a blocking one about to sleep does).
     @usableFromInline
     func receiveOne(deadline: UInt64, phase: Waiter.Phase = .spinning, release: Bool,
-                    _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
+                    _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) throws -> Bool {
         try checkUsable()
         // Relaxed: a stale owner value only delays noticing a transfer by one call.
         if ownership != .none, ownerWord.word.pointee.load(ordering: .relaxed) != confirmedOwner {
@@ -135,7 +135,7 @@ extension Mailbox {
                 if let turnEntry { finishTurn(turnEntry) }
             }
         }
-        func take(_ bytes: UnsafeRawBufferPointer, _ sender: Int32, _ redelivered: Bool) throws {
+        func take(_ bytes: UnsafeRawBufferPointer, _ sender: ProcessIdentity, _ redelivered: Bool) throws {
             state.pointee.took = true
             try body(bytes, sender, redelivered)
         }
@@ -218,7 +218,7 @@ extension Mailbox {
     /// Takes up to `limit` messages, waiting (until `deadline`) only for the first, and releases
     /// their space together.
     func receiveMany(limit: Int, deadline: UInt64, phase: Waiter.Phase = .spinning,
-                     _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Int {
+                     _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) throws -> Int {
         guard limit > 0 else { return 0 }
         defer { finishReceives() }
         guard try receiveOne(deadline: deadline, phase: phase, release: false, body) else { return 0 }

@@ -4,10 +4,22 @@ import Glibc
 
 /// A process as ShmMailbox identifies it: its pid plus its start time, so that a reused pid is
 /// not mistaken for the process that held it before.
-public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
+///
+/// A start time of 0 means *unknown*: only the pid is known (a one-to-one mailbox's message
+/// whose sender has given up the role since, or an identity built from a bare pid). Where such
+/// an identity is used to name a running process (`isAlive`, `Mailbox.grantReceive(to:)`,
+/// `Mailbox.transferOwnership(to:)`), it stands for whichever process has that pid now.
+///
+/// `Equatable` (and `Hashable`) compares both fields as they are: an identity with an unknown start time is not
+/// equal to the same pid's identity with its start time known. Compare `pid`s to ask only
+/// whether two identities name the same pid.
+///
+/// Its `description` is the pid alone, in decimal.
+public struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
     /// The process id.
     public let pid: Int32
-    /// Start time in clock ticks after boot (`/proc/PID/stat`, field 22); 0 if unknown.
+    /// Start time in clock ticks after boot (`/proc/PID/stat`, field 22); 0 if unknown. Read from
+    /// shared memory it keeps only its low 42 bits (over a thousand years at 100 ticks per second).
     public let startTime: UInt64
 
     /// The process with id `pid` that started `startTime` clock ticks after boot (0 if unknown).

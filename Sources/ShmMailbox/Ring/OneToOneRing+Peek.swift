@@ -30,7 +30,7 @@ extension OneToOneRing {
                 let head = headWord.pointee.load(ordering: .relaxed)
                 guard stamp(at: position & mask).pointee.load(ordering: .relaxed) == stampValue(position),
                       Int64(bitPattern: position &- head) >= 0 else { break }
-                found.append(Mailbox.Message(bytes: bytes, sender: Int32(bitPattern: sender)))
+                found.append(Mailbox.Message(bytes: bytes, sender: senderIdentity(pid: sender)))
             }
             position &+= record.size
         }

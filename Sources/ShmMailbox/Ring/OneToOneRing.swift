@@ -38,6 +38,8 @@ struct OneToOneRing {
         let tailWord: UnsafeMutablePointer<Atomic<UInt64>>
         let headWord: UnsafeMutablePointer<Atomic<UInt64>>
         let readingUpTo: UnsafeMutablePointer<Atomic<UInt64>>
+        /// The sender role's lease word: the packed identity of the sender that holds the ring.
+        let senderRole: UnsafeMutablePointer<Atomic<UInt64>>
         let data: UnsafeMutableRawPointer
         let dataSize: UInt64
         let mask: UInt64
@@ -104,6 +106,7 @@ struct OneToOneRing {
             tailWord: header.atomicUInt64(at: SegmentLayout.tailOffset),
             headWord: header.atomicUInt64(at: SegmentLayout.headOffset),
             readingUpTo: header.atomicUInt64(at: SegmentLayout.readingUpToOffset),
+            senderRole: header.atomicUInt64(at: SegmentLayout.senderRoleOffset),
             data: header + geometry.dataOffset,
             dataSize: UInt64(geometry.dataSize),
             mask: UInt64(geometry.dataSize - 1),
@@ -386,11 +389,12 @@ struct OneToOneRing {
         local.pointee.receiving = true
     }
 
-    /// Hands the oldest record to `body` (payload valid only inside it, with the sender's pid and
-    /// whether it is a redelivery) and releases its space (or, with `release: false`, leaves that
-    /// to `releaseReads()`), also when `body` throws. Returns false when the ring is empty.
+    /// Hands the oldest record to `body` (payload valid only inside it, with the sender's identity
+    /// (see `senderIdentity(pid:)`) and whether it is a redelivery) and releases its space (or,
+    /// with `release: false`, leaves that to `releaseReads()`), also when `body` throws. Returns
+    /// false when the ring is empty.
     @inline(__always)
-    func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, Int32, Bool) throws -> Void) throws -> Bool {
+    func tryRead(release: Bool, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) throws -> Bool {
         if !local.pointee.receiving { try startReceiving() }
         var position = local.pointee.head
         var index = position & mask
@@ -426,7 +430,7 @@ struct OneToOneRing {
         guard record <= dataSize - index else {
             throw MailboxError.corrupted(reason: "record at position \(position) runs past the end of the ring")
         }
-        let sender = Int32(bitPattern: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
+        let sender = senderIdentity(pid: at.load(fromByteOffset: SegmentLayout.recordSender, as: UInt32.self))
         let end = position &+ record
         let redeliverBelow = local.pointee.redeliverBelow
         let redelivered = Int64(bitPattern: position &- redeliverBelow) < 0
@@ -445,6 +449,27 @@ struct OneToOneRing {
         }
         try body(UnsafeRawBufferPointer(start: at + SegmentLayout.recordHeaderSize, count: Int(length)), sender, redelivered)
         return true
+    }
+
+    /// The identity of the process that wrote a record whose header names pid `pid`. A record
+    /// holds only the pid; the sender that holds the ring now is named in full (start time
+    /// included) by the sender role word. If that word names the same pid, its identity is the
+    /// record's sender's (rarely wrong: a sender that died and whose pid the ring's next sender
+    /// happens to have been given); otherwise the writer has given up the role since, and only
+    /// its pid is known (start time 0, "unknown").
+    ///
+    /// One extra load per record, of a line written only when the role changes hands (it shares
+    /// it with the receiver role, which this receiver holds): it does not bounce between the CPUs.
+    @inline(__always)
+    func senderIdentity(pid: UInt32) -> ProcessIdentity {
+        // Relaxed: the value is informational, it orders nothing. The holder of the role when
+        // this record was written may be gone (or replaced) by now, whatever ordering we used;
+        // the pid check below catches that.
+        let role = local.pointee.fixed.senderRole.pointee.load(ordering: .relaxed)
+        if role & ProcessIdentity.packedPidMask == UInt64(pid), role != LeaseWord.retired {
+            return ProcessIdentity(packed: role)
+        }
+        return ProcessIdentity(pid: Int32(bitPattern: pid), startTime: 0)
     }
 
     /// No record at `position`. The cross-check against the published tail reads a line the

@@ -38,7 +38,7 @@ extension SharedRing {
             // Acquire fence: the copies above happen before the re-check below.
             atomicMemoryFence(ordering: .acquiring)
             guard word.pointee.load(ordering: .relaxed) == before else { continue }
-            found.append(Mailbox.Message(bytes: bytes, sender: Int32(truncatingIfNeeded: sender & ProcessIdentity.packedPidMask),
+            found.append(Mailbox.Message(bytes: bytes, sender: ProcessIdentity(packed: sender),
                                  isRedelivered: kind & SegmentLayout.redeliveredFlag != 0))
             if found.count == limit { break }
         }

@@ -63,8 +63,8 @@ struct SharedRing {
     }
 
     /// What a receiver hands to its caller: the payload (valid only inside the call), the
-    /// sender's pid, and whether a receiver that died took this message before.
-    typealias Body = (UnsafeRawBufferPointer, Int32, Bool) throws -> Void
+    /// sender's identity (the slot's packed identity), and whether a receiver that died took this message before.
+    typealias Body = (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void
 
     static let sequenceShift: UInt64 = 24
     static let stateShift: UInt64 = 22
@@ -403,7 +403,7 @@ struct SharedRing {
         // Acquire: pairs with the sender's stores ordered before its commit (and a repairer's).
         let kindValue = kindWord(position).pointee.load(ordering: .acquiring)
         let kind = kindValue & SegmentLayout.kindMask
-        let sender = Int32(truncatingIfNeeded: at.load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self) & ProcessIdentity.packedPidMask)
+        let sender = ProcessIdentity(packed: at.load(fromByteOffset: SegmentLayout.slotSender, as: UInt64.self))
         defer {
             crashPoint(.sharedBeforeRelease)
             if kind == SegmentLayout.kindReceipt {
