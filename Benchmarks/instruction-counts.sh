@@ -23,7 +23,7 @@
 #
 # Tolerance: instructions per message may grow by 5% or 10 instructions, whichever is more;
 # allocations per message may not grow at all. Improvements beyond that pass with a hint to update
-# the baseline. The zero-copy and batched configurations must not allocate at all, whatever the
+# the baseline. The zero-copy, batched and async configurations must not allocate at all, whatever the
 # baseline says (also with --update).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -220,7 +220,7 @@ awk -v mode="$($update && echo update || echo check)" '
     {
         c = $1; i = $2 + 0; a = $3 + 0
         verdict = "ok"
-        if (c ~ /-(zc|batch)-/ && a > 0) { verdict = "FAIL: a zero-copy or batched path allocates"; bad++ }
+        if (c ~ /-(zc|batch|async)-/ && a > 0) { verdict = "FAIL: a zero-copy, batched or async path allocates"; bad++ }
         if (!(c in bi)) {
             if (mode == "update") { if (verdict == "ok") verdict = "new" }
             else { if (verdict == "ok") verdict = "FAIL: not in the baseline (--update)"; bad++ }

@@ -22,6 +22,11 @@
 //                         then zero-copy tryReceive { bytes, sender in ... } reading in place
 //   <ring>-batch-<size>   Mailbox.batch { 64 zero-copy trySend(count:) }, then
 //                         receiveBatch(limit: 64) reading in place
+//   <ring>-async-64       the async zero-copy send(count:) { fill } and receive { bytes, sender,
+//                         redelivered in ... } (neither waits: what an async call costs over
+//                         the non-blocking one when it need not suspend), in one task run on
+//                         this thread (`runOnThisThread`; an async main starts the cooperative
+//                         pool's threads, which valgrind does not survive)
 //   endpoint-copy-<size>  Endpoint.trySend(to: ownName, [UInt8]), then the copying tryReceive()
 //   endpoint-zc-<size>    Endpoint.trySend(to: ownName, UnsafeRawBufferPointer) (endpoints have no
 //                         zero-copy send), then zero-copy tryReceive { bytes, sender, from in ... }
@@ -47,7 +52,7 @@ enum Target {
 }
 
 enum Mode: String {
-    case copy, zc, batch
+    case copy, zc, batch, async
 }
 
 struct Configuration {
@@ -67,6 +72,7 @@ let configurations: [Configuration] =
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
     + [Mode.copy, .zc].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
+    + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
 // MARK: - Messages
 
@@ -129,6 +135,15 @@ func measuredSection(_ loop: () throws -> Void) rethrows {
     measuredSectionEnd()
 }
 
+/// The start of an async measured section (the same name, so that callgrind's pattern finds
+/// it): an async function is split into parts that all carry its name, and the part that resumes
+/// after the loop would zero the counters again. The loop follows, then `measuredSectionEnd()`.
+@inline(never)
+func measuredSection() {
+    // Not getpid(), as in `measuredSectionEnd`: two identical bodies may be folded into one.
+    _ = getppid()
+}
+
 @inline(never)
 func measuredSectionEnd() {
     // Keeps the call (an empty function might be dropped as having no effect).
@@ -188,6 +203,18 @@ func runMailbox(_ configuration: Configuration, iterations: Int) throws {
                 }
             }
         }
+    case .async:
+        try runOnThisThread {
+            measuredSection()
+            for index in 0..<iterations {
+                let sequence = UInt64(index)
+                try await box.send(count: size, timeout: .seconds(1)) { span in span.withUnsafeMutableBytes { fill($0, sequence) } }
+                try await box.receive(timeout: .seconds(1)) { bytes, sender, _ in
+                    bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: sequence) }
+                }
+            }
+            measuredSectionEnd()
+        }
     }
 }
 
@@ -227,8 +254,34 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 guard taken != nil else { fail("message \(index) missing") }
             }
         }
-    case .batch:
-        fail("endpoints have no batched configuration")
+    case .batch, .async:
+        fail("endpoints have no \(configuration.mode) configuration")
+    }
+}
+
+/// Runs `body` as a task whose jobs this thread runs (it never suspends here: nothing waits), so
+/// that no other thread starts.
+final class ThisThread: TaskExecutor, @unchecked Sendable {
+    // Unchecked: only the thread that calls `runOnThisThread` touches `jobs`.
+    var jobs: [UnownedJob] = []
+    func enqueue(_ job: consuming ExecutorJob) { jobs.append(UnownedJob(job)) }
+}
+
+func runOnThisThread(_ body: () async throws -> Void) throws {
+    let executor = ThisThread()
+    nonisolated(unsafe) var failure: (any Error)?
+    nonisolated(unsafe) var finished = false
+    try withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let call = body
+        Task(executorPreference: executor) {
+            do { try await call() } catch { failure = error }
+            finished = true
+        }
+        while !finished {
+            guard !executor.jobs.isEmpty else { fail("the task suspended") }
+            executor.jobs.removeFirst().runSynchronously(on: executor.asUnownedTaskExecutor())
+        }
+        if let failure { throw failure }
     }
 }
 

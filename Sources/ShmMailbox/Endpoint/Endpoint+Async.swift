@@ -22,6 +22,7 @@ extension Endpoint {
     /// Zero-copy async receive from anyone: hands the message's bytes (valid only inside `body`),
     /// the sending process's identity (`Mailbox.Message.sender`) and the sender's endpoint name to
     /// `body`.
+    @inlinable
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: ProcessIdentity, _ from: String) throws -> R) async throws -> R {
         var result: R?
@@ -138,8 +139,9 @@ extension Endpoint {
     // MARK: Engine
 
     /// `timeout` becomes a deadline only once the first attempt found nothing.
+    @usableFromInline
     nonisolated(nonsending)
-    private func receiveAnyAsync(limit: Int, timeout: Duration?,
+    func receiveAnyAsync(limit: Int, timeout: Duration?,
                                  _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) async throws -> Int {
         guard !isClosed else { throw MailboxError.closed }
         guard limit > 0 else { return 0 }

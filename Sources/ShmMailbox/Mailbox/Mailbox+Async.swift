@@ -26,6 +26,11 @@ extension Mailbox {
     nonisolated(nonsending)
     public func receive(timeout: Duration? = nil) async throws -> Message {
         var message: Message?
+        if try receiveAtOnce({ try receiveOne(deadline: 0, release: true) { bytes, sender, redelivered in
+            message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
+        } }) {
+            return message!
+        }
         try await receiveAsync(timeout: timeout) { bytes, sender, redelivered in
             message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
         }
@@ -35,10 +40,14 @@ extension Mailbox {
     /// Zero-copy async receive: hands the oldest message's bytes (valid only inside `body`), its
     /// sender's identity and whether it is a redelivery to `body`, then frees its space, also when
     /// `body` throws. Suspends until a message arrives, at most `timeout` (forever if nil).
+    @inlinable
     nonisolated(nonsending)
     public func receive<R>(timeout: Duration? = nil,
                            _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> R) async throws -> R {
         var result: R?
+        if try receiveAtOnce({ try receiveOne(deadline: 0, release: true) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) } }) {
+            return result!
+        }
         try await receiveAsync(timeout: timeout) { result = try body(RawSpan(_unsafeBytes: $0), $1, $2) }
         return result!
     }
@@ -51,6 +60,12 @@ extension Mailbox {
                              _ body: (RawSpan, _ sender: ProcessIdentity, _ redelivered: Bool) throws -> Void) async throws -> Int {
         guard limit > 0 else { return 0 }
         var count = 0
+        if try receiveAtOnce({
+            count = try receiveMany(limit: limit, deadline: 0) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
+            return count > 0
+        }) {
+            return count
+        }
         try await receiveAsync(timeout: timeout) { phase throws -> Bool in
             count = try receiveMany(limit: limit, deadline: 0, phase: phase) { try body(RawSpan(_unsafeBytes: $0), $1, $2) }
             return count > 0
@@ -164,6 +179,7 @@ extension Mailbox {
     ///
     /// - Throws: `CancellationError` when the task is cancelled before the message was written
     ///   (nothing sent), or what the blocking `send(_:timeout:)` throws.
+    @inlinable
     nonisolated(nonsending)
     public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil) async throws {
         try await send(bytes, timeout: timeout, until: .queued)
@@ -176,8 +192,12 @@ extension Mailbox {
     }
 
     /// Sends the bytes of `value` (read back with `Message.load(as:)`), suspending while full.
+    @inlinable
     nonisolated(nonsending)
     public func send<T: BitwiseCopyable>(value: T, timeout: Duration? = nil) async throws {
+        if try sendAtOnce(count: MemoryLayout<T>.size, { target in withUnsafeBytes(of: value) { target.copyMemory(from: $0) } }) {
+            return
+        }
         _ = try await sendAsync(count: MemoryLayout<T>.size, timeout: timeout, completion: .queued) { target in
             withUnsafeBytes(of: value) { target.copyMemory(from: $0) }
         }
@@ -186,10 +206,18 @@ extension Mailbox {
     /// Async `send(_:timeout:until:)`: with `until: .received`, returns only once a receiver has
     /// taken the message, naming it, suspending meanwhile.
     @discardableResult
+    @inlinable
     nonisolated(nonsending)
     public func send<Bytes: Collection<UInt8>>(_ bytes: Bytes, timeout: Duration? = nil,
                                                until completion: Completion) async throws -> Delivery? {
         let count = bytes.count
+        if completion == .queued, try sendAtOnce(count: count, { target in
+            if bytes.withContiguousStorageIfAvailable({ target.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+                _ = target.initializeMemory(as: UInt8.self, from: bytes)
+            }
+        }) {
+            return nil
+        }
         return try await sendAsync(count: count, timeout: timeout, completion: completion) { target in
             if bytes.withContiguousStorageIfAvailable({ target.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
                 _ = target.initializeMemory(as: UInt8.self, from: bytes)
@@ -207,8 +235,15 @@ extension Mailbox {
     /// Async zero-copy send: reserves `count` bytes, suspending while the mailbox is full, and
     /// lets `fill` (synchronous) write the message straight into shared memory; it is published
     /// when `fill` returns. If `fill` throws, nothing is delivered and its error is rethrown.
+    @inlinable
     nonisolated(nonsending)
     public func send(count: Int, timeout: Duration? = nil, _ fill: (inout MutableRawSpan) throws -> Void) async throws {
+        if try sendAtOnce(count: count, { buffer in
+            var span = MutableRawSpan(_unsafeBytes: buffer)
+            try fill(&span)
+        }) {
+            return
+        }
         _ = try await sendAsync(count: count, timeout: timeout, completion: .queued) { buffer in
             var span = MutableRawSpan(_unsafeBytes: buffer)
             try fill(&span)
@@ -217,10 +252,41 @@ extension Mailbox {
 
     // MARK: Engine
 
+    // As for the blocking calls, the public generic calls are inlinable wrappers over these
+    // non-generic entry points: a client specializes them, and an async call that need not wait
+    // looks up no generic metadata.
+
+    /// An async receive's first attempt, made before any async call so that a receive that need
+    /// not wait costs what `tryReceive` costs (no task allocation, no suspension point): checks
+    /// for cancellation, then runs `attempt` (a non-blocking take: true once it took something).
+    /// False when the engine must take over: nothing waiting, or an exclusive mailbox whose turn
+    /// another process holds and `whenReceiverBusy` says to wait.
+    @usableFromInline
+    func receiveAtOnce(_ attempt: () throws -> Bool) throws -> Bool {
+        try Task.checkCancellation()
+        do {
+            return try attempt()
+        } catch let failure as MailboxError where Self.isReceiverBusy(failure) && whenReceiverBusy == .wait {
+            return false
+        }
+    }
+
+    /// An async send's first attempt, made before any async call (as `receiveAtOnce`): checks for
+    /// cancellation, then writes the message (filled by `fill`) if there is room and the send
+    /// need not wait for a receiver. False when the engine must take over (full, or a
+    /// zero-capacity mailbox, whose sends wait to be taken).
+    @usableFromInline
+    func sendAtOnce(count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Bool {
+        try Task.checkCancellation()
+        guard !isRendezvous else { return false }
+        return try sendReserving(count: count, deadline: 0, completion: .queued, collectingReceipt: false, fill) != .full
+    }
+
     /// Takes one message through `take` (the non-blocking engine: true once it took one),
     /// suspending until `deadline` while there is none.
+    @usableFromInline
     nonisolated(nonsending)
-    private func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) async throws {
+    func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) async throws {
         try await receiveAsync(timeout: timeout) { phase throws -> Bool in
             try receiveOne(deadline: 0, phase: phase, release: true, body)
         }
@@ -266,6 +332,7 @@ extension Mailbox {
     /// `.received` (or on a zero-capacity mailbox) until a receiver has taken it; at most
     /// `timeout` in all (read from the clock only once the first attempt found no room or the
     /// send must wait for its receiver).
+    @usableFromInline
     nonisolated(nonsending)
     func sendAsync(count: Int, timeout: Duration?, completion: Completion,
                    _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) async throws -> SendResult {
