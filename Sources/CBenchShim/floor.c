@@ -149,6 +149,158 @@ int cfloor_ring_receive(cfloor_ring *ring, void *buffer, uint64_t slice_ns) {
     return 1;
 }
 
+// MARK: c-slots
+
+// A bounded multi-producer, multi-consumer queue with a sequence word per slot (Dmitry Vyukov's
+// design). Each position has a cache line to itself: producers race for `enqueue` and consumers
+// for `dequeue`, and neither side's claims touch the other side's line. The positions count
+// messages from 0 and never wrap (2^64 messages); slot = position & mask.
+struct slots_shared {
+    _Alignas(LINE) _Atomic uint64_t enqueue;  // the next position a producer claims
+    _Alignas(LINE) _Atomic uint64_t dequeue;  // the next position a consumer claims
+};
+_Static_assert(sizeof(struct slots_shared) == 2 * LINE, "one cache line per position");
+
+// A slot: its sequence word, then the payload from byte 8 (up to 56 bytes share the word's line),
+// rounded up to whole cache lines. For position p of lap p / capacity, the word says whose turn
+// the slot is:
+//   seq == p             empty, free for the producer that claims p;
+//   seq == p + 1         filled, for the consumer that claims p;
+//   seq == p + capacity  taken, free for the producer of the next lap (position p + capacity).
+// Both sides store the word (the producer to fill the slot, the consumer to free it), so for every
+// message its line goes to the consumer and back: the traffic this floor is here to show.
+struct slot {
+    _Atomic uint64_t seq;
+    unsigned char payload[];
+};
+_Static_assert(sizeof(struct slot) == 8, "payload at byte 8");
+
+// One process's handle: nothing but where things are (all the state is shared).
+struct cfloor_slots {
+    struct slots_shared *shared;
+    unsigned char *slots;
+    size_t message_size;
+    size_t slot_size;   // 8 + message_size rounded up to a cache line
+    uint64_t capacity;  // a power of two
+};
+
+static size_t slots_slot_size(size_t message_size) {
+    return round_up_to_line(sizeof(struct slot) + message_size);
+}
+
+size_t cfloor_slots_bytes(size_t message_size, size_t capacity) {
+    return sizeof(struct slots_shared) + capacity * slots_slot_size(message_size);
+}
+
+static bool slots_capacity_valid(size_t capacity) {
+    return capacity >= 2 && (capacity & (capacity - 1)) == 0;
+}
+
+int cfloor_slots_init(void *memory, size_t message_size, size_t capacity) {
+    if (!slots_capacity_valid(capacity)) return -1;
+    struct slots_shared *shared = memory;
+    unsigned char *slots = (unsigned char *)memory + sizeof(struct slots_shared);
+    const size_t slot_size = slots_slot_size(message_size);
+    // Relaxed: no other process maps the memory yet. The processes that attach later are spawned
+    // after this (fork or exec is a barrier of its own), so they see these values.
+    atomic_store_explicit(&shared->enqueue, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->dequeue, 0, memory_order_relaxed);
+    for (size_t i = 0; i < capacity; i++) {
+        struct slot *slot = (struct slot *)(slots + i * slot_size);
+        atomic_store_explicit(&slot->seq, i, memory_order_relaxed);  // empty, for position i
+    }
+    return 0;
+}
+
+cfloor_slots *cfloor_slots_attach(void *memory, size_t message_size, size_t capacity) {
+    if (!slots_capacity_valid(capacity)) return NULL;
+    cfloor_slots *queue = calloc(1, sizeof *queue);
+    if (queue == NULL) return NULL;
+    queue->shared = memory;
+    queue->slots = (unsigned char *)memory + sizeof(struct slots_shared);
+    queue->message_size = message_size;
+    queue->slot_size = slots_slot_size(message_size);
+    queue->capacity = capacity;
+    return queue;
+}
+
+void cfloor_slots_detach(cfloor_slots *queue) {
+    free(queue);
+}
+
+static inline struct slot *slots_at(cfloor_slots *queue, uint64_t position) {
+    return (struct slot *)(queue->slots + (position & (queue->capacity - 1)) * queue->slot_size);
+}
+
+int cfloor_slots_send(cfloor_slots *queue, const void *message, uint64_t slice_ns) {
+    spin_budget budget = {0, 0, slice_ns};
+    // Relaxed, here and in the CAS below: the position only says which slot to try; whether the
+    // slot is ours to fill is the sequence word's to say, and that load is the acquire.
+    uint64_t position = atomic_load_explicit(&queue->shared->enqueue, memory_order_relaxed);
+    struct slot *slot;
+    for (;;) {
+        slot = slots_at(queue, position);
+        // Acquire: pairs with the release by the consumer of the lap before (position -
+        // capacity, which stored seq = position): its copy out of this slot is finished before
+        // our writes into it.
+        const uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        const int64_t lead = (int64_t)(seq - position);
+        if (lead == 0) {
+            // Free for `position`: claim it. Only one producer moves `enqueue` from `position`;
+            // a loser gets the current value in `position` and tries that slot (no pause: some
+            // other producer went ahead).
+            if (atomic_compare_exchange_weak_explicit(&queue->shared->enqueue, &position, position + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                break;
+            }
+        } else if (lead < 0) {
+            // Still holds the message of the lap before: the queue is full. Wait for a consumer.
+            if (!spin_once(&budget)) return 0;
+            position = atomic_load_explicit(&queue->shared->enqueue, memory_order_relaxed);
+        } else {
+            // Another producer claimed `position` and filled it already: catch up.
+            position = atomic_load_explicit(&queue->shared->enqueue, memory_order_relaxed);
+        }
+    }
+    memcpy(slot->payload, message, queue->message_size);
+    // Release: the copy into the slot is visible to the consumer whose acquire load reads this.
+    atomic_store_explicit(&slot->seq, position + 1, memory_order_release);
+    return 1;
+}
+
+int cfloor_slots_receive(cfloor_slots *queue, void *buffer, uint64_t slice_ns) {
+    spin_budget budget = {0, 0, slice_ns};
+    // Relaxed, as in send: the sequence word's acquire load is what orders the payload.
+    uint64_t position = atomic_load_explicit(&queue->shared->dequeue, memory_order_relaxed);
+    struct slot *slot;
+    for (;;) {
+        slot = slots_at(queue, position);
+        // Acquire: pairs with the producer's release of `seq = position + 1`: its copy into the
+        // slot is visible once we read that value.
+        const uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        const int64_t lead = (int64_t)(seq - (position + 1));
+        if (lead == 0) {
+            // Filled for `position`: claim it (one consumer wins, as for producers above).
+            if (atomic_compare_exchange_weak_explicit(&queue->shared->dequeue, &position, position + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                break;
+            }
+        } else if (lead < 0) {
+            // Not filled yet: the queue is empty. Busy-poll for a producer.
+            if (!spin_once(&budget)) return 0;
+            position = atomic_load_explicit(&queue->shared->dequeue, memory_order_relaxed);
+        } else {
+            // Another consumer took `position` already: catch up.
+            position = atomic_load_explicit(&queue->shared->dequeue, memory_order_relaxed);
+        }
+    }
+    memcpy(buffer, slot->payload, queue->message_size);
+    // Release: our copy out of the slot is finished before the next lap's producer, acquiring
+    // this value, writes the slot again.
+    atomic_store_explicit(&slot->seq, position + queue->capacity, memory_order_release);
+    return 1;
+}
+
 // MARK: c-spin and c-futex
 
 // A turn channel: the word counts the messages sent either way; whoever sends bumps it. The

@@ -196,7 +196,8 @@ struct FanIn: ParsableCommand {
         shm uses the shared ring (a one-to-one ring takes one sender); shm-endpoint gives each sender \
         its own link into the receiver's endpoint; uds-dgram and mqueue share one \
         socket or queue; uds-stream, uds-seqpacket, pipe and tcp use one connection per sender, which \
-        the receiver polls with poll(). The C floors (c-ring, c-spin, c-futex) take one sender \
+        the receiver polls with poll(). c-slots, the C floor of a multi-producer queue, takes every \
+        sender into its one queue; the other C floors (c-ring, c-spin, c-futex) take one sender \
         only and are left out.
         """)
 

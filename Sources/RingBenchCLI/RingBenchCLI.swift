@@ -23,10 +23,11 @@ public enum RingBenchCLI {
             endpoints: send to a name, receive from anyone), shm-async (the one-to-one ring through the async \
             API: await where a side must wait), uds-stream, uds-dgram, \
             uds-seqpacket (Unix domain sockets), pipe, mqueue (POSIX message queues), tcp (127.0.0.1, \
-            TCP_NODELAY), and three C floors that show the least such work costs: c-ring (a busy-polling \
-            single-producer, single-consumer ring publishing each message on its own; no fan-in), c-spin \
-            (ping-pong on one cache line, both sides spinning) and c-futex (bare futex ping-pong); the \
-            last two measure latency only.\(transports.isEmpty ? "" : " " + transports) Every message received \
+            TCP_NODELAY), and four C floors that show the least such work costs: c-ring (a busy-polling \
+            single-producer, single-consumer ring publishing each message on its own; no fan-in), c-slots \
+            (a busy-polling multi-producer, multi-consumer queue with a sequence word per slot, the design \
+            of shm-shared's ring; fan-in too), c-spin (ping-pong on one cache line, both sides spinning) \
+            and c-futex (bare futex ping-pong); the last two measure latency only.\(transports.isEmpty ? "" : " " + transports) Every message received \
             is verified (sequence number; with --verify checksum \
             every byte); a failed verification stops the run with a non-zero exit. Messages a transport \
             cannot carry whole are split into chunks (the report's note says so, and which limits were \
@@ -44,7 +45,7 @@ public enum RingBenchCLI {
 
     /// The transports `--transport` accepts in this process, for the help text.
     static var transportList: String {
-        RingBench.transportNames.joined(separator: ", ") + " (c-spin and c-futex: latency only)"
+        RingBench.transportNames.joined(separator: ", ") + " (c-ring: one sender; c-spin and c-futex: latency only)"
     }
 
     /// The transport called `name`, or a validation error saying what is accepted (and, for a

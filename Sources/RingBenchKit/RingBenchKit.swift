@@ -1,7 +1,8 @@
 // RingBenchKit: the `ringbench` harness. Measures ShmMailbox against other ways local processes
 // pass messages (Unix domain sockets, pipes, POSIX message queues, TCP over loopback) and against
-// C floors (CBenchShim: the least a ring, a spinning cache line or a futex costs), always between
-// two or more real processes: ringbench starts itself again as the peer.
+// C floors (CBenchShim: the least a ring, a queue with a sequence word per slot, a spinning cache
+// line or a futex costs), always between two or more real processes: ringbench starts itself
+// again as the peer.
 //
 //   Transports/  one file per transport: parent-side setup, what the peer inherits or is told,
 //                and the `Link` that carries whole messages of one size; `BenchTransport` and

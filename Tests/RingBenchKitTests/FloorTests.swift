@@ -2,28 +2,55 @@ import Foundation
 import Testing
 @testable import RingBenchKit
 
-/// The C floors (`c-ring`, `c-spin`, `c-futex`) between real processes: every message arrives and
-/// is verified, a damaged one stops the run, they refuse the shapes they cannot carry, and their
-/// busy and futex waits notice a dead peer.
+/// The C floors (`c-ring`, `c-slots`, `c-spin`, `c-futex`) between real processes: every message
+/// arrives and is verified, a damaged one stops the run, they refuse the shapes they cannot carry,
+/// and their busy and futex waits notice a dead peer.
 @Suite(.serialized)
 struct FloorTests {
-    static let pingPongFloors: [TransportKind] = [.cRing, .cSpin, .cFutex]
+    static let pingPongFloors: [TransportKind] = [.cRing, .cSlots, .cSpin, .cFutex]
+    static let streamFloors: [TransportKind] = [.cRing, .cSlots]
 
-    @Test func ringStreamsVerifiedMessages() throws {
+    @Test(arguments: streamFloors)
+    func ringStreamsVerifiedMessages(_ transport: TransportKind) throws {
         // 64 B: 4096 slots, wrapped twice; 100000 B: 32 slots, wrapped about 300 times.
         let report = try RingbenchProcess.report([
-            "throughput", "--transport", "c-ring", "--size", "64", "--size", "100000",
+            "throughput", "--transport", transport.rawValue, "--size", "64", "--size", "100000",
             "--count", "10000", "--warmup", "100", "--verify", "checksum",
         ])
         #expect(report.results.map(\.size) == [64, 100_000])
         for row in report.results {
-            #expect(row.transport == "c-ring")
+            #expect(row.transport == transport.rawValue)
             #expect(row.messages == 10000)
             #expect(row.verified == "checksum")
             #expect(row.msgsPerSec > 0 && row.seconds > 0)
-            #expect(row.note.hasPrefix("C floor: busy-polling SPSC ring, index published per message"))
+            if transport == .cRing {
+                #expect(row.note.hasPrefix("C floor: busy-polling SPSC ring, index published per message"))
+            } else {
+                #expect(row.note.hasPrefix("C floor: busy-polling MPMC queue, sequence word per slot"))
+            }
         }
-        #expect(report.results.first?.note.contains("capacity 4096 × 64 B slots") == true)
+        // c-slots: the 8-byte sequence word puts a 64 B message in two cache lines.
+        let slot = transport == .cRing ? "capacity 4096 × 64 B slots" : "capacity 4096 × 128 B slots"
+        #expect(report.results.first?.note.contains(slot) == true)
+        #expect(report.results.last?.note.contains("capacity 32 × 100032 B slots") == true)
+    }
+
+    /// c-slots is multi-producer: three sending processes share one queue, and every message of
+    /// every sender arrives verified.
+    @Test func slotsFanInVerifiedMessages() throws {
+        let report = try RingbenchProcess.report([
+            "fanin", "--transport", "c-slots", "--senders", "3", "--size", "64", "--size", "5000",
+            "--count", "9000", "--warmup", "100", "--verify", "checksum",
+        ])
+        #expect(report.results.map(\.size) == [64, 5000])
+        for row in report.results {
+            #expect(row.transport == "c-slots")
+            #expect(row.workload == "fanin")
+            #expect(row.messages == 9000)
+            #expect(row.verified == "checksum")
+            #expect(row.msgsPerSec > 0 && row.seconds > 0)
+            #expect(row.note.contains("3 senders"))
+        }
     }
 
     /// 8 and 56 B fit in the turn word's cache line, 57 B just does not, 5000 B spans 79 lines.
@@ -43,6 +70,12 @@ struct FloorTests {
             #expect(p50 > 0 && p50 <= max)
             #expect(row.note.hasPrefix("C floor: "))
         }
+        if transport == .cSlots {
+            let slots = report.results.map { $0.note.contains("× 64 B slots") }
+            #expect(slots == [true, true, false, false])
+            #expect(report.results[2].note.contains("× 128 B slots"))
+            #expect(report.results[3].note.contains("× 5056 B slots"))
+        }
         if transport == .cSpin {
             #expect(report.results.map { $0.note.contains("sharing its line") } == [true, true, false, false])
             #expect(report.results[2].note.contains("continuing into 1 more line)"))
@@ -52,9 +85,10 @@ struct FloorTests {
 
     // MARK: Verification
 
-    @Test func corruptedStreamMessageStopsTheRun() throws {
+    @Test(arguments: streamFloors)
+    func corruptedStreamMessageStopsTheRun(_ transport: TransportKind) throws {
         let outcome = try RingbenchProcess.run([
-            "throughput", "--transport", "c-ring", "--size", "20000", "--count", "1000", "--warmup", "10",
+            "throughput", "--transport", transport.rawValue, "--size", "20000", "--count", "1000", "--warmup", "10",
             "--verify", "checksum", "--corrupt-at", "300",
         ])
         #expect(outcome.status != 0)
@@ -82,19 +116,22 @@ struct FloorTests {
         #expect(TransportKind.cRing.limitation(for: .oneWay) == nil)
         #expect(TransportKind.cRing.limitation(for: .pingPong) == nil)
         #expect(TransportKind.cRing.limitation(for: .fanIn(senders: 2)) != nil)
+        #expect(TransportKind.cSlots.limitation(for: .oneWay) == nil)
+        #expect(TransportKind.cSlots.limitation(for: .pingPong) == nil)
+        #expect(TransportKind.cSlots.limitation(for: .fanIn(senders: 3)) == nil)
         for transport in [TransportKind.cSpin, .cFutex] {
             #expect(transport.limitation(for: .pingPong) == nil)
             #expect(transport.limitation(for: .oneWay) != nil)
             #expect(transport.limitation(for: .fanIn(senders: 2)) != nil)
         }
-        for transport in TransportKind.allCases where !transport.isCFloor {
+        for transport in TransportKind.allCases where !transport.isCFloor || transport == .cSlots {
             #expect(transport.limitation(for: .fanIn(senders: 3)) == nil)
         }
         // The default list (quiet skips; a skip of one asked for by name is on stderr, see below).
         let options = BenchOptions()
-        #expect(Runner.transports(for: .latency, options).filter(\.isCFloor) == [.cRing, .cSpin, .cFutex])
-        #expect(Runner.transports(for: .throughput, options).filter(\.isCFloor) == [.cRing])
-        #expect(Runner.transports(for: .fanin, options).filter(\.isCFloor).isEmpty)
+        #expect(Runner.transports(for: .latency, options).filter(\.isCFloor) == [.cRing, .cSlots, .cSpin, .cFutex])
+        #expect(Runner.transports(for: .throughput, options).filter(\.isCFloor) == [.cRing, .cSlots])
+        #expect(Runner.transports(for: .fanin, options).filter(\.isCFloor) == [.cSlots])
     }
 
     @Test func askedForByNameASkipIsExplained() throws {
@@ -102,8 +139,13 @@ struct FloorTests {
             "throughput", "--transport", "c-spin", "--transport", "c-ring", "--transport", "c-futex",
             "--count", "200", "--format", "csv",
         ])
-        let fanIn = try RingbenchProcess.run(["fanin", "--transport", "c-ring", "--transport", "shm", "--count", "200"])
+        let fanIn = try RingbenchProcess.run([
+            "fanin", "--transport", "c-ring", "--transport", "c-slots", "--transport", "shm", "--count", "200",
+            "--format", "csv",
+        ])
         #expect(fanIn.status == 0 && fanIn.stderr.contains("skipping c-ring for fanin: a single-producer"), "\(fanIn.stderr)")
+        #expect(!fanIn.stderr.contains("c-slots"), "\(fanIn.stderr)")
+        #expect(fanIn.stdout.split(separator: "\n").contains { $0.hasPrefix("c-slots,fanin,") })
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stderr.contains("skipping c-spin for throughput"))
         #expect(outcome.stderr.contains("skipping c-futex for throughput"))
@@ -113,12 +155,13 @@ struct FloorTests {
     }
 
     /// The default transport list takes the floors along and skips, without a word, the cells
-    /// they cannot do (all of fan-in here).
+    /// they cannot do (all of fan-in here but c-slots's).
     @Test func defaultListSkipsQuietly() throws {
         let outcome = try RingbenchProcess.run(["fanin", "--senders", "2", "--count", "200", "--warmup", "10", "--format", "csv"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(!outcome.stderr.contains("skipping"), "\(outcome.stderr)")
-        #expect(!outcome.stdout.contains("c-"))
+        let floorRows = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("c-") }
+        #expect(!floorRows.isEmpty && floorRows.allSatisfy { $0.hasPrefix("c-slots,fanin,") }, "\(outcome.stdout)")
     }
 
     // MARK: A dead peer
@@ -141,7 +184,8 @@ struct FloorTests {
 
     /// The peer is sending into a full ring (or waiting for a request) when the parent is killed:
     /// it notices that it has a new parent within a time slice or two and exits.
-    @Test(arguments: [("throughput", TransportKind.cRing), ("latency", .cSpin), ("latency", .cFutex)])
+    @Test(arguments: [("throughput", TransportKind.cRing), ("throughput", .cSlots), ("fanin", .cSlots), ("latency", .cSpin),
+                      ("latency", .cFutex)])
     func peerNoticesAKilledParent(_ workload: String, _ transport: TransportKind) throws {
         let run = try DetachedRun([workload, "--transport", transport.rawValue, "--duration", "30"])
         defer { run.stop() }

@@ -29,10 +29,10 @@ double bench_spin_probe(int cpu_a, int cpu_b);
 
 // MARK: C floors (floor.c)
 //
-// The least shared memory can cost, written plainly in C, for ringbench's `c-ring`, `c-spin` and
-// `c-futex` transports. Each works on memory the parent creates (`cfloor_memfd`) and both
-// processes map; the per-process handles below live in ordinary memory. Messages have one fixed
-// size per handle. A call that waits gives up after `slice_ns` nanoseconds and returns 0, so the
+// The least shared memory can cost, written plainly in C, for ringbench's `c-ring`, `c-slots`,
+// `c-spin` and `c-futex` transports. Each works on memory the parent creates (`cfloor_memfd`)
+// and the processes map; the per-process handles below live in ordinary memory. Messages have one
+// fixed size per handle. A call that waits gives up after `slice_ns` nanoseconds and returns 0, so the
 // Swift caller can check that the other process is still alive and call again.
 
 /// An anonymous shared-memory file (`memfd_create`, close-on-exec) of `bytes` zero bytes.
@@ -60,6 +60,37 @@ int cfloor_ring_send(cfloor_ring *ring, const void *message, uint64_t slice_ns);
 /// Consumer: busy-waits for the next message, copies it into `buffer` (message_size bytes) and
 /// frees its slot. Returns 1 when received, 0 when `slice_ns` passed with the ring empty.
 int cfloor_ring_receive(cfloor_ring *ring, void *buffer, uint64_t slice_ns);
+
+/// `c-slots`: a bounded multi-producer, multi-consumer queue of `capacity` (a power of two, at
+/// least 2) fixed-size slots, each with a sequence word (Dmitry Vyukov's design): a side claims a
+/// position with a compare-and-swap on the shared enqueue or dequeue position, then copies the
+/// message in or out and releases the slot's word. Any number of processes attach as producers,
+/// consumers or both.
+typedef struct cfloor_slots cfloor_slots;
+
+/// Bytes of shared memory a queue of `capacity` slots for `message_size`-byte messages takes
+/// (a multiple of 64): two cache lines of positions, then each slot's 8-byte sequence word and
+/// payload rounded up to whole cache lines.
+size_t cfloor_slots_bytes(size_t message_size, size_t capacity);
+
+/// Makes the queue at `memory` (64-byte aligned, `cfloor_slots_bytes` long) empty: the creator
+/// calls it once, before any other process maps the memory. Returns 0, or -1 if `capacity` is
+/// not a power of two of at least 2.
+int cfloor_slots_init(void *memory, size_t message_size, size_t capacity);
+
+/// A handle on the queue at `memory` (initialized by `cfloor_slots_init`). Returns NULL if
+/// `capacity` is not a power of two of at least 2, or out of memory.
+cfloor_slots *cfloor_slots_attach(void *memory, size_t message_size, size_t capacity);
+void cfloor_slots_detach(cfloor_slots *queue);
+
+/// Producer: claims the next position, copies `message` (message_size bytes) into its slot and
+/// publishes it. Busy-waits while the queue is full. Returns 1 when sent, 0 when `slice_ns`
+/// passed with the queue full.
+int cfloor_slots_send(cfloor_slots *queue, const void *message, uint64_t slice_ns);
+
+/// Consumer: busy-waits for a message, claims it, copies it into `buffer` (message_size bytes)
+/// and frees its slot. Returns 1 when received, 0 when `slice_ns` passed with the queue empty.
+int cfloor_slots_receive(cfloor_slots *queue, void *buffer, uint64_t slice_ns);
 
 /// `c-spin` and `c-futex`: one message at a time in each direction, strictly alternating (each
 /// side sends only after it has received, the first sender excepted). A 32-bit turn word and

@@ -4,9 +4,10 @@ struct BuiltInTransport: BenchTransport {
 
     var name: String { kind.rawValue }
 
-    /// Every built-in transport but the C floors can carry every shape: the connection-oriented
-    /// ones with one connection (or pipe) per sender that the receiver polls, `shm` with the
-    /// shared ring, `shm-endpoint` with a link per sender.
+    /// Every built-in transport but the C floors (`c-slots` excepted) can carry every shape: the
+    /// connection-oriented ones with one connection (or pipe) per sender that the receiver polls,
+    /// `shm` with the shared ring, `shm-endpoint` with a link per sender, `c-slots` with its
+    /// multi-producer queue.
     func limitation(for shape: LinkShape) -> String? {
         switch (kind, shape) {
         case (.cRing, .fanIn):
@@ -32,7 +33,7 @@ struct BuiltInTransport: BenchTransport {
         case .pipe: return try PipeSetup(plan)
         case .mqueue: return try MessageQueueSetup(plan)
         case .tcp: return try TCPSetup(plan)
-        case .cRing, .cSpin, .cFutex: return try FloorSetup(plan)
+        case .cRing, .cSlots, .cSpin, .cFutex: return try FloorSetup(plan)
         default: preconditionFailure("\(kind.rawValue) is not a built-in transport")
         }
     }
@@ -45,7 +46,7 @@ struct BuiltInTransport: BenchTransport {
         case .pipe: return try PipeSetup.connect(plan, endpoint, watchdog: watchdog)
         case .mqueue: return try MessageQueueSetup.connect(plan, endpoint, senderIndex: senderIndex, watchdog: watchdog)
         case .tcp: return try TCPSetup.connect(plan, endpoint, watchdog: watchdog)
-        case .cRing, .cSpin, .cFutex: return try FloorSetup.connect(plan, endpoint, watchdog: watchdog)
+        case .cRing, .cSlots, .cSpin, .cFutex: return try FloorSetup.connect(plan, endpoint, watchdog: watchdog)
         default: preconditionFailure("\(kind.rawValue) is not a built-in transport")
         }
     }

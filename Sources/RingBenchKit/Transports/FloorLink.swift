@@ -3,13 +3,15 @@ import Glibc
 #endif
 import CBenchShim
 
-/// `c-ring`, `c-spin` and `c-futex`: the C floors (CBenchShim/floor.c). Not alternatives to
-/// ShmMailbox but references for it, measured in the same run: the least a ring, a spinning
-/// cache line and a bare futex cost between two processes, with none of the library's checks.
+/// `c-ring`, `c-slots`, `c-spin` and `c-futex`: the C floors (CBenchShim/floor.c). Not
+/// alternatives to ShmMailbox but references for it, measured in the same run: the least a ring,
+/// a queue with a sequence word per slot, a spinning cache line and a bare futex cost between
+/// processes, with none of the library's checks.
 ///
-/// The parent creates one memfd and maps it; the peer inherits the descriptor and maps it too.
-/// `c-ring` puts one ring in it for a stream, two (requests, then replies) for ping-pong;
-/// `c-spin` and `c-futex` one turn channel that both directions share. Nothing has a name, so
+/// The parent creates one memfd and maps it; the peers inherit the descriptor and map it too.
+/// `c-ring` and `c-slots` put one ring (queue) in it for a stream or a fan-in (every `c-slots`
+/// sender produces into the same queue), two (requests, then replies) for ping-pong; `c-spin` and
+/// `c-futex` one turn channel that both directions share. Nothing has a name, so
 /// nothing is left behind. `--strategy` and `--batch` do not apply.
 final class FloorSetup: TransportSetup {
     private let plan: LinkPlan
@@ -22,22 +24,24 @@ final class FloorSetup: TransportSetup {
             throw BenchError.unsupported(transport: plan.transport.rawValue, reason: reason)
         }
         self.plan = plan
-        layout = FloorLayout(plan, capacity: Self.capacity(size: plan.size, shape: plan.shape))
+        layout = FloorLayout(plan, capacity: Self.capacity(size: plan.size, shape: plan.shape, transport: plan.transport))
         fd = cfloor_memfd(layout.bytes)
         guard fd >= 0 else { throw Sys.failure("memfd_create(\(layout.bytes) bytes)") }
         do {
-            memory = try SharedMemory(fd: fd, count: layout.bytes)
+            let memory = try SharedMemory(fd: fd, count: layout.bytes)
+            self.memory = memory
+            try layout.initialize(memory)
         } catch {
             Sys.close(fd)
             throw error
         }
     }
 
-    /// Slots per `c-ring` ring: a power of two, as many as fit in `MailboxSetup.ringBytes` (the
-    /// size shm's rings aim at), between 2 and 64 for ping-pong and 2 and 4096 for streams, as
-    /// shm's are.
-    static func capacity(size: Int, shape: LinkShape) -> Int {
-        let slot = (size + 63) & ~63
+    /// Slots per `c-ring` ring or `c-slots` queue: a power of two, as many as fit in
+    /// `MailboxSetup.ringBytes` (the size shm's rings aim at), between 2 and 64 for ping-pong and
+    /// 2 and 4096 for streams, as shm's are.
+    static func capacity(size: Int, shape: LinkShape, transport: TransportKind) -> Int {
+        let slot = slotBytes(size: size, transport: transport)
         let fitting = MailboxSetup.ringBytes / slot
         let most = shape == .pingPong ? 64 : 4096
         var capacity = 2
@@ -45,11 +49,22 @@ final class FloorSetup: TransportSetup {
         return capacity
     }
 
+    /// Bytes of one slot: the message rounded up to cache lines; `c-slots` puts its 8-byte
+    /// sequence word before the message.
+    static func slotBytes(size: Int, transport: TransportKind) -> Int {
+        ((transport == .cSlots ? 8 : 0) + size + 63) & ~63
+    }
+
     var note: String {
         switch plan.transport {
         case .cRing:
             return "C floor: busy-polling SPSC ring, index published per message (no batching), capacity "
                 + "\(layout.capacity) × \((plan.size + 63) & ~63) B slots, each side caches the other's index, "
+                + "receiver copies out"
+        case .cSlots:
+            return "C floor: busy-polling MPMC queue, sequence word per slot (Vyukov), position claimed by CAS "
+                + "and slot released per message (no batching), capacity \(layout.capacity) × "
+                + "\(Self.slotBytes(size: plan.size, transport: .cSlots)) B slots (8 B word + payload), "
                 + "receiver copies out"
         case .cSpin:
             let more = (plan.size + 8 + 63) / 64 - 1
@@ -69,8 +84,10 @@ final class FloorSetup: TransportSetup {
         return endpoint
     }
 
-    /// One peer only: its copy of the descriptor is all that needs it now.
+    /// Once the last peer (of one, or of a `c-slots` fan-in's senders) is spawned, its copy of
+    /// the descriptor is all that needs it.
     func peerSpawned(_ index: Int) {
+        guard index == plan.shape.peers - 1 else { return }
         Sys.close(fd)
         fd = -1
     }
@@ -107,8 +124,8 @@ struct FloorLayout {
     init(_ plan: LinkPlan, capacity: Int) {
         self.plan = plan
         self.capacity = capacity
-        if plan.transport == .cRing {
-            region = cfloor_ring_bytes(plan.size, capacity)
+        if plan.transport == .cRing || plan.transport == .cSlots {
+            region = plan.transport == .cRing ? cfloor_ring_bytes(plan.size, capacity) : cfloor_slots_bytes(plan.size, capacity)
             bytes = plan.shape == .pingPong ? 2 * region : region
         } else {
             region = cfloor_turn_bytes(plan.size)
@@ -116,19 +133,34 @@ struct FloorLayout {
         }
     }
 
-    /// The parent's or the peer's link. Rings: a stream flows from the peer to the parent in
-    /// ring 0; ping-pong sends requests in ring 0 and replies in ring 1.
+    /// Prepares the fresh (zeroed) memory before any peer maps it: `c-slots` queues start with
+    /// each slot's sequence word at its index. The other floors start from zeros.
+    func initialize(_ memory: SharedMemory) throws {
+        guard plan.transport == .cSlots else { return }
+        for start in stride(from: 0, to: bytes, by: region) {
+            guard cfloor_slots_init(memory.base + start, plan.size, capacity) == 0 else {
+                throw BenchError.protocolViolation("c-slots: cannot make a queue of \(capacity) slots")
+            }
+        }
+    }
+
+    /// The parent's or the peer's link. Rings and queues: a stream (or every fan-in sender's)
+    /// flows from the peer to the parent in ring 0; ping-pong sends requests in ring 0 and replies
+    /// in ring 1.
     func link(_ memory: SharedMemory, parent: Bool, watchdog: Watchdog) throws -> Link {
-        guard plan.transport == .cRing else {
+        guard plan.transport == .cRing || plan.transport == .cSlots else {
             return try CTurnLink(memory, size: plan.size, futex: plan.transport == .cFutex, watchdog: watchdog)
         }
         let requests = memory.base, replies = memory.base + region
+        let (inbox, outbox): (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?)
         switch (plan.shape, parent) {
-        case (.pingPong, true): return try CRingLink(memory, receiveFrom: replies, sendInto: requests, size: plan.size, capacity: capacity, watchdog: watchdog)
-        case (.pingPong, false): return try CRingLink(memory, receiveFrom: requests, sendInto: replies, size: plan.size, capacity: capacity, watchdog: watchdog)
-        case (_, true): return try CRingLink(memory, receiveFrom: requests, sendInto: nil, size: plan.size, capacity: capacity, watchdog: watchdog)
-        case (_, false): return try CRingLink(memory, receiveFrom: nil, sendInto: requests, size: plan.size, capacity: capacity, watchdog: watchdog)
+        case (.pingPong, true): (inbox, outbox) = (replies, requests)
+        case (.pingPong, false): (inbox, outbox) = (requests, replies)
+        case (_, true): (inbox, outbox) = (requests, nil)
+        case (_, false): (inbox, outbox) = (nil, requests)
         }
+        return try CRingLink(memory, transport: plan.transport, receiveFrom: inbox, sendInto: outbox, size: plan.size,
+                             capacity: capacity, watchdog: watchdog)
     }
 }
 
@@ -150,57 +182,78 @@ final class SharedMemory {
 /// How long the C floors' waits last before they return to Swift for `watchdog.checkPeer()`.
 private let floorSlice: UInt64 = 1_000_000_000
 
-/// `c-ring`'s link: the ring it takes messages from, the ring it puts them into, or both. Every
-/// message is copied into a slot and published alone; the receiver copies it out into the link's
-/// buffer, frees the slot, then hands the copy over.
+/// `c-ring`'s and `c-slots`'s link: the ring (queue) it takes messages from, the one it puts
+/// them into, or both. Every message is copied into a slot and published alone; the receiver
+/// copies it out into the link's buffer, frees the slot, then hands the copy over.
 final class CRingLink: Link {
     private var inbox: OpaquePointer?
     private var outbox: OpaquePointer?
     private var memory: SharedMemory?
+    /// `c-slots` (cfloor_slots_*) rather than `c-ring` (cfloor_ring_*).
+    private let slots: Bool
+    private let name: String
     private let buffer: ByteBuffer
     private let size: Int
     private let watchdog: Watchdog
 
-    init(_ memory: SharedMemory, receiveFrom: UnsafeMutableRawPointer?, sendInto: UnsafeMutableRawPointer?,
-         size: Int, capacity: Int, watchdog: Watchdog) throws {
+    init(_ memory: SharedMemory, transport: TransportKind, receiveFrom: UnsafeMutableRawPointer?,
+         sendInto: UnsafeMutableRawPointer?, size: Int, capacity: Int, watchdog: Watchdog) throws {
         self.memory = memory
+        slots = transport == .cSlots
+        name = transport.rawValue
         self.size = size
         self.watchdog = watchdog
         buffer = ByteBuffer(count: receiveFrom == nil ? 1 : size)
         if let receiveFrom {
-            inbox = cfloor_ring_attach(receiveFrom, size, capacity)
-            if inbox == nil { throw BenchError.protocolViolation("c-ring: cannot attach a ring of \(capacity) slots") }
+            inbox = attach(receiveFrom, capacity)
+            if inbox == nil { throw BenchError.protocolViolation("\(name): cannot attach a ring of \(capacity) slots") }
         }
         if let sendInto {
-            outbox = cfloor_ring_attach(sendInto, size, capacity)
+            outbox = attach(sendInto, capacity)
             if outbox == nil {
                 close()
-                throw BenchError.protocolViolation("c-ring: cannot attach a ring of \(capacity) slots")
+                throw BenchError.protocolViolation("\(name): cannot attach a ring of \(capacity) slots")
             }
         }
     }
 
+    private func attach(_ memory: UnsafeMutableRawPointer, _ capacity: Int) -> OpaquePointer? {
+        slots ? cfloor_slots_attach(memory, size, capacity) : cfloor_ring_attach(memory, size, capacity)
+    }
+
     func send(_ message: UnsafeRawBufferPointer) throws {
-        guard let outbox else { throw BenchError.protocolViolation("this c-ring link only receives") }
+        guard let outbox else { throw BenchError.protocolViolation("this \(name) link only receives") }
         guard message.count == size else {
-            throw BenchError.protocolViolation("c-ring carries \(size)-byte messages, not \(message.count)")
+            throw BenchError.protocolViolation("\(name) carries \(size)-byte messages, not \(message.count)")
         }
-        while cfloor_ring_send(outbox, message.baseAddress, floorSlice) == 0 {
-            try watchdog.checkPeer()
+        if slots {
+            while cfloor_slots_send(outbox, message.baseAddress, floorSlice) == 0 {
+                try watchdog.checkPeer()
+            }
+        } else {
+            while cfloor_ring_send(outbox, message.baseAddress, floorSlice) == 0 {
+                try watchdog.checkPeer()
+            }
         }
     }
 
     func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let inbox else { throw BenchError.protocolViolation("this c-ring link only sends") }
-        while cfloor_ring_receive(inbox, buffer.base, floorSlice) == 0 {
-            try watchdog.checkPeer()
+        guard let inbox else { throw BenchError.protocolViolation("this \(name) link only sends") }
+        if slots {
+            while cfloor_slots_receive(inbox, buffer.base, floorSlice) == 0 {
+                try watchdog.checkPeer()
+            }
+        } else {
+            while cfloor_ring_receive(inbox, buffer.base, floorSlice) == 0 {
+                try watchdog.checkPeer()
+            }
         }
         try body(buffer.bytes(size))
     }
 
     func close() {
-        if let inbox { cfloor_ring_detach(inbox) }
-        if let outbox { cfloor_ring_detach(outbox) }
+        if let inbox { slots ? cfloor_slots_detach(inbox) : cfloor_ring_detach(inbox) }
+        if let outbox { slots ? cfloor_slots_detach(outbox) : cfloor_ring_detach(outbox) }
         inbox = nil
         outbox = nil
         memory = nil

@@ -44,6 +44,10 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
     /// C floor (CBenchShim): a busy-polling single-producer, single-consumer ring in a memfd, each
     /// message's index published on its own. One-to-one only (no fan-in).
     public static let cRing = TransportKind(builtIn: "c-ring")
+    /// C floor: a busy-polling bounded multi-producer, multi-consumer queue in a memfd with a
+    /// sequence word per slot (Vyukov's design; `shm-shared`'s kind of ring). Every shape, fan-in
+    /// included.
+    public static let cSlots = TransportKind(builtIn: "c-slots")
     /// C floor: ping-pong on one shared cache line (turn word and payload), both sides busy-poll.
     /// Latency only.
     public static let cSpin = TransportKind(builtIn: "c-spin")
@@ -52,7 +56,8 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
 
     /// The transports built into ringbench, in the order reports list them.
     static let builtIn: [TransportKind] = [
-        .shm, .shmShared, .shmEndpoint, .shmAsync, .udsStream, .udsDgram, .udsSeqpacket, .pipe, .mqueue, .tcp, .cRing, .cSpin, .cFutex,
+        .shm, .shmShared, .shmEndpoint, .shmAsync, .udsStream, .udsDgram, .udsSeqpacket, .pipe, .mqueue, .tcp, .cRing, .cSlots, .cSpin,
+        .cFutex,
     ]
 
     /// Every transport this process knows: the built-in ones, then the registered ones in the
@@ -64,7 +69,7 @@ public struct TransportKind: RawRepresentable, Hashable, Sendable, CaseIterable,
     var isSharedMemory: Bool { self == .shm || self == .shmShared || self == .shmEndpoint || self == .shmAsync }
 
     /// The C reference floors: not alternatives to ShmMailbox but the least its kind of work costs.
-    var isCFloor: Bool { self == .cRing || self == .cSpin || self == .cFutex }
+    var isCFloor: Bool { self == .cRing || self == .cSlots || self == .cSpin || self == .cFutex }
 
     /// What carries this transport's messages (registered under its name).
     var implementation: any BenchTransport {

@@ -15,7 +15,8 @@ public enum Workload: String, Sendable, CaseIterable {
 /// The options of a ringbench run (the command line, parsed).
 public struct BenchOptions: Sendable {
     /// Transports to measure; empty: every transport that can do the workload (for fan-in every
-    /// one but `shm-shared`, which `shm` already is there, and the C floors, which cannot).
+    /// one but `shm-shared`, which `shm` already is there, and the C floors but `c-slots`, which
+    /// cannot).
     public var transports: [TransportKind] = []
     /// Message sizes in bytes (at least 8); empty: the default sizes.
     public var sizes: [Int] = []
