@@ -284,7 +284,7 @@ extension Mailbox {
 
     /// Takes one message through `take` (the non-blocking engine: true once it took one),
     /// suspending until `deadline` while there is none.
-    @usableFromInline
+    @inlinable
     nonisolated(nonsending)
     func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) async throws {
         try await receiveAsync(timeout: timeout) { phase throws -> Bool in
@@ -294,8 +294,9 @@ extension Mailbox {
 
     /// `timeout` becomes a deadline only once the first attempt found nothing: a call that need not
     /// wait reads no clock.
+    @usableFromInline
     nonisolated(nonsending)
-    private func receiveAsync(timeout: Duration?, _ take: (Waiter.Phase) throws -> Bool) async throws {
+    func receiveAsync(timeout: Duration?, _ take: (Waiter.Phase) throws -> Bool) async throws {
         try Task.checkCancellation()
         var deadline: UInt64?
         do {
