@@ -30,6 +30,8 @@
 //   endpoint-copy-<size>  Endpoint.trySend(to: ownName, [UInt8]), then the copying tryReceive()
 //   endpoint-zc-<size>    Endpoint.trySend(to: ownName, UnsafeRawBufferPointer) (endpoints have no
 //                         zero-copy send), then zero-copy tryReceive { bytes, sender, from in ... }
+//   endpoint-batch-<size> Endpoint.batch { 64 of those sends }, then tryReceiveBatch(limit: 64)
+//                         reading in place (how ringbench's shm-endpoint streams)
 //
 // <ring> is o2o (.oneToOne) or shared (.shared); <size> is 8, 64 or 4096 bytes. Mailboxes use the
 // library's defaults (capacity 1024, largest message 4096 B); endpoints use theirs.
@@ -71,7 +73,7 @@ let configurations: [Configuration] =
     [Target.oneToOne, .shared].flatMap { target in
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
-    + [Mode.copy, .zc].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
+    + [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
     + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
 // MARK: - Messages
@@ -254,8 +256,30 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 guard taken != nil else { fail("message \(index) missing") }
             }
         }
-    case .batch, .async:
-        fail("endpoints have no \(configuration.mode) configuration")
+    case .batch:
+        var sent: UInt64 = 0
+        var expected: UInt64 = 0
+        try measuredSection {
+            for _ in 0..<(iterations / batchSize) {
+                try endpoint.batch {
+                    for _ in 0..<batchSize {
+                        payload.withUnsafeMutableBytes { stamp($0, sent) }
+                        let sent1 = try payload.withUnsafeBytes { buffer throws(MailboxError) in try endpoint.trySend(to: name, buffer) }
+                        guard sent1 else { fail("link full at message \(sent)") }
+                        sent += 1
+                    }
+                }
+                while expected < sent {
+                    _ = try endpoint.tryReceiveBatch(limit: batchSize) { bytes, sender, from in
+                        guard from == name else { fail("message \(expected) from \(from)") }
+                        bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: expected) }
+                        expected += 1
+                    }
+                }
+            }
+        }
+    case .async:
+        fail("endpoints have no async configuration")
     }
 }
 

@@ -260,13 +260,13 @@ public final class Endpoint {
 
     /// Publishes every link sent on in the batch and rings each receiver's doorbell once.
     private func finishBatch() {
-        let links = batchedLinks
-        batchedLinks = []
-        for out in links {
+        for out in batchedLinks {
             out.inBatch = false
             out.link.leaveBatch()
             out.peer.doorbell.notify()
         }
+        // Keeping the capacity: the next batch appends without allocating.
+        batchedLinks.removeAll(keepingCapacity: true)
     }
 
     /// Copies `buffer` into the link to `receiver` and rings its doorbell (at the end of a batch,
