@@ -282,8 +282,8 @@ extension Mailbox {
         return try sendReserving(count: count, deadline: 0, completion: .queued, collectingReceipt: false, fill) != .full
     }
 
-    /// Takes one message through `take` (the non-blocking engine: true once it took one),
-    /// suspending until `deadline` while there is none.
+    /// Takes one message and hands it to `body`, suspending (at most `timeout`) while there is
+    /// none.
     @inlinable
     nonisolated(nonsending)
     func receiveAsync(timeout: Duration?, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) async throws {
@@ -292,8 +292,9 @@ extension Mailbox {
         }
     }
 
-    /// `timeout` becomes a deadline only once the first attempt found nothing: a call that need not
-    /// wait reads no clock.
+    /// Takes one message through `take` (the non-blocking engine: true once it took one),
+    /// suspending while there is none. `timeout` becomes a deadline only once the first attempt
+    /// found nothing: a call that need not wait reads no clock.
     @usableFromInline
     nonisolated(nonsending)
     func receiveAsync(timeout: Duration?, _ take: (Waiter.Phase) throws -> Bool) async throws {
