@@ -199,6 +199,7 @@ public final class Endpoint {
     }
 
     /// Sends `bytes` (an `Array`, `Data`, a slice…) to endpoint `receiver`; see `send(to:_:timeout:)`.
+    @inlinable
     public func send<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes, timeout: Duration? = nil) throws(MailboxError) {
         _ = try sendContents(to: receiver, bytes, deadline: Mailbox.deadline(timeout))
     }
@@ -215,6 +216,7 @@ public final class Endpoint {
     }
 
     /// Sends `bytes` to `receiver` if its link has room now; returns `false` when it is full.
+    @inlinable
     public func trySend<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes) throws(MailboxError) -> Bool {
         try sendContents(to: receiver, bytes, deadline: 0)
     }
@@ -224,7 +226,11 @@ public final class Endpoint {
         try sendContents(to: receiver, text.utf8, deadline: 0)
     }
 
-    private func sendContents<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes, deadline: UInt64) throws(MailboxError) -> Bool {
+    /// `sendBuffer` for any collection of bytes: in place when it is contiguous, else via a copy.
+    /// Inlinable, like the generic calls over it, so that a client specializes it (the generic
+    /// form costs about 150 instructions a message in witness calls).
+    @inlinable
+    func sendContents<Bytes: Collection<UInt8>>(to receiver: String, _ bytes: Bytes, deadline: UInt64) throws(MailboxError) -> Bool {
         var outcome: Result<Bool, MailboxError>?
         _ = bytes.withContiguousStorageIfAvailable { buffer in
             outcome = Result { () throws(MailboxError) -> Bool in
@@ -271,8 +277,8 @@ public final class Endpoint {
 
     /// Copies `buffer` into the link to `receiver` and rings its doorbell (at the end of a batch,
     /// inside one). Returns false only for a non-blocking call (deadline 0) that found the link full.
-    @inline(__always)
-    private func sendBuffer(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
+    @usableFromInline @inline(__always)
+    func sendBuffer(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
         guard !isClosed else { throw .closed }
         // The latest receiver again, confirmed alive within the last 10 ms, with room: no lookup,
         // no reference counting.
