@@ -132,6 +132,45 @@ struct UnboundedBasics {
         #expect(chainedSegments(of: name).isEmpty)
     }
 
+    /// A sweep (`shmbox gc`) that lists the mailboxes, then finds the further segments of a
+    /// mailbox created and grown in between (or deleted and created again), must not take them
+    /// for a gone mailbox's: it looks at that mailbox again. Failed before: the new mailbox's
+    /// generations were unlinked and its messages in them lost.
+    @Test func aSweepRacingANewMailboxLeavesItsSegments() throws {
+        let name = uniqueName("late")
+        let stale = uniqueName("again")
+        let options = MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)
+        // `stale` exists at the listing, and is deleted and created again (a new nonce) after it.
+        _ = try Mailbox.create(stale, options: options)
+        defer {
+            try? Mailbox.delete(name)
+            try? Mailbox.delete(stale)
+        }
+        var boxes: [Mailbox] = []
+        var failure: (any Error)?
+        let removed = try Mailbox.removeAbandoned(afterListing: {
+            do {
+                let late = try Mailbox.create(name, options: options)
+                for index in 0..<6 { try late.send("m\(index)") }
+                try Mailbox.delete(stale)
+                let again = try Mailbox.create(stale, options: options)
+                for index in 0..<6 { try again.send("m\(index)") }
+                boxes = [late, again]
+            } catch {
+                failure = error
+            }
+        })
+        if let failure { throw failure }
+        #expect(!removed.contains { $0.hasPrefix(name + "#") || $0.hasPrefix(stale + "#") }, "\(removed)")
+        #expect(chainedSegments(of: name) == [1, 2])
+        #expect(chainedSegments(of: stale) == [1, 2])
+        for mailbox in [name, stale] {
+            let receiver = try Mailbox.open(mailbox)
+            for index in 0..<6 { #expect(try receiver.receive(timeout: .seconds(1)).string == "m\(index)") }
+        }
+        _ = boxes
+    }
+
     /// A further segment whose header names another generation is reported, not trusted.
     @Test func aForgedGenerationIsCorruption() throws {
         try withMailbox("forged", MailboxOptions(capacity: .unbounded(segmentCapacity: 2), maxMessageSize: 64)) { name, box throws in

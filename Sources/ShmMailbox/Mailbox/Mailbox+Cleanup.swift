@@ -84,22 +84,42 @@ extension Mailbox {
     /// `NAME#N.NONCE`, a temporary one as `NAME~PID.X`). Mailboxes that cannot be opened
     /// (damaged, not permitted) are left alone, and so are their further segments.
     public static func removeAbandoned() throws(MailboxError) -> [String] {
+        try removeAbandoned(afterListing: {})
+    }
+
+    /// `removeAbandoned()`, running `afterListing` between the listing of the mailboxes and the
+    /// sweep of the segments (tests: a mailbox created and grown in between must keep its
+    /// segments).
+    static func removeAbandoned(afterListing: () -> Void) throws(MailboxError) -> [String] {
         var removed: [String] = []
         // Mailboxes that stay, with their incarnation and the oldest generation not given back.
         var chains: [String: (nonce: UInt64, oldest: UInt64)] = [:]
         var unreadable = Set<String>()
-        for name in try list() {
+        var refreshed = Set<String>()
+        enum Found { case kept, terminated, gone, unreadable }
+        /// Opens mailbox `name` and notes what it keeps: its incarnation and oldest generation
+        /// (kept), or that it cannot be read (damaged, not permitted: left alone with its
+        /// segments). Opening a process-owned mailbox whose owner died removes it (terminated).
+        func inspect(_ name: String) -> Found {
             do {
                 let box = try open(name, waitStrategy: .block, trust: .anyUser)
                 // Acquire: generations below the hint were given back.
                 let oldest = box.segment.base.atomicUInt64(at: SegmentLayout.readGenerationOffset).pointee.load(ordering: .acquiring)
                 chains[name] = (box.nonce, oldest)
+                return .kept
             } catch .ownerTerminated {
-                removed.append(name)
+                return .terminated
+            } catch .notFound {
+                return .gone
             } catch {
                 unreadable.insert(name)
+                return .unreadable
             }
         }
+        for name in try list() where inspect(name) == .terminated {
+            removed.append(name)
+        }
+        afterListing()
         for object in try SharedSegment.objectNames() {
             let abandoned: Bool
             if let temporary = SharedSegment.temporary(object) {
@@ -108,6 +128,14 @@ extension Mailbox {
                 abandoned = temporary.builder.map { !ProcessIdentity.isAlive(pid: $0) } ?? false
             } else if let chained = SegmentChain.parse(object[...]) {
                 let mailbox = String(chained.mailbox)
+                // A segment of a mailbox created (or deleted and created again) after the listing
+                // must not pass for a gone incarnation's: look at the mailbox again, once.
+                if MailboxName.isValid(mailbox), !unreadable.contains(mailbox), !refreshed.contains(mailbox),
+                   chains[mailbox]?.nonce != chained.nonce {
+                    refreshed.insert(mailbox)
+                    chains[mailbox] = nil
+                    if inspect(mailbox) == .terminated, !removed.contains(mailbox) { removed.append(mailbox) }
+                }
                 if unreadable.contains(mailbox) || !MailboxName.isValid(mailbox) {
                     abandoned = false
                 } else if let chain = chains[mailbox], chain.nonce == chained.nonce {
