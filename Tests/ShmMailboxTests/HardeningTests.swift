@@ -316,6 +316,30 @@ struct HardeningBasics {
         #expect(receiver.tableReads == reads)
     }
 
+    /// A signal that interrupts the reservation of a new segment's pages (`posix_fallocate`
+    /// returns EINTR) is retried, in smaller pieces, instead of failing the creation: here the
+    /// first 5 calls for this segment's size report EINTR (debug builds, `ReservationInterrupts`).
+    /// Before the fix, `create` threw `system(posix_fallocate, EINTR)`.
+    @Test func interruptedReservationIsRetried() throws {
+        // An odd size, so that no other test's segment is interrupted.
+        let options = MailboxOptions(capacity: .bounded(777), maxMessageSize: 1000, kind: .shared)
+        let geometry = try SegmentGeometry(kind: .shared, capacity: options.capacity, maxMessageSize: 1000)
+        ReservationInterrupts.arm(size: geometry.segmentSize, count: 5)
+        defer { ReservationInterrupts.arm(size: 0, count: 0) }
+        try withName("eintr") { name in
+            let box = try Mailbox.create(name, options: options)
+            defer { try? Mailbox.delete(name) }
+            // Every interruption was seen, by this creation (no other segment has this size).
+            #expect(ReservationInterrupts.remaining.load(ordering: .relaxed) <= 0)
+            // Every page is reserved: the object's allocated blocks cover its size.
+            var info = stat()
+            #expect(stat("/dev/shm/shmmb.\(name)", &info) == 0)
+            #expect(Int(info.st_blocks) * 512 >= geometry.segmentSize)
+            for index in 0..<777 { #expect(try box.trySend("m\(index)")) }
+            #expect(try box.trySend("full") == false)
+        }
+    }
+
     /// Defect 11: futex errors that are not transient are thrown, not retried forever.
     @Test func futexErrorsAreThrown() throws {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)

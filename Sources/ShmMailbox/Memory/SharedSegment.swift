@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CShim
+import Synchronization
 
 /// A POSIX shared-memory object mapped read-write into this process.
 ///
@@ -249,13 +250,14 @@ final class SharedSegment: @unchecked Sendable {
     /// in a process that gets signals more often than the call takes (an interval timer, a
     /// profiler). So after each EINTR the rest is reserved in pieces of half the size (at least a
     /// page); a piece that completes stays reserved, and the pieces soon fit between two signals.
+    /// Tests take this path without a signal through `ReservationInterrupts`.
     private static func reserve(_ fd: Int32, size: Int) throws(MailboxError) {
         var offset = 0
         var piece = size
         while offset < size {
             let length = min(piece, size - offset)
             // posix_fallocate returns the error code instead of setting errno.
-            let code = posix_fallocate(fd, off_t(offset), off_t(length))
+            let code = Self.interruptedForTest(size) ? EINTR : posix_fallocate(fd, off_t(offset), off_t(length))
             switch code {
             case 0:
                 offset += length
@@ -306,5 +308,34 @@ final class SharedSegment: @unchecked Sendable {
 
     private static func systemError(_ code: Int32, _ operation: String) -> MailboxError {
         .system(operation: operation, errno: code)
+    }
+}
+
+/// Tests (debug builds): makes the next `count` reservation calls for a segment of exactly `size`
+/// bytes report EINTR without running, as a signal arriving during `posix_fallocate` would, so
+/// that the retry path runs deterministically. Other sizes are left alone, so tests creating
+/// mailboxes at the same time are not affected. Release builds never interrupt.
+enum ReservationInterrupts {
+    static let size = Atomic<Int>(0)
+    static let remaining = Atomic<Int>(0)
+
+    static func arm(size bytes: Int, count: Int) {
+        // Relaxed: the test arms before the creation it then makes on the same thread.
+        remaining.store(count, ordering: .relaxed)
+        size.store(bytes, ordering: .relaxed)
+    }
+}
+
+extension SharedSegment {
+    /// Whether this reservation call for a segment of `size` bytes should report EINTR (tests).
+    @inline(__always)
+    static func interruptedForTest(_ size: Int) -> Bool {
+        #if DEBUG
+        // Relaxed: a test counter; a lost decrement race only changes how many EINTRs are seen.
+        guard ReservationInterrupts.size.load(ordering: .relaxed) == size else { return false }
+        return ReservationInterrupts.remaining.wrappingSubtract(1, ordering: .relaxed).oldValue > 0
+        #else
+        return false
+        #endif
     }
 }
