@@ -150,6 +150,15 @@ class MailboxLink: Link {
         }
     }
 
+    /// `outbox.trySend(bytes)`, its errors as `BenchError`s.
+    static func trySend(_ bytes: UnsafeRawBufferPointer, to outbox: Mailbox) throws -> Bool {
+        do throws(MailboxError) {
+            return try outbox.trySend(bytes)
+        } catch {
+            throw BenchError.mailbox(operation: "send", description: error.description)
+        }
+    }
+
     func receive(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let length = try receiveOne(wait: true)!
         try body(buffer.bytes(length))
@@ -164,13 +173,7 @@ class MailboxLink: Link {
         try outbox.batch {
             for index in 0..<count {
                 try fill(index, message)
-                let sent: Bool
-                do throws(MailboxError) {
-                    sent = try outbox.trySend(bytes)
-                } catch {
-                    throw BenchError.mailbox(operation: "send", description: error.description)
-                }
-                if !sent { try send(bytes) }   // full: the slow path waits in slices
+                if try !Self.trySend(bytes, to: outbox) { try send(bytes) }   // full: the slow path waits in slices
             }
         }
     }
@@ -293,13 +296,7 @@ final class AsyncMailboxLink: MailboxLink, AsyncLink {
             try outbox.batch {
                 while index < count {
                     try fill(index, message)
-                    let sent: Bool
-                    do throws(MailboxError) {
-                        sent = try outbox.trySend(bytes)
-                    } catch {
-                        throw BenchError.mailbox(operation: "send", description: error.description)
-                    }
-                    guard sent else { full = true; return }
+                    guard try Self.trySend(bytes, to: outbox) else { full = true; return }
                     index += 1
                 }
             }

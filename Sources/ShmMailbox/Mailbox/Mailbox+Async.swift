@@ -25,16 +25,9 @@ extension Mailbox {
     ///   blocking `receive(timeout:)` throws.
     nonisolated(nonsending)
     public func receive(timeout: Duration? = nil) async throws -> Message {
-        var message: Message?
-        if try receiveAtOnce({ try receiveOne(deadline: 0, release: true) { bytes, sender, redelivered in
-            message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
-        } }) {
-            return message!
+        try await receive(timeout: timeout) { bytes, sender, redelivered in
+            Message(bytes: bytes.withUnsafeBytes { [UInt8]($0) }, sender: sender, isRedelivered: redelivered)
         }
-        try await receiveAsync(timeout: timeout) { bytes, sender, redelivered in
-            message = Message(bytes: [UInt8](bytes), sender: sender, isRedelivered: redelivered)
-        }
-        return message!
     }
 
     /// Zero-copy async receive: hands the oldest message's bytes (valid only inside `body`), its
