@@ -34,6 +34,19 @@ public final class NATSConnection: @unchecked Sendable {
         public var maxReconnects: Int? = nil
         /// The pause between reconnect attempts on one server.
         public var reconnectWait: Duration = .milliseconds(250)
+        /// The most message bytes a receiver keeps in hand (fetched, not yet handed over) per
+        /// mailbox. A receive asks the server for at most half of it at once (a pull request's
+        /// `max_bytes`), so a batch of large messages comes in parts and the client never falls
+        /// behind what it asked for (NATS's "slow consumer": libnats drops messages, which then
+        /// come back only after the mailbox's `redeliveryDelay`). Raised to twice the server's
+        /// `max_payload` plus headers where smaller, so that any one message fits.
+        ///
+        /// The server has a limit of its own: it cuts off a client for which more than its
+        /// `max_pending` (64 MB by default) waits to be written. A receive cut off while fetching
+        /// halves what its mailbox handle asks for from then on, down to one message. Over a slow
+        /// link, what one request asks for should also cross it within the server's
+        /// `write_deadline`.
+        public var receiveBufferSize: Int = 16 << 20
 
         /// TLS settings (libnats's, backed by OpenSSL).
         public struct TLS: Sendable, Equatable {
@@ -75,6 +88,8 @@ public final class NATSConnection: @unchecked Sendable {
     let jetStream: OpaquePointer
     /// The server's `max_payload`: no message may be larger.
     public let maxPayload: Int
+    /// `options.receiveBufferSize`, raised to hold two of the largest messages (see there).
+    let receiveBufferSize: Int
     /// The lease bucket, opened at first use, and the thread that keeps this connection's leases.
     private let leaseTable = Mutex<LeaseTable?>(nil)
     private let rightsTable = Mutex<LeaseTable?>(nil)
@@ -127,7 +142,12 @@ public final class NATSConnection: @unchecked Sendable {
         self.connection = connection
         jetStream = context
         maxPayload = Int(natsConnection_GetMaxPayload(connection))
+        receiveBufferSize = max(options.receiveBufferSize, 2 * (maxPayload + Self.headerAllowance))
     }
+
+    /// What a message may take on the wire beyond its payload (subject, reply subject, headers)
+    /// when the server counts a pull request's `max_bytes`.
+    static let headerAllowance = 4096
 
     /// Connects to one server (`nats://host:port`); see `init(_:options:)`.
     public convenience init(_ url: String, options: Options = Options()) throws(RemoteMailboxError) {
@@ -193,6 +213,18 @@ public final class NATSConnection: @unchecked Sendable {
         case .held(let value):
             return (nil, value)
         }
+    }
+
+    /// How many times libnats has reconnected: after losing a server, or after the server cut
+    /// this client off (a slow consumer, which `RemoteMailbox`'s receives answer by asking for less).
+    var reconnects: UInt64 {
+        var statistics: OpaquePointer?
+        guard natsStatistics_Create(&statistics) == NATS_OK else { return 0 }
+        defer { natsStatistics_Destroy(statistics) }
+        var count: UInt64 = 0
+        guard natsConnection_GetStats(connection, statistics) == NATS_OK,
+              natsStatistics_GetCounts(statistics, nil, nil, nil, nil, &count) == NATS_OK else { return 0 }
+        return count
     }
 
     /// Closes the connection: every mailbox on it then fails with `closed`.

@@ -35,7 +35,10 @@ final class ReceiptInbox {
             if wait <= .zero { break }
             var message: OpaquePointer?
             let status = natsSubscription_NextMsg(&message, subscription, wait.milliseconds)
-            if status == NATS_TIMEOUT { continue }
+            // A slow consumer (libnats dropped requests or receipts for lack of room) loses
+            // nothing for good: a receiver whose go-ahead request went unanswered drops the
+            // message, and a lost receipt ends in `deliveryUnconfirmed` at the deadline.
+            if status == NATS_TIMEOUT || status == NATS_SLOW_CONSUMER { continue }
             if status == NATS_CONNECTION_CLOSED || status == NATS_INVALID_SUBSCRIPTION { throw .closed }
             try NATSStatus.check(status, "waiting for a receipt")
             defer { natsMsg_Destroy(message) }

@@ -228,10 +228,21 @@ extension RemoteMailbox {
             var request = jsFetchRequest()
             jsFetchRequest_Init(&request)
             request.Batch = Int32(clamping: limit)
+            // At most half the subscription's room: with what a late answer to an earlier
+            // request may still bring, the client never holds more than it has room for.
+            request.MaxBytes = Int64(requestBytes)
             request.NoWait = true
             request.Expires = expires.nanoseconds
             var list = natsMsgList()
+            let reconnects = connection.reconnects
             let status = natsSubscription_FetchRequest(&list, subscription, &request)
+            if connection.reconnects != reconnects {
+                // The connection was lost while the answer came. If the server cut this client
+                // off for asking more than it would buffer (its `max_pending`), asking for the
+                // same again would be cut off again: ask for half, down to one message. What
+                // was cut off was not acknowledged, and comes back after the redelivery delay.
+                requestBytes = max(requestBytes / 2, connection.maxPayload + NATSConnection.headerAllowance)
+            }
             if status == NATS_OK {
                 // Newest first, so that taking the next one is `removeLast`.
                 for index in (0..<Int(list.Count)).reversed() {
@@ -248,6 +259,10 @@ extension RemoteMailbox {
                     lastPresenceCheck = .now
                     try checkPresence()
                 }
+            } else if status == NATS_SLOW_CONSUMER {
+                // libnats dropped messages for lack of room (not from our own requests, which fit):
+                // they were not acknowledged, so the server hands them out again after the
+                // redelivery delay. Nothing is lost; fetch again.
             } else if status == NATS_CONNECTION_CLOSED || connection.isClosed {
                 throw .closed
             } else if try !streamExists() {
@@ -313,6 +328,10 @@ extension RemoteMailbox {
             if try !streamExists() { throw goneError }
             throw NATSStatus.error(status, errorCode: code, "subscribing to \(mapping.streamName)")
         }
+        // The room libnats keeps for fetched messages (see `NATSConnection.Options.receiveBufferSize`);
+        // no limit on their number, which the bytes already bound.
+        try NATSStatus.check(natsSubscription_SetPendingLimits(made, -1, Int32(clamping: connection.receiveBufferSize)),
+                             "sizing the receive buffer")
         subscription = made
         return made!
     }

@@ -51,6 +51,9 @@ public final class RemoteMailbox {
     var subscription: OpaquePointer?
     /// Messages fetched but not yet handed to a receive call (unacknowledged), newest first.
     var prefetched: [OpaquePointer] = []
+    /// The most bytes one pull request asks for: half the connection's receive buffer, halved
+    /// each time the server cut this client off while a request was answered (see `fetch`).
+    lazy var requestBytes = connection.receiveBufferSize / 2
     /// The last sender header seen and what it parsed to.
     var lastSender: (text: String, sender: RemoteSender?)?
     /// The asynchronous publishing of `batch`, made at the first batch.

@@ -1,0 +1,87 @@
+import Foundation
+import MailboxTestSupport
+import NATSTestSupport
+import ShmMailboxNATS
+import Testing
+
+/// A receiver that falls behind what is sent to it (NATS's "slow consumer"): libnats drops what
+/// does not fit its room for a subscription, and the server cuts off a client that does not read.
+/// Neither loses a message: a receive asks for no more than its room, and whatever is dropped or
+/// cut off was never acknowledged, so it comes back.
+@Suite(.enabled(if: natsInstalled, "nats-server is not installed (apt-get install nats-server)"))
+struct SlowConsumerTests {
+    /// A batch whose messages exceed the receive buffer comes in parts: nothing is dropped by
+    /// libnats, so nothing waits for the (here one-minute) redelivery delay, and no message is
+    /// marked redelivered. Before the requests were bounded, the first batch took what fitted and
+    /// the rest came back only after the redelivery delay.
+    @Test func aBatchLargerThanTheReceiveBufferComesInPartsWithNothingDropped() throws {
+        let server = try NATSServer()
+        let options = RemoteMailboxOptions(capacity: .unbounded, maxMessageSize: 1_000_000, storage: .memory,
+                                           redeliveryDelay: .seconds(60))
+        let box = try RemoteMailbox.create(uniqueRemoteName("slow"), on: NATSConnection(server.url), options: options)
+        let count: UInt64 = 100
+        for sequence in 0..<count {
+            try box.send(TestMessages.make(sender: 7, sequence: sequence, length: 900_000))
+        }
+        // The default buffer, 16 MiB: 90 MB asked for in one batch does not fit.
+        let receiver = try RemoteMailbox.open(box.name, on: NATSConnection(server.url))
+        var sequences: [UInt64] = []
+        var batches = 0
+        let start = ContinuousClock.now
+        while sequences.count < count, ContinuousClock.now - start < .seconds(20) {
+            // Far more than fits: 100 messages of 900 kB asked for, 8 MiB per request.
+            do {
+                _ = try receiver.receiveBatch(limit: 256, timeout: .seconds(2)) { bytes, _ in
+                    let (sender, sequence) = try TestMessages.verify(bytes)
+                    #expect(sender == 7)
+                    sequences.append(sequence)
+                }
+                batches += 1
+            } catch RemoteMailboxError.timedOut {
+                // Dropped messages would leave nothing to take until the redelivery delay.
+            }
+        }
+        #expect(sequences == Array(0..<count), "in order, each once")
+        #expect(batches >= 10, "at most nine 900 kB messages per request, so many batches: \(batches)")
+        #expect(try receiver.tryReceive() == nil, "and nothing more")
+    }
+
+    /// A server cuts off a client for which more than its `max_pending` waits to be written,
+    /// however fast the client reads. A receive that asks for more than that is cut off as a slow
+    /// consumer; it then asks for half, down to one message, and gets every message: what was cut
+    /// off was never acknowledged and comes back after the redelivery delay. Before, the receive
+    /// asked for the same again after every reconnect and was cut off each time (29 times in the
+    /// 40 s this test allows, without getting every message).
+    @Test func aReceiverCutOffAsASlowConsumerAsksForLessAndLosesNothing() throws {
+        // The smallest `max_pending` the server allows: its `max_payload` (1 MiB), twice.
+        let server = try NATSServer(options: .init(extraConfiguration: "max_pending: 2MB"))
+        let options = RemoteMailboxOptions(capacity: .unbounded, storage: .memory, redeliveryDelay: .seconds(2))
+        let box = try RemoteMailbox.create(uniqueRemoteName("cutoff"), on: NATSConnection(server.url), options: options)
+        let count = 200
+        try sendTestMessages(box, sender: 3, count: count, minSize: 60_000, maxSize: 64_000)
+        // The default receive buffer: requests of 8 MiB at first.
+        let receiver = try RemoteMailbox.open(box.name, on: NATSConnection(server.url))
+        var sequences: [UInt64] = []
+        var failures: [String] = []
+        let start = ContinuousClock.now
+        while Set(sequences).count < count, ContinuousClock.now - start < .seconds(40) {
+            do {
+                _ = try receiver.receiveBatch(limit: 256, timeout: .seconds(3)) { bytes, _ in
+                    let (sender, sequence) = try TestMessages.verify(bytes)
+                    #expect(sender == 3)
+                    sequences.append(sequence)
+                }
+            } catch RemoteMailboxError.timedOut {
+            } catch {
+                // An acknowledgement lost with the connection: the batch's last message comes again.
+                failures.append("\(error)")
+            }
+        }
+        // Cut off at 8, perhaps 4 and 2 MiB; then requests of one message's worth fit.
+        let cuts = server.logTail(lines: 1000).components(separatedBy: "Slow Consumer Detected").count - 1
+        #expect((1...3).contains(cuts), "cut off \(cuts) times")
+        #expect(Set(sequences) == Set(0..<UInt64(count)), "every message came")
+        let doubled = sequences.count - Set(sequences).count
+        #expect(doubled <= failures.count, "a message comes twice only after a batch that failed: \(failures)")
+    }
+}
