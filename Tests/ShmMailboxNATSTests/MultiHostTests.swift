@@ -31,8 +31,10 @@ struct MultiHostTests {
                 sourceLocation: sourceLocation)
     }
 
-    func create(_ name: String, capacity: Int = 10_000, replicas: Int = 3, redeliveryMilliseconds: Int = 30_000) throws {
-        let maker = try peer(on: 0, "create", name, ["\(capacity)", "\(replicas)", "\(redeliveryMilliseconds)"])
+    /// Creates `name` from host 0 (`options`: the peer's `KEY=VALUE` mailbox options).
+    func create(_ name: String, capacity: String = "10000", replicas: Int = 3, redeliveryMilliseconds: Int = 30_000,
+                options: [String] = []) throws {
+        let maker = try peer(on: 0, "create", name, [capacity, "\(replicas)", "\(redeliveryMilliseconds)"] + options)
         expectExit(maker, timeout: .seconds(30))
     }
 
@@ -40,21 +42,31 @@ struct MultiHostTests {
     /// seeing each sender in order.
     func expectExactlyOnce(_ receivers: [SpawnedProcess], senders: [UInt32], count: Int,
                            sourceLocation: SourceLocation = #_sourceLocation) -> [(sender: UInt32, sequence: UInt64, redelivered: Bool)] {
+        expectExactlyOnce(receivers.map { $0.standardOutput() }, counts: Dictionary(uniqueKeysWithValues: senders.map { ($0, count) }),
+                          sourceLocation: sourceLocation)
+    }
+
+    /// Checks the `GOT` lines of each receiver's output: sender `s`'s messages `0..<counts[s]`
+    /// exactly once, each receiver seeing each sender in order, and no other sender's.
+    @discardableResult
+    func expectExactlyOnce(_ outputs: [String], counts: [UInt32: Int],
+                           sourceLocation: SourceLocation = #_sourceLocation) -> [(sender: UInt32, sequence: UInt64, redelivered: Bool)] {
         var all: [(sender: UInt32, sequence: UInt64, redelivered: Bool)] = []
-        for receiver in receivers {
-            let records = receivedRecords(receiver.standardOutput())
-            for sender in senders {
+        for output in outputs {
+            let records = receivedRecords(output)
+            for sender in counts.keys {
                 let sequences = records.filter { $0.sender == sender }.map(\.sequence)
                 #expect(sequences == sequences.sorted(), "a receiver saw sender \(sender) out of order", sourceLocation: sourceLocation)
             }
             all += records
         }
-        for sender in senders {
+        for (sender, count) in counts {
             let sequences = all.filter { $0.sender == sender }.map(\.sequence).sorted()
             #expect(sequences == Array(0..<UInt64(count)),
                     "sender \(sender): \(sequences.count) received, \(Set(sequences).count) distinct, expected \(count)",
                     sourceLocation: sourceLocation)
         }
+        #expect(all.allSatisfy { counts[$0.sender] != nil }, "messages from unknown senders", sourceLocation: sourceLocation)
         return all
     }
 
