@@ -118,4 +118,178 @@ extension MultiHostTests {
         let records = expectExactlyOnce([receiver.standardOutput()], counts: [1: first, 2: second])
         #expect(records.allSatisfy { !$0.redelivered })
     }
+
+    /// `.unbounded` with a byte limit: a sender on host 0 gets `outOfSpace` once the messages
+    /// waiting fill it, and so does the next send of a sender on host 1; a receiver on host 2
+    /// drains every accepted message, content-checked and in order, and then there is room again.
+    @Test func anUnboundedMailboxsByteLimitStopsSendersOnEveryHostAndLosesNothing() throws {
+        try create("bytes", capacity: "unbounded", options: ["maxbytes=20000", "size=1000"])
+        let filler = try peer(on: 0, "send", "bytes", ["1", "1000", "1000", "1000"])
+        #expect(filler.wait(timeout: .seconds(60)) == .exited(1))
+        #expect(filler.standardOutput().contains("ERROR outOfSpace remote mailbox 'bytes' reached its byte limit"),
+                "\(filler.standardOutput()) \(filler.standardError())")
+        let accepted = filler.standardOutput().split(separator: "\n").compactMap { $0.hasPrefix("SENT ") ? Int($0.dropFirst(5)) : nil }.first ?? -1
+        #expect(accepted >= 10 && accepted < 20, "\(accepted) messages of 1000 bytes in 20000")
+        let refused = try peer(on: 1, "send", "bytes", ["2", "5", "1000", "1000"])
+        #expect(refused.wait(timeout: .seconds(60)) == .exited(1))
+        #expect(refused.standardOutput().contains("SENT 0\nERROR outOfSpace "), "\(refused.standardOutput())")
+        // Drained from the third host: every accepted message, nothing else (it waits 2 s more).
+        let drain = try peer(on: 2, "receive", "bytes", ["\(accepted + 1)", "2000"])
+        expectExit(drain)
+        expectExactlyOnce([drain.standardOutput()], counts: [1: accepted])
+        // Room again: host 1's messages go in and come out.
+        let again = try peer(on: 1, "send", "bytes", ["2", "5", "1000", "1000"])
+        expectExit(again)
+        let receiver = try peer(on: 2, "receive", "bytes", ["5", "10000"])
+        expectExit(receiver)
+        expectExactlyOnce([receiver.standardOutput()], counts: [2: 5])
+    }
+
+    /// `.exclusive`: while a receiver on host 1 holds the receive turn (and a message), a receiver
+    /// on host 2 gets `receiverBusy` naming it; once it is killed -9, host 2 takes the turn, gets
+    /// the held message again (redelivered) and the rest in order.
+    @Test func anExclusiveMailboxsTurnPassesToAnotherHostWhenItsHolderIsKilled() throws {
+        try create("turn", redeliveryMilliseconds: 1000, options: ["policy=exclusive"])
+        expectExit(try peer(on: 0, "send", "turn", ["8", "3"]))
+        let holder = try peer(on: 1, "hold", "turn")
+        #expect(waitForOutput(holder, "HOLDING 8 0"), "\(holder.standardOutput()) \(holder.standardError())")
+        let other = try session(on: 2, "turn")
+        let busy = other.run("receive 1 1000")
+        #expect(busy.error == "receiverBusy" && busy.outcome.contains("pid \(holder.pid)") && busy.records.isEmpty, "\(busy)")
+        #expect(holder.killAndWait() == .signaled(SIGKILL))
+        // Free once the dead holder's lease expires (LeaseTable.ttl, 4 s).
+        _ = other.run("wait-busy")
+        let taken = other.run("receive 3 15000")
+        #expect(taken.isOK && taken.milliseconds < 10_000, "\(taken)")
+        #expect(taken.records.map { "\($0.sender) \($0.sequence) \($0.redelivered)" } == ["8 0 true", "8 1 false", "8 2 false"], "\(taken)")
+    }
+
+    /// `.pair`: a second sender on host 1 gets `roleTaken` while host 0's sender lives, and a second
+    /// receiver `receiverBusy` while host 2's receiver lives; each role passes to another host once
+    /// its holder is killed -9, and every message arrives once, content-checked, in order.
+    @Test func aPairsRolesPassToAnotherHostWhenTheirHoldersAreKilled() throws {
+        try create("pair", options: ["policy=pair"])
+        let sender = try session(on: 0, "pair")
+        #expect(sender.run("send 1 0 3").isOK)
+        let intruder = try session(on: 1, "pair")
+        let taken = intruder.run("send 2 0 1")
+        #expect(taken.error == "roleTaken" && taken.outcome.contains("the sender role is held by") && taken.outcome.contains("pid \(sender.pid)"),
+                "\(taken)")
+        let receiver = try session(on: 2, "pair")
+        let first = receiver.run("receive 3")
+        #expect(first.isOK && first.records.map { "\($0.sender) \($0.sequence)" } == ["1 0", "1 1", "1 2"], "\(first)")
+        let busy = intruder.run("receive 1 1000")
+        #expect(busy.error == "receiverBusy" && busy.outcome.contains("pid \(receiver.pid)"), "\(busy)")
+        // The sender killed: host 1 becomes the sender once its lease expired.
+        #expect(sender.process.killAndWait() == .signaled(SIGKILL))
+        let (sent, waited) = intruder.retry("send 2 0 1", while: "roleTaken")
+        #expect(sent.isOK && waited < .seconds(10), "\(sent) after \(waited)")
+        #expect(intruder.run("send 2 1 2").isOK)
+        let second = receiver.run("receive 3")
+        #expect(second.isOK && second.records.map { "\($0.sender) \($0.sequence)" } == ["2 0", "2 1", "2 2"], "\(second)")
+        // The receiver killed: host 0 becomes the receiver.
+        #expect(intruder.run("send 2 3 1").isOK)
+        #expect(receiver.process.killAndWait() == .signaled(SIGKILL))
+        let successor = try session(on: 0, "pair")
+        _ = successor.run("wait-busy")
+        let last = successor.run("receive 1 15000")
+        #expect(last.isOK && last.milliseconds < 10_000 && last.records.map { "\($0.sender) \($0.sequence)" } == ["2 3"], "\(last)")
+    }
+
+    /// `.process` ownership: the owner on host 0 alone receives (host 2 gets `notPermitted`); once
+    /// it is killed -9, a sender on host 1 gets `ownerTerminated` within the lease's lifetime, and
+    /// the mailbox is gone for every host (`notFound`).
+    @Test func aProcessOwnedMailboxEndsForOtherHostsWhenItsOwnerIsKilled() throws {
+        let owner = try session(on: 0, "owned", ["ownership=process", "replicas=3"])
+        let sender = try session(on: 1, "owned")
+        #expect(sender.run("send 3 0 5").isOK)
+        let got = owner.run("receive 5")
+        #expect(got.isOK && got.records.map(\.sequence) == Array(0..<5) && got.records.allSatisfy { $0.sender == 3 }, "\(got)")
+        let stranger = try session(on: 2, "owned")
+        #expect(stranger.run("receive 1 1000").error == "notPermitted")
+        #expect(owner.process.killAndWait() == .signaled(SIGKILL))
+        var sequence = 5
+        let start = ContinuousClock.now
+        var outcome = sender.run("send 3 \(sequence) 1 5000")
+        while outcome.isOK && ContinuousClock.now - start < .seconds(15) {
+            sequence += 1
+            Thread.sleep(forTimeInterval: 0.1)
+            outcome = sender.run("send 3 \(sequence) 1 5000")
+        }
+        #expect(outcome.error == "ownerTerminated" && outcome.outcome.contains("'owned'"), "\(outcome)")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        expectNotFound("owned", on: 2)
+    }
+
+    /// `.process` ownership: when the owner on host 0 closes its handle (its process living on),
+    /// a sender on host 1 gets `ownerTerminated` at once, and the mailbox is gone (`notFound`).
+    @Test func aProcessOwnedMailboxEndsForOtherHostsWhenItsOwnerCloses() throws {
+        let owner = try session(on: 0, "closed", ["ownership=process", "replicas=3"])
+        let sender = try session(on: 1, "closed")
+        #expect(sender.run("send 3 0 2").isOK)
+        let got = owner.run("receive 2")
+        #expect(got.isOK && got.records.map { "\($0.sender) \($0.sequence)" } == ["3 0", "3 1"], "\(got)")
+        #expect(owner.run("close").isOK)
+        let late = sender.run("send 3 2 1 5000")
+        #expect(late.error == "ownerTerminated" && late.milliseconds < 5000, "\(late)")
+        #expect(owner.process.isRunning)
+        expectNotFound("closed", on: 2)
+    }
+
+    /// `.system` ownership across hosts: the owner on host 0 grants receiving to a process on
+    /// host 1 (refused before, and refused to grant itself), then transfers ownership to it (host 0
+    /// may no longer receive); when that new owner is killed -9, a process on host 2 (refused while
+    /// it lived) reclaims the mailbox and receives what is left, nothing lost.
+    @Test func aSystemMailboxIsGrantedTransferredAndReclaimedAcrossHosts() throws {
+        let owner = try session(on: 0, "system", ["ownership=system", "replicas=3"])
+        #expect(owner.run("owner").lines == ["OWNER \(owner.pid)"])
+        let other = try session(on: 1, "system")
+        let third = try session(on: 2, "system")
+        #expect(third.run("send 5 0 4").isOK)
+        let refused = other.run("receive 1 1000")
+        #expect(refused.error == "notPermitted" && refused.outcome.contains("owned by") && refused.outcome.contains("pid \(owner.pid)"), "\(refused)")
+        #expect(other.run("grant \(other.pid)").error == "notPermitted")
+        #expect(owner.run("receive 1").records.map(\.sequence) == [0])
+        #expect(owner.run("grant \(other.pid)").isOK)
+        #expect(other.run("receive 1").records.map(\.sequence) == [1])
+        #expect(owner.run("transfer \(other.pid)").isOK)
+        #expect(other.run("owner").lines == ["OWNER \(other.pid)"])
+        #expect(owner.run("receive 1 1000").error == "notPermitted")
+        // The new owner's handle looks at its rights at most once a second; after that look it
+        // holds the owner's lease.
+        Thread.sleep(forTimeInterval: 1.1)
+        #expect(other.run("receive 1").records.map(\.sequence) == [2])
+        let alive = third.run("reclaim")
+        #expect(alive.error == "notPermitted" && alive.outcome.contains("still holds"), "\(alive)")
+        #expect(other.process.killAndWait() == .signaled(SIGKILL))
+        let (reclaimed, waited) = third.retry("reclaim", while: "notPermitted")
+        #expect(reclaimed.isOK && waited < .seconds(10), "\(reclaimed) after \(waited)")
+        #expect(third.run("owner").lines == ["OWNER \(third.pid)"])
+        let rest = third.run("receive 1")
+        #expect(rest.isOK && rest.records.map { "\($0.sender) \($0.sequence)" } == ["5 3"], "\(rest)")
+        #expect(third.run("receive 1 1000").error == "timedOut")
+    }
+
+    /// `.roundRobin` is refused with the typed `unsupported` error from every host, and nothing
+    /// is created.
+    @Test func roundRobinIsRefusedFromEveryHost() throws {
+        for host in 0..<3 {
+            let maker = try peer(on: host, "create", "rr\(host)", ["10", "3", "30000", "policy=roundRobin"])
+            #expect(maker.wait(timeout: .seconds(30)) == .exited(1))
+            #expect(maker.standardOutput().hasPrefix("ERROR unsupported ") && maker.standardOutput().contains("roundRobin"),
+                    "host \(host): \(maker.standardOutput()) \(maker.standardError())")
+            expectNotFound("rr\(host)", on: host)
+        }
+    }
+
+    /// Opening `name` on `host` fails with `notFound`.
+    func expectNotFound(_ name: String, on host: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let opener = try peer(on: host, "receive", name, ["1", "100"])
+            #expect(opener.wait(timeout: .seconds(30)) == .exited(1), sourceLocation: sourceLocation)
+            #expect(opener.standardOutput().hasPrefix("ERROR notFound "), "\(opener.standardOutput())", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record(error, sourceLocation: sourceLocation)
+        }
+    }
 }

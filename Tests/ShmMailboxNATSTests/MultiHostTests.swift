@@ -187,10 +187,17 @@ struct MultiHostTests {
                                    arguments: ["send", outbox, "6", "\(count)", "24", "300"])
         let receiver = try hosts.run(host: 2, executable: buildDirectory + "/MailboxTestPeer",
                                      arguments: ["receive-log", inbox, "\(count)", "60000"])
-        // The bridge on `side` killed -9 twice mid-stream and started again.
+        // The bridge on `side` killed -9 twice mid-stream (once a third, then two thirds, of the
+        // messages came through) and started again.
         var killed: [SpawnedProcess] = []
-        for _ in 0..<2 {
-            Thread.sleep(forTimeInterval: 0.4)
+        for third in 1...2 {
+            let deadline = ContinuousClock.now + .seconds(60)
+            var got = 0
+            while got < third * count / 3 && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+                got = receivedRecords(receiver.standardOutput()).count
+            }
+            #expect(got >= third * count / 3 && got < count, "\(got) received at kill \(third)", sourceLocation: sourceLocation)
             switch side {
             case .importer:
                 #expect(importer.killAndWait() == .signaled(SIGKILL), sourceLocation: sourceLocation)
