@@ -144,4 +144,55 @@ extension MultiHostTests {
         expectExit(receiver)
         expectExactlyOnce([receiver.standardOutput()], counts: [2: 5])
     }
+
+    /// `.exclusive`: while a receiver on host 1 holds the receive turn (and a message), a receiver
+    /// on host 2 gets `receiverBusy` naming it; once it is killed -9, host 2 takes the turn, gets
+    /// the held message again (redelivered) and the rest in order.
+    @Test func anExclusiveMailboxsTurnPassesToAnotherHostWhenItsHolderIsKilled() throws {
+        try create("turn", redeliveryMilliseconds: 1000, options: ["policy=exclusive"])
+        expectExit(try peer(on: 0, "send", "turn", ["8", "3"]))
+        let holder = try peer(on: 1, "hold", "turn")
+        #expect(waitForOutput(holder, "HOLDING 8 0"), "\(holder.standardOutput()) \(holder.standardError())")
+        let other = try session(on: 2, "turn")
+        let busy = other.run("receive 1 1000")
+        #expect(busy.error == "receiverBusy" && busy.outcome.contains("pid \(holder.pid)") && busy.records.isEmpty, "\(busy)")
+        #expect(holder.killAndWait() == .signaled(SIGKILL))
+        // Free once the dead holder's lease expires (LeaseTable.ttl, 4 s).
+        _ = other.run("wait-busy")
+        let taken = other.run("receive 3 15000")
+        #expect(taken.isOK && taken.milliseconds < 10_000, "\(taken)")
+        #expect(taken.records.map { "\($0.sender) \($0.sequence) \($0.redelivered)" } == ["8 0 true", "8 1 false", "8 2 false"], "\(taken)")
+    }
+
+    /// `.pair`: a second sender on host 1 gets `roleTaken` while host 0's sender lives, and a second
+    /// receiver `receiverBusy` while host 2's receiver lives; each role passes to another host once
+    /// its holder is killed -9, and every message arrives once, content-checked, in order.
+    @Test func aPairsRolesPassToAnotherHostWhenTheirHoldersAreKilled() throws {
+        try create("pair", options: ["policy=pair"])
+        let sender = try session(on: 0, "pair")
+        #expect(sender.run("send 1 0 3").isOK)
+        let intruder = try session(on: 1, "pair")
+        let taken = intruder.run("send 2 0 1")
+        #expect(taken.error == "roleTaken" && taken.outcome.contains("the sender role is held by") && taken.outcome.contains("pid \(sender.pid)"),
+                "\(taken)")
+        let receiver = try session(on: 2, "pair")
+        let first = receiver.run("receive 3")
+        #expect(first.isOK && first.records.map { "\($0.sender) \($0.sequence)" } == ["1 0", "1 1", "1 2"], "\(first)")
+        let busy = intruder.run("receive 1 1000")
+        #expect(busy.error == "receiverBusy" && busy.outcome.contains("pid \(receiver.pid)"), "\(busy)")
+        // The sender killed: host 1 becomes the sender once its lease expired.
+        #expect(sender.process.killAndWait() == .signaled(SIGKILL))
+        let (sent, waited) = intruder.retry("send 2 0 1", while: "roleTaken")
+        #expect(sent.isOK && waited < .seconds(10), "\(sent) after \(waited)")
+        #expect(intruder.run("send 2 1 2").isOK)
+        let second = receiver.run("receive 3")
+        #expect(second.isOK && second.records.map { "\($0.sender) \($0.sequence)" } == ["2 0", "2 1", "2 2"], "\(second)")
+        // The receiver killed: host 0 becomes the receiver.
+        #expect(intruder.run("send 2 3 1").isOK)
+        #expect(receiver.process.killAndWait() == .signaled(SIGKILL))
+        let successor = try session(on: 0, "pair")
+        _ = successor.run("wait-busy")
+        let last = successor.run("receive 1 15000")
+        #expect(last.isOK && last.milliseconds < 10_000 && last.records.map { "\($0.sender) \($0.sequence)" } == ["2 3"], "\(last)")
+    }
 }
