@@ -195,4 +195,55 @@ extension MultiHostTests {
         let last = successor.run("receive 1 15000")
         #expect(last.isOK && last.milliseconds < 10_000 && last.records.map { "\($0.sender) \($0.sequence)" } == ["2 3"], "\(last)")
     }
+
+    /// `.process` ownership: the owner on host 0 alone receives (host 2 gets `notPermitted`); once
+    /// it is killed -9, a sender on host 1 gets `ownerTerminated` within the lease's lifetime, and
+    /// the mailbox is gone for every host (`notFound`).
+    @Test func aProcessOwnedMailboxEndsForOtherHostsWhenItsOwnerIsKilled() throws {
+        let owner = try session(on: 0, "owned", ["ownership=process", "replicas=3"])
+        let sender = try session(on: 1, "owned")
+        #expect(sender.run("send 3 0 5").isOK)
+        let got = owner.run("receive 5")
+        #expect(got.isOK && got.records.map(\.sequence) == Array(0..<5) && got.records.allSatisfy { $0.sender == 3 }, "\(got)")
+        let stranger = try session(on: 2, "owned")
+        #expect(stranger.run("receive 1 1000").error == "notPermitted")
+        #expect(owner.process.killAndWait() == .signaled(SIGKILL))
+        var sequence = 5
+        let start = ContinuousClock.now
+        var outcome = sender.run("send 3 \(sequence) 1 5000")
+        while outcome.isOK && ContinuousClock.now - start < .seconds(15) {
+            sequence += 1
+            Thread.sleep(forTimeInterval: 0.1)
+            outcome = sender.run("send 3 \(sequence) 1 5000")
+        }
+        #expect(outcome.error == "ownerTerminated" && outcome.outcome.contains("'owned'"), "\(outcome)")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        expectNotFound("owned", on: 2)
+    }
+
+    /// `.process` ownership: when the owner on host 0 closes its handle (its process living on),
+    /// a sender on host 1 gets `ownerTerminated` at once, and the mailbox is gone (`notFound`).
+    @Test func aProcessOwnedMailboxEndsForOtherHostsWhenItsOwnerCloses() throws {
+        let owner = try session(on: 0, "closed", ["ownership=process", "replicas=3"])
+        let sender = try session(on: 1, "closed")
+        #expect(sender.run("send 3 0 2").isOK)
+        let got = owner.run("receive 2")
+        #expect(got.isOK && got.records.map { "\($0.sender) \($0.sequence)" } == ["3 0", "3 1"], "\(got)")
+        #expect(owner.run("close").isOK)
+        let late = sender.run("send 3 2 1 5000")
+        #expect(late.error == "ownerTerminated" && late.milliseconds < 5000, "\(late)")
+        #expect(owner.process.isRunning)
+        expectNotFound("closed", on: 2)
+    }
+
+    /// Opening `name` on `host` fails with `notFound`.
+    func expectNotFound(_ name: String, on host: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let opener = try peer(on: host, "receive", name, ["1", "100"])
+            #expect(opener.wait(timeout: .seconds(30)) == .exited(1), sourceLocation: sourceLocation)
+            #expect(opener.standardOutput().hasPrefix("ERROR notFound "), "\(opener.standardOutput())", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record(error, sourceLocation: sourceLocation)
+        }
+    }
 }
