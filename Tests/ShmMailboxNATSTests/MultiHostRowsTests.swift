@@ -236,6 +236,40 @@ extension MultiHostTests {
         expectNotFound("closed", on: 2)
     }
 
+    /// `.system` ownership across hosts: the owner on host 0 grants receiving to a process on
+    /// host 1 (refused before, and refused to grant itself), then transfers ownership to it (host 0
+    /// may no longer receive); when that new owner is killed -9, a process on host 2 (refused while
+    /// it lived) reclaims the mailbox and receives what is left, nothing lost.
+    @Test func aSystemMailboxIsGrantedTransferredAndReclaimedAcrossHosts() throws {
+        let owner = try session(on: 0, "system", ["ownership=system", "replicas=3"])
+        #expect(owner.run("owner").lines == ["OWNER \(owner.pid)"])
+        let other = try session(on: 1, "system")
+        let third = try session(on: 2, "system")
+        #expect(third.run("send 5 0 4").isOK)
+        let refused = other.run("receive 1 1000")
+        #expect(refused.error == "notPermitted" && refused.outcome.contains("owned by") && refused.outcome.contains("pid \(owner.pid)"), "\(refused)")
+        #expect(other.run("grant \(other.pid)").error == "notPermitted")
+        #expect(owner.run("receive 1").records.map(\.sequence) == [0])
+        #expect(owner.run("grant \(other.pid)").isOK)
+        #expect(other.run("receive 1").records.map(\.sequence) == [1])
+        #expect(owner.run("transfer \(other.pid)").isOK)
+        #expect(other.run("owner").lines == ["OWNER \(other.pid)"])
+        #expect(owner.run("receive 1 1000").error == "notPermitted")
+        // The new owner's handle looks at its rights at most once a second; after that look it
+        // holds the owner's lease.
+        Thread.sleep(forTimeInterval: 1.1)
+        #expect(other.run("receive 1").records.map(\.sequence) == [2])
+        let alive = third.run("reclaim")
+        #expect(alive.error == "notPermitted" && alive.outcome.contains("still holds"), "\(alive)")
+        #expect(other.process.killAndWait() == .signaled(SIGKILL))
+        let (reclaimed, waited) = third.retry("reclaim", while: "notPermitted")
+        #expect(reclaimed.isOK && waited < .seconds(10), "\(reclaimed) after \(waited)")
+        #expect(third.run("owner").lines == ["OWNER \(third.pid)"])
+        let rest = third.run("receive 1")
+        #expect(rest.isOK && rest.records.map { "\($0.sender) \($0.sequence)" } == ["5 3"], "\(rest)")
+        #expect(third.run("receive 1 1000").error == "timedOut")
+    }
+
     /// Opening `name` on `host` fails with `notFound`.
     func expectNotFound(_ name: String, on host: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
