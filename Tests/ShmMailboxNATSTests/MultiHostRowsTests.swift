@@ -270,6 +270,18 @@ extension MultiHostTests {
         #expect(third.run("receive 1 1000").error == "timedOut")
     }
 
+    /// `.roundRobin` is refused with the typed `unsupported` error from every host, and nothing
+    /// is created.
+    @Test func roundRobinIsRefusedFromEveryHost() throws {
+        for host in 0..<3 {
+            let maker = try peer(on: host, "create", "rr\(host)", ["10", "3", "30000", "policy=roundRobin"])
+            #expect(maker.wait(timeout: .seconds(30)) == .exited(1))
+            #expect(maker.standardOutput().hasPrefix("ERROR unsupported ") && maker.standardOutput().contains("roundRobin"),
+                    "host \(host): \(maker.standardOutput()) \(maker.standardError())")
+            expectNotFound("rr\(host)", on: host)
+        }
+    }
+
     /// Opening `name` on `host` fails with `notFound`.
     func expectNotFound(_ name: String, on host: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
