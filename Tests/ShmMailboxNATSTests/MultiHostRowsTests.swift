@@ -95,28 +95,53 @@ extension MultiHostTests {
     /// (n try-sends accepted, the next refused; a timed send times out after its timeout), and a
     /// second sender on host 2 blocks too; once a receiver on host 1, started late, makes room,
     /// both go on, and every message of both arrives once, content-checked, each sender in order.
+    /// (One copy of the mailbox, on one of the three servers; three copies: the next test.)
     @Test func aBoundedMailboxRefusesExactlyTheNextMessageAcrossHostsAndLosesNothing() throws {
+        let received = try fillBoundedMailboxAndDrain(replicas: 1)
+        expectExactlyOnce([received], counts: [1: 200, 2: 100])
+    }
+
+    /// The same with three copies. Known to lose a message here (most runs): with nats-server
+    /// 2.9.10 the replicas of the work-queue stream diverge near its discard-new limit (seen in
+    /// /jsz: the stream leader holding sequence 300 unconsumed, the consumer leader's copy
+    /// ending at 299, the third copy at 337), and the consumer never delivers the message whose
+    /// send was acknowledged. The likely cause: each replica enforces the limit against its own
+    /// state, which acknowledgements' deletions reach at different times (nats-server #4365
+    /// and #7607 moved such decisions to the leader; #4771, a related loss, is open). Every
+    /// check but the exactly-once one must hold.
+    @Test func aReplicatedBoundedMailboxRefusesExactlyTheNextMessageAcrossHosts() throws {
+        let received = try fillBoundedMailboxAndDrain(replicas: 3)
+        withKnownIssue("nats-server 2.9.10: replicas enforce discard-new limits on their own state and diverge", isIntermittent: true) {
+            expectExactlyOnce([received], counts: [1: 200, 2: 100])
+        }
+    }
+
+    /// Fills a `.bounded(40)` mailbox from host 0 (checking the refusals), blocks a second sender
+    /// on host 2, then drains both from host 1 (200 messages of sender 1, 100 of sender 2);
+    /// returns the receiver's output.
+    func fillBoundedMailboxAndDrain(replicas: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let capacity = 40, first = 200, second = 100
-        try create("bounded", capacity: "\(capacity)")
+        try create("bounded", capacity: "\(capacity)", replicas: replicas)
         let sender = try session(on: 0, "bounded")
         let tried = sender.run("try-send 1 0 \(capacity + 1)")
-        #expect(tried.isOK && tried.lines == ["ACCEPTED \(capacity)"], "\(tried)")
+        #expect(tried.isOK && tried.lines == ["ACCEPTED \(capacity)"], "\(tried)", sourceLocation: sourceLocation)
         let timed = sender.run("send 1 \(capacity) 1 300")
-        #expect(timed.error == "timedOut" && timed.milliseconds >= 300 && timed.milliseconds < 5000, "\(timed)")
-        #expect(sender.run("depth").lines == ["DEPTH \(capacity)"])
+        #expect(timed.error == "timedOut" && timed.milliseconds >= 300 && timed.milliseconds < 5000, "\(timed)", sourceLocation: sourceLocation)
+        #expect(sender.run("depth").lines == ["DEPTH \(capacity)"], sourceLocation: sourceLocation)
         // Blocked senders on two hosts; nobody receives yet.
         let rest = sender.start("send 1 \(capacity) \(first - capacity)")
         let other = try peer(on: 2, "send", "bounded", ["2", "\(second)"])
         Thread.sleep(forTimeInterval: 1)
-        #expect(other.isRunning && !other.standardOutput().contains("SENT"), "\(other.standardOutput()) \(other.standardError())")
-        #expect(sender.finish(rest, timeout: .zero).outcome.hasPrefix("NO END"), "the host 0 sender is still blocked")
-        let receiver = try peer(on: 1, "receive", "bounded", ["\(first + second)", "10000"])
+        #expect(other.isRunning && !other.standardOutput().contains("SENT"), "\(other.standardOutput()) \(other.standardError())",
+                sourceLocation: sourceLocation)
+        #expect(sender.finish(rest, timeout: .zero).outcome.hasPrefix("NO END"), "the host 0 sender is still blocked", sourceLocation: sourceLocation)
+        let receiver = try peer(on: 1, "receive", "bounded", ["\(first + second)", "5000"])
         let sent = sender.finish(rest)
-        #expect(sent.isOK, "\(sent)")
-        expectExit(other)
-        expectExit(receiver)
-        let records = expectExactlyOnce([receiver.standardOutput()], counts: [1: first, 2: second])
-        #expect(records.allSatisfy { !$0.redelivered })
+        #expect(sent.isOK, "\(sent)", sourceLocation: sourceLocation)
+        expectExit(other, sourceLocation: sourceLocation)
+        expectExit(receiver, sourceLocation: sourceLocation)
+        #expect(receivedRecords(receiver.standardOutput()).allSatisfy { !$0.redelivered }, sourceLocation: sourceLocation)
+        return receiver.standardOutput()
     }
 
     /// `.unbounded` with a byte limit: a sender on host 0 gets `outOfSpace` once the messages
