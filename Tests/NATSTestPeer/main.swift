@@ -9,7 +9,8 @@ import ShmMailboxNATS
 // host). Every message it sends is a self-checking `TestMessages` record (sender, sequence,
 // checksum); every message it receives is verified byte for byte.
 //
-//   NATSTestPeer send URLS NAME SENDER COUNT [MIN MAX]   send COUNT messages, print "SENT n"
+//   NATSTestPeer send URLS NAME SENDER COUNT [MIN MAX]   send COUNT messages, print "SENT n" (n: how
+//                                                         many were sent, also when a send failed)
 //   NATSTestPeer receive URLS NAME COUNT [IDLE_MS]        receive until COUNT came or none for
 //                                                         IDLE_MS (default 60 s), print "GOT s q r"
 //                                                         each (r: 1 if redelivered)
@@ -17,14 +18,20 @@ import ShmMailboxNATS
 //                                                         the system, this process its owner), print
 //                                                         "OWNING", wait to be killed
 //   NATSTestPeer endpoint-send URLS ME TO SENDER COUNT    join as endpoint ME, send COUNT to TO
-//   NATSTestPeer create URLS NAME CAPACITY REPLICAS REDELIVERY_MS   make a mailbox, print "CREATED"
+//   NATSTestPeer create URLS NAME CAPACITY REPLICAS REDELIVERY_MS [KEY=VALUE …]   make a mailbox
+//                                                         (CAPACITY a number or "unbounded"; the
+//                                                         options of `Options.swift`), print "CREATED"
 //   NATSTestPeer sync-send URLS NAME SENDER COUNT         send each until received, print
 //                                                         "RECEIPT pid" per message
 //   NATSTestPeer endpoint-receive URLS ME COUNT [IDLE_MS] join as ME, receive from anyone, print
 //                                                         "GOT s q from"
 //   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
 //                                                         never finish (the test kills it)
-// URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error.
+//   NATSTestPeer session URLS NAME CONTROL [KEY=VALUE …]  open NAME (create it with the options if
+//                                                         any), then run the steps appended to the
+//                                                         file CONTROL one by one (Session.swift)
+// URLS is a comma-separated list. Exit 0 when done, 2 on a verification failure, 1 on an error
+// (also printed on standard output as "ERROR case description").
 
 func line(_ text: String) {
     var text = text + "\n"
@@ -56,10 +63,10 @@ do {
         exit(0)
     }
     if arguments[0] == "create" {
-        guard arguments.count >= 6, let capacity = Int(arguments[3]), let replicas = Int(arguments[4]),
-              let redelivery = Int(arguments[5]) else { fail("create: bad arguments") }
-        _ = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(
-            capacity: .bounded(capacity), replicas: replicas, redeliveryDelay: .milliseconds(redelivery)))
+        guard arguments.count >= 6 else { fail("create: bad arguments") }
+        let options = mailboxOptions(["capacity=\(arguments[3])", "replicas=\(arguments[4])", "redelivery=\(arguments[5])"]
+                                     + arguments.dropFirst(6))
+        _ = try RemoteMailbox.create(name, on: connection, options: options)
         line("CREATED")
         exit(0)
     }
@@ -84,17 +91,26 @@ do {
         line("OWNING \(owned.name)")
         while true { sleep(60) }
     }
+    if arguments[0] == "session" {
+        guard arguments.count >= 4 else { fail("session: bad arguments") }
+        let creating = arguments.count > 4
+        let box = creating ? try RemoteMailbox.create(name, on: connection, options: mailboxOptions(Array(arguments.dropFirst(4))))
+                           : try RemoteMailbox.open(name, on: connection)
+        runSession(box, control: arguments[3])
+    }
     let box = try RemoteMailbox.open(name, on: connection)
     switch arguments[0] {
     case "send":
         guard arguments.count >= 5, let sender = UInt32(arguments[3]), let count = Int(arguments[4]) else { fail("send: bad arguments") }
         let minSize = arguments.count > 5 ? Int(arguments[5]) ?? 24 : 24
         let maxSize = arguments.count > 6 ? Int(arguments[6]) ?? 256 : 256
+        var sent = 0
+        defer { line("SENT \(sent)") }
         for sequence in 0..<UInt64(count) {
             let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
             try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length))
+            sent += 1
         }
-        line("SENT \(count)")
     case "receive":
         guard arguments.count >= 4, let count = Int(arguments[3]) else { fail("receive: bad arguments") }
         let idle = Duration.milliseconds(arguments.count > 4 ? Int(arguments[4]) ?? 60_000 : 60_000)
@@ -134,5 +150,6 @@ do {
         fail("unknown command \(arguments[0])")
     }
 } catch {
+    line("ERROR \(errorCase(error)) \(error)")
     fail("\(error)")
 }

@@ -31,8 +31,10 @@ struct MultiHostTests {
                 sourceLocation: sourceLocation)
     }
 
-    func create(_ name: String, capacity: Int = 10_000, replicas: Int = 3, redeliveryMilliseconds: Int = 30_000) throws {
-        let maker = try peer(on: 0, "create", name, ["\(capacity)", "\(replicas)", "\(redeliveryMilliseconds)"])
+    /// Creates `name` from host 0 (`options`: the peer's `KEY=VALUE` mailbox options).
+    func create(_ name: String, capacity: String = "10000", replicas: Int = 3, redeliveryMilliseconds: Int = 30_000,
+                options: [String] = []) throws {
+        let maker = try peer(on: 0, "create", name, [capacity, "\(replicas)", "\(redeliveryMilliseconds)"] + options)
         expectExit(maker, timeout: .seconds(30))
     }
 
@@ -40,21 +42,31 @@ struct MultiHostTests {
     /// seeing each sender in order.
     func expectExactlyOnce(_ receivers: [SpawnedProcess], senders: [UInt32], count: Int,
                            sourceLocation: SourceLocation = #_sourceLocation) -> [(sender: UInt32, sequence: UInt64, redelivered: Bool)] {
+        expectExactlyOnce(receivers.map { $0.standardOutput() }, counts: Dictionary(uniqueKeysWithValues: senders.map { ($0, count) }),
+                          sourceLocation: sourceLocation)
+    }
+
+    /// Checks the `GOT` lines of each receiver's output: sender `s`'s messages `0..<counts[s]`
+    /// exactly once, each receiver seeing each sender in order, and no other sender's.
+    @discardableResult
+    func expectExactlyOnce(_ outputs: [String], counts: [UInt32: Int],
+                           sourceLocation: SourceLocation = #_sourceLocation) -> [(sender: UInt32, sequence: UInt64, redelivered: Bool)] {
         var all: [(sender: UInt32, sequence: UInt64, redelivered: Bool)] = []
-        for receiver in receivers {
-            let records = receivedRecords(receiver.standardOutput())
-            for sender in senders {
+        for output in outputs {
+            let records = receivedRecords(output)
+            for sender in counts.keys {
                 let sequences = records.filter { $0.sender == sender }.map(\.sequence)
                 #expect(sequences == sequences.sorted(), "a receiver saw sender \(sender) out of order", sourceLocation: sourceLocation)
             }
             all += records
         }
-        for sender in senders {
+        for (sender, count) in counts {
             let sequences = all.filter { $0.sender == sender }.map(\.sequence).sorted()
             #expect(sequences == Array(0..<UInt64(count)),
                     "sender \(sender): \(sequences.count) received, \(Set(sequences).count) distinct, expected \(count)",
                     sourceLocation: sourceLocation)
         }
+        #expect(all.allSatisfy { counts[$0.sender] != nil }, "messages from unknown senders", sourceLocation: sourceLocation)
         return all
     }
 
@@ -124,7 +136,25 @@ struct MultiHostTests {
         }
     }
 
+    /// `shmbox bridge` on two hosts carries an unchanged local program's messages (host 0's
+    /// mailbox exported, imported into host 2's) with the importing bridge killed -9 twice
+    /// mid-stream and started again: every message once, content-checked.
     @Test func bridgesOnTwoHostsCarryUnchangedProgramsMessagesThroughImportKills() throws {
+        try carryThroughBridgeKills(killing: .importer)
+    }
+
+    /// The same with the exporting bridge (host 0, reading the local mailbox an unchanged program
+    /// sends into) killed -9 twice mid-stream: its journal and the messages' ids keep a message
+    /// it had in hand from being lost or published twice.
+    @Test func bridgesOnTwoHostsCarryUnchangedProgramsMessagesThroughExportKills() throws {
+        try carryThroughBridgeKills(killing: .exporter)
+    }
+
+    enum BridgeSide { case exporter, importer }
+
+    /// An exporting bridge on host 0 and an importing one on host 2 between unchanged local
+    /// programs, the bridge on `side` killed -9 twice mid-stream and started again.
+    func carryThroughBridgeKills(killing side: BridgeSide, sourceLocation: SourceLocation = #_sourceLocation) throws {
         // Local mailboxes with names of their own per host (the namespaces share /dev/shm here).
         let tag = "\(getpid())x\(UInt16.random(in: 0 ... .max))"
         let outbox = "h0out\(tag)", inbox = "h2in\(tag)", remote = "xjobs\(tag)"
@@ -148,7 +178,7 @@ struct MultiHostTests {
             }
             return false
         }
-        let exporter = try bridge(on: 0, "--export", "\(outbox):\(remote)")
+        var exporter = try bridge(on: 0, "--export", "\(outbox):\(remote)")
         var importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
         #expect(waitForMailbox(outbox) && waitForMailbox(inbox), "\(exporter.standardError()) \(importer.standardError())")
         let count = 1500
@@ -157,25 +187,44 @@ struct MultiHostTests {
                                    arguments: ["send", outbox, "6", "\(count)", "24", "300"])
         let receiver = try hosts.run(host: 2, executable: buildDirectory + "/MailboxTestPeer",
                                      arguments: ["receive-log", inbox, "\(count)", "60000"])
-        // The importing bridge killed -9 twice mid-stream and started again.
+        // The bridge on `side` killed -9 twice mid-stream (once a third, then two thirds, of the
+        // messages came through) and started again.
         var killed: [SpawnedProcess] = []
-        for _ in 0..<2 {
-            Thread.sleep(forTimeInterval: 0.4)
-            _ = importer.killAndWait()
-            killed.append(importer)
-            importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
+        for third in 1...2 {
+            let deadline = ContinuousClock.now + .seconds(60)
+            var got = 0
+            while got < third * count / 3 && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+                got = receivedRecords(receiver.standardOutput()).count
+            }
+            #expect(got >= third * count / 3 && got < count, "\(got) received at kill \(third)", sourceLocation: sourceLocation)
+            switch side {
+            case .importer:
+                #expect(importer.killAndWait() == .signaled(SIGKILL), sourceLocation: sourceLocation)
+                killed.append(importer)
+                importer = try bridge(on: 2, "--import", "\(remote):\(inbox)")
+            case .exporter:
+                #expect(exporter.killAndWait() == .signaled(SIGKILL), sourceLocation: sourceLocation)
+                killed.append(exporter)
+                exporter = try bridge(on: 0, "--export", "\(outbox):\(remote)")
+            }
         }
-        expectExit(sender)
-        expectExit(receiver, timeout: .seconds(180))
+        expectExit(sender, sourceLocation: sourceLocation)
+        expectExit(receiver, timeout: .seconds(180), sourceLocation: sourceLocation)
+        // Nothing more comes after the last one: no duplicate was still on its way.
+        let late = try hosts.run(host: 2, executable: buildDirectory + "/MailboxTestPeer", arguments: ["receive-log", inbox, "1", "3000"])
+        expectExit(late, sourceLocation: sourceLocation)
+        #expect(receivedRecords(late.standardOutput()).isEmpty, "\(late.standardOutput())", sourceLocation: sourceLocation)
         // A bridge installs its SIGTERM handler once started; the last one may be younger than
         // the rest of the run.
         Thread.sleep(forTimeInterval: 1)
-        #expect(importer.terminate(grace: .seconds(10)) == .exited(0))
-        #expect(exporter.terminate(grace: .seconds(10)) == .exited(0))
+        #expect(importer.terminate(grace: .seconds(10)) == .exited(0), sourceLocation: sourceLocation)
+        #expect(exporter.terminate(grace: .seconds(10)) == .exited(0), sourceLocation: sourceLocation)
         let records = receivedRecords(receiver.standardOutput())
         let sequences = records.filter { $0.sender == 6 }.map(\.sequence).sorted()
         #expect(sequences == Array(0..<UInt64(count)),
-                "\(sequences.count) received, \(Set(sequences).count) distinct, expected \(count); bridges said: \((killed + [importer, exporter]).map { $0.standardError() }.joined(separator: " | "))")
+                "\(sequences.count) received, \(Set(sequences).count) distinct, expected \(count); bridges said: \((killed + [importer, exporter]).map { $0.standardError() }.joined(separator: " | "))",
+                sourceLocation: sourceLocation)
     }
 
     @Test(.enabled(if: NetworkHosts.netemAvailability.isAvailable || NetworkHosts.impairAvailability.isAvailable,
