@@ -33,7 +33,7 @@ extension MailboxError {
             return .dataError
         case .notFound, .noSuchEndpoint, .noSuchProcess, .ownerTerminated, .deleted, .foreignPidNamespace:
             return .unavailable
-        case .corrupted, .inheritedAcrossFork, .closed:
+        case .corrupted, .inheritedAcrossFork, .receiveInProgress, .closed:
             return .software
         case .alreadyExists, .nameTaken, .outOfSharedMemory:
             return .cannotCreate

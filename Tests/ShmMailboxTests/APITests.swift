@@ -98,6 +98,32 @@ struct APITests {
         }
     }
 
+    /// A receive called from inside another receive's closure on the same handle throws
+    /// `receiveInProgress` (single and batch receives, both ring kinds, and unbounded): the
+    /// message in hand is consumed when the closure returns, and reading on would hand it over
+    /// again (a one-to-one ring did: the same message twice). Nothing is lost or doubled.
+    @Test(arguments: [MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .oneToOne),
+                      MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .shared),
+                      MailboxOptions(capacity: .unbounded, maxMessageSize: 64, kind: .shared)])
+    func aReceiveInsideAReceiveOnTheSameHandleIsRefused(options: MailboxOptions) throws {
+        try withMailbox("nested", options) { _, box throws in
+            for value in 0..<4 { try box.send([UInt8(value)]) }
+            var seen: [UInt8] = []
+            try box.receive { outer, _ in
+                seen.append(outer.withUnsafeBytes { $0[0] })
+                expectError(.receiveInProgress) { try box.tryReceive() }
+                expectError(.receiveInProgress) { try box.receive(timeout: .milliseconds(1)) }
+            }
+            _ = try box.receiveBatch(limit: 2) { bytes, _ in
+                seen.append(bytes.withUnsafeBytes { $0[0] })
+                expectError(.receiveInProgress) { try box.tryReceive() }
+            }
+            #expect(try box.receive(timeout: .seconds(2)).bytes == [3])
+            #expect(seen == [0, 1, 2])
+            #expect(try box.tryReceive() == nil)
+        }
+    }
+
     /// Capacity counts messages exactly, whatever their size, in both ring kinds.
     @Test(arguments: MailboxOptions.RingKind.allCases, [1, 3, 64])
     func capacityIsExact(kind: MailboxOptions.RingKind, capacity: Int) throws {

@@ -268,6 +268,39 @@ extension MultiProcess {
             }
         }
 
+        /// A receive's closure may receive again or close its endpoint. A receive from inside it
+        /// never hands over the message in hand a second time: receive-from-anyone serves the
+        /// other links, receive from that same sender throws `receiveInProgress` (before, both
+        /// handed the message in hand over again). Closing the endpoint inside the closure drops
+        /// every link, yet the message in hand stays readable until the closure returns.
+        @Test func aReceiveInsideAReceiveNeverHandsTheMessageInHandAgain() throws {
+            try withEndpointNames(["s", "t", "r"]) { names in
+                let s = try Endpoint.join(names[0], options: smallLinks)
+                let t = try Endpoint.join(names[1], options: smallLinks)
+                let r = try Endpoint.join(names[2], options: smallLinks)
+                #expect(try s.trySend(to: names[2], [1]))
+                #expect(try t.trySend(to: names[2], [2]))
+                #expect(try s.trySend(to: names[2], [3]))
+                var seen: [[UInt8]] = []
+                try r.receive(timeout: .seconds(5)) { outer, _, from in
+                    seen.append(outer.withUnsafeBytes { Array($0) })
+                    #expect(from == names[0])
+                    expectError(.receiveInProgress) { try r.tryReceive(from: names[0]) }
+                    let inner = try r.receive(timeout: .seconds(5))
+                    seen.append(inner.bytes)
+                    #expect(inner.from == names[1])
+                    #expect(try r.tryReceive() == nil, "s's next message waits for this closure to return")
+                }
+                try r.receive(timeout: .seconds(5)) { bytes, _, from in
+                    r.close()
+                    seen.append(bytes.withUnsafeBytes { Array($0) })
+                    #expect(from == names[0])
+                }
+                #expect(seen == [[1], [2], [3]])
+                expectError(.closed) { try r.tryReceive() }
+            }
+        }
+
         @Test func sendingToAMissingOrDeadEndpointIsATypedError() throws {
             try withEndpointNames(["s", "nobody", "killed", "closes", "blocked"]) { names in
                 let endpoint = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 2, maxMessageSize: 64))

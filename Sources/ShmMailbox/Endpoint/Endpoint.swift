@@ -673,21 +673,29 @@ public final class Endpoint {
     @inline(__always)
     func takeAny(limit: Int, _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool, String) throws -> Void) throws -> Int {
         try refreshIncoming()
-        let count = incomingSlot.pointee.count
+        // One reference to the array keeps every link in it alive through `body`, whatever
+        // `body` does to this endpoint (close it, receive again): its links are then used
+        // borrowed, without a reference count per message.
+        let order = incomingSlot.pointee
+        let count = order.count
         var index = nextIncoming
         for _ in 0..<count {
             if index >= count { index = 0 }
-            let source = incomingSlot.pointee[index]
+            let source = Unmanaged.passUnretained(order[index])
             index += 1
             let taken: Int
             do {
-                if limit == 1 {
-                    taken = try source.link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }) ? 1 : 0
-                } else {
-                    taken = try source.link.receiveMany(limit: limit, deadline: 0) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
+                taken = try source._withUnsafeGuaranteedRef { source in
+                    // Called from inside a receive's closure: the link whose message is in hand
+                    // is read again only once that closure returns; the others are served.
+                    if source.link.isReceiving { return 0 }
+                    if limit == 1 {
+                        return try source.link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }) ? 1 : 0
+                    }
+                    return try source.link.receiveMany(limit: limit, deadline: 0) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
                 }
             } catch let error as MailboxError {
-                if case .corrupted = error { quarantine(source.sender) }
+                if case .corrupted = error { quarantine(order[index - 1].sender) }
                 throw error
             }
             if taken > 0 {

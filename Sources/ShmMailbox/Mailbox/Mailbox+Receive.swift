@@ -95,6 +95,9 @@ extension Mailbox {
     func receiveOne(deadline: UInt64, phase: Waiter.Phase = .spinning, release: Bool,
                     _ body: (UnsafeRawBufferPointer, ProcessIdentity, Bool) throws -> Void) throws -> Bool {
         try checkUsable()
+        guard !state.pointee.receiving else { throw MailboxError.receiveInProgress }
+        state.pointee.receiving = true
+        defer { state.pointee.receiving = false }
         // Relaxed: a stale owner value only delays noticing a transfer by one call.
         if ownership != .none, ownerWord.word.pointee.load(ordering: .relaxed) != confirmedOwner {
             try checkReceiveRight()
@@ -224,6 +227,8 @@ extension Mailbox {
         guard try receiveOne(deadline: deadline, phase: phase, release: false, body) else { return 0 }
         // Round robin: one message per turn.
         if turnEntry != nil { return 1 }
+        state.pointee.receiving = true
+        defer { state.pointee.receiving = false }
         // The first message passed every check; take the rest of the batch straight from the
         // ring, without the per-call checks and waiting machinery.
         var count = 1

@@ -134,6 +134,10 @@ public final class Mailbox {
         var nextOrphanSearch: UInt64 = 0
         // Per-call scratch of the send and receive engines (kept here rather than in locals
         // their nested functions capture, which would be boxed and checked for exclusivity).
+        /// A receive of this handle is handing messages to its caller's closure, whose space is
+        /// not released until it returns: a receive called from inside that closure would read
+        /// them again, so it throws `receiveInProgress`.
+        var receiving = false
         /// The current receive took a message (also if its body threw), and whether it was a
         /// receipt message.
         var took = false
@@ -356,6 +360,9 @@ public final class Mailbox {
 
     /// Throws unless the handle may be used: open, and in the process that opened it.
     @inline(__always)
+    /// Whether a receive of this handle is inside its caller's closure (see `HandleState.receiving`).
+    var isReceiving: Bool { state.pointee.receiving }
+
     func checkUsable() throws(MailboxError) {
         guard generation == ForkGeneration.current else {
             throw generation == .max ? .closed : .inheritedAcrossFork

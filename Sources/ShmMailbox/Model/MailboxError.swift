@@ -87,6 +87,11 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The handle was opened before this process forked: only the process that opened it may use
     /// it. Open the mailbox again in the child.
     case inheritedAcrossFork
+    /// A receive was called from inside the closure of another receive on the same handle (or,
+    /// for an endpoint, on the same link): the message in hand is consumed only when that
+    /// closure returns, so reading on would hand it over again. Receive after the closure
+    /// returns, or on another handle.
+    case receiveInProgress
     /// The mailbox handle was closed.
     case closed
     /// A timed `send` or `receive` ran out of time.
@@ -151,6 +156,8 @@ public enum MailboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the message was sent\(pid > 0 ? " and taken by process \(pid)" : ""), but no receipt came before the timeout; it will still be received, so do not send it again unless duplicates are harmless"
         case .inheritedAcrossFork:
             return "this mailbox handle was opened before fork(); open the mailbox again in the child process"
+        case .receiveInProgress:
+            return "a receive was called from inside the closure of another receive on the same handle; receive again after that closure returns"
         case .closed:
             return "the mailbox handle is closed"
         case .timedOut:
