@@ -7,7 +7,10 @@ import ShmMailbox
 /// `<name>.owner` holds the owner's identity (`host;pid`), `<name>.grants` the identities it
 /// granted. While its handle is open, the owner also holds the lease `<name>.owner-alive` (in
 /// `SHMMB_LEASES`), which is how `reclaimOwnership` tells a dead owner from a live one on another
-/// host. Each change is one conditional write on the revision read, as every lease is.
+/// host. Every process with a handle of the mailbox open holds `<name>.open.<host>.<pid>` too:
+/// a process made owner by `transferOwnership` takes `owner-alive` only at its next receive, and
+/// until then its open lease says it is there. Each change is one conditional write on the
+/// revision read, as every lease is.
 ///
 /// Identities are the ones handles declare (`identity`: host name and pid), as pids are locally:
 /// rights order cooperating processes. To keep other programs out, use NATS accounts and subject
@@ -71,6 +74,11 @@ extension RemoteMailbox {
         if let holder = try connection.leases().holder(of: leaseKey("owner-alive")) {
             throw .notPermitted("the owner of mailbox '\(name)', \(Self.holderName(holder)), still holds it")
         }
+        // An owner by transfer that has the mailbox open, but has not received since.
+        if let current, let owner = RemoteSender(encoded: current.1),
+           let holder = try connection.leases().holder(of: presenceKey(of: owner)) {
+            throw .notPermitted("the owner of mailbox '\(name)', \(Self.holderName(holder)), still holds it (open)")
+        }
         let mine = RemoteSender(host: identity.host, pid: identity.pid).encoded
         let changed = if let current { rights.update(rightsKey("owner"), mine, revision: current.0) } else { (try? rights.put(rightsKey("owner"), mine)) != nil }
         guard changed else { throw .notPermitted("ownership of mailbox '\(name)' changed while reclaiming it") }
@@ -87,7 +95,25 @@ extension RemoteMailbox {
         let rights = try connection.rights()
         try rights.put(rightsKey("owner"), RemoteSender(host: identity.host, pid: identity.pid).encoded)
         rights.remove(rightsKey("grants"))
+        try holdPresence()
         try holdOwnerAlive()
+    }
+
+    /// The key of `process`'s open lease on this mailbox (host name characters that keys do not
+    /// allow become `_`).
+    func presenceKey(of process: RemoteSender) -> String {
+        let host = String(process.host.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "_" })
+        return leaseKey("open.\(host).\(process.pid)")
+    }
+
+    /// This handle holds its process's open lease on this system-owned mailbox while open
+    /// (another handle of the process may hold it already: then nothing to do).
+    func holdPresence() throws(RemoteMailboxError) {
+        let key = presenceKey(of: identity)
+        guard presenceLease?.key != key else { return }
+        // The handle's identity changed since (`identity` is settable): present as the new one.
+        presenceLease?.release()
+        presenceLease = try connection.takeLease(key, identity: identity).0
     }
 
     /// The owner's handle holds `<name>.owner-alive` while open (another handle of the owner
@@ -101,6 +127,7 @@ extension RemoteMailbox {
     /// once a second; a handle of the owner also keeps the owner's lease).
     func checkSystemRight() throws(RemoteMailboxError) {
         if let confirmed = rightConfirmed, ContinuousClock.now - confirmed < .seconds(1) { return }
+        try holdPresence()
         let rights = try connection.rights()
         let owner = try rights.read(rightsKey("owner"))
         if let owner, Self.sameProcess(owner.1, identity) {

@@ -67,6 +67,8 @@ extension RemoteMailbox {
         senderLease?.release()
         ownerAliveLease?.release()
         ownerAliveLease = nil
+        presenceLease?.release()
+        presenceLease = nil
         receiverLease = nil
         senderLease = nil
         if let ownerLease {

@@ -65,6 +65,10 @@ public final class RemoteMailbox {
     var ownerLease: Lease?
     /// A system-owned mailbox's owner handle holds `<name>.owner-alive` (see `+Ownership`).
     var ownerAliveLease: Lease?
+    /// Every open handle of a system-owned mailbox holds `<name>.open.<host>.<pid>` (see
+    /// `+Ownership`), so that a process made owner by a transfer counts as present before it
+    /// first receives.
+    var presenceLease: Lease?
     /// When this handle's right to receive from a system-owned mailbox was last confirmed.
     var rightConfirmed: ContinuousClock.Instant?
     var lastOwnerCheck = ContinuousClock.now - .seconds(60)
@@ -217,9 +221,13 @@ public final class RemoteMailbox {
         let settings = try settings(of: mapping, connection: connection)
         let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
         try box.checkOwner(force: true)
-        // The owner of a system-owned mailbox shows it is alive while a handle of it is open.
-        if box.ownership == .system, let owner = try box.owner, owner.host == box.identity.host, owner.pid == box.identity.pid {
-            try box.holdOwnerAlive()
+        // The owner of a system-owned mailbox shows it is alive while a handle of it is open;
+        // every process with a handle open shows it is present (it may be made owner).
+        if box.ownership == .system {
+            try box.holdPresence()
+            if let owner = try box.owner, owner.host == box.identity.host, owner.pid == box.identity.pid {
+                try box.holdOwnerAlive()
+            }
         }
         return box
     }

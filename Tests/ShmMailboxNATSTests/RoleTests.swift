@@ -139,6 +139,35 @@ struct RoleTests {
         expectRemoteError({ if case .notPermitted = $0 { true } else { false } }) { try owner.transferOwnership(to: me) }
     }
 
+    /// A process made owner by a transfer counts as present while it has the mailbox open,
+    /// before it first receives: a reclaim is refused until it has gone. Before, the new owner
+    /// took its owner lease only at its first receive, so another process could reclaim the
+    /// mailbox from a live owner in between.
+    @Test func anOwnerByTransferThatHasNotReceivedYetCannotBeReclaimedFrom() throws {
+        let name = uniqueRemoteName("system-transfer")
+        let box = try RemoteMailbox.create(name, on: connection, options: RemoteMailboxOptions(ownership: .system))
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        let control = NSTemporaryDirectory() + "session-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        _ = FileManager.default.createFile(atPath: control, contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: control) }
+        let newOwner = try startPeer(["session", server.url, name, control])
+        defer { _ = newOwner.killAndWait() }
+        #expect(waitForOutput(newOwner, "READY"), "\(newOwner.standardOutput()) \(newOwner.standardError())")
+        try box.transferOwnership(to: RemoteSender(host: RemoteSender.current.host, pid: newOwner.pid))
+        expectRemoteError({ if case .notPermitted(let why) = $0 { why.contains("still holds it") } else { false } }) {
+            try box.reclaimOwnership()
+        }
+        _ = newOwner.killAndWait()
+        let start = ContinuousClock.now
+        while true {
+            let outcome = Result { () throws(RemoteMailboxError) in try box.reclaimOwnership() }
+            guard case .failure(let error) = outcome else { break }
+            guard case .notPermitted = error, ContinuousClock.now - start < .seconds(15) else { throw error }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        #expect(try box.owner.map { $0.pid == getpid() } == true)
+    }
+
     @Test func aDeadOwnersSystemMailboxLivesOnAndIsReclaimed() throws {
         let name = uniqueRemoteName("system-dead")
         let ownerProcess = try startPeer(["own-system", server.url, name])
