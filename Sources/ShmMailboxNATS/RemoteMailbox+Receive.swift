@@ -98,12 +98,33 @@ extension RemoteMailbox {
             var handed = 0
             // The message handed over last, not yet acknowledged. Earlier ones are acknowledged
             // without waiting; the last one synchronously, so that when the call returns the
-            // server has every acknowledgement of the call (they travel in order).
-            var unacknowledged: OpaquePointer?
+            // server has every acknowledgement of the call (they travel in order on one
+            // connection). Those sent without waiting are kept until the call ends: if the
+            // connection was lost meanwhile (a lost server, a slow consumer cut off), they may
+            // have been lost with it, and are sent again, waiting, on the new one.
+            var unacknowledged: (message: OpaquePointer, sequence: UInt64)?
+            var sentWithoutWaiting: [OpaquePointer] = []
+            let reconnects = connection.reconnects
+            defer { for message in sentWithoutWaiting { natsMsg_Destroy(message) } }
+            func confirmAcknowledgements() throws(RemoteMailboxError) {
+                guard !sentWithoutWaiting.isEmpty, connection.reconnects != reconnects else { return }
+                for message in sentWithoutWaiting {
+                    try NATSStatus.check(natsMsg_AckSync(message, nil, nil), "acknowledging a message again after a reconnect")
+                }
+            }
             do {
                 while handed < limit, !prefetched.isEmpty {
                     // `prefetched` is kept newest first: the next message is its last.
                     let message = prefetched.removeLast()
+                    let (redelivered, sequence) = deliveryFacts(of: message)
+                    if wasHanded(sequence) {
+                        // This handle handed it over and acknowledged it already; the server sent
+                        // it again because the acknowledgement was lost with a connection. (A
+                        // server that loses a pull request's client may also count the delivery
+                        // as never made, so the copy is not even marked redelivered.) Drop it.
+                        _ = try? acknowledge(message, sequence: sequence)
+                        continue
+                    }
                     let receipt = header(Headers.receipt, of: message)
                     let allowed: Bool
                     do { allowed = try mayHandle(receipt: receipt) } catch {
@@ -112,39 +133,58 @@ extension RemoteMailbox {
                     }
                     guard allowed else {
                         // A synchronous send's message whose sender gave up: drop it.
-                        _ = try? acknowledge(message)
+                        _ = try? acknowledge(message, sequence: sequence)
                         continue
                     }
                     if let previous = unacknowledged {
                         unacknowledged = nil
-                        try acknowledge(previous, waiting: false)
+                        sentWithoutWaiting.append(previous.message)
+                        try acknowledge(previous.message, sequence: previous.sequence, waiting: false)
                     }
-                    unacknowledged = message
+                    unacknowledged = (message, sequence)
                     handed += 1
                     let length = Int(natsMsg_GetDataLength(message))
                     let bytes = UnsafeRawBufferPointer(start: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, count: length)
-                    let (redelivered, sequence) = deliveryFacts(of: message)
                     try handle(bytes, sender(of: message), redelivered, sequence)
                     if let receipt {
                         // Acknowledged before the receipt: a sender holding its receipt never sees
                         // the message handed to anyone else.
                         unacknowledged = nil
-                        try acknowledge(message)
+                        try acknowledge(message, sequence: sequence)
                         sendReceipt(to: receipt)
                     }
                 }
             } catch {
                 // `handle` threw: the message it had is consumed all the same (as locally).
-                if let message = unacknowledged {
+                if let (message, sequence) = unacknowledged {
                     let receipt = header(Headers.receipt, of: message)
-                    _ = try? acknowledge(message)
+                    _ = try? acknowledge(message, sequence: sequence)
                     if let receipt { sendReceipt(to: receipt) }
                 }
+                try? confirmAcknowledgements()
                 throw error
             }
-            if let message = unacknowledged { try acknowledge(message) }
+            if let (message, sequence) = unacknowledged { try acknowledge(message, sequence: sequence) }
+            try confirmAcknowledgements()
             if handed > 0 { return handed }
             // Every fetched message was a synchronous one whose sender had given up: fetch again.
+        }
+    }
+
+    /// Whether this handle handed over the message with this stream sequence lately (0: unknown).
+    private func wasHanded(_ sequence: UInt64) -> Bool {
+        sequence != 0 && handed.sequences.contains(sequence)
+    }
+
+    /// Notes a message acknowledged, forgetting the oldest beyond `HandedSequences.kept`.
+    private func rememberHanded(_ sequence: UInt64) {
+        guard sequence != 0, handed.sequences.insert(sequence).inserted else { return }
+        if handed.order.count < HandedSequences.kept {
+            handed.order.append(sequence)
+        } else {
+            handed.sequences.remove(handed.order[handed.next])
+            handed.order[handed.next] = sequence
+            handed.next = (handed.next + 1) % HandedSequences.kept
         }
     }
 
@@ -169,9 +209,12 @@ extension RemoteMailbox {
     /// On an endpoint's stream the message is first deleted (the commit point: the other
     /// consumer skips it, and the link has room again), then acknowledged; `waiting: false`
     /// sends the acknowledgement without waiting for the server's confirmation (a later
-    /// synchronous one on the same connection confirms it too: they travel in order).
-    private func acknowledge(_ message: OpaquePointer, waiting: Bool = true) throws(RemoteMailboxError) {
-        defer { natsMsg_Destroy(message) }
+    /// synchronous one on the same connection confirms it too: they travel in order) and leaves
+    /// the message to the caller.
+    private func acknowledge(_ message: OpaquePointer, sequence: UInt64, waiting: Bool = true) throws(RemoteMailboxError) {
+        // Sent without waiting: the caller keeps the message (to acknowledge it again after a
+        // reconnect) and frees it.
+        defer { if waiting { natsMsg_Destroy(message) } }
         if mapping.isEndpoint {
             // Already gone is fine: deleted through the other consumer by an earlier, interrupted
             // receive.
@@ -179,6 +222,9 @@ extension RemoteMailbox {
         }
         let status = waiting ? natsMsg_AckSync(message, nil, nil) : natsMsg_Ack(message, nil)
         try NATSStatus.check(status, "acknowledging a message")
+        // Only a message whose acknowledgement was accepted is one a copy of is dropped: after a
+        // failed one, the call throws, and the copy that comes again is handed over again.
+        rememberHanded(sequence)
     }
 
     private func sendReceipt(to inbox: String) {

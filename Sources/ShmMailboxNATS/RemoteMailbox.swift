@@ -54,6 +54,9 @@ public final class RemoteMailbox {
     /// The most bytes one pull request asks for: half the connection's receive buffer, halved
     /// each time the server cut this client off while a request was answered (see `fetch`).
     lazy var requestBytes = connection.receiveBufferSize / 2
+    /// The stream sequences of the messages this handle handed over and acknowledged lately, to
+    /// drop a copy the server sends again after an acknowledgement lost with a connection.
+    var handed = HandedSequences()
     /// The last sender header seen and what it parsed to.
     var lastSender: (text: String, sender: RemoteSender?)?
     /// The asynchronous publishing of `batch`, made at the first batch.
@@ -366,4 +369,13 @@ public final class RemoteMailbox {
     static func deadline(_ timeout: Duration?) -> ContinuousClock.Instant? {
         timeout.map { ContinuousClock.now + max($0, .zero) }
     }
+}
+
+/// The last `kept` stream sequences a receiving handle acknowledged (see `RemoteMailbox.handed`).
+struct HandedSequences {
+    static let kept = 4096
+    var sequences = Set<UInt64>()
+    /// The same sequences in the order handed; `next` is the oldest once `kept` are held.
+    var order: [UInt64] = []
+    var next = 0
 }
