@@ -126,14 +126,23 @@ extension RemoteMailbox {
                         continue
                     }
                     let receipt = header(Headers.receipt, of: message)
-                    let allowed: Bool
-                    do { allowed = try mayHandle(receipt: receipt) } catch {
+                    let goAhead: GoAhead
+                    do { goAhead = try mayHandle(receipt: receipt) } catch {
                         prefetched.append(message)
                         throw error
                     }
-                    guard allowed else {
+                    switch goAhead {
+                    case .go:
+                        break
+                    case .drop:
                         // A synchronous send's message whose sender gave up: drop it.
                         _ = try? acknowledge(message, sequence: sequence)
+                        continue
+                    case .later:
+                        // Its sender did not answer: back to the stream, for another try later
+                        // (by any receiver), rather than a guess either way.
+                        _ = natsMsg_NakWithDelay(message, redeliveryDelay.milliseconds, nil)
+                        natsMsg_Destroy(message)
                         continue
                     }
                     if let previous = unacknowledged {
@@ -188,18 +197,37 @@ extension RemoteMailbox {
         }
     }
 
-    /// For a synchronous send's message: asks its sender for the go-ahead; false means the
-    /// sender gave up (or died) and the message must be dropped. Other messages: true.
-    private func mayHandle(receipt inbox: String?) throws(RemoteMailboxError) -> Bool {
-        guard let inbox else { return true }
-        var reply: OpaquePointer?
-        let status = natsConnection_RequestString(&reply, connection.connection, inbox, "take", handshakeTimeout.milliseconds)
-        defer { natsMsg_Destroy(reply) }
-        switch status {
-        case NATS_OK: return true
-        case NATS_NO_RESPONDERS, NATS_TIMEOUT: return false
-        case NATS_CONNECTION_CLOSED: throw .closed
-        default: throw NATSStatus.error(status, "asking a synchronous sender for the go-ahead")
+    /// What a synchronous send's sender says when asked for the go-ahead.
+    private enum GoAhead {
+        /// Handle the message (other messages: always).
+        case go
+        /// The sender gave up (and withdraws the message) or died: drop the message.
+        case drop
+        /// No answer: give the message back for a later try.
+        case later
+    }
+
+    /// For a synchronous send's message: asks its sender for the go-ahead.
+    ///
+    /// Only "no responders" (the sender's inbox is gone: it gave up, or died) drops the message.
+    /// An unanswered request is no refusal: a loaded sender, or one whose publish is still being
+    /// acknowledged (it answers only after that), answers late, and by then it has committed to
+    /// the delivery; dropping the message then lost it (seen under load across hosts). The
+    /// request is asked again, for up to three request timeouts, then the message goes back.
+    private func mayHandle(receipt inbox: String?) throws(RemoteMailboxError) -> GoAhead {
+        guard let inbox else { return .go }
+        let giveUp = ContinuousClock.now + handshakeTimeout * 3
+        while true {
+            var reply: OpaquePointer?
+            let status = natsConnection_RequestString(&reply, connection.connection, inbox, "take", handshakeTimeout.milliseconds)
+            natsMsg_Destroy(reply)
+            switch status {
+            case NATS_OK: return .go
+            case NATS_NO_RESPONDERS: return .drop
+            case NATS_TIMEOUT: if ContinuousClock.now >= giveUp { return .later }
+            case NATS_CONNECTION_CLOSED: throw .closed
+            default: throw NATSStatus.error(status, "asking a synchronous sender for the go-ahead")
+            }
         }
     }
 

@@ -85,4 +85,33 @@ struct SlowConsumerTests {
         // mark such a copy redelivered: it counts a delivery to a client it cut off as not made).
         #expect(received.map(\.sequence).sorted() == Array(0..<UInt64(count)), "every message once")
     }
+
+    /// A synchronous sender slow to answer a receiver's go-ahead request (here stopped for twice
+    /// the request's timeout) still has its message delivered and gets its receipt: a request
+    /// without answer is asked again. Before, the receiver took the unanswered request for a
+    /// sender that gave up and dropped the message, while the sender, answering late, waited for
+    /// a receipt that never came (seen under load in `synchronousSendsGetReceiptsFromAnotherHost`).
+    @Test func aSynchronousSenderSlowToAnswerStillHasItsMessageDelivered() throws {
+        let server = try NATSServer()
+        let box = try RemoteMailbox.create(uniqueRemoteName("slowsender"), on: NATSConnection(server.url))
+        let sender = try startPeer(["sync-send", server.url, box.name, "5", "1"])
+        defer { _ = sender.killAndWait() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try box.depth == 0, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(try box.depth == 1, "the synchronous send's message is waiting")
+        // The sender now waits for a go-ahead request; stop it past the receiver's patience.
+        sender.send(SIGSTOP)
+        let receiver = try RemoteMailbox.open(box.name, on: NATSConnection(server.url))
+        receiver.handshakeTimeout = .milliseconds(200)
+        let resume = Background { () -> Void in
+            Thread.sleep(forTimeInterval: 0.4)
+            sender.send(SIGCONT)
+        }
+        let message = try receiver.receive(timeout: .seconds(10))
+        try resume.join()
+        let (from, sequence) = try message.bytes.withUnsafeBytes { try TestMessages.verify($0) }
+        #expect(from == 5 && sequence == 0)
+        #expect(sender.wait(timeout: .seconds(20)) == .exited(0), "\(sender.standardError())")
+        #expect(sender.standardOutput().contains("RECEIPT \(getpid())"), "\(sender.standardOutput())")
+    }
 }
