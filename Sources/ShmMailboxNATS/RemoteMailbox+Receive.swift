@@ -107,10 +107,21 @@ extension RemoteMailbox {
             let reconnects = connection.reconnects
             defer { for message in sentWithoutWaiting { natsMsg_Destroy(message) } }
             func confirmAcknowledgements() throws(RemoteMailboxError) {
-                guard !sentWithoutWaiting.isEmpty, connection.reconnects != reconnects else { return }
+                var replaced = connection.reconnects != reconnects
+                #if DEBUG
+                replaced = replaced || testingLosesAcknowledgementsSentWithoutWaiting
+                #endif
+                guard !sentWithoutWaiting.isEmpty, replaced else { return }
+                // Published to each message's reply subject (libnats's own acknowledgement calls
+                // do nothing for a message they already acknowledged), then one flush: when the
+                // server answers it, it has read them all, on the new connection.
                 for message in sentWithoutWaiting {
-                    try NATSStatus.check(natsMsg_AckSync(message, nil, nil), "acknowledging a message again after a reconnect")
+                    guard let reply = natsMsg_GetReply(message) else { continue }
+                    try NATSStatus.check(natsConnection_PublishString(connection.connection, reply, "+ACK"),
+                                         "acknowledging a message again after a reconnect")
                 }
+                try NATSStatus.check(natsConnection_FlushTimeout(connection.connection, connection.options.requestTimeout.milliseconds),
+                                     "confirming acknowledgements after a reconnect")
             }
             do {
                 while handed < limit, !prefetched.isEmpty {
@@ -127,7 +138,7 @@ extension RemoteMailbox {
                     }
                     let receipt = header(Headers.receipt, of: message)
                     let goAhead: GoAhead
-                    do { goAhead = try mayHandle(receipt: receipt) } catch {
+                    do { goAhead = try mayHandle(receipt: receipt, deadline: deadline) } catch {
                         prefetched.append(message)
                         throw error
                     }
@@ -139,9 +150,9 @@ extension RemoteMailbox {
                         _ = try? acknowledge(message, sequence: sequence)
                         continue
                     case .later:
-                        // Its sender did not answer: back to the stream, for another try later
-                        // (by any receiver), rather than a guess either way.
-                        _ = natsMsg_NakWithDelay(message, redeliveryDelay.milliseconds, nil)
+                        // Its sender did not answer: back to the stream, for another try a
+                        // request timeout later (by any receiver), rather than a guess either way.
+                        _ = natsMsg_NakWithDelay(message, handshakeTimeout.milliseconds, nil)
                         natsMsg_Destroy(message)
                         continue
                     }
@@ -213,10 +224,13 @@ extension RemoteMailbox {
     /// An unanswered request is no refusal: a loaded sender, or one whose publish is still being
     /// acknowledged (it answers only after that), answers late, and by then it has committed to
     /// the delivery; dropping the message then lost it (seen under load across hosts). The
-    /// request is asked again, for up to three request timeouts, then the message goes back.
-    private func mayHandle(receipt inbox: String?) throws(RemoteMailboxError) -> GoAhead {
+    /// request is asked again, for up to three request timeouts (or until the call's deadline),
+    /// then the message goes back.
+    private func mayHandle(receipt inbox: String?, deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) -> GoAhead {
         guard let inbox else { return .go }
-        let giveUp = ContinuousClock.now + handshakeTimeout * 3
+        // A call that may not wait (a try receive) asks once, as before.
+        var giveUp = ContinuousClock.now + handshakeTimeout * 3
+        if let deadline { giveUp = min(giveUp, max(deadline, .now)) }
         while true {
             var reply: OpaquePointer?
             let status = natsConnection_RequestString(&reply, connection.connection, inbox, "take", handshakeTimeout.milliseconds)
@@ -248,6 +262,12 @@ extension RemoteMailbox {
             // receive.
             _ = try deleteMessage(deliveryFacts(of: message).sequence)
         }
+        #if DEBUG
+        if !waiting && testingLosesAcknowledgementsSentWithoutWaiting {
+            rememberHanded(sequence)
+            return
+        }
+        #endif
         let status = waiting ? natsMsg_AckSync(message, nil, nil) : natsMsg_Ack(message, nil)
         try NATSStatus.check(status, "acknowledging a message")
         // Only a message whose acknowledgement was accepted is one a copy of is dropped: after a

@@ -57,6 +57,11 @@ public final class RemoteMailbox {
     /// The stream sequences of the messages this handle handed over and acknowledged lately, to
     /// drop a copy the server sends again after an acknowledgement lost with a connection.
     var handed = HandedSequences()
+    #if DEBUG
+    /// Tests: acknowledgements sent without waiting are not sent, as if lost with a connection
+    /// that the call then finds replaced (see `receiveMessages`).
+    var testingLosesAcknowledgementsSentWithoutWaiting = false
+    #endif
     /// The last sender header seen and what it parsed to.
     var lastSender: (text: String, sender: RemoteSender?)?
     /// The asynchronous publishing of `batch`, made at the first batch.

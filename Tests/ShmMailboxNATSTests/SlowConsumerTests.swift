@@ -114,4 +114,28 @@ struct SlowConsumerTests {
         #expect(sender.wait(timeout: .seconds(20)) == .exited(0), "\(sender.standardError())")
         #expect(sender.standardOutput().contains("RECEIPT \(getpid())"), "\(sender.standardOutput())")
     }
+
+    /// A receive whose connection was replaced while it handed over a batch sends the batch's
+    /// acknowledgements again before it returns: those sent without waiting may have been lost
+    /// with the old connection (here they are not sent at all, and the connection counts as
+    /// replaced). None of the batch comes back after the redelivery delay.
+    @Test func acknowledgementsLostWithAReplacedConnectionAreSentAgain() throws {
+        let server = try NATSServer()
+        let options = RemoteMailboxOptions(capacity: .unbounded, storage: .memory, redeliveryDelay: .seconds(1))
+        let box = try RemoteMailbox.create(uniqueRemoteName("reack"), on: NATSConnection(server.url), options: options)
+        try sendTestMessages(box, sender: 2, count: 10)
+        let receiver = try RemoteMailbox.open(box.name, on: NATSConnection(server.url))
+        receiver.testingLosesAcknowledgementsSentWithoutWaiting = true
+        var sequences: [UInt64] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sequences.count < 10, ContinuousClock.now < deadline {
+            _ = try receiver.receiveBatch(limit: 10, timeout: .seconds(5)) { bytes, _ in sequences.append(try TestMessages.verify(bytes).sequence) }
+        }
+        #expect(sequences == Array(0..<10))
+        // Past the redelivery delay: nothing comes again (to another handle, which would not
+        // drop copies as the receiving handle does).
+        Thread.sleep(forTimeInterval: 2)
+        let other = try RemoteMailbox.open(box.name, on: NATSConnection(server.url))
+        #expect(try other.tryReceive() == nil)
+    }
 }
