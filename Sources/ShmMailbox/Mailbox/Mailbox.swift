@@ -358,11 +358,11 @@ public final class Mailbox {
         state.deallocate()
     }
 
-    /// Throws unless the handle may be used: open, and in the process that opened it.
-    @inline(__always)
     /// Whether a receive of this handle is inside its caller's closure (see `HandleState.receiving`).
     var isReceiving: Bool { state.pointee.receiving }
 
+    /// Throws unless the handle may be used: open, and in the process that opened it.
+    @inline(__always)
     func checkUsable() throws(MailboxError) {
         guard generation == ForkGeneration.current else {
             throw generation == .max ? .closed : .inheritedAcrossFork
