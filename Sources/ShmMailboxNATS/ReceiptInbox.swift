@@ -8,7 +8,9 @@ import CNATS
 /// its identity to the inbox: the receipt. A sender whose deadline passes before any go-ahead
 /// unsubscribes first (later requests find no responder, and their receivers drop the message)
 /// and then withdraws the message from the stream: both sides agree it was not sent. Every
-/// answer comes from the one waiting thread, so "gave up" and "said go" cannot both happen.
+/// answer comes from the one waiting thread, so "gave up" and "said go" cannot both happen. Only
+/// "no responders" means "gave up" to a receiver: an unanswered request (a busy sender answers
+/// late, already committed) is asked again, and in the end the message goes back to the stream.
 final class ReceiptInbox {
     let subject: String
     private let connection: NATSConnection
@@ -36,8 +38,9 @@ final class ReceiptInbox {
             var message: OpaquePointer?
             let status = natsSubscription_NextMsg(&message, subscription, wait.milliseconds)
             // A slow consumer (libnats dropped requests or receipts for lack of room) loses
-            // nothing for good: a receiver whose go-ahead request went unanswered drops the
-            // message, and a lost receipt ends in `deliveryUnconfirmed` at the deadline.
+            // nothing for good: a receiver whose go-ahead request went unanswered asks again
+            // (then puts the message back), and a lost receipt ends in `deliveryUnconfirmed` at
+            // the deadline.
             if status == NATS_TIMEOUT || status == NATS_SLOW_CONSUMER { continue }
             if status == NATS_CONNECTION_CLOSED || status == NATS_INVALID_SUBSCRIPTION { throw .closed }
             try NATSStatus.check(status, "waiting for a receipt")
