@@ -104,14 +104,17 @@ extension RemoteMailbox {
             // have been lost with it, and are sent again, waiting, on the new one.
             var unacknowledged: (message: OpaquePointer, sequence: UInt64)?
             var sentWithoutWaiting: [OpaquePointer] = []
-            let reconnects = connection.reconnects
+            // libnats's reconnect count before the first of them (a single receive sends none,
+            // and reads no count).
+            var reconnectsBefore: UInt64 = 0
             defer { for message in sentWithoutWaiting { natsMsg_Destroy(message) } }
             func confirmAcknowledgements() throws(RemoteMailboxError) {
-                var replaced = connection.reconnects != reconnects
+                guard !sentWithoutWaiting.isEmpty else { return }
+                var replaced = connection.reconnects != reconnectsBefore
                 #if DEBUG
                 replaced = replaced || testingLosesAcknowledgementsSentWithoutWaiting
                 #endif
-                guard !sentWithoutWaiting.isEmpty, replaced else { return }
+                guard replaced else { return }
                 // Published to each message's reply subject (libnats's own acknowledgement calls
                 // do nothing for a message they already acknowledged), then one flush: when the
                 // server answers it, it has read them all, on the new connection.
@@ -158,6 +161,7 @@ extension RemoteMailbox {
                     }
                     if let previous = unacknowledged {
                         unacknowledged = nil
+                        if sentWithoutWaiting.isEmpty { reconnectsBefore = connection.reconnects }
                         sentWithoutWaiting.append(previous.message)
                         try acknowledge(previous.message, sequence: previous.sequence, waiting: false)
                     }
