@@ -97,6 +97,12 @@ final class LeaseTable: @unchecked Sendable {
         try NATSStatus.check(kvStore_PutString(&revision, store, key, value), "writing \(key)")
     }
 
+    /// Sets `key` to `value` only if it has none; false if it has.
+    func create(_ key: String, _ value: String) -> Bool {
+        var revision: UInt64 = 0
+        return kvStore_CreateString(&revision, store, key, value) == NATS_OK
+    }
+
     /// Sets `key` to `value` only if its latest revision is `revision`; false if it changed.
     func update(_ key: String, _ value: String, revision: UInt64) -> Bool {
         var next: UInt64 = 0

@@ -93,6 +93,7 @@ public final class NATSConnection: @unchecked Sendable {
     /// The lease bucket, opened at first use, and the thread that keeps this connection's leases.
     private let leaseTable = Mutex<LeaseTable?>(nil)
     private let rightsTable = Mutex<LeaseTable?>(nil)
+    private let packTable = Mutex<LeaseTable?>(nil)
     let leaseKeeper = LeaseKeeper()
 
     /// Connects to the first server that answers among `urls` (`nats://host:port`).
@@ -195,6 +196,16 @@ public final class NATSConnection: @unchecked Sendable {
         try rightsTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
             if let table { return table }
             let opened = try LeaseTable(connection: self, bucket: "SHMMB_RIGHTS", ttl: nil, replicas: replicas)
+            table = opened
+            return opened
+        }
+    }
+
+    /// The bucket of packs' progress (`SHMMB_PACKS`, no time to live; see `Pack`).
+    func packProgress(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
+        try packTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
+            if let table { return table }
+            let opened = try LeaseTable(connection: self, bucket: Pack.progressBucket, ttl: nil, replicas: replicas)
             table = opened
             return opened
         }

@@ -39,6 +39,7 @@ extension RemoteMailbox {
 
     /// Waits for every acknowledgement of the batch, publishing failed messages again.
     private func settle(_ pipeline: SendPipeline) throws(RemoteMailboxError) {
+        try pipeline.flushPack(subject: mapping.subject, senderID: senderID, isClosed: { connection.isClosed })
         var pause = Duration.milliseconds(1)
         while true {
             let failed = try pipeline.complete(wait: connection.options.requestTimeout)
@@ -77,6 +78,9 @@ extension RemoteMailbox {
         defer { natsMsg_Destroy(message) }
         if let sender = failure.sender {
             try NATSStatus.check(natsMsgHeader_Set(message, Headers.sender, sender), "setting the sender header")
+        }
+        if let pack = failure.pack {
+            try NATSStatus.check(natsMsgHeader_Set(message, Pack.header, pack), "setting the pack header")
         }
         try pipeline.publish(&message, id: failure.id, isClosed: { connection.isClosed })
     }

@@ -36,7 +36,7 @@ extension RemoteMailbox {
     /// it before died or lost its connection while handling it).
     public func receive<R>(timeout: Duration? = nil, _ body: (RawSpan, _ sender: RemoteSender?, _ redelivered: Bool) throws -> R) throws -> R {
         var result: R?
-        let count = try receiveMessages(limit: 1, deadline: Self.deadline(timeout)) { bytes, sender, redelivered, _ in
+        let count = try receiveMessages(limit: 1, deadline: Self.deadline(timeout)) { bytes, sender, redelivered, _, _ in
             result = try body(RawSpan(_unsafeBytes: bytes), sender, redelivered)
         }
         guard count == 1, let result else { throw RemoteMailboxError.timedOut }
@@ -46,7 +46,7 @@ extension RemoteMailbox {
     /// Zero-copy receive if a message is waiting; nil otherwise.
     public func tryReceive<R>(_ body: (RawSpan, _ sender: RemoteSender?) throws -> R) throws -> R? {
         var result: R?
-        _ = try receiveMessages(limit: 1, deadline: .now) { bytes, sender, _, _ in result = try body(RawSpan(_unsafeBytes: bytes), sender) }
+        _ = try receiveMessages(limit: 1, deadline: .now) { bytes, sender, _, _, _ in result = try body(RawSpan(_unsafeBytes: bytes), sender) }
         return result
     }
 
@@ -55,14 +55,14 @@ extension RemoteMailbox {
     /// for the first (forever if nil); returns how many it handed over.
     public func receiveBatch(limit: Int = 256, timeout: Duration? = nil,
                              _ body: (RawSpan, _ sender: RemoteSender?) throws -> Void) throws -> Int {
-        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
+        let count = try receiveMessages(limit: limit, deadline: Self.deadline(timeout)) { bytes, sender, _, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
         if count == 0 { throw RemoteMailboxError.timedOut }
         return count
     }
 
     /// `receiveBatch` that returns 0 at once when no message waits.
     public func tryReceiveBatch(limit: Int = 256, _ body: (RawSpan, _ sender: RemoteSender?) throws -> Void) throws -> Int {
-        try receiveMessages(limit: limit, deadline: .now) { bytes, sender, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
+        try receiveMessages(limit: limit, deadline: .now) { bytes, sender, _, _, _ in try body(RawSpan(_unsafeBytes: bytes), sender) }
     }
 
     // MARK: The engine
@@ -70,8 +70,8 @@ extension RemoteMailbox {
     private func receiveCopy(deadline: ContinuousClock.Instant?) throws(RemoteMailboxError) -> RemoteMessage? {
         var copy: RemoteMessage?
         do {
-            _ = try receiveMessages(limit: 1, deadline: deadline) { bytes, sender, redelivered, sequence in
-                copy = RemoteMessage(bytes: Array(bytes), sender: sender, isRedelivered: redelivered, sequence: sequence)
+            _ = try receiveMessages(limit: 1, deadline: deadline) { bytes, sender, redelivered, sequence, index in
+                copy = RemoteMessage(bytes: Array(bytes), sender: sender, isRedelivered: redelivered, sequence: sequence, index: index)
             }
         } catch let error as RemoteMailboxError {
             throw error
@@ -82,16 +82,36 @@ extension RemoteMailbox {
     }
 
     /// Fetches up to `limit` messages (waiting until `deadline` for the first; nil: forever, now:
-    /// not at all) and hands each to `handle`, acknowledging each once `handle` is done with it.
-    /// Messages fetched but not yet handed over when `handle` throws stay with this handle for
-    /// its next receive (unacknowledged, so they are redelivered if it never comes).
+    /// not at all) and hands each to `handle` with its sender, redelivery flag, stream sequence
+    /// and index within its pack (0 for a message that is not one), acknowledging each once
+    /// `handle` is done with it. Messages fetched but not yet handed over when `handle` throws
+    /// stay with this handle for its next receive (unacknowledged, so they are redelivered if it
+    /// never comes).
+    ///
+    /// A pack (see `Pack`) is handed over message by message. A call that ends part-way through
+    /// one records how far it got in the progress bucket (the commit point of the messages it
+    /// handed from the pack), tells the server it is still at work on the pack, and keeps it for
+    /// its next call; a holder that dies leaves the pack to be redelivered, and whoever gets it
+    /// skips what was recorded. The messages handed from a pack since its last record are its
+    /// "in hand" part: they come again, marked redelivered, if the call dies (as the messages of
+    /// a local `receiveBatch`, released together at its end).
     func receiveMessages(limit: Int, deadline: ContinuousClock.Instant?,
-                         _ handle: (UnsafeRawBufferPointer, RemoteSender?, Bool, UInt64) throws -> Void) throws -> Int {
+                         _ handle: (UnsafeRawBufferPointer, RemoteSender?, Bool, UInt64, Int) throws -> Void) throws -> Int {
         guard !isClosed else { throw RemoteMailboxError.closed }
         guard limit >= 1 else { throw RemoteMailboxError.invalidOptions("limit must be at least 1") }
         try claimReceiveRight(deadline: deadline)
+        if let pack = packInHand, ContinuousClock.now - pack.touched >= redeliveryDelay / 2 {
+            // Kept too long between calls: the server may soon hand it (or has handed it) to
+            // another receiver, and this handle would then repeat what that one hands. Let go;
+            // whoever takes it next (this handle too) skips what was recorded. Given back at once
+            // while the server surely still counts it as this handle's; past the delay, a word
+            // about it could concern another receiver's delivery.
+            if ContinuousClock.now - pack.touched < redeliveryDelay { natsMsg_Nak(pack.message, nil) }
+            natsMsg_Destroy(pack.message)
+            packInHand = nil
+        }
         while true {
-            if prefetched.isEmpty {
+            if prefetched.isEmpty, packInHand == nil {
                 try fetch(limit: limit, deadline: deadline)
                 if prefetched.isEmpty { return 0 }
             }
@@ -107,6 +127,10 @@ extension RemoteMailbox {
             // libnats's reconnect count before the first of them (a single receive sends none,
             // and reads no count).
             var reconnectsBefore: UInt64 = 0
+            // Packs finished in this call whose progress key is to be removed once their
+            // acknowledgements are confirmed (removed before, a lost acknowledgement would bring
+            // the whole pack back).
+            var finishedPacks: [UInt64] = []
             defer { for message in sentWithoutWaiting { natsMsg_Destroy(message) } }
             func confirmAcknowledgements() throws(RemoteMailboxError) {
                 guard !sentWithoutWaiting.isEmpty else { return }
@@ -126,8 +150,36 @@ extension RemoteMailbox {
                 try NATSStatus.check(natsConnection_FlushTimeout(connection.connection, connection.options.requestTimeout.milliseconds),
                                      "confirming acknowledgements after a reconnect")
             }
+            // Another message is about to be handed over: the one before it is done.
+            func acknowledgePrevious() throws(RemoteMailboxError) {
+                guard let previous = unacknowledged else { return }
+                unacknowledged = nil
+                if sentWithoutWaiting.isEmpty { reconnectsBefore = connection.reconnects }
+                sentWithoutWaiting.append(previous.message)
+                try acknowledge(previous.message, sequence: previous.sequence, waiting: false)
+            }
             do {
-                while handed < limit, !prefetched.isEmpty {
+                while handed < limit {
+                    if packInHand != nil {
+                        try acknowledgePrevious()
+                        keepPackInHand()
+                        let bytes = packInHand!.reader.next()!
+                        let pack = packInHand!
+                        if pack.reader.isExhausted {
+                            // Its last message: from here on the pack is acknowledged as any
+                            // message is.
+                            packInHand = nil
+                            unacknowledged = (pack.message, pack.sequence)
+                            if pack.hasProgressKey { finishedPacks.append(pack.sequence) }
+                        }
+                        handed += 1
+                        try handle(bytes, pack.sender, pack.redelivered, pack.sequence, pack.reader.index - 1)
+                        #if DEBUG
+                        testingPackPoint?("handed")
+                        #endif
+                        continue
+                    }
+                    guard !prefetched.isEmpty else { break }
                     // `prefetched` is kept newest first: the next message is its last.
                     let message = prefetched.removeLast()
                     let (redelivered, sequence) = deliveryFacts(of: message)
@@ -137,6 +189,10 @@ extension RemoteMailbox {
                         // server that loses a pull request's client may also count the delivery
                         // as never made, so the copy is not even marked redelivered.) Drop it.
                         _ = try? acknowledge(message, sequence: sequence)
+                        continue
+                    }
+                    if let count = header(Pack.header, of: message) {
+                        try takePack(message, count: count, sequence: sequence, redelivered: redelivered)
                         continue
                     }
                     let receipt = header(Headers.receipt, of: message)
@@ -159,17 +215,12 @@ extension RemoteMailbox {
                         natsMsg_Destroy(message)
                         continue
                     }
-                    if let previous = unacknowledged {
-                        unacknowledged = nil
-                        if sentWithoutWaiting.isEmpty { reconnectsBefore = connection.reconnects }
-                        sentWithoutWaiting.append(previous.message)
-                        try acknowledge(previous.message, sequence: previous.sequence, waiting: false)
-                    }
+                    try acknowledgePrevious()
                     unacknowledged = (message, sequence)
                     handed += 1
                     let length = Int(natsMsg_GetDataLength(message))
                     let bytes = UnsafeRawBufferPointer(start: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, count: length)
-                    try handle(bytes, sender(of: message), redelivered, sequence)
+                    try handle(bytes, sender(of: message), redelivered, sequence, 0)
                     if let receipt {
                         // Acknowledged before the receipt: a sender holding its receipt never sees
                         // the message handed to anyone else.
@@ -180,20 +231,117 @@ extension RemoteMailbox {
                 }
             } catch {
                 // `handle` threw: the message it had is consumed all the same (as locally).
+                try? recordPackProgress()
+                var confirmed = true
                 if let (message, sequence) = unacknowledged {
                     let receipt = header(Headers.receipt, of: message)
-                    _ = try? acknowledge(message, sequence: sequence)
+                    confirmed = (try? acknowledge(message, sequence: sequence)) != nil
                     if let receipt { sendReceipt(to: receipt) }
                 }
-                try? confirmAcknowledgements()
+                confirmed = confirmed && (try? confirmAcknowledgements()) != nil
+                if confirmed { forgetProgress(of: finishedPacks) }
                 throw error
             }
+            try recordPackProgress()
             if let (message, sequence) = unacknowledged { try acknowledge(message, sequence: sequence) }
             try confirmAcknowledgements()
+            #if DEBUG
+            if !finishedPacks.isEmpty { testingPackPoint?("acknowledged") }
+            #endif
+            forgetProgress(of: finishedPacks)
             if handed > 0 { return handed }
-            // Every fetched message was a synchronous one whose sender had given up: fetch again.
+            // Every fetched message was a synchronous one whose sender had given up (or a pack
+            // handed over completely before): fetch again.
         }
     }
+
+    // MARK: Packs
+
+    /// Starts handing over a fetched pack: checks it, reads how far earlier holders got, and
+    /// keeps it in hand; one with nothing left is acknowledged; an unreadable one is taken out
+    /// of the mailbox and reported.
+    private func takePack(_ message: OpaquePointer, count: String, sequence: UInt64, redelivered: Bool) throws(RemoteMailboxError) {
+        let length = Int(natsMsg_GetDataLength(message))
+        var reader: PackReader
+        do {
+            reader = try PackReader(base: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, length: length, count: count)
+        } catch {
+            // It would fail every receiver the same way: removed (acknowledged), so that the
+            // messages after it still flow, and reported once.
+            try acknowledge(message, sequence: sequence)
+            throw .malformedMessage(name, sequence: sequence, reason: error.reason)
+        }
+        let recorded: Int
+        let hasProgressKey: Bool
+        do {
+            // Read for every pack, not only for one marked redelivered: a server that lost a
+            // client's connection may hand a message out again unmarked (see `wasHanded`).
+            if let (_, value) = try connection.packProgress().read(progressKey(sequence)) {
+                // Written by receivers, but read with care all the same.
+                recorded = min(max(Int(value) ?? 0, 0), reader.count)
+                hasProgressKey = true
+            } else {
+                (recorded, hasProgressKey) = (0, false)
+            }
+        } catch {
+            // Unknown: give it back for a later try rather than guess.
+            natsMsg_Nak(message, nil)
+            natsMsg_Destroy(message)
+            throw error
+        }
+        reader.skip(to: recorded)
+        if reader.isExhausted {
+            // Every message was handed over; only the acknowledgement was missing.
+            try acknowledge(message, sequence: sequence)
+            forgetProgress(of: [sequence])
+            return
+        }
+        packInHand = PackInHand(message: message, sequence: sequence, redelivered: redelivered, sender: sender(of: message),
+                                reader: reader, recorded: recorded, hasProgressKey: hasProgressKey, touched: fetchedAt)
+    }
+
+    /// Tells the server the pack in hand is still being worked on, when its redelivery timer has
+    /// run a quarter of the delay (a long call through a big pack).
+    private func keepPackInHand() {
+        guard let touched = packInHand?.touched, ContinuousClock.now - touched >= redeliveryDelay / 4 else { return }
+        packInHand!.touched = .now
+        natsMsg_InProgress(packInHand!.message, nil)
+    }
+
+    /// Records how far this handle got through the pack in hand, if it got further since the last
+    /// record (the commit point of those messages), then restarts the pack's redelivery timer.
+    /// If the record fails, the pack goes back to the stream and the error is thrown: what was
+    /// handed since the last record comes again, as after a failed acknowledgement.
+    private func recordPackProgress() throws(RemoteMailboxError) {
+        guard var pack = packInHand, pack.reader.index > pack.recorded else { return }
+        do {
+            try connection.packProgress().put(progressKey(pack.sequence), String(pack.reader.index))
+        } catch {
+            natsMsg_Nak(pack.message, nil)
+            natsMsg_Destroy(pack.message)
+            packInHand = nil
+            throw error
+        }
+        #if DEBUG
+        testingPackPoint?("recorded")
+        #endif
+        pack.recorded = pack.reader.index
+        pack.hasProgressKey = true
+        // Taken before the notice leaves: the server's timer restarts later than this.
+        pack.touched = .now
+        natsMsg_InProgress(pack.message, nil)
+        packInHand = pack
+    }
+
+    /// Removes the progress keys of packs acknowledged for good (a key left behind by a crash is
+    /// harmless: its sequence is never handed out again in this incarnation).
+    private func forgetProgress(of sequences: [UInt64]) {
+        guard !sequences.isEmpty, let table = try? connection.packProgress() else { return }
+        for sequence in sequences { table.remove(progressKey(sequence)) }
+    }
+
+    /// The progress key of the pack stored under `sequence`.
+    func progressKey(_ sequence: UInt64) -> String { "\(name).\(nonce).\(sequence)" }
 
     /// Whether this handle handed over the message with this stream sequence lately (0: unknown).
     private func wasHanded(_ sequence: UInt64) -> Bool {
@@ -333,6 +481,7 @@ extension RemoteMailbox {
             request.Expires = expires.nanoseconds
             var list = natsMsgList()
             let reconnects = connection.reconnects
+            fetchedAt = .now
             let status = natsSubscription_FetchRequest(&list, subscription, &request)
             if connection.reconnects != reconnects {
                 // The connection was lost while the answer came. If the server cut this client

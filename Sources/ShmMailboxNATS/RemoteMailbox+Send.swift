@@ -143,6 +143,27 @@ extension RemoteMailbox {
         try claimSendRight()
         let synchronous = completion == .received || capacity.kind == .zero
         let immediate = deadline.map { $0 <= .now } ?? false
+        // Pipelined only where the server never refuses for lack of room (unbounded): a refused
+        // message published again would land after later ones, out of the order sent.
+        let pipelined = pipeline.map { $0.depth > 0 } ?? false
+        let queuedInBatch = pipelined && !synchronous && deadline == nil && capacity.kind == .unbounded
+        if let pipeline, pipelined {
+            // Packed: an untimed queued send of a batch without a message id of its own (which
+            // must stay a message of its own to be de-duplicated) on a mailbox (not an endpoint
+            // link, whose per-link limit counts messages).
+            let limit = min(maxMessageSize, Pack.maxBody)
+            if queuedInBatch, messageID == nil, !mapping.isEndpoint, Pack.recordOverhead + buffer.count <= limit {
+                let sender = identity
+                if !pipeline.pack.admits(length: buffer.count, from: sender, limit: limit) {
+                    try pipeline.flushPack(subject: mapping.subject, senderID: senderID, isClosed: { connection.isClosed })
+                }
+                sendCount &+= 1
+                pipeline.pack.append(buffer, send: sendCount, from: sender)
+                return .pending
+            }
+            // Anything else goes after the messages packed so far.
+            try pipeline.flushPack(subject: mapping.subject, senderID: senderID, isClosed: { connection.isClosed })
+        }
         sendCount &+= 1
         let id = messageID ?? "\(senderID).\(sendCount)"
 
@@ -158,9 +179,7 @@ extension RemoteMailbox {
             try NATSStatus.check(natsMsgHeader_Set(message, Headers.receipt, receipts!.subject), "setting the receipt header")
         }
 
-        // Pipelined only where the server never refuses for lack of room (unbounded): a refused
-        // message published again would land after later ones, out of the order sent.
-        if let pipeline, pipeline.depth > 0, !synchronous, deadline == nil, capacity.kind == .unbounded {
+        if let pipeline, queuedInBatch {
             try pipeline.publish(&message, id: id, isClosed: { connection.isClosed })
             return .pending
         }

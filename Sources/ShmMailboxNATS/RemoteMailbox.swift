@@ -51,6 +51,10 @@ public final class RemoteMailbox {
     var subscription: OpaquePointer?
     /// Messages fetched but not yet handed to a receive call (unacknowledged), newest first.
     var prefetched: [OpaquePointer] = []
+    /// When the fetch that brought them was asked for (their redelivery timers started after).
+    var fetchedAt = ContinuousClock.now
+    /// The pack this handle is part-way through, kept between receive calls (see `Pack`).
+    var packInHand: PackInHand?
     /// The most bytes one pull request asks for: half the connection's receive buffer, halved
     /// each time the server cut this client off while a request was answered (see `fetch`).
     lazy var requestBytes = connection.receiveBufferSize / 2
@@ -61,6 +65,11 @@ public final class RemoteMailbox {
     /// Tests: acknowledgements sent without waiting are not sent, as if lost with a connection
     /// that the call then finds replaced (see `receiveMessages`).
     var testingLosesAcknowledgementsSentWithoutWaiting = false
+    /// Tests: called at each point of the pack protocol where a process may die (`handed`: a
+    /// pack's message handed over, not yet recorded; `recorded`: progress recorded, the server
+    /// not yet told; `acknowledged`: a finished pack acknowledged, its progress key not yet
+    /// removed), so that a test can stop the process there and kill it.
+    var testingPackPoint: ((String) -> Void)?
     #endif
     /// The last sender header seen and what it parsed to.
     var lastSender: (text: String, sender: RemoteSender?)?
@@ -111,6 +120,12 @@ public final class RemoteMailbox {
             natsMsg_Destroy(message)
         }
         prefetched.removeAll()
+        if let pack = packInHand {
+            // How far this handle got is recorded: the next holder skips that far.
+            natsMsg_Nak(pack.message, nil)
+            natsMsg_Destroy(pack.message)
+            packInHand = nil
+        }
         pipeline = nil
         releaseRoles()
         if let subscription {
@@ -135,6 +150,16 @@ public final class RemoteMailbox {
                                               nonce: randomHex(), redeliveryDelay: options.redeliveryDelay)
         try makeStream(mapping, settings: settings, options: options, connection: connection)
         try addConsumer(mapping, redeliveryDelay: options.redeliveryDelay, connection: connection)
+        if options.capacity.kind == .unbounded {
+            // Batches pack their sends into this mailbox; the packs' progress is kept with as many
+            // copies as the mailbox's (if the bucket does not exist yet).
+            do throws(RemoteMailboxError) {
+                _ = try connection.packProgress(replicas: options.replicas)
+            } catch {
+                _ = try? deleteStream(mapping, connection: connection)
+                throw error
+            }
+        }
         let box = RemoteMailbox(connection: connection, mapping: mapping, settings: settings)
         if options.ownership == .system {
             do throws(RemoteMailboxError) {
@@ -252,9 +277,22 @@ public final class RemoteMailbox {
         let mapping = try StreamMapping(name: name)
         let settings = try settings(of: mapping, connection: connection)
         guard try deleteStream(mapping, connection: connection) else { throw .notFound(name) }
+        forgetPacks(of: name, connection: connection)
         if settings.ownership == .system, let rights = try? connection.rights() {
             rights.remove("\(name).owner")
             rights.remove("\(name).grants")
+        }
+    }
+
+    /// Removes what the progress bucket keeps about packs of mailbox `name`, in any incarnation
+    /// (nothing if the bucket does not exist).
+    static func forgetPacks(of name: String, connection: NATSConnection) {
+        var options = jsOptions()
+        jsOptions_Init(&options)
+        var code = jsErrCode(0)
+        "$KV.\(Pack.progressBucket).\(name).>".withCString { subject in
+            options.Stream.Purge.Subject = subject
+            _ = js_PurgeStream(connection.jetStream, "KV_" + Pack.progressBucket, &options, &code)
         }
     }
 

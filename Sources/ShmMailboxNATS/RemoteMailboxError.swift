@@ -59,6 +59,10 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
     case unsupported(String)
     /// A received message does not have the size of the type it was loaded as.
     case sizeMismatch(expected: Int, actual: Int)
+    /// A message in the mailbox could not be read (a pack whose records do not add up, published
+    /// by something other than ShmMailboxNATS or damaged): it was removed from the mailbox so
+    /// that the messages after it still flow.
+    case malformedMessage(String, sequence: UInt64, reason: String)
     /// The handle or its connection was closed.
     case closed
     /// JetStream refused a request: its error code (`err_code`) and text.
@@ -94,6 +98,8 @@ public enum RemoteMailboxError: Error, Equatable, Sendable, CustomStringConverti
         case .notPermitted(let text): return "not permitted: \(text)"
         case .unsupported(let text): return "not supported across machines: \(text)"
         case .sizeMismatch(let expected, let actual): return "message has \(actual) bytes, expected \(expected)"
+        case .malformedMessage(let name, let sequence, let reason):
+            return "message \(sequence) of remote mailbox '\(name)' was malformed and has been removed: \(reason)"
         case .closed: return "the remote mailbox handle or its connection is closed"
         case .server(let code, let text): return "JetStream error \(code): \(text)"
         case .nats(let status, let detail): return "NATS: \(status)\(detail.isEmpty ? "" : ": \(detail)")"

@@ -49,15 +49,20 @@ public struct RemoteMessage: Sendable, Equatable {
     /// A receiver took this message before and neither finished nor failed it in time (it died
     /// or lost its connection): it may have been handled in part.
     public var isRedelivered: Bool
-    /// The message's sequence number in its mailbox's stream.
+    /// The message's sequence number in its mailbox's stream (that of its pack, for a message
+    /// sent packed by a `batch`).
     public var sequence: UInt64
+    /// The message's place in its pack (0 for a message not sent packed): with `sequence`,
+    /// unique within one incarnation of the mailbox.
+    public var index: Int
 
     /// A message (for tests and adapters; receive calls make them).
-    public init(bytes: [UInt8], sender: RemoteSender?, isRedelivered: Bool = false, sequence: UInt64 = 0) {
+    public init(bytes: [UInt8], sender: RemoteSender?, isRedelivered: Bool = false, sequence: UInt64 = 0, index: Int = 0) {
         self.bytes = bytes
         self.sender = sender
         self.isRedelivered = isRedelivered
         self.sequence = sequence
+        self.index = index
     }
 
     /// The bytes as UTF-8 text.

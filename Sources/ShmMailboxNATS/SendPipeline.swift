@@ -7,14 +7,17 @@ import Synchronization
 /// The asynchronous publishing behind `RemoteMailbox.batch`: a JetStream context of its own
 /// whose publishes do not wait for their acknowledgements (libnats keeps at most `window` of
 /// them outstanding), and the list of messages the server refused or did not acknowledge, to be
-/// published again under the same message ids when the batch completes.
+/// published again under the same message ids when the batch completes. Consecutive sends are
+/// packed (see `Pack`): a pack is published when the next message does not fit, when a send
+/// that is not packed comes, and when the batch completes.
 ///
 /// One per mailbox handle, made at its first batch and kept (its reply subscription is reused).
 final class SendPipeline {
-    /// A message to publish again: its id, sender header and bytes, and why it failed.
+    /// A message to publish again: its id, sender and pack headers and bytes, and why it failed.
     struct Failure: Sendable {
         var id: String
         var sender: String?
+        var pack: String?
         var bytes: [UInt8]
         var status: natsStatus
         var code: jsErrCode
@@ -32,6 +35,8 @@ final class SendPipeline {
     private let failuresPointer: UnsafeMutableRawPointer
     /// `batch` calls under way on this handle (nested batches are one batch).
     var depth = 0
+    /// The messages packed and not yet published.
+    var pack = PackBuilder()
 
     init(connection: NATSConnection, window: Int) throws(RemoteMailboxError) {
         self.window = window
@@ -88,6 +93,25 @@ final class SendPipeline {
         }
     }
 
+    /// Publishes what is packed, if anything (`Shmmb-Pack` header; a pack of one message goes
+    /// as that message alone), under the message id of its first send.
+    func flushPack(subject: String, senderID: String, isClosed: () -> Bool) throws(RemoteMailboxError) {
+        guard pack.count > 0, let sender = pack.sender else { return }
+        defer { pack.reset() }
+        let skipped = pack.count == 1 ? Pack.recordOverhead : 0
+        var message: OpaquePointer?
+        try NATSStatus.check(pack.body.withUnsafeBytes { body in
+            natsMsg_Create(&message, subject, nil, body.baseAddress.map { ($0 + skipped).assumingMemoryBound(to: CChar.self) },
+                           Int32(body.count - skipped))
+        }, "creating a message")
+        defer { natsMsg_Destroy(message) }
+        try NATSStatus.check(natsMsgHeader_Set(message, Headers.sender, sender.encoded), "setting the sender header")
+        if pack.count > 1 {
+            try NATSStatus.check(natsMsgHeader_Set(message, Pack.header, String(pack.count)), "setting the pack header")
+        }
+        try publish(&message, id: "\(senderID).\(pack.firstSend)", isClosed: isClosed)
+    }
+
     /// Waits until every message published so far is acknowledged or failed, and returns the
     /// failed ones (refused by the server, or not acknowledged within `wait`).
     func complete(wait: Duration) throws(RemoteMailboxError) -> [Failure] {
@@ -121,7 +145,7 @@ final class SendPipeline {
 
     /// What a failed publish needs to be published again (copied: libnats frees the message).
     private static func failure(_ report: jsPubAckErr) -> Failure {
-        var failure = report.Msg.map(copy) ?? Failure(id: "", sender: nil, bytes: [], status: NATS_OK, code: jsErrCode(0), text: "")
+        var failure = report.Msg.map(copy) ?? Failure(id: "", sender: nil, pack: nil, bytes: [], status: NATS_OK, code: jsErrCode(0), text: "")
         failure.status = report.Err
         failure.code = report.ErrCode
         failure.text = report.ErrText.map { String(cString: $0) } ?? ""
@@ -136,7 +160,7 @@ final class SendPipeline {
         }
         let length = Int(natsMsg_GetDataLength(message))
         let bytes = natsMsg_GetData(message).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-        return Failure(id: header("Nats-Msg-Id") ?? "", sender: header(Headers.sender), bytes: bytes, status: NATS_OK,
+        return Failure(id: header("Nats-Msg-Id") ?? "", sender: header(Headers.sender), pack: header(Pack.header), bytes: bytes, status: NATS_OK,
                        code: jsErrCode(0), text: "")
     }
 }

@@ -8,7 +8,7 @@ import ShmboxCLISupport
 /// |---|---|
 /// | 0 | magic `shmbxIJ1` |
 /// | 8 | the remote mailbox's incarnation the sequences belong to (0: none yet) |
-/// | 64 + 8·i | slot i: the sequence of the batch's i-th message delivered locally, 0 when empty |
+/// | 64 + 8·i | slot i: the batch's i-th message delivered locally, 0 when empty: its stream sequence, plus its index in its pack (`RemoteMessage.index`) times 2⁴⁸ |
 ///
 /// A slot is written by one aligned 8-byte store right after the local send: that store is the
 /// commit point. Slots are emptied once the server has confirmed the batch's acknowledgements,
@@ -37,14 +37,30 @@ final class ImportJournal {
         file.store(value, at: Self.incarnationOffset)
     }
 
-    /// The recorded sequences (a killed run's unconfirmed deliveries).
-    var recorded: [UInt64] {
-        (0..<Self.capacity).map { file.word(Self.slotsOffset + 8 * $0) }.filter { $0 != 0 }
+    /// One delivered message in one word: its stream sequence (below 2⁴⁸, 281 trillion messages
+    /// in one incarnation) and its index in its pack (below `Pack.maxCount`) above it. A message
+    /// sent unpacked (index 0) is its sequence, as in the journal's first version.
+    static func word(sequence: UInt64, index: Int) -> UInt64 {
+        sequence | UInt64(index) << 48
     }
 
-    /// Commits: message `sequence`, the batch's `slot`-th, is in the local mailbox.
-    func record(_ sequence: UInt64, slot: Int) {
-        file.store(sequence, at: Self.slotsOffset + 8 * slot)
+    /// The recorded deliveries (a killed run's unconfirmed ones), as how many messages of each
+    /// stream sequence were delivered: one past the highest index recorded.
+    var recorded: [(sequence: UInt64, handed: Int)] {
+        var handed: [UInt64: Int] = [:]
+        for slot in 0..<Self.capacity {
+            let word = file.word(Self.slotsOffset + 8 * slot)
+            guard word != 0 else { continue }
+            let sequence = word & (1 << 48 - 1)
+            handed[sequence] = max(handed[sequence] ?? 0, Int(word >> 48) + 1)
+        }
+        return handed.map { ($0.key, $0.value) }.sorted { $0.sequence < $1.sequence }
+    }
+
+    /// Commits: `word` (see `word(sequence:index:)`), the batch's `slot`-th message, is in the
+    /// local mailbox.
+    func record(_ word: UInt64, slot: Int) {
+        file.store(word, at: Self.slotsOffset + 8 * slot)
     }
 
     /// Empties the first `count` slots (their acknowledgements are confirmed, or their messages

@@ -29,10 +29,12 @@ import ShmboxCLISupport
 ///    wake-up is deferred past the store by `Mailbox.batch`; a signal is delivered at a kernel
 ///    entry, so only an interrupt landing in those instructions can open it). (Recording
 ///    *before* the send instead would turn this window into a loss.)
-/// 3. After the journal store, before the server has the acknowledgement: at start the
-///    restarted bridge removes every recorded message still in the stream (`settle`): a message
-///    still there is one never acknowledged, and sequences are never reused within one
-///    incarnation. It is then never redelivered. If the restart comes later than the
+/// 3. After the journal store, before the server has the acknowledgement (for a pack delivered
+///    in part, the progress record; see `RemoteMailbox.batch`): at start the restarted bridge
+///    removes every recorded message still in the stream (`settle`): a message still there is
+///    one never acknowledged, and sequences are never reused within one incarnation. It is then
+///    never redelivered. Of a pack only some of whose messages were delivered, the recorded
+///    progress is raised instead, so that whoever takes the pack next skips them. If the restart comes later than the
 ///    `redeliveryDelay`, another receiver may have been given it meanwhile: a duplicate that only
 ///    a prompt restart (or a longer delay) avoids.
 /// 4. After the acknowledgement, before the slot is emptied: `settle` finds the message gone.
@@ -71,8 +73,9 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
         while !Shutdown.isRequested {
             var delivered = 0
             do {
-                _ = try remote.receiveBatch(limit: batch, timeout: .milliseconds(250)) { bytes, _, redelivered, sequence in
-                    if redelivered && recent.contains(sequence) {
+                _ = try remote.receiveBatch(limit: batch, timeout: .milliseconds(250)) { bytes, _, redelivered, sequence, index in
+                    let word = ImportJournal.word(sequence: sequence, index: index)
+                    if redelivered && recent.contains(word) {
                         // Sent into the local mailbox before; the acknowledgement that follows
                         // this return is all that was missing.
                         return
@@ -84,10 +87,10 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                     local.batch {
                         deliver(bytes)
                         // The commit point (kill point 2 ends here): one store into the mapped file.
-                        journal.record(sequence, slot: delivered)
+                        journal.record(word, slot: delivered)
                     }
                     delivered += 1
-                    recent.insert(sequence)
+                    recent.insert(word)
                     progress.count()
                 }
                 // The batch's acknowledgements are confirmed: the slots are no longer needed.
@@ -135,11 +138,12 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     private func settle() {
         var patience = Shutdown.Patience()
         var reported = false
-        for sequence in journal.recorded {
+        for (sequence, handed) in journal.recorded {
             while true {
                 do {
-                    try remote.discard(sequence: sequence)
-                    recent.insert(sequence)
+                    // A pack delivered in part has its progress raised instead.
+                    try remote.discard(sequence: sequence, handed: handed)
+                    for index in 0..<handed { recent.insert(ImportJournal.word(sequence: sequence, index: index)) }
                     break
                 } catch .deleted, .closed, .notFound, .notAMailbox {
                     terminate(CLIFailure("remote mailbox '\(remote.name)' is gone", status: .unavailable))
@@ -161,7 +165,8 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
     }
 }
 
-/// The last `capacity` sequences relayed, for recognising a redelivery in constant time.
+/// The last `capacity` messages relayed (`ImportJournal.word`s), for recognising a redelivery in
+/// constant time.
 struct RecentSequences {
     private var members = Set<UInt64>()
     private var order: [UInt64]

@@ -8,7 +8,7 @@ extension RemoteMailboxError {
         switch self {
         case .invalidName, .invalidOptions:
             return .usage
-        case .messageTooLarge, .sizeMismatch, .notAMailbox:
+        case .messageTooLarge, .sizeMismatch, .notAMailbox, .malformedMessage:
             return .dataError
         case .unreachable, .jetStreamUnavailable, .notFound, .noSuchEndpoint, .ownerTerminated, .deleted, .unsupported:
             return .unavailable

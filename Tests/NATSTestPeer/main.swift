@@ -3,7 +3,7 @@ import Glibc
 #endif
 import MailboxTestSupport
 import ShmMailbox
-import ShmMailboxNATS
+@testable import ShmMailboxNATS
 
 // A helper process the remote-mailbox tests spawn (also inside network namespaces, as another
 // host). Every message it sends is a self-checking `TestMessages` record (sender, sequence,
@@ -27,6 +27,10 @@ import ShmMailboxNATS
 //                                                         "GOT s q from"
 //   NATSTestPeer hold URLS NAME                           take one message, print "HOLDING s q",
 //                                                         never finish (the test kills it)
+//   NATSTestPeer pack-stop URLS NAME POINT N              receive one message per call, print "GOT s q r"
+//                                                         each; at the Nth pass through the pack
+//                                                         protocol's POINT (`testingPackPoint`) print
+//                                                         "AT POINT" and stop there (the test kills it)
 //   NATSTestPeer session URLS NAME CONTROL [KEY=VALUE …]  open NAME (create it with the options if
 //                                                         any), then run the steps appended to the
 //                                                         file CONTROL one by one (Session.swift)
@@ -139,6 +143,23 @@ do {
             let delivery = try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length),
                                         timeout: .seconds(30), until: .received)
             line("RECEIPT \(delivery?.receiver.pid ?? 0)")
+        }
+    case "pack-stop":
+        guard arguments.count >= 5, let stopAt = Int(arguments[4]) else { fail("pack-stop: bad arguments") }
+        let point = arguments[3]
+        nonisolated(unsafe) var passes = 0
+        box.testingPackPoint = { reached in
+            guard reached == point else { return }
+            passes += 1
+            guard passes == stopAt else { return }
+            line("AT \(point)")
+            while true { sleep(60) }
+        }
+        while true {
+            try box.receive(timeout: .seconds(30)) { bytes, _, redelivered in
+                guard let (sender, sequence) = try? TestMessages.verify(bytes) else { fail("corrupt message", status: 2) }
+                line("GOT \(sender) \(sequence) \(redelivered ? 1 : 0)")
+            }
         }
     case "hold":
         try box.receive { bytes, _ in

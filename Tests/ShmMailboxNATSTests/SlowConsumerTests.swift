@@ -67,7 +67,7 @@ struct SlowConsumerTests {
         let start = ContinuousClock.now
         while Set(received.map(\.sequence)).count < count, ContinuousClock.now - start < .seconds(60) {
             do {
-                _ = try receiver.receiveMessages(limit: 256, deadline: .now + .seconds(3)) { bytes, _, redelivered, _ in
+                _ = try receiver.receiveMessages(limit: 256, deadline: .now + .seconds(3)) { bytes, _, redelivered, _, _ in
                     let (sender, sequence) = try TestMessages.verify(bytes)
                     #expect(sender == 3)
                     received.append((sequence, redelivered))
