@@ -22,11 +22,22 @@ struct BridgeTests {
     }
 
     /// Sends `perSender` test messages from each sender into remote mailbox `name`.
-    func sendRemotely(_ name: String, url: String, perSender: Int) -> DispatchGroup {
+    /// `packed`: in batches of 50 (packs, on an unbounded mailbox).
+    func sendRemotely(_ name: String, url: String, perSender: Int, packed: Bool = false) -> DispatchGroup {
         sendFromThreads("remote", perSender: perSender) { sender in
             let box = try RemoteMailbox.open(name, nats: [url])
             defer { box.close() }
-            for sequence in 0..<UInt64(perSender) { try box.send(bridgeMessage(sender: sender, sequence: sequence)) }
+            guard packed else {
+                for sequence in 0..<UInt64(perSender) { try box.send(bridgeMessage(sender: sender, sequence: sequence)) }
+                return
+            }
+            for start in stride(from: 0, to: perSender, by: 50) {
+                try box.batch {
+                    for sequence in UInt64(start)..<UInt64(min(start + 50, perSender)) {
+                        try box.send(bridgeMessage(sender: sender, sequence: sequence))
+                    }
+                }
+            }
         }
     }
 
@@ -211,6 +222,28 @@ struct BridgeTests {
             print("remote depth:", (try? RemoteMailbox.open(name, on: harness.connection).depth) ?? -1, "local depth:", local.depth)
             print((try? harness.server.monitor("/jsz?consumers=true")) ?? "")
         }
+        expectGracefulStop(bridge)
+    }
+
+    /// The same with packs of 50 (an unbounded remote mailbox, senders sending in batches)
+    /// imported 32 at a time: most receives end part-way through a pack, so kills land between
+    /// a pack's journal entries and its progress record.
+    @Test func killedImportBridgeOfPackedBatchesLosesAndDoublesNothing() throws {
+        let harness = try BridgeHarness()
+        let name = harness.localName("kp")
+        let local = try Mailbox.create(name, options: MailboxOptions(capacity: 8192, maxMessageSize: 1024))
+        defer { local.close() }
+        let remote = try RemoteMailbox.create(name, on: harness.connection,
+                                              options: RemoteMailboxOptions(capacity: .unbounded, maxMessageSize: 1024,
+                                                                            redeliveryDelay: .seconds(1)))
+        let perSender = 2000
+        let sending = sendRemotely(name, url: harness.server.url, perSender: perSender, packed: true)
+        try killRepeatedly(harness, ["--import", name, "--batch", "32"])
+        let bridge = try harness.startBridge(["--import", name, "--batch", "32"])
+        let ledger = drain(local, total: perSender * Self.senders.count, extra: .milliseconds(2500))
+        sending.wait()
+        expectExact(ledger, perSender: perSender, ordered: false)
+        #expect(try remote.depth == 0)
         expectGracefulStop(bridge)
     }
 
