@@ -226,12 +226,14 @@ struct BridgeTests {
     }
 
     /// The same with packs of 50 (an unbounded remote mailbox, senders sending in batches)
-    /// imported 32 at a time: most receives end part-way through a pack, so kills land between
-    /// a pack's journal entries and its progress record.
+    /// imported 32 at a time: most receives end part-way through a pack, and kills land between
+    /// a pack's journal entries and its progress record (the restarted bridge raises it).
     @Test func killedImportBridgeOfPackedBatchesLosesAndDoublesNothing() throws {
         let harness = try BridgeHarness()
         let name = harness.localName("kp")
-        let local = try Mailbox.create(name, options: MailboxOptions(capacity: 8192, maxMessageSize: 1024))
+        // Small, and not drained until the kills are over: every kill finds the bridge blocked
+        // part-way through a receive, its journal holding part of a pack.
+        let local = try Mailbox.create(name, options: MailboxOptions(capacity: 100, maxMessageSize: 1024))
         defer { local.close() }
         let remote = try RemoteMailbox.create(name, on: harness.connection,
                                               options: RemoteMailboxOptions(capacity: .unbounded, maxMessageSize: 1024,
