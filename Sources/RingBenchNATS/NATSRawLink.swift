@@ -9,8 +9,12 @@ import Synchronization
 /// ShmMailboxNATS in between (no sender header, no receipt or redelivery checks):
 ///
 /// - `send`: `js_Publish` with a message id, waiting for the acknowledgement;
-/// - `sendBatch`: `js_PublishAsync` of each message with a message id (libnats keeps at most
-///   `--batch` outstanding), then `js_PublishAsyncComplete`: `nats bench`'s way of publishing;
+/// - `sendBatch`: the messages go in packs, the wire format RemoteMailbox adopts: one JetStream
+///   message with header `Shmmb-Pack: <count>` whose body is the messages back to back, each a
+///   little-endian UInt32 length then its bytes (at most `packMessages` messages and
+///   `packBytes` bytes). Each pack is a `js_PublishMsgAsync` with a message id (libnats keeps at
+///   most `--batch` packs outstanding), then `js_PublishAsyncComplete`: `nats bench`'s way of
+///   publishing. A batch of one, or a message too large for an empty pack, goes alone, unpacked;
 /// - `receive`/`receiveBatch`: a one-shot fetch (no-wait with an expiry) of 1 or up to `limit`
 ///   JetStream messages from the durable pull consumer; packs are checked (they are untrusted
 ///   input) and unpacked. At most `limit` messages are handed per call: the rest of a fetch,
@@ -43,6 +47,8 @@ final class NATSRawLink: Link {
     /// Message ids `<random>.<n>`, unique to this link, as RemoteMailbox makes them.
     private let idPrefix = String(UInt64.random(in: .min ... .max), radix: 16)
     private var sent: UInt64 = 0
+    /// The pack `sendBatch` fills, reused for every pack (sending links only).
+    private let pack: UnsafeMutableRawBufferPointer?
     /// The last fetch's JetStream messages; `fetched.Msgs[next...]` are not all handed yet (the
     /// others are acknowledged and destroyed, their slots nil).
     private var fetched = natsMsgList()
@@ -56,6 +62,7 @@ final class NATSRawLink: Link {
     init(url: String, ends: NATSSetup.Ends, plan: LinkPlan, watchdog: Watchdog) throws {
         self.watchdog = watchdog
         subject = ends.sendTo.map(RawStreams.subject)
+        pack = ends.sendTo == nil ? nil : .allocate(byteCount: Self.packBytes, alignment: 16)
         failuresPointer = Unmanaged.passRetained(failures).toOpaque()
         do {
             connection = try RawStreams.connect(url)
@@ -92,7 +99,10 @@ final class NATSRawLink: Link {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        pack?.deallocate()
+    }
 
     // MARK: Sending
 
@@ -117,25 +127,27 @@ final class NATSRawLink: Link {
 
     func sendBatch(count: Int, buffer: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        guard let subject else { throw BenchError.protocolViolation("this nats-raw link only receives") }
+        guard let subject, let pack else { throw BenchError.protocolViolation("this nats-raw link only receives") }
+        let record = 4 + buffer.count
+        var packed = 0, used = 0
         for index in 0..<count {
             try fill(index, buffer)
-            var options = jsPubOptions()
-            jsPubOptions_Init(&options)
-            while true {
-                let status = nextID().withCString { id in
-                    options.MsgId = id
-                    return js_PublishAsync(context, subject, buffer.baseAddress, Int32(buffer.count), &options)
-                }
-                // NATS_TIMEOUT: the window stayed full for libnats's stall wait (200 ms).
-                if status == NATS_TIMEOUT {
-                    sent &-= 1
-                    try watchdog.checkPeer()
-                    continue
-                }
-                try RawStreams.check(status, "js_PublishAsync")
-                break
+            if count == 1 || record > Self.packBytes {
+                try publishAsync(UnsafeRawBufferPointer(buffer), packed: nil, subject: subject)
+                continue
             }
+            if packed == Self.packMessages || used + record > Self.packBytes {
+                try publishAsync(UnsafeRawBufferPointer(rebasing: pack[..<used]), packed: packed, subject: subject)
+                packed = 0
+                used = 0
+            }
+            pack.storeBytes(of: UInt32(buffer.count).littleEndian, toByteOffset: used, as: UInt32.self)
+            UnsafeMutableRawBufferPointer(rebasing: pack[(used + 4)...]).copyMemory(from: UnsafeRawBufferPointer(buffer))
+            used += record
+            packed += 1
+        }
+        if packed > 0 {
+            try publishAsync(UnsafeRawBufferPointer(rebasing: pack[..<used]), packed: packed, subject: subject)
         }
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
@@ -144,6 +156,37 @@ final class NATSRawLink: Link {
         if failures.count.load(ordering: .relaxed) > 0 {
             let text = failures.firstError.withLock { $0 } ?? ""
             throw BenchError.mailbox(operation: "js_PublishAsync", description: "the server refused a message: \(text)")
+        }
+    }
+
+    /// Publishes `bytes` with the next message id without waiting for the acknowledgement: a
+    /// pack of `packed` messages, or one message alone when nil.
+    private func publishAsync(_ bytes: UnsafeRawBufferPointer, packed: Int?, subject: String) throws {
+        // natsMsg_Create copies the bytes: the pack can be refilled at once.
+        var message: OpaquePointer?
+        if let packed {
+            try RawStreams.check(natsMsg_Create(&message, subject, nil, bytes.baseAddress, Int32(bytes.count)), "natsMsg_Create")
+            try RawStreams.check(natsMsgHeader_Set(message, Self.packHeader, String(packed)), "natsMsgHeader_Set")
+        }
+        // Destroys it unless libnats took it (which clears `message`).
+        defer { natsMsg_Destroy(message) }
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        try nextID().withCString { id in
+            options.MsgId = id
+            while true {
+                let status = packed == nil
+                    ? js_PublishAsync(context, subject, bytes.baseAddress, Int32(bytes.count), &options)
+                    : js_PublishMsgAsync(context, &message, &options)
+                // NATS_TIMEOUT: the window stayed full for libnats's stall wait (200 ms); nothing
+                // was published, so the same id is sent again.
+                if status == NATS_TIMEOUT {
+                    try watchdog.checkPeer()
+                    continue
+                }
+                try RawStreams.check(status, packed == nil ? "js_PublishAsync" : "js_PublishMsgAsync")
+                return
+            }
         }
     }
 
