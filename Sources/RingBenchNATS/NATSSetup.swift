@@ -8,10 +8,11 @@ import ShmMailboxNATS
 ///
 /// Stream settings, the same for both flavours (RemoteMailbox's defaults but the capacity):
 /// work-queue retention, discard new, file storage, one replica, the largest message the run's
-/// size plus 1 KiB of headers, a 120 s duplicate window; durable pull consumer `receivers`,
-/// explicit acks, 30 s ack wait, no delivery limit. The streams are unbounded: a bounded
-/// stream refuses publishes when full, and a refused message published again arrives after
-/// later ones, which ringbench's in-order check would call a reordering.
+/// size (`nats-raw`: at least a 64 KiB pack) plus 1 KiB of headers, a 120 s duplicate window;
+/// durable pull consumer `receivers`, explicit acks, 30 s ack wait, no delivery limit. The
+/// streams are unbounded: a bounded stream refuses publishes when full, and a refused message
+/// published again arrives after later ones, which ringbench's in-order check would call a
+/// reordering.
 final class NATSSetup: TransportSetup {
     /// Which streams a link publishes to and fetches from.
     struct Ends {
@@ -65,7 +66,10 @@ final class NATSSetup: TransportSetup {
         var text = "JetStream on a local nats-server (file storage, unbounded work queue), \(api); "
         switch plan.shape {
         case .pingPong: text += "a stream each way, each message's publish acknowledged before the next step"
-        case .oneWay, .fanIn: text += "publish window \(plan.batch) acks, fetch batch \(plan.batch), explicit acks"
+        case .oneWay, .fanIn:
+            text += "publish window \(plan.batch) acks, fetch batch \(plan.batch), explicit acks"
+            // Its windows and fetches count packs, not messages.
+            if flavor == .raw { text += "; batches sent as packs (Shmmb-Pack)" }
         }
         if case .fanIn = plan.shape { text += "; all senders publish to one stream" }
         return text

@@ -4,9 +4,10 @@ import RingBenchKit
 ///
 /// - `nats-raw`: plain libnats, the least the work costs through the official client: a
 ///   JetStream stream (work-queue retention), a durable pull consumer with explicit acks,
-///   publishes with a message id (synchronous one by one; `js_PublishAsync` with a window of
-///   `--batch` outstanding acknowledgements in a stream, as `nats bench` does), fetches of up
-///   to `--batch` with acks.
+///   publishes with a message id (synchronous one by one; in a stream, each batch in packs of
+///   up to 4096 messages or 64 KiB, the `Shmmb-Pack` format, published asynchronously with a
+///   window of `--batch` outstanding acknowledgements, as `nats bench` does), fetches of up to
+///   `--batch` with acks.
 /// - `nats`: the same work through ShmMailboxNATS's `RemoteMailbox` (create/open, `send`,
 ///   `batch(window:)`, `receive`, `receiveBatch`), on the same stream settings.
 /// - `nats-bridge`: unchanged local programs across NATS: the processes send into and receive
@@ -28,8 +29,9 @@ public enum NATSTransports {
     /// One sentence for the root command's help.
     public static let summary = """
         NATS JetStream over 127.0.0.1, each run against a nats-server of its own (file storage in a \
-        temporary directory; its CPU time is in the note): nats-raw (plain libnats: js_PublishAsync with \
-        --batch acknowledgements outstanding, pull-consumer fetches of --batch with explicit acks), \
+        temporary directory; its CPU time is in the note): nats-raw (plain libnats: batches published as \
+        packs of messages with --batch acknowledgements outstanding, pull-consumer fetches of --batch with \
+        explicit acks), \
         nats (the same through ShmMailboxNATS's RemoteMailbox) and nats-bridge (local mailboxes relayed \
         through NATS by shmbox-bridge processes, which must be built next to this executable; their CPU \
         time is in the note too).

@@ -3,7 +3,8 @@ import RingBenchKit
 
 /// `nats-raw`'s streams, made with plain libnats with the settings RemoteMailbox gives an
 /// unbounded mailbox (see `NATSSetup`): stream `RAW_<name>` on subject `raw.<name>`, durable pull
-/// consumer `receivers`.
+/// consumer `receivers`. The largest message is at least a full pack (`NATSRawLink.packBytes`),
+/// so that small messages can be packed.
 enum RawStreams {
     static let consumer = "receivers"
 
@@ -36,7 +37,7 @@ enum RawStreams {
                 config.Discard = js_DiscardNew
                 config.Storage = js_FileStorage
                 config.Replicas = 1
-                config.MaxMsgSize = Int32(maxMessageSize + 1024)
+                config.MaxMsgSize = Int32(max(maxMessageSize, NATSRawLink.packBytes) + 1024)
                 config.Duplicates = 120_000_000_000
                 config.MaxMsgs = -1
                 config.MaxBytes = -1
