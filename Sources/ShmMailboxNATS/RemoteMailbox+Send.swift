@@ -151,7 +151,7 @@ extension RemoteMailbox {
             // Packed: an untimed queued send of a batch without a message id of its own (which
             // must stay a message of its own to be de-duplicated) on a mailbox (not an endpoint
             // link, whose per-link limit counts messages).
-            let limit = min(maxMessageSize, Pack.maxBody)
+            let limit = packLimit
             if queuedInBatch, messageID == nil, !mapping.isEndpoint, Pack.recordOverhead + buffer.count <= limit {
                 let sender = identity
                 if !pipeline.pack.admits(length: buffer.count, from: sender, limit: limit) {

@@ -43,6 +43,8 @@ public final class RemoteMailbox {
     var handshakeTimeout: Duration
 
     let mapping: StreamMapping
+    /// The largest pack a batch sends (see `Pack`).
+    let packLimit: Int
     /// Message ids are `<sender id>.<n>`: unique to this handle, so the server's de-duplication
     /// recognises a retried send and nothing else.
     let senderID: String
@@ -100,6 +102,7 @@ public final class RemoteMailbox {
         name = mapping.name
         capacity = settings.capacity
         maxMessageSize = settings.maxMessageSize
+        packLimit = settings.packLimit
         receiverPolicy = settings.receiverPolicy
         ownership = settings.ownership
         handshakeTimeout = connection.options.requestTimeout
@@ -145,9 +148,12 @@ public final class RemoteMailbox {
                               options: RemoteMailboxOptions = RemoteMailboxOptions()) throws(RemoteMailboxError) -> RemoteMailbox {
         let mapping = try StreamMapping(name: name)
         try validate(options, connection: connection)
-        let settings = StreamMapping.Settings(capacity: options.capacity, maxMessageSize: options.maxMessageSize,
+        var settings = StreamMapping.Settings(capacity: options.capacity, maxMessageSize: options.maxMessageSize,
                                               receiverPolicy: options.receiverPolicy, ownership: options.ownership,
                                               nonce: randomHex(), redeliveryDelay: options.redeliveryDelay)
+        if options.capacity.kind == .unbounded {
+            settings.storedSize = max(options.maxMessageSize, min(Pack.maxBody, connection.maxPayload - StreamMapping.headerAllowance))
+        }
         try makeStream(mapping, settings: settings, options: options, connection: connection)
         try addConsumer(mapping, redeliveryDelay: options.redeliveryDelay, connection: connection)
         if options.capacity.kind == .unbounded {
@@ -214,7 +220,9 @@ public final class RemoteMailbox {
         }
         config.Storage = options.storage == .file ? js_FileStorage : js_MemoryStorage
         config.Replicas = Int64(options.replicas)
-        config.MaxMsgSize = Int32(options.maxMessageSize + StreamMapping.headerAllowance)
+        // An unbounded mailbox's stream also takes a full pack (a send is still refused beyond
+        // `maxMessageSize`, as `messageTooLarge`, before anything is sent).
+        config.MaxMsgSize = Int32((settings.storedSize ?? options.maxMessageSize) + StreamMapping.headerAllowance)
         config.Duplicates = options.duplicateWindow.nanoseconds
         var info: UnsafeMutablePointer<jsStreamInfo>?
         let (status, code) = withUnsafeMutablePointer(to: &subject) { subjects in
@@ -399,7 +407,9 @@ public final class RemoteMailbox {
         guard let config = info.pointee.Config, let description = config.pointee.Description,
               let settings = StreamMapping.Settings(description: String(cString: description))
         else { throw .notAMailbox(mapping.name) }
-        return settings
+        var described = settings
+        if config.pointee.MaxMsgSize > 0 { described.storedSize = Int(config.pointee.MaxMsgSize) - StreamMapping.headerAllowance }
+        return described
     }
 
     static func randomHex() -> String {

@@ -86,6 +86,13 @@ struct StreamMapping: Equatable {
         var nonce: String
         /// The consumers' redelivery delay (their `ack_wait`), for consumers made later.
         var redeliveryDelay: Duration = .seconds(30)
+        /// The largest message the stream stores, less the header allowance (not in the
+        /// description: the stream's own `max_msg_size`); nil: `maxMessageSize`.
+        var storedSize: Int? = nil
+
+        /// The largest pack a batch may send (see `Pack`): up to `Pack.maxBody`, within what the
+        /// stream stores.
+        var packLimit: Int { min(storedSize ?? maxMessageSize, Pack.maxBody) }
 
         var encoded: String {
             let capacityText: String

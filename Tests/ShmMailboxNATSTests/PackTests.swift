@@ -192,6 +192,17 @@ struct PackTests {
         #expect(try box.depth == 4, "pack, timed, own id, pack")
         #expect(try drain(box).map(\.1) == Array(0..<20))
 
+        // Small messages still travel in full packs; a message over the limit is still refused.
+        let smallName = uniqueRemoteName("pack-small")
+        let small = try RemoteMailbox.create(smallName, on: connection, options: RemoteMailboxOptions(capacity: .unbounded, maxMessageSize: 64))
+        defer { try? RemoteMailbox.delete(smallName, on: connection) }
+        try small.batch {
+            for sequence in UInt64(0)..<100 { try small.send(TestMessages.make(sender: 1, sequence: sequence, length: 64)) }
+            expectRemoteError({ $0 == .messageTooLarge(size: 65, limit: 64) }) { try small.send([UInt8](repeating: 1, count: 65)) }
+        }
+        #expect(try small.depth == 1)
+        #expect(try drain(small).map(\.1) == Array(0..<100))
+
         let boundedName = uniqueRemoteName("pack-bounded")
         let bounded = try RemoteMailbox.create(boundedName, on: connection, options: RemoteMailboxOptions(capacity: 100))
         defer { try? RemoteMailbox.delete(boundedName, on: connection) }
