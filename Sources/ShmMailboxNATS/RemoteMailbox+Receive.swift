@@ -271,17 +271,15 @@ extension RemoteMailbox {
             try acknowledge(message, sequence: sequence)
             throw .malformedMessage(name, sequence: sequence, reason: error.reason)
         }
-        let recorded: Int
-        let hasProgressKey: Bool
+        var (recorded, hasProgressKey) = (0, false)
         do {
-            // Read for every pack, not only for one marked redelivered: a server that lost a
-            // client's connection may hand a message out again unmarked (see `wasHanded`).
-            if let (_, value) = try connection.packProgress().read(progressKey(sequence)) {
+            // Progress is recorded only by a receiver that had the pack, and a pack another
+            // receiver had comes marked redelivered (or was given back: marked too). Unmarked
+            // copies come after a lost connection (see `wasHanded`): then every pack is looked up.
+            if redelivered || connection.reconnects > 0, let (_, value) = try connection.packProgress().read(progressKey(sequence)) {
                 // Written by receivers, but read with care all the same.
                 recorded = min(max(Int(value) ?? 0, 0), reader.count)
                 hasProgressKey = true
-            } else {
-                (recorded, hasProgressKey) = (0, false)
             }
         } catch {
             // Unknown: give it back for a later try rather than guess.
