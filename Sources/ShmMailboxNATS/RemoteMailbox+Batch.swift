@@ -14,6 +14,15 @@ extension RemoteMailbox {
     /// after a pause of 1 ms doubling to 20 ms, until stored; the server's de-duplication stores
     /// it at most once, but it may then be stored after messages sent later in the batch.
     ///
+    /// Those sends are also packed: consecutive ones travel, and are stored, as one JetStream
+    /// message (up to 4096 messages or 64 KiB; see `Pack`), which is what lets small messages
+    /// stream fast (the server's cost is per stored message). Receivers hand them over one by
+    /// one, each with its sender, in order. A receive call that ends part-way through a pack
+    /// records how far it got (one key-value write), so that a receiver killed part-way hands
+    /// over again only the messages it handed since its last record, marked redelivered (as a
+    /// local `receiveBatch` releases its messages together). A send with its own `messageID`
+    /// (de-duplicated by it) travels alone, in its place. `depth` counts a waiting pack once.
+    ///
     /// On a bounded or zero-capacity mailbox every send inside a batch waits for its own
     /// acknowledgement, as outside it: a message refused because the mailbox was full and
     /// published again would land after later ones, and messages from one sender must arrive in

@@ -333,7 +333,8 @@ public final class RemoteMailbox {
         return names.sorted()
     }
 
-    /// How many messages wait in the mailbox (including ones taken but not yet finished).
+    /// How many messages wait in the mailbox (including ones taken but not yet finished). A pack
+    /// of messages sent together by a `batch` counts once until it is finished.
     public var depth: Int {
         get throws(RemoteMailboxError) {
             let info = try Self.streamInfo(mapping, connection: connection)
