@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Exhaustive SPIN checks of the crash-repair protocols of the two ring kinds (see README.md).
+# Exhaustive SPIN checks of the crash-repair protocols of the two ring kinds and of the remote
+# packs' progress (see README.md).
 #
 #   bash Models/check.sh            every run below; exit status 0 only if all went as expected
 #   bash Models/check.sh NAME...    only the runs whose names start with one of NAME
@@ -49,6 +50,10 @@ RUNS=(
     "shared.mutant-no-liveness|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_LIVENESS $SHARED_FIXES|fail:assertion violated"
     "shared.mutant-no-mark|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_MARK $SHARED_FIXES|fail:((dcount[id]==0)||rf)"
     "shared.mutant-repair-store|shared_ring.pml|-DNS=1 -DK=3 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_REPAIR_STORE $SHARED_FIXES|fail:!(released[id])"
+    "pack.one-at-a-time|pack_progress.pml|-DK=3 -DL=1 -DMAXD=2 -DCALLS=6|pass"
+    "pack.batches|pack_progress.pml|-DK=4 -DL=3 -DMAXD=2 -DCALLS=5|pass"
+    "pack.mutant-no-stale-check|pack_progress.pml|-DK=3 -DL=1 -DMAXD=1 -DMUTANT_NO_STALE_CHECK|fail:((holder==me)&&(dc==mydc))"
+    "pack.mutant-no-progress-read|pack_progress.pml|-DK=3 -DL=1 -DMAXD=1 -DMUTANT_NO_PROGRESS_READ|fail:!(committed[next])"
 )
 
 FILTER=("$@")
@@ -161,7 +166,8 @@ for spec in "${SPECS[@]}"; do
         if [ "$expect" = pass ]; then
             case $model in
                 one_to_one.pml) fixes=$O2O_FIXES ;;
-                *) fixes=$SHARED_FIXES ;;
+                shared_ring.pml) fixes=$SHARED_FIXES ;;
+                *) continue ;;
             esac
             FIXSPECS+=("$name+fixes|$model|$defines $fixes|pass")
         fi
