@@ -85,8 +85,9 @@ extension RemoteMailbox {
     /// not at all) and hands each to `handle` with its sender, redelivery flag, stream sequence
     /// and index within its pack (0 for a message that is not one), acknowledging each once
     /// `handle` is done with it. Messages fetched but not yet handed over when `handle` throws
-    /// stay with this handle for its next receive (unacknowledged, so they are redelivered if it
-    /// never comes).
+    /// (or, with packs, beyond `limit`) stay with this handle for its next receive, unacknowledged,
+    /// for up to half the redelivery delay; then the handle gives them back, as the server may
+    /// soon hand them to another receiver.
     ///
     /// A pack (see `Pack`) is handed over message by message. A call that ends part-way through
     /// one records how far it got in the progress bucket (the commit point of the messages it
@@ -100,14 +101,11 @@ extension RemoteMailbox {
         guard !isClosed else { throw RemoteMailboxError.closed }
         guard limit >= 1 else { throw RemoteMailboxError.invalidOptions("limit must be at least 1") }
         try claimReceiveRight(deadline: deadline)
-        if let pack = packInHand, ContinuousClock.now - pack.touched >= redeliveryDelay / 2 {
+        if let pack = packInHand, isStale(since: pack.touched) {
             // Kept too long between calls: the server may soon hand it (or has handed it) to
             // another receiver, and this handle would then repeat what that one hands. Let go;
-            // whoever takes it next (this handle too) skips what was recorded. Given back at once
-            // while the server surely still counts it as this handle's; past the delay, a word
-            // about it could concern another receiver's delivery.
-            if ContinuousClock.now - pack.touched < redeliveryDelay { natsMsg_Nak(pack.message, nil) }
-            natsMsg_Destroy(pack.message)
+            // whoever takes it next (this handle too) skips what was recorded.
+            letGo(pack.message, since: pack.touched)
             packInHand = nil
         }
         while true {
@@ -182,6 +180,12 @@ extension RemoteMailbox {
                     guard !prefetched.isEmpty else { break }
                     // `prefetched` is kept newest first: the next message is its last.
                     let message = prefetched.removeLast()
+                    if isStale(since: fetchedAt) {
+                        // Fetched long ago (kept from an earlier call, or behind a long hand-over
+                        // of packs): the server may have handed it to another receiver by now.
+                        letGo(message, since: fetchedAt)
+                        continue
+                    }
                     let (redelivered, sequence) = deliveryFacts(of: message)
                     if wasHanded(sequence) {
                         // This handle handed it over and acknowledged it already; the server sent
@@ -253,6 +257,20 @@ extension RemoteMailbox {
             // Every fetched message was a synchronous one whose sender had given up (or a pack
             // handed over completely before): fetch again.
         }
+    }
+
+    /// Whether a message delivered no later than `since` has had its redelivery timer run half
+    /// the delay: past that, this handle no longer counts on it being its own.
+    func isStale(since: ContinuousClock.Instant) -> Bool {
+        ContinuousClock.now - since >= redeliveryDelay / 2
+    }
+
+    /// Gives up a delivered message this handle has not finished: given back at once (NAK)
+    /// while the server surely still counts it as this handle's; past the whole delay it may be
+    /// another receiver's delivery by now, which a word about it could disturb: only freed.
+    func letGo(_ message: OpaquePointer, since: ContinuousClock.Instant) {
+        if ContinuousClock.now - since < redeliveryDelay { natsMsg_Nak(message, nil) }
+        natsMsg_Destroy(message)
     }
 
     // MARK: Packs

@@ -118,15 +118,11 @@ public final class RemoteMailbox {
         guard !isClosed else { return }
         isClosed = true
         // Messages fetched but never handed over go back to the stream at once.
-        for message in prefetched {
-            natsMsg_Nak(message, nil)
-            natsMsg_Destroy(message)
-        }
+        for message in prefetched { letGo(message, since: fetchedAt) }
         prefetched.removeAll()
         if let pack = packInHand {
             // How far this handle got is recorded: the next holder skips that far.
-            natsMsg_Nak(pack.message, nil)
-            natsMsg_Destroy(pack.message)
+            letGo(pack.message, since: pack.touched)
             packInHand = nil
         }
         pipeline = nil

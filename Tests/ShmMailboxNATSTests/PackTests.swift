@@ -158,6 +158,39 @@ struct PackTests {
         #expect(sequences == Array(0..<60), "\(sequences)")
     }
 
+    /// Messages a handle fetched but did not hand over (a body threw; packs beyond the limit)
+    /// are given back once half the redelivery delay has passed, not handed over after another
+    /// receiver got them. Before, the handle handed its stale copies too.
+    @Test(arguments: [false, true]) func messagesKeptFromAnEarlierCallAreNotHandedOverTwice(packed: Bool) throws {
+        struct Stop: Error {}
+        let name = uniqueRemoteName("stale-prefetch")
+        let box = try RemoteMailbox.create(name, on: connection, options: Self.unbounded(redeliveryDelay: .seconds(1)))
+        defer { try? RemoteMailbox.delete(name, on: connection) }
+        if packed {
+            // Five packs of two.
+            for start in stride(from: UInt64(0), to: 10, by: 2) { try sendBatch(box, sender: 9, from: start, count: 2) }
+        } else {
+            try sendTestMessages(box, sender: 9, count: 10)
+        }
+        let first = try RemoteMailbox.open(name, on: connection)
+        var sequences: [UInt64] = []
+        // One fetch of five stream messages; the body stops at the third message.
+        #expect(throws: Stop.self) {
+            _ = try first.receiveBatch(limit: 5, timeout: .seconds(5)) { bytes, _ in
+                sequences.append(try TestMessages.verify(bytes).sequence)
+                if sequences.count == 3 { throw Stop() }
+            }
+        }
+        Thread.sleep(forTimeInterval: 1.6)
+        let other = try drain(try RemoteMailbox.open(name, on: connection))
+        // What the first handle had fetched comes redelivered (all five packs; the first five
+        // messages unpacked).
+        #expect(other.filter { $0.1 < (packed ? 10 : 5) }.allSatisfy { $0.2 }, "redelivered")
+        sequences += other.map(\.1)
+        sequences += try drain(first, idle: .milliseconds(500)).map(\.1)
+        #expect(sequences.sorted() == Array(0..<10), "each once: \(sequences)")
+    }
+
     @Test func aReceiveBodyThatThrowsPartWayThroughAPackConsumesOnlyItsMessage() throws {
         struct Stop: Error {}
         let name = uniqueRemoteName("pack-throw")
