@@ -9,8 +9,9 @@ import ShmMailbox
 // host). Every message it sends is a self-checking `TestMessages` record (sender, sequence,
 // checksum); every message it receives is verified byte for byte.
 //
-//   NATSTestPeer send URLS NAME SENDER COUNT [MIN MAX]   send COUNT messages, print "SENT n" (n: how
-//                                                         many were sent, also when a send failed)
+//   NATSTestPeer send URLS NAME SENDER COUNT [MIN MAX [BATCH]]   send COUNT messages (in `batch`
+//                                                         calls of BATCH, default 1), print "SENT n"
+//                                                         (n: how many were sent, also when a send failed)
 //   NATSTestPeer receive URLS NAME COUNT [IDLE_MS]        receive until COUNT came or none for
 //                                                         IDLE_MS (default 60 s), print "GOT s q r"
 //                                                         each (r: 1 if redelivered)
@@ -108,12 +109,18 @@ do {
         guard arguments.count >= 5, let sender = UInt32(arguments[3]), let count = Int(arguments[4]) else { fail("send: bad arguments") }
         let minSize = arguments.count > 5 ? Int(arguments[5]) ?? 24 : 24
         let maxSize = arguments.count > 6 ? Int(arguments[6]) ?? 256 : 256
+        let batch = arguments.count > 7 ? Int(arguments[7]) ?? 1 : 1
         var sent = 0
         defer { line("SENT \(sent)") }
-        for sequence in 0..<UInt64(count) {
-            let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
-            try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length))
-            sent += 1
+        for start in stride(from: 0, to: count, by: batch) {
+            let sending = { () throws in
+                for sequence in UInt64(start)..<UInt64(min(start + batch, count)) {
+                    let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
+                    try box.send(TestMessages.make(sender: sender, sequence: sequence, length: length))
+                }
+            }
+            if batch > 1 { try box.batch(sending) } else { try sending() }
+            sent = min(start + batch, count)
         }
     case "receive":
         guard arguments.count >= 4, let count = Int(arguments[3]) else { fail("receive: bad arguments") }
