@@ -221,6 +221,7 @@ extension RemoteMailbox {
                     }
                     try acknowledgePrevious()
                     unacknowledged = (message, sequence)
+                    lastPackCount = 1
                     handed += 1
                     let length = Int(natsMsg_GetDataLength(message))
                     let bytes = UnsafeRawBufferPointer(start: natsMsg_GetData(message).map { UnsafeRawPointer($0) }, count: length)
@@ -312,6 +313,7 @@ extension RemoteMailbox {
             forgetProgress(of: [sequence])
             return
         }
+        lastPackCount = reader.count
         packInHand = PackInHand(message: message, sequence: sequence, redelivered: redelivered, sender: sender(of: message),
                                 reader: reader, recorded: recorded, hasProgressKey: hasProgressKey, touched: fetchedAt)
     }
@@ -489,7 +491,10 @@ extension RemoteMailbox {
             let expires = min(deadline.map { max($0 - .now, Self.tryWindow) } ?? Self.fetchSlice, Self.fetchSlice)
             var request = jsFetchRequest()
             jsFetchRequest_Init(&request)
-            request.Batch = Int32(clamping: limit)
+            // In stored messages: where they are packs, as many as carry about twice `limit`
+            // messages (judged by the last one; the next call's then comes without a fetch), so
+            // that a receiver does not take packs it would keep unused while others wait.
+            request.Batch = Int32(clamping: lastPackCount == 1 ? limit : 2 * ((limit + lastPackCount - 1) / lastPackCount))
             // At most half the subscription's room: with what a late answer to an earlier
             // request may still bring, the client never holds more than it has room for.
             request.MaxBytes = Int64(requestBytes)

@@ -57,6 +57,8 @@ public final class RemoteMailbox {
     var fetchedAt = ContinuousClock.now
     /// The pack this handle is part-way through, kept between receive calls (see `Pack`).
     var packInHand: PackInHand?
+    /// How many messages the last stored message taken carried (1 unless it was a pack).
+    var lastPackCount = 1
     /// The most bytes one pull request asks for: half the connection's receive buffer, halved
     /// each time the server cut this client off while a request was answered (see `fetch`).
     lazy var requestBytes = connection.receiveBufferSize / 2
