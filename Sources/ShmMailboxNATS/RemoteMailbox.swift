@@ -72,8 +72,9 @@ public final class RemoteMailbox {
     /// Tests: called at each point of the pack protocol where a process may die (`handed`: a
     /// pack's message handed over, not yet recorded; `recorded`: progress recorded, the server
     /// not yet told; `acknowledged`: a finished pack acknowledged, its progress key not yet
-    /// removed), so that a test can stop the process there and kill it.
-    var testingPackPoint: ((String) -> Void)?
+    /// removed), so that a test can stop the process there and kill it. (SPI, for the tests'
+    /// helper process, which cannot import the module `@testable`: it is built in release too.)
+    @_spi(Testing) public var testingPackPoint: ((String) -> Void)?
     #endif
     /// The last sender header seen and what it parsed to.
     var lastSender: (text: String, sender: RemoteSender?)?

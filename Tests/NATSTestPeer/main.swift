@@ -3,7 +3,7 @@ import Glibc
 #endif
 import MailboxTestSupport
 import ShmMailbox
-@testable import ShmMailboxNATS
+@_spi(Testing) import ShmMailboxNATS
 
 // A helper process the remote-mailbox tests spawn (also inside network namespaces, as another
 // host). Every message it sends is a self-checking `TestMessages` record (sender, sequence,
@@ -152,6 +152,7 @@ do {
             line("RECEIPT \(delivery?.receiver.pid ?? 0)")
         }
     case "pack-stop":
+        #if DEBUG
         guard arguments.count >= 5, let stopAt = Int(arguments[4]) else { fail("pack-stop: bad arguments") }
         let point = arguments[3]
         nonisolated(unsafe) var passes = 0
@@ -168,6 +169,9 @@ do {
                 line("GOT \(sender) \(sequence) \(redelivered ? 1 : 0)")
             }
         }
+        #else
+        fail("pack-stop needs a debug build (its stop points are DEBUG hooks)")
+        #endif
     case "hold":
         try box.receive { bytes, _ in
             guard let (sender, sequence) = try? TestMessages.verify(bytes) else { fail("corrupt message", status: 2) }
