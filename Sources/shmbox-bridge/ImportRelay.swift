@@ -101,6 +101,11 @@ final class ImportRelay: @unchecked Sendable { // used by its one relay thread o
                 switch error {
                 case .deleted, .closed, .notFound, .notAMailbox:
                     terminate(CLIFailure("remote mailbox '\(remote.name)': \(error)", status: error.exitStatus))
+                case .malformedMessage:
+                    // Removed from the stream already: said, and the relay goes on. What this
+                    // batch delivered before it is settled as after any failed call.
+                    printDiagnostic("shmbox bridge: \(progress.label): \(error)")
+                    if delivered > 0 { settle() }
                 default:
                     // An acknowledgement (or a fetch) failed: whatever this batch delivered may
                     // come again, so take it out of the stream now.

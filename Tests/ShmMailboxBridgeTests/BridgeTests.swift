@@ -1,3 +1,4 @@
+import CNATS
 import Foundation
 import MailboxTestSupport
 import NATSTestSupport
@@ -245,6 +246,34 @@ struct BridgeTests {
         let ledger = drain(local, total: perSender * Self.senders.count, extra: .milliseconds(2500))
         sending.wait()
         expectExact(ledger, perSender: perSender, ordered: false)
+        #expect(try remote.depth == 0)
+        expectGracefulStop(bridge)
+    }
+
+    /// A remote message that is not a readable pack (published here by hand, bypassing
+    /// ShmMailboxNATS) is reported on one line and removed; the import goes on with the next.
+    @Test func anImportedMalformedPackIsReportedAndTheRestArrives() throws {
+        let harness = try BridgeHarness()
+        let name = harness.localName("mp")
+        let local = try Mailbox.create(name, options: MailboxOptions(capacity: 64, maxMessageSize: 1024))
+        defer { local.close() }
+        let remote = try RemoteMailbox.create(name, on: harness.connection, options: RemoteMailboxOptions(capacity: .unbounded, maxMessageSize: 1024))
+        var connection: OpaquePointer?
+        #expect(natsConnection_ConnectTo(&connection, harness.server.url) == NATS_OK)
+        defer { natsConnection_Destroy(connection) }
+        var message: OpaquePointer?
+        let body: [UInt8] = [9, 0, 0, 0, 65]           // one record claiming 9 bytes; 1 follows
+        #expect(body.withUnsafeBytes { natsMsg_Create(&message, "shmmb.\(name)", nil, $0.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                       Int32($0.count)) } == NATS_OK)
+        defer { natsMsg_Destroy(message) }
+        #expect(natsMsgHeader_Set(message, "Shmmb-Pack", "2") == NATS_OK)
+        #expect(natsConnection_PublishMsg(connection, message) == NATS_OK && natsConnection_Flush(connection) == NATS_OK)
+        try remote.batch { for text in ["after", "and more"] { try remote.send(text) } }
+        let bridge = try harness.startBridge(["--import", name])
+        #expect(try local.receive(timeout: .seconds(20)).string == "after", "\(harness.bridgeLogs)")
+        #expect(try local.receive(timeout: .seconds(5)).string == "and more")
+        #expect(bridge.isRunning)
+        #expect(bridge.standardError().contains("was malformed and has been removed"), "\(bridge.standardError())")
         #expect(try remote.depth == 0)
         expectGracefulStop(bridge)
     }
