@@ -16,7 +16,8 @@ import CNATS
 /// A holder that dies or loses its connection stops refreshing; `ttl` later its lease is free.
 ///
 /// The same table without a time to live (`SHMMB_RIGHTS`) keeps what must outlive its writer:
-/// a system-owned mailbox's owner and the receive rights it granted.
+/// a system-owned mailbox's owner and the receive rights it granted; and (`SHMMB_PACKS`) how far
+/// receivers got through packs (see `Pack`).
 final class LeaseTable: @unchecked Sendable {
     static let bucket = "SHMMB_LEASES"
     /// How long a lease lives unrefreshed (its holder is refreshed every `ttl / 4`).

@@ -90,7 +90,8 @@ public final class NATSConnection: @unchecked Sendable {
     public let maxPayload: Int
     /// `options.receiveBufferSize`, raised to hold two of the largest messages (see there).
     let receiveBufferSize: Int
-    /// The lease bucket, opened at first use, and the thread that keeps this connection's leases.
+    /// The key-value buckets (leases, rights, packs' progress), each opened at first use, and
+    /// the thread that keeps this connection's leases.
     private let leaseTable = Mutex<LeaseTable?>(nil)
     private let rightsTable = Mutex<LeaseTable?>(nil)
     private let packTable = Mutex<LeaseTable?>(nil)
@@ -183,29 +184,25 @@ public final class NATSConnection: @unchecked Sendable {
 
     /// The lease bucket (created with `replicas` copies if it does not exist yet).
     func leases(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
-        try leaseTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
-            if let table { return table }
-            let opened = try LeaseTable(connection: self, replicas: replicas)
-            table = opened
-            return opened
-        }
+        try table(leaseTable, bucket: LeaseTable.bucket, ttl: LeaseTable.ttl, replicas: replicas)
     }
 
     /// The bucket of lasting rights (`SHMMB_RIGHTS`, no time to live): system owners and grants.
     func rights(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
-        try rightsTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
-            if let table { return table }
-            let opened = try LeaseTable(connection: self, bucket: "SHMMB_RIGHTS", ttl: nil, replicas: replicas)
-            table = opened
-            return opened
-        }
+        try table(rightsTable, bucket: "SHMMB_RIGHTS", ttl: nil, replicas: replicas)
     }
 
     /// The bucket of packs' progress (`SHMMB_PACKS`, no time to live; see `Pack`).
     func packProgress(replicas: Int = 1) throws(RemoteMailboxError) -> LeaseTable {
-        try packTable.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
+        try table(packTable, bucket: Pack.progressBucket, ttl: nil, replicas: replicas)
+    }
+
+    /// The table kept in `slot`, opening `bucket` (created with `replicas` copies and values
+    /// living `ttl`, if it does not exist yet) at first use.
+    private func table(_ slot: borrowing Mutex<LeaseTable?>, bucket: String, ttl: Duration?, replicas: Int) throws(RemoteMailboxError) -> LeaseTable {
+        try slot.withLock { (table) throws(RemoteMailboxError) -> LeaseTable in
             if let table { return table }
-            let opened = try LeaseTable(connection: self, bucket: Pack.progressBucket, ttl: nil, replicas: replicas)
+            let opened = try LeaseTable(connection: self, bucket: bucket, ttl: ttl, replicas: replicas)
             table = opened
             return opened
         }

@@ -302,8 +302,7 @@ extension RemoteMailbox {
             }
         } catch {
             // Unknown: give it back for a later try rather than guess.
-            natsMsg_Nak(message, nil)
-            natsMsg_Destroy(message)
+            letGo(message, since: fetchedAt)
             throw error
         }
         reader.skip(to: recorded)
@@ -335,8 +334,7 @@ extension RemoteMailbox {
         do {
             try connection.packProgress().put(progressKey(pack.sequence), String(pack.reader.index))
         } catch {
-            natsMsg_Nak(pack.message, nil)
-            natsMsg_Destroy(pack.message)
+            letGo(pack.message, since: pack.touched)
             packInHand = nil
             throw error
         }
