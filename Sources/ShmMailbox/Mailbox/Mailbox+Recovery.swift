@@ -103,7 +103,16 @@ extension Mailbox {
 
     /// Whether to look for orphaned messages now: before every sleep, and every
     /// `stallCheckNanos` while polling (so that a receiver that never sleeps finds them too).
+    /// While polling, the clock is read only every `orphanPollStride` empty polls.
+    @inline(__always)
     func isOrphanSearchDue(_ phase: Waiter.Phase) -> Bool {
+        if phase == .spinning {
+            guard state.pointee.orphanPollsLeft == 0 else {
+                state.pointee.orphanPollsLeft &-= 1
+                return false
+            }
+            state.pointee.orphanPollsLeft = Self.orphanPollStride
+        }
         let now = MonotonicClock.coarseNow()
         guard phase == .aboutToSleep || now >= nextOrphanSearch else { return false }
         nextOrphanSearch = now &+ Self.stallCheckNanos

@@ -132,6 +132,9 @@ public final class Mailbox {
         var stall: (word: UInt64, position: UInt64, since: UInt64)? = nil
         /// Coarse-clock time of the next search for orphaned messages while polling.
         var nextOrphanSearch: UInt64 = 0
+        /// Empty polls left before the clock is read again for that search (a clock read costs
+        /// as much as a poll, so reading it on every poll slows the reaction to a new message).
+        var orphanPollsLeft: UInt32 = 0
         // Per-call scratch of the send and receive engines (kept here rather than in locals
         // their nested functions capture, which would be boxed and checked for exclusivity).
         /// A receive of this handle is handing messages to its caller's closure, whose space is
@@ -212,6 +215,10 @@ public final class Mailbox {
     static let asyncSleepSliceNanos: UInt64 = 1_000_000_000
     /// How long a slot must stay stuck before its holder's liveness is checked.
     static let stallCheckNanos: UInt64 = 2_000_000
+    /// Empty polls between two clock reads for the orphan search while polling. A poll takes
+    /// 50 ns or more, so the clock is still read every 10 µs or so (less often only if polls are
+    /// slower), far more often than `stallCheckNanos`.
+    static let orphanPollStride: UInt32 = 200
     /// Where `intentWord` points before the handle has a lease (never read).
     nonisolated(unsafe) static let scratchIntent: UnsafeMutablePointer<Atomic<UInt64>> = {
         let word = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)

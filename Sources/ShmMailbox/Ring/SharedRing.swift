@@ -192,27 +192,36 @@ struct SharedRing {
             // least as new as the state that justified this tail value.
             let position = tail.pointee.load(ordering: .acquiring)
             let word = stateWord(position)
-            // Acquire: if the slot is empty for us, the receiver's reads of its previous content
-            // happened before (it freed the slot with a release store).
-            let current = word.pointee.load(ordering: .acquiring)
+            // Claim by CAS straight away, expecting the slot empty for `position` (an empty word
+            // always has reference 0), rather than load it first: the slot's line was last
+            // written by a receiver on another CPU, and a load then a CAS would fetch it twice
+            // (shared, then exclusive). A failed CAS returns what the slot holds instead.
+            // Sequentially consistent: acquire, so that if the slot is empty for us the
+            // receiver's reads of its previous content happened before (it freed the slot with a
+            // release store); release keeps the claim ordered before our writes; seq_cst orders
+            // it before the load of `sealedAt` below (the sealing handshake). On x86 every locked
+            // CAS is all of these anyway.
+            let empty = Self.makeWord(position: position, state: Self.stateEmpty, reference: 0)
+            let claimed = Self.makeWord(position: position, state: Self.stateClaimed, reference: lease)
+            let (exchanged, current) = word.pointee.compareExchange(expected: empty, desired: claimed, ordering: .sequentiallyConsistent)
+            if exchanged {
+                crashPoint(.sharedAfterClaim)
+                // `tail` moves on before the payload is written: this locked instruction waits
+                // for the store buffer to drain, which is quick now (we hold the slot's line) and
+                // would not be after our stores, once a polling receiver has read that line.
+                advance(tail, from: position)
+                if let seal, isSealed(seal, at: position) {
+                    // Sealed before our claim: give the slot back, write elsewhere.
+                    giveBack(position)
+                    return .sealed
+                }
+                try commit(position, length: length, lease: lease, identity: identity, receipt: receipt, fill)
+                return .written(position: position)
+            }
             let distance = Self.distance(current, from: position)
             if distance == 0 {
                 if Self.state(of: current) == Self.stateEmpty {
-                    let claimed = Self.makeWord(position: position, state: Self.stateClaimed, reference: lease)
-                    // Sequentially consistent: acquire as above; release keeps the claim ordered
-                    // before our writes; seq_cst orders it before the load of `sealedAt` below
-                    // (the sealing handshake). On x86 every locked CAS is all of these anyway.
-                    if word.pointee.compareExchange(expected: current, desired: claimed, ordering: .sequentiallyConsistent).exchanged {
-                        crashPoint(.sharedAfterClaim)
-                        advance(tail, from: position)
-                        if let seal, isSealed(seal, at: position) {
-                            // Sealed before our claim: give the slot back, write elsewhere.
-                            giveBack(position)
-                            return .sealed
-                        }
-                        try commit(position, length: length, lease: lease, identity: identity, receipt: receipt, fill)
-                        return .written(position: position)
-                    }
+                    // Cannot be: an empty word for `position` would have been exchanged. Retry.
                 } else {
                     // Another sender claimed this position: help tail past it.
                     advance(tail, from: position)
@@ -220,8 +229,18 @@ struct SharedRing {
                 continue
             }
             if distance < 0 {
-                // The slot still serves the previous lap: the ring is full. Check tail against head
-                // so a corrupted tail cannot make the ring look full forever.
+                // The slot still serves the previous lap: the ring is full. A slot's sequence
+                // moves in steps of `capacity`, and `tail` passes a position only once its slot
+                // has reached it, so in a sound ring the slot at `tail` is exactly one lap behind
+                // here. That case needs no other check; reading `head` on every poll of a full
+                // ring would pull its line away from the receivers, which write it on every take.
+                if distance == -Int64(capacity) {
+                    if let seal, isSealed(seal, at: position) { return .sealed }
+                    return .full(blockedBy: current, position: position &- capacity)
+                }
+                // Further behind: tail or the slot is damaged, or tail is stale (we were
+                // preempted). Check tail against head so a corrupted tail cannot make the ring
+                // look full forever.
                 let taken = head.pointee.load(ordering: .acquiring)
                 if !isPlausibleGap(position, taken) {
                     // Either we were preempted and `position` is stale (tail moved: retry), or
@@ -363,6 +382,12 @@ struct SharedRing {
             }
             if distance < 0 {
                 // The slot still serves the previous lap: nothing was written at `position` yet.
+                // Exactly one lap behind is the sound case (`head`, like `tail` in `tryWrite`,
+                // passes a position only once its slot has reached it), and it is what an idle
+                // receiver polls: it must not read `tail` each time, or every sender's advance of
+                // `tail` would wait for this CPU's copy of that line to be invalidated.
+                if distance == -Int64(capacity) { return .empty }
+                // Further behind: head or the slot is damaged, or head is stale.
                 let written = tail.pointee.load(ordering: .acquiring)
                 if !isPlausibleGap(written, position) {
                     // Stale head after preemption (head moved: retry) or garbage (report it).
