@@ -40,6 +40,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Messages the shared-memory links (shm, shm-shared, shm-endpoint) may publish together in a stream (throughput, fanin), and the NATS links' window of unacknowledged publishes; other transports send each message with its own call (refused when no run uses it, named on standard error where ignored). (default: 64)", valueName: "n"))
     var batch: Int?
 
+    @Option(help: ArgumentHelp("Messages per ring of the shared-memory links (per link for shm-endpoint) and slots of the C floors' rings (c-ring, c-slots: rounded down to a power of two); other transports ignore it. (default: as many as fit in 4 MiB, at most 64 for latency and 4096 for streams)", valueName: "n"))
+    var capacity: Int?
+
     @Option(help: ArgumentHelp("Report format: table, markdown, json or csv.", valueName: "format"))
     var format: String = "table"
 
@@ -84,6 +87,7 @@ struct CommonOptions: ParsableArguments {
             options.batch = batch
             options.batchGiven = true
         }
+        options.capacity = capacity
         options.senders = senders
         options.corruptAt = corruptAt
         options.progress = isatty(2) != 0

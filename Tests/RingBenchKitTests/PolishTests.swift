@@ -159,6 +159,26 @@ struct PolishTests {
         #expect(throws: BenchError.self) { try Runner.batchNote([Runner.cell(.latency, .shm, 64, BenchOptions())], batch: 8) }
     }
 
+    // MARK: --capacity
+
+    @Test func capacitySizesTheRingsOfShmAndTheCFloorsAndIsChecked() throws {
+        let outcome = try runRingbench(["throughput", "--transport", "shm", "--transport", "c-ring", "--count", "2000",
+                                        "--capacity", "3000", "--format", "csv"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        // shm takes the count as given; c-ring rounds it down to a power of two.
+        #expect(outcome.stdout.contains("one-to-one ring, capacity 3000,"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("capacity 2048 × 64 B slots"), "\(outcome.stdout)")
+        var plan = LinkPlan(transport: .shm, size: 64, shape: .oneWay, strategy: .adaptive, batch: 64)
+        #expect(MailboxSetup.capacity(plan) == 4096)
+        plan.capacity = 100_000
+        #expect(MailboxSetup.capacity(plan) == 100_000)
+        for bad in ["1", "16777217"] {
+            let refused = try runRingbench(["throughput", "--transport", "shm", "--count", "10", "--capacity", bad])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("--capacity must be 2 to 16777216"), "\(refused.stderr)")
+        }
+    }
+
     // MARK: Harness
 
     @Test func peerConfigTravelsAsJSON() throws {

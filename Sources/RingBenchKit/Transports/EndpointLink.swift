@@ -37,7 +37,7 @@ final class EndpointSetup: TransportSetup {
 
     /// The same link capacity as the mailboxes' rings; messages of exactly the run's size.
     static func options(_ plan: LinkPlan) -> Endpoint.Options {
-        Endpoint.Options(linkCapacity: MailboxSetup.capacity(size: plan.size, shape: plan.shape),
+        Endpoint.Options(linkCapacity: MailboxSetup.capacity(plan),
                          maxMessageSize: plan.size, waitStrategy: plan.strategy.waitStrategy)
     }
 

@@ -24,7 +24,7 @@ final class FloorSetup: TransportSetup {
             throw BenchError.unsupported(transport: plan.transport.rawValue, reason: reason)
         }
         self.plan = plan
-        layout = FloorLayout(plan, capacity: Self.capacity(size: plan.size, shape: plan.shape, transport: plan.transport))
+        layout = FloorLayout(plan, capacity: Self.capacity(plan))
         fd = cfloor_memfd(layout.bytes)
         guard fd >= 0 else { throw Sys.failure("memfd_create(\(layout.bytes) bytes)") }
         do {
@@ -39,13 +39,18 @@ final class FloorSetup: TransportSetup {
 
     /// Slots per `c-ring` ring or `c-slots` queue: a power of two, as many as fit in
     /// `MailboxSetup.ringBytes` (the size shm's rings aim at), between 2 and 64 for ping-pong and
-    /// 2 and 4096 for streams, as shm's are.
-    static func capacity(size: Int, shape: LinkShape, transport: TransportKind) -> Int {
-        let slot = slotBytes(size: size, transport: transport)
-        let fitting = MailboxSetup.ringBytes / slot
-        let most = shape == .pingPong ? 64 : 4096
+    /// 2 and 4096 for streams, as shm's are; or the plan's `capacity`, rounded down to a power
+    /// of two.
+    static func capacity(_ plan: LinkPlan) -> Int {
+        let most: Int
+        if let given = plan.capacity {
+            most = given
+        } else {
+            let fitting = MailboxSetup.ringBytes / slotBytes(size: plan.size, transport: plan.transport)
+            most = min(fitting, plan.shape == .pingPong ? 64 : 4096)
+        }
         var capacity = 2
-        while capacity * 2 <= min(fitting, most) { capacity *= 2 }
+        while capacity * 2 <= most { capacity *= 2 }
         return capacity
     }
 

@@ -18,12 +18,14 @@ final class MailboxSetup: TransportSetup {
     /// small enough to stay in the caches, as the kernel's socket buffers do.
     static let ringBytes = 4 << 20
 
-    /// Messages per ring for `size`-byte messages: as many as fit in `ringBytes`, between 2 and
-    /// 64 for ping-pong (one message is in flight) and 2 and 4096 for streams.
-    static func capacity(size: Int, shape: LinkShape) -> Int {
-        let slot = (size + 16 + 63) & ~63
+    /// Messages per ring: the plan's `capacity` if given, else as many `size`-byte messages as
+    /// fit in `ringBytes`, between 2 and 64 for ping-pong (one message is in flight) and 2 and
+    /// 4096 for streams.
+    static func capacity(_ plan: LinkPlan) -> Int {
+        if let capacity = plan.capacity { return capacity }
+        let slot = (plan.size + 16 + 63) & ~63
         let fitting = ringBytes / slot - 1
-        return shape == .pingPong ? max(2, min(64, fitting)) : max(2, min(4096, fitting))
+        return plan.shape == .pingPong ? max(2, min(64, fitting)) : max(2, min(4096, fitting))
     }
 
     init(_ plan: LinkPlan) throws {
@@ -33,7 +35,7 @@ final class MailboxSetup: TransportSetup {
         } else {
             kind = plan.transport == .shmShared ? .shared : .oneToOne
         }
-        capacity = Self.capacity(size: plan.size, shape: plan.shape)
+        capacity = Self.capacity(plan)
         let base = uniqueName("ringbench")
         names = plan.shape == .pingPong ? [base + "-req", base + "-rep"] : [base]
         do {

@@ -147,13 +147,18 @@ public struct LinkPlan: Equatable, Sendable, Codable {
     /// Messages a link may publish together in a stream (`--batch`: the shm links and the NATS
     /// links' window of unacknowledged publishes); the others send one at a time.
     public var batch: Int
+    /// Messages per ring of the shared-memory links and the C floors that have rings (`--capacity`);
+    /// nil: as many as fit in `MailboxSetup.ringBytes`, within the shape's bounds.
+    public var capacity: Int?
 
-    public init(transport: TransportKind, size: Int, shape: LinkShape, strategy: WaitChoice, batch: Int) {
+    public init(transport: TransportKind, size: Int, shape: LinkShape, strategy: WaitChoice, batch: Int,
+                capacity: Int? = nil) {
         self.transport = transport
         self.size = size
         self.shape = shape
         self.strategy = strategy
         self.batch = batch
+        self.capacity = capacity
     }
 }
 

@@ -17,6 +17,8 @@ struct Cell {
     var strategy: WaitChoice
     var verify: VerifyMode
     var batch: Int
+    /// Messages per ring (`--capacity`); nil: the links' own choice.
+    var capacity: Int?
     /// CPU for the parent (first) and the peers (the rest, round robin); empty: no pinning.
     var pin: [Int]
     var corruptAt: Int?
@@ -30,7 +32,7 @@ struct Cell {
     }
 
     var plan: LinkPlan {
-        LinkPlan(transport: transport, size: size, shape: shape, strategy: strategy, batch: batch)
+        LinkPlan(transport: transport, size: size, shape: shape, strategy: strategy, batch: batch, capacity: capacity)
     }
 
     private func peerCPU(_ index: Int) -> Int? {

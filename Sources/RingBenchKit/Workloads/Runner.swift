@@ -39,6 +39,9 @@ public struct BenchOptions: Sendable {
     /// Whether `batch` was asked for (`--batch`): it is then refused when no run uses it, and
     /// the runs that ignore it are named on standard error.
     public var batchGiven = false
+    /// Messages per ring of the shm links and the C floors (`--capacity`); nil: as many as fit in
+    /// `MailboxSetup.ringBytes`, at most 64 for ping-pong and 4096 for streams.
+    public var capacity: Int?
     /// Sending processes in a fan-in.
     public var senders = 2
     /// Debugging: the peer flips a byte of this message (sequence number).
@@ -81,6 +84,9 @@ public struct BenchOptions: Sendable {
         if let warmup, warmup < 0 { throw BenchError.invalidArgument("--warmup must not be negative") }
         if runs < 1 { throw BenchError.invalidArgument("--runs must be at least 1") }
         if batch < 1 { throw BenchError.invalidArgument("--batch must be at least 1") }
+        if let capacity, capacity < 2 || capacity > 1 << 24 {
+            throw BenchError.invalidArgument("--capacity must be 2 to 16777216 messages")
+        }
         if senders < 1 || senders > 256 { throw BenchError.invalidArgument("--senders must be 1 to 256") }
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
         for cpu in pin where cpu < 0 || cpu >= max(cpus, 1) {
@@ -236,7 +242,7 @@ enum Runner {
         }
         return Cell(workload: workload, transport: transport, size: size, count: count,
                     warmup: options.warmup ?? min(1000, defaultCount / 10), capSeconds: cap, senders: options.senders,
-                    strategy: options.strategy, verify: options.verify, batch: options.batch, pin: options.pin,
+                    strategy: options.strategy, verify: options.verify, batch: options.batch, capacity: options.capacity, pin: options.pin,
                     corruptAt: options.corruptAt)
     }
 
