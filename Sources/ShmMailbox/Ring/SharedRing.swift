@@ -238,9 +238,9 @@ struct SharedRing {
                     if let seal, isSealed(seal, at: position) { return .sealed }
                     return .full(blockedBy: current, position: position &- capacity)
                 }
-                // Further behind: tail or the slot is damaged, or tail is stale (we were
-                // preempted). Check tail against head so a corrupted tail cannot make the ring
-                // look full forever.
+                // Further behind happens only in a damaged ring (a slot's sequence never moves
+                // back, so a stale `position` finds it ahead, not behind). Check tail against
+                // head so a corrupted tail cannot make the ring look full forever.
                 let taken = head.pointee.load(ordering: .acquiring)
                 if !isPlausibleGap(position, taken) {
                     // Either we were preempted and `position` is stale (tail moved: retry), or
@@ -387,7 +387,7 @@ struct SharedRing {
                 // receiver polls: it must not read `tail` each time, or every sender's advance of
                 // `tail` would wait for this CPU's copy of that line to be invalidated.
                 if distance == -Int64(capacity) { return .empty }
-                // Further behind: head or the slot is damaged, or head is stale.
+                // Further behind happens only in a damaged ring (see `tryWrite`).
                 let written = tail.pointee.load(ordering: .acquiring)
                 if !isPlausibleGap(written, position) {
                     // Stale head after preemption (head moved: retry) or garbage (report it).
