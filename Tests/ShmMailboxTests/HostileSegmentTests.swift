@@ -99,6 +99,28 @@ extension MultiProcess {
             }
         }
 
+        /// A shared-ring slot that reads empty for the next position but carries stray reference
+        /// bits (no process of ours writes such a word): the next send uses it instead of
+        /// retrying forever (found by the fuzzer: Fuzz/findings/shared-empty-word-with-reference.bin),
+        /// and every message still arrives.
+        @Test func sharedEmptySlotWithStrayReferenceBitsIsStillUsed() throws {
+            try withMailbox("shared-stray", MailboxOptions(capacity: 4, maxMessageSize: 100, kind: .shared)) { name, box throws in
+                try box.send("zero")
+                let stride = SharedRing.slotStride(maxMessageSize: 100)
+                scribble(on: name) { base, _ in
+                    // Slot 1 serves position 1, empty, with reference bits set.
+                    let word = SharedRing.makeWord(position: 1, state: SharedRing.stateEmpty, reference: 0x2A5)
+                    base.storeBytes(of: word, toByteOffset: SegmentLayout.dataOffset + stride, as: UInt64.self)
+                }
+                #expect(try box.trySend("one"))
+                try box.send("two")
+                #expect(try box.tryReceive()?.string == "zero")
+                #expect(try box.tryReceive()?.string == "one")
+                #expect(try box.tryReceive()?.string == "two")
+                #expect(try box.tryReceive() == nil)
+            }
+        }
+
         /// Positions overwritten with garbage: calls throw `corrupted` instead of hanging,
         /// reporting a phantom full or empty mailbox, or reading out of bounds.
         @Test(arguments: MailboxOptions.RingKind.allCases)

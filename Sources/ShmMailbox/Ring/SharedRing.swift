@@ -192,8 +192,8 @@ struct SharedRing {
             // least as new as the state that justified this tail value.
             let position = tail.pointee.load(ordering: .acquiring)
             let word = stateWord(position)
-            // Claim by CAS straight away, expecting the slot empty for `position` (an empty word
-            // always has reference 0), rather than load it first: the slot's line was last
+            // Claim by CAS straight away, expecting the slot empty for `position` as this library
+            // writes it (reference 0), rather than load it first: the slot's line was last
             // written by a receiver on another CPU, and a load then a CAS would fetch it twice
             // (shared, then exclusive). A failed CAS returns what the slot holds instead.
             // Sequentially consistent: acquire, so that if the slot is empty for us the
@@ -203,7 +203,14 @@ struct SharedRing {
             // CAS is all of these anyway.
             let empty = Self.makeWord(position: position, state: Self.stateEmpty, reference: 0)
             let claimed = Self.makeWord(position: position, state: Self.stateClaimed, reference: lease)
-            let (exchanged, current) = word.pointee.compareExchange(expected: empty, desired: claimed, ordering: .sequentiallyConsistent)
+            var (exchanged, current) = word.pointee.compareExchange(expected: empty, desired: claimed, ordering: .sequentiallyConsistent)
+            if !exchanged, Self.distance(current, from: position) == 0, Self.state(of: current) == Self.stateEmpty {
+                // Empty, but with stray reference bits: only a damaged segment has such a word.
+                // Claim it as found (expecting the clean word again would retry forever, found
+                // by the fuzzer, Fuzz/findings/shared-empty-word-with-reference.bin).
+                // Sequentially consistent: as above.
+                (exchanged, current) = word.pointee.compareExchange(expected: current, desired: claimed, ordering: .sequentiallyConsistent)
+            }
             if exchanged {
                 crashPoint(.sharedAfterClaim)
                 // `tail` moves on before the payload is written: this locked instruction waits
@@ -220,12 +227,9 @@ struct SharedRing {
             }
             let distance = Self.distance(current, from: position)
             if distance == 0 {
-                if Self.state(of: current) == Self.stateEmpty {
-                    // Cannot be: an empty word for `position` would have been exchanged. Retry.
-                } else {
-                    // Another sender claimed this position: help tail past it.
-                    advance(tail, from: position)
-                }
+                // Another sender claimed this position (or, if it reads empty, the slot changed
+                // under our second CAS): help tail past a claim, and retry.
+                if Self.state(of: current) != Self.stateEmpty { advance(tail, from: position) }
                 continue
             }
             if distance < 0 {
