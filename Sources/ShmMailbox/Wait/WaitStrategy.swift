@@ -11,7 +11,9 @@ public enum WaitStrategy: Sendable, Equatable {
     /// Sleep in the kernel (futex) at once. Uses no CPU while waiting; each wake-up costs a
     /// system call and a scheduler round trip.
     case block
-    /// Spin for up to `spin`, then sleep in the kernel.
+    /// Spin for up to `spin`, then sleep in the kernel. While spinning it yields the CPU every
+    /// few microseconds, so that a process waiting to run on it (often the peer being waited
+    /// for) can; a round trip completes before the first yield.
     case adaptive(spin: Duration)
 
     /// `adaptive(spin: .microseconds(20))`: about the cost of one cross-CPU wake-up here.
