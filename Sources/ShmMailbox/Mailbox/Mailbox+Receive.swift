@@ -177,7 +177,7 @@ extension Mailbox {
     @inline(__always)
     private func read(_ ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>, phase: Waiter.Phase,
                       _ take: SharedRing.Body) throws -> Bool {
-        if try took(ring.tryRead(lease: lease, identity: packedMe, intent: intent, take), in: ring) { return true }
+        if try took(ring.tryRead(lease: lease, identity: packedMe, intent: intent, take), in: ring, phase: phase) { return true }
         guard isOrphanSearchDue(phase) else { return false }
         return try tookOrphan(adoptOrphan(in: ring, lease: lease, intent: intent, take))
     }
@@ -185,7 +185,7 @@ extension Mailbox {
     /// `read` for an unbounded mailbox: its chain, and the generations passed but not yet given back.
     @inline(__always)
     private func readChain(_ chain: SegmentChain, phase: Waiter.Phase, _ take: SharedRing.Body) throws -> Bool {
-        if try took(chain.tryRead(identity: packedMe, take), in: chain.reader.ring) { return true }
+        if try took(chain.tryRead(identity: packedMe, take), in: chain.reader.ring, phase: phase) { return true }
         guard isOrphanSearchDue(phase) else { return false }
         chain.giveBack()
         for link in chain.readableLinks {
@@ -198,7 +198,7 @@ extension Mailbox {
     /// Whether a read took a message (noting whether it was a receipt); a claim that holds the
     /// ring up is tracked for repair.
     @inline(__always)
-    private func took(_ result: SharedRing.ReadResult, in ring: SharedRing) -> Bool {
+    private func took(_ result: SharedRing.ReadResult, in ring: SharedRing, phase: Waiter.Phase) -> Bool {
         switch result {
         case .message(let receipt):
             state.pointee.tookReceipt = receipt
@@ -206,7 +206,7 @@ extension Mailbox {
         case .empty:
             return false
         case .pending(let word, let position):
-            noteStall(word: word, position: position, in: ring)
+            noteStall(word: word, position: position, in: ring, phase: phase)
             return false
         }
     }

@@ -59,12 +59,36 @@ extension Mailbox {
     /// Tracks a shared-ring slot that blocks progress (a sender's claim at the head, or a slot
     /// still in use a lap behind the tail); once it has stayed the same for `stallCheckNanos`,
     /// repairs it if the process holding it is dead (see `SharedRing.repair`).
+    ///
+    /// A receiver close behind a sender finds nearly every message claimed but not yet committed
+    /// for a poll or two, so this runs on the hot path of a stream and reads no clock there: a
+    /// slot seen stuck for the first time is only recorded, and the clock is read once the same
+    /// slot has been seen stuck `stallPollStride` more times, or when the caller is about to
+    /// sleep. Timing starts at that first reading.
     @inline(never)
-    func noteStall(word: UInt64, position: UInt64, in ring: SharedRing) {
-        let state = SharedRing.state(of: word)
-        guard state == SharedRing.stateClaimed || state == SharedRing.stateTaken else { return }
-        let now = MonotonicClock.now()
+    func noteStall(word: UInt64, position: UInt64, in ring: SharedRing, phase: Waiter.Phase) {
+        let slotState = SharedRing.state(of: word)
+        guard slotState == SharedRing.stateClaimed || slotState == SharedRing.stateTaken else { return }
         guard let seen = stall, seen.word == word, seen.position == position else {
+            stall = (word, position, 0)
+            state.pointee.stallPollsLeft = Self.stallPollStride
+            if phase == .aboutToSleep { checkStall(word: word, position: position, in: ring) }
+            return
+        }
+        if phase == .spinning, state.pointee.stallPollsLeft > 0 {
+            state.pointee.stallPollsLeft &-= 1
+            return
+        }
+        state.pointee.stallPollsLeft = Self.stallPollStride
+        checkStall(word: word, position: position, in: ring)
+    }
+
+    /// `noteStall`'s clock reading: starts timing the recorded stall, or repairs it once it has
+    /// lasted `stallCheckNanos` and its holder is dead.
+    @inline(never)
+    private func checkStall(word: UInt64, position: UInt64, in ring: SharedRing) {
+        let now = MonotonicClock.now()
+        guard let seen = stall, seen.since != 0 else {
             stall = (word, position, now)
             return
         }

@@ -264,7 +264,7 @@ extension Mailbox {
                     }
                     return true
                 case .full(let word, let position):
-                    noteStall(word: word, position: position, in: ring)
+                    noteStall(word: word, position: position, in: ring, phase: phase)
                     if phase == .aboutToSleep { try checkNotGone() }
                     return false
                 case .sealed:

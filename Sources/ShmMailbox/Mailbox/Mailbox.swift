@@ -128,8 +128,11 @@ public final class Mailbox {
         var hasUnnotifiedReceipts: Bool = false
         /// This handle's entry in a round-robin mailbox's receivers table, once registered.
         var turnEntry: Int? = nil
-        /// A slot this handle found stuck (claimed or taken and not moving), and since when.
+        /// A slot this handle found stuck (claimed or taken and not moving), and since when
+        /// (0: not timed yet, see `noteStall`).
         var stall: (word: UInt64, position: UInt64, since: UInt64)? = nil
+        /// Polls that find the same stuck slot left before the clock is read again for it.
+        var stallPollsLeft: UInt32 = 0
         /// Coarse-clock time of the next search for orphaned messages while polling.
         var nextOrphanSearch: UInt64 = 0
         /// Empty polls left before the clock is read again for that search (a clock read costs
@@ -219,6 +222,9 @@ public final class Mailbox {
     /// 50 ns or more, so the clock is still read every 10 µs or so (less often only if polls are
     /// slower), far more often than `stallCheckNanos`.
     static let orphanPollStride: UInt32 = 200
+    /// Polls that find the same slot stuck between two clock reads for it (see `noteStall`):
+    /// a few µs of polling, far less than `stallCheckNanos`.
+    static let stallPollStride: UInt32 = 64
     /// Where `intentWord` points before the handle has a lease (never read).
     nonisolated(unsafe) static let scratchIntent: UnsafeMutablePointer<Atomic<UInt64>> = {
         let word = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
