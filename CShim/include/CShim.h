@@ -45,6 +45,17 @@ static inline void shim_cpu_pause(void) {
 #endif
 }
 
+/// Asks the CPU to fetch the cache line holding `address` for writing, in the background
+/// (`prefetchw` on x86, where CPUs without it treat it as a no-op; `prfm pstl1keep` on arm64).
+/// Never faults, whatever the address; changes no memory.
+static inline void shim_prefetch_for_write(const void *address) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)address));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("prfm pstl1keep, %0" : : "Q"(*(const char *)address));
+#endif
+}
+
 /// A compiler-only barrier: no memory access moves across it at compile time. Emits no
 /// instruction; the CPU may still reorder (see `shim_membarrier_global`).
 static inline void shim_compiler_barrier(void) {

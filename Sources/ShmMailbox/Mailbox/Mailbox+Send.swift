@@ -228,8 +228,11 @@ extension Mailbox {
             if let ring = oneToOne {
                 written = try ring.tryWrite(length: count, sender: UInt32(bitPattern: me.pid), publish: publish, fill)
             } else if case .shared(let ring) = ring,
-                      case .written = try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: false, fill) {
+                      case .written(let position) = try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: false, fill) {
                 written = true
+                // A sender writing one position after another is streaming on its own.
+                if position == state.pointee.lastWrite &+ 1 { ring.prefetchForWrite(after: position) }
+                state.pointee.lastWrite = position
             }
             if written {
                 if publish {

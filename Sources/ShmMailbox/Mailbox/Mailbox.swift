@@ -133,6 +133,9 @@ public final class Mailbox {
         var stall: (word: UInt64, position: UInt64, since: UInt64)? = nil
         /// Polls that find the same stuck slot left before the clock is read again for it.
         var stallPollsLeft: UInt32 = 0
+        /// Bounded shared ring: the position of this handle's latest send that found room at
+        /// once (whether it streams on its own, see `SharedRing.prefetchForWrite`).
+        var lastWrite: UInt64 = .max
         /// Coarse-clock time of the next search for orphaned messages while polling.
         var nextOrphanSearch: UInt64 = 0
         /// Empty polls left before the clock is read again for that search (a clock read costs
