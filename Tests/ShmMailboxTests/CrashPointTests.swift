@@ -132,6 +132,71 @@ extension MultiProcess {
             }
         }
 
+        /// A receiver that only polls now and then (`tryReceive` every 20 ms) still repairs a dead
+        /// sender's claim at the head within a few polls: a non-blocking call times the stuck slot
+        /// on every call, not once per `stallPollStride` polls as a blocking call's spinning does.
+        @Test func slowPollerRepairsDeadSendersClaim() throws {
+            let options = MailboxOptions(capacity: 8, maxMessageSize: Self.maxSize, kind: .shared)
+            try withMailbox("walk-slowpoll", options) { name, box throws in
+                let doomed = try Peer(["walk-send", name, "2", "400", String(Self.minSize), String(Self.maxSize), "1"],
+                                      crashAt: "\(CrashPoint.sharedAfterClaim.rawValue):3")
+                let result = doomed.finish()
+                #expect(result.signaled && result.status == SIGKILL, "not killed at its third claim: \(result.stderr)")
+                let next = try Peer(["walk-send", name, "3", "5", String(Self.minSize), String(Self.maxSize), "1"])
+                next.expectSuccess()
+                var received: [Received] = []
+                var emptyPolls = 0
+                while received.count < 7 && emptyPolls < 300 {
+                    let message = try box.tryReceive { bytes, _, redelivered in
+                        let (sender, sequence) = try TestMessages.verify(bytes)
+                        return Received(sender: sender, sequence: sequence, redelivered: redelivered)
+                    }
+                    if let message {
+                        received.append(message)
+                    } else {
+                        emptyPolls += 1
+                        usleep(20_000)
+                    }
+                }
+                let expected = (0..<2).map { Received(sender: 2, sequence: $0, redelivered: false) }
+                    + (0..<5).map { Received(sender: 3, sequence: $0, redelivered: false) }
+                #expect(received == expected)
+                // Two polls suffice (the first times the stall, the next, 20 ms later, repairs it);
+                // the stride of a blocking call would have taken more than 64.
+                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the dead claim was repaired")
+            }
+        }
+
+        /// The same for a message whose receiver died while reading it: a receiver that polls only
+        /// now and then adopts it within a few polls (the orphan search's poll stride is for the
+        /// spinning of a blocking call).
+        @Test func slowPollerAdoptsDeadReceiversMessage() throws {
+            try withMailbox("walk-slowadopt", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                for sequence in 0..<3 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
+                let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterTake.rawValue):1")
+                let result = doomed.finish()
+                #expect(result.signaled && result.status == SIGKILL, "not killed at its first take: \(result.stderr)")
+                var received: [Received] = []
+                var emptyPolls = 0
+                while received.count < 3 && emptyPolls < 300 {
+                    let message = try box.tryReceive { bytes, _, redelivered in
+                        let (sender, sequence) = try TestMessages.verify(bytes)
+                        return Received(sender: sender, sequence: sequence, redelivered: redelivered)
+                    }
+                    if let message {
+                        received.append(message)
+                    } else {
+                        emptyPolls += 1
+                        usleep(20_000)
+                    }
+                }
+                #expect(received == [Received(sender: 1, sequence: 1, redelivered: false),
+                                     Received(sender: 1, sequence: 2, redelivered: false),
+                                     Received(sender: 1, sequence: 0, redelivered: true)])
+                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the dead receiver's message was adopted")
+            }
+        }
+
         /// Where a receiver dies.
         struct ReceiverCase: CustomStringConvertible, Sendable {
             let kind: MailboxOptions.RingKind

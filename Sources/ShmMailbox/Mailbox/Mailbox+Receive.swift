@@ -162,6 +162,7 @@ extension Mailbox {
             if !took { try checkNotGone() }
             return took
         }
+        if deadline == 0 { startOneShotAttempt() }
         if try attempt(phase) { return true }
         if deadline == 0 { return false }
         // A zero-capacity mailbox's non-blocking senders hand their message to a receiver that

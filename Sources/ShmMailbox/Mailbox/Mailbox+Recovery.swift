@@ -64,15 +64,18 @@ extension Mailbox {
     /// for a poll or two, so this runs on the hot path of a stream and reads no clock there: a
     /// slot seen stuck for the first time is only recorded, and the clock is read once the same
     /// slot has been seen stuck `stallPollStride` more times, or when the caller is about to
-    /// sleep. Timing starts at that first reading.
+    /// sleep. Timing starts at that first reading. That stride counts the polls of a blocking
+    /// call; a non-blocking call reads the clock whenever it finds a slot stuck (see
+    /// `startOneShotAttempt`), since its caller may poll only now and then.
     @inline(never)
     func noteStall(word: UInt64, position: UInt64, in ring: SharedRing, phase: Waiter.Phase) {
         let slotState = SharedRing.state(of: word)
         guard slotState == SharedRing.stateClaimed || slotState == SharedRing.stateTaken else { return }
         guard let seen = stall, seen.word == word, seen.position == position else {
+            let pollsLeft = state.pointee.stallPollsLeft
             stall = (word, position, 0)
             state.pointee.stallPollsLeft = Self.stallPollStride
-            if phase == .aboutToSleep { checkStall(word: word, position: position, in: ring) }
+            if phase == .aboutToSleep || pollsLeft == 0 { checkStall(word: word, position: position, in: ring) }
             return
         }
         if phase == .spinning, state.pointee.stallPollsLeft > 0 {
@@ -123,11 +126,21 @@ extension Mailbox {
         segment.base.atomicUInt64(at: SegmentLayout.fullWaitsOffset).pointee.wrappingAdd(1, ordering: .relaxed)
     }
 
+    /// Called before the one attempt of a non-blocking call (deadline 0): its caller may poll
+    /// only now and then, so the poll strides of `noteStall` and `isOrphanSearchDue` (meant for
+    /// the many polls of one blocking call) start spent, and this attempt times what it finds.
+    @inline(__always)
+    func startOneShotAttempt() {
+        state.pointee.stallPollsLeft = 0
+        state.pointee.orphanPollsLeft = 0
+    }
+
     // MARK: Messages whose receiver died
 
     /// Whether to look for orphaned messages now: before every sleep, and every
     /// `stallCheckNanos` while polling (so that a receiver that never sleeps finds them too).
-    /// While polling, the clock is read only every `orphanPollStride` empty polls.
+    /// While a blocking call polls, the clock is read only every `orphanPollStride` empty polls;
+    /// a non-blocking call reads it every time (`startOneShotAttempt`).
     @inline(__always)
     func isOrphanSearchDue(_ phase: Waiter.Phase) -> Bool {
         if phase == .spinning {

@@ -286,6 +286,7 @@ extension Mailbox {
                 return true
             }
         }
+        if deadline == 0 { startOneShotAttempt() }
         if try !attempt(.spinning) {
             // Full: whatever this handle has batched must become visible before it waits for
             // room, or its receiver could never make any.

@@ -221,12 +221,14 @@ public final class Mailbox {
     static let asyncSleepSliceNanos: UInt64 = 1_000_000_000
     /// How long a slot must stay stuck before its holder's liveness is checked.
     static let stallCheckNanos: UInt64 = 2_000_000
-    /// Empty polls between two clock reads for the orphan search while polling. A poll takes
-    /// 50 ns or more, so the clock is still read every 10 µs or so (less often only if polls are
-    /// slower), far more often than `stallCheckNanos`.
+    /// Empty polls of one blocking call between two clock reads for the orphan search. A poll
+    /// takes 50 ns or more, so the clock is still read every 10 µs or so, far more often than
+    /// `stallCheckNanos`. A non-blocking call reads it every time (`startOneShotAttempt`): its
+    /// caller's polls may be far apart.
     static let orphanPollStride: UInt32 = 200
-    /// Polls that find the same slot stuck between two clock reads for it (see `noteStall`):
-    /// a few µs of polling, far less than `stallCheckNanos`.
+    /// Polls of one blocking call that find the same slot stuck between two clock reads for it
+    /// (see `noteStall`): a few µs of polling, far less than `stallCheckNanos`. A non-blocking
+    /// call reads the clock every time, as for `orphanPollStride`.
     static let stallPollStride: UInt32 = 64
     /// Where `intentWord` points before the handle has a lease (never read).
     nonisolated(unsafe) static let scratchIntent: UnsafeMutablePointer<Atomic<UInt64>> = {
