@@ -38,6 +38,27 @@ func drain(_ box: Mailbox, limit: Duration = .seconds(60), until finished: ([Rec
     return received
 }
 
+/// Receives in this process with `tryReceive` every 20 ms (a caller that polls now and then)
+/// until `count` messages arrived or 300 polls found nothing. Every message is verified byte for
+/// byte. Returns them with the number of polls that found nothing.
+func pollSlowly(_ box: Mailbox, until count: Int) throws -> (received: [Received], emptyPolls: Int) {
+    var received: [Received] = []
+    var emptyPolls = 0
+    while received.count < count && emptyPolls < 300 {
+        let message = try box.tryReceive { bytes, _, redelivered in
+            let (sender, sequence) = try TestMessages.verify(bytes)
+            return Received(sender: sender, sequence: sequence, redelivered: redelivered)
+        }
+        if let message {
+            received.append(message)
+        } else {
+            emptyPolls += 1
+            usleep(20_000)
+        }
+    }
+    return (received, emptyPolls)
+}
+
 /// The "done Q" lines of a `walk-send` peer: how many sends returned.
 func completedSends(_ output: String) -> Int {
     output.split(separator: "\n").filter { $0.hasPrefix("done ") }.count
@@ -144,20 +165,7 @@ extension MultiProcess {
                 #expect(result.signaled && result.status == SIGKILL, "not killed at its third claim: \(result.stderr)")
                 let next = try Peer(["walk-send", name, "3", "5", String(Self.minSize), String(Self.maxSize), "1"])
                 next.expectSuccess()
-                var received: [Received] = []
-                var emptyPolls = 0
-                while received.count < 7 && emptyPolls < 300 {
-                    let message = try box.tryReceive { bytes, _, redelivered in
-                        let (sender, sequence) = try TestMessages.verify(bytes)
-                        return Received(sender: sender, sequence: sequence, redelivered: redelivered)
-                    }
-                    if let message {
-                        received.append(message)
-                    } else {
-                        emptyPolls += 1
-                        usleep(20_000)
-                    }
-                }
+                let (received, emptyPolls) = try pollSlowly(box, until: 7)
                 let expected = (0..<2).map { Received(sender: 2, sequence: $0, redelivered: false) }
                     + (0..<5).map { Received(sender: 3, sequence: $0, redelivered: false) }
                 #expect(received == expected)
@@ -176,20 +184,7 @@ extension MultiProcess {
                 let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterTake.rawValue):1")
                 let result = doomed.finish()
                 #expect(result.signaled && result.status == SIGKILL, "not killed at its first take: \(result.stderr)")
-                var received: [Received] = []
-                var emptyPolls = 0
-                while received.count < 3 && emptyPolls < 300 {
-                    let message = try box.tryReceive { bytes, _, redelivered in
-                        let (sender, sequence) = try TestMessages.verify(bytes)
-                        return Received(sender: sender, sequence: sequence, redelivered: redelivered)
-                    }
-                    if let message {
-                        received.append(message)
-                    } else {
-                        emptyPolls += 1
-                        usleep(20_000)
-                    }
-                }
+                let (received, emptyPolls) = try pollSlowly(box, until: 3)
                 #expect(received == [Received(sender: 1, sequence: 1, redelivered: false),
                                      Received(sender: 1, sequence: 2, redelivered: false),
                                      Received(sender: 1, sequence: 0, redelivered: true)])

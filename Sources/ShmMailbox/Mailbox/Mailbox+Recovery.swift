@@ -71,15 +71,10 @@ extension Mailbox {
     func noteStall(word: UInt64, position: UInt64, in ring: SharedRing, phase: Waiter.Phase) {
         let slotState = SharedRing.state(of: word)
         guard slotState == SharedRing.stateClaimed || slotState == SharedRing.stateTaken else { return }
-        guard let seen = stall, seen.word == word, seen.position == position else {
-            let pollsLeft = state.pointee.stallPollsLeft
-            stall = (word, position, 0)
-            state.pointee.stallPollsLeft = Self.stallPollStride
-            if phase == .aboutToSleep || pollsLeft == 0 { checkStall(word: word, position: position, in: ring) }
-            return
-        }
+        let isNew = stall.map { $0.word != word || $0.position != position } ?? true
+        if isNew { stall = (word, position, 0) }
         if phase == .spinning, state.pointee.stallPollsLeft > 0 {
-            state.pointee.stallPollsLeft &-= 1
+            state.pointee.stallPollsLeft = isNew ? Self.stallPollStride : state.pointee.stallPollsLeft &- 1
             return
         }
         state.pointee.stallPollsLeft = Self.stallPollStride

@@ -287,9 +287,9 @@ struct SharedRing {
     /// claims it. A prefetch changes no memory and never faults.
     @inline(__always)
     func prefetchForWrite(after position: UInt64) {
-        var ahead = position % capacity &+ Self.prefetchDistance
-        if ahead >= capacity { ahead %= capacity }
-        // Wrapping arithmetic: `ahead` < capacity, so the offset lies inside the slot area.
+        // Wrapping arithmetic (a wrap at 2^64 only aims one prefetch elsewhere in the ring):
+        // `ahead` < capacity, so the offset lies inside the slot area.
+        let ahead = (position &+ Self.prefetchDistance) % capacity
         shim_prefetch_for_write(slots + Int(truncatingIfNeeded: ahead &* UInt64(truncatingIfNeeded: slotStride)))
     }
 
