@@ -56,6 +56,13 @@ static inline void shim_prefetch_for_write(const void *address) {
 #endif
 }
 
+/// Asks the CPU to bring the cache line at `address` in for reading, in the background
+/// (`prefetcht0` on x86, `prfm pldl1keep` on arm64). Never faults, whatever the address; changes
+/// no memory.
+static inline void shim_prefetch_for_read(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 /// A compiler-only barrier: no memory access moves across it at compile time. Emits no
 /// instruction; the CPU may still reorder (see `shim_membarrier_global`).
 static inline void shim_compiler_barrier(void) {

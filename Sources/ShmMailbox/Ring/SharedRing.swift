@@ -71,6 +71,9 @@ struct SharedRing {
     /// `prefetchForWrite`): eight 64-byte messages take longer to send than one transfer of a
     /// line between two CPUs.
     static let prefetchDistance: UInt64 = 8
+    /// A cache line, and how many payload bytes share a slot's first line with its header.
+    static let lineSize = 64
+    static let firstLinePayload = lineSize - SegmentLayout.slotHeaderSize
     static let sequenceShift: UInt64 = 24
     static let stateShift: UInt64 = 22
     static let referenceMask: UInt64 = (1 << 22) - 1
@@ -385,6 +388,14 @@ struct SharedRing {
             if distance == 0 {
                 switch Self.state(of: current) {
                 case Self.stateFull:
+                    // A payload that runs past the slot's first line: ask for its next line
+                    // now. The locked CAS below holds back every later load until it has the
+                    // first line exclusively, so without this the payload's line would be
+                    // fetched only after that, one transfer between the CPUs after another. The
+                    // length is read from the line just loaded; any value is harmless (a
+                    // prefetch never faults), `consume` checks the one it uses.
+                    let length = UnsafeRawPointer(word).load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self)
+                    if length > UInt32(Self.firstLinePayload) { shim_prefetch_for_read(UnsafeRawPointer(word) + Self.lineSize) }
                     // Relaxed: the take's CAS below (release) publishes it before the take.
                     intent.pointee.store(position &+ 1, ordering: .relaxed)
                     crashPoint(.sharedAfterIntent)
