@@ -71,9 +71,9 @@ struct SharedRing {
     /// `prefetchForWrite`): eight 64-byte messages take longer to send than one transfer of a
     /// line between two CPUs.
     static let prefetchDistance: UInt64 = 8
-    /// A cache line, and how many payload bytes share a slot's first line with its header.
-    static let lineSize = 64
-    static let firstLinePayload = lineSize - SegmentLayout.slotHeaderSize
+    /// How many payload bytes share a slot's first cache line with its header (slots start on a
+    /// line: `slotAlignment` is one 64-byte line).
+    static let firstLinePayload = SegmentLayout.slotAlignment - SegmentLayout.slotHeaderSize
     static let sequenceShift: UInt64 = 24
     static let stateShift: UInt64 = 22
     static let referenceMask: UInt64 = (1 << 22) - 1
@@ -394,8 +394,9 @@ struct SharedRing {
                     // fetched only after that, one transfer between the CPUs after another. The
                     // length is read from the line just loaded; any value is harmless (a
                     // prefetch never faults), `consume` checks the one it uses.
-                    let length = UnsafeRawPointer(word).load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self)
-                    if length > UInt32(Self.firstLinePayload) { shim_prefetch_for_read(UnsafeRawPointer(word) + Self.lineSize) }
+                    let at = slot(position)
+                    let length = at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self)
+                    if length > UInt32(Self.firstLinePayload) { shim_prefetch_for_read(at + SegmentLayout.slotAlignment) }
                     // Relaxed: the take's CAS below (release) publishes it before the take.
                     intent.pointee.store(position &+ 1, ordering: .relaxed)
                     crashPoint(.sharedAfterIntent)
