@@ -5,16 +5,6 @@ import Synchronization
 import Testing
 @testable import ShmMailbox
 
-/// Waits (at most 10 s) until `condition` holds; false if it never did.
-func eventually(_ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        usleep(2_000)
-    }
-    return false
-}
-
 /// Waits until process `pid` sleeps on `event` of `box` (its lease entry's bit is announced).
 func waitUntilAsleep(_ pid: Int32, on event: EventCount, of box: Mailbox) -> Bool {
     eventually {
