@@ -138,8 +138,12 @@ extension Mailbox {
                 if let turnEntry { finishTurn(turnEntry) }
             }
         }
+        // `take` reaches the handle's state through this copy of the pointer, so it captures no
+        // reference: when it captured `self`, every poll of a shared ring retained and released
+        // the mailbox (two atomic operations per poll, 15 % of a spinning receiver's samples).
+        let handle = state
         func take(_ bytes: UnsafeRawBufferPointer, _ sender: ProcessIdentity, _ redelivered: Bool) throws {
-            state.pointee.took = true
+            handle.pointee.took = true
             try body(bytes, sender, redelivered)
         }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
