@@ -20,8 +20,10 @@ struct LeaseTable {
     struct Lease: Equatable {
         let index: Int
         let tag: UInt32
-        /// The lease reference stored in slot words: index in bits 14–20, tag in bits 0–13.
-        var reference: UInt32 { UInt32(index) << LeaseTable.tagBits | tag }
+        /// The lease reference stored in slot words: index in bits 14–20, tag in bits 0–13. The
+        /// tag is masked: it was read from shared memory, and a damaged tag word must not spill
+        /// into the index (the shared ring finds a sender's entry by it).
+        var reference: UInt32 { UInt32(index) << LeaseTable.tagBits | tag & LeaseTable.tagMask }
     }
 
     static let tagBits: UInt32 = 14
