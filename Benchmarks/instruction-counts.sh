@@ -220,7 +220,7 @@ awk -v mode="$($update && echo update || echo check)" '
     {
         c = $1; i = $2 + 0; a = $3 + 0
         verdict = "ok"
-        if (c ~ /-(zc|batch|async)-/ && a > 0) { verdict = "FAIL: a zero-copy, batched or async path allocates"; bad++ }
+        if (c ~ /-(zc|batch|poll|async)-/ && a > 0) { verdict = "FAIL: a zero-copy, batched, polling or async path allocates"; bad++ }
         if (!(c in bi)) {
             if (mode == "update") { if (verdict == "ok") verdict = "new" }
             else { if (verdict == "ok") verdict = "FAIL: not in the baseline (--update)"; bad++ }

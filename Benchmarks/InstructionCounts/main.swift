@@ -22,6 +22,8 @@
 //                         then zero-copy tryReceive { bytes, sender in ... } reading in place
 //   <ring>-batch-<size>   Mailbox.batch { 64 zero-copy trySend(count:) }, then
 //                         receiveBatch(limit: 64) reading in place
+//   <ring>-poll-64        zero-copy tryReceive { ... } on an empty mailbox, which must find
+//                         nothing: what each turn of a caller's own busy-polling loop costs
 //   <ring>-async-64       the async zero-copy send(count:) { fill } and receive { bytes, sender,
 //                         redelivered in ... } (neither waits: what an async call costs over
 //                         the non-blocking one when it need not suspend), in one task run on
@@ -54,7 +56,7 @@ enum Target {
 }
 
 enum Mode: String {
-    case copy, zc, batch, async
+    case copy, zc, batch, poll, async
 }
 
 struct Configuration {
@@ -74,6 +76,7 @@ let configurations: [Configuration] =
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
     + [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
+    + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .poll, size: 64) }
     + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
 // MARK: - Messages
@@ -205,6 +208,13 @@ func runMailbox(_ configuration: Configuration, iterations: Int) throws {
                 }
             }
         }
+    case .poll:
+        try measuredSection {
+            for index in 0..<iterations {
+                let taken: Void? = try box.tryReceive { _, _ in fail("poll \(index) found a message in an empty mailbox") }
+                guard taken == nil else { fail("poll \(index) found a message in an empty mailbox") }
+            }
+        }
     case .async:
         try runOnThisThread {
             measuredSection()
@@ -278,8 +288,8 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 }
             }
         }
-    case .async:
-        fail("endpoints have no async configuration")
+    case .poll, .async:
+        fail("endpoints have no \(configuration.mode) configuration")
     }
 }
 
