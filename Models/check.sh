@@ -50,6 +50,8 @@ RUNS=(
     "shared.mutant-no-liveness|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_LIVENESS $SHARED_FIXES|fail:assertion violated"
     "shared.mutant-no-mark|shared_ring.pml|-DNS=1 -DK=2 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_NO_MARK $SHARED_FIXES|fail:((dcount[id]==0)||rf)"
     "shared.mutant-repair-store|shared_ring.pml|-DNS=1 -DK=3 -DNR=2 -DMAXD=1 -DDIERS=2 -DMUTANT_REPAIR_STORE $SHARED_FIXES|fail:!(released[id])"
+    "shared.mutant-late-intent|shared_ring.pml|-DNS=2 -DK=1 -DNR=1 -DMAXD=1 -DDIERS=1 -DMUTANT_LATE_INTENT $SHARED_FIXES|fail:(slotw[(t%2)]==cur)"
+    "shared.mutant-no-recheck|shared_ring.pml|-DRECEIPTS -DNS=1 -DK=2 -DNR=1 -DMAXD=2 -DDIERS=3 -DMUTANT_NO_RECHECK $SHARED_FIXES|fail:assertion violated"
     "pack.one-at-a-time|pack_progress.pml|-DK=3 -DL=1 -DMAXD=2 -DCALLS=6|pass"
     "pack.batches|pack_progress.pml|-DK=4 -DL=3 -DMAXD=2 -DCALLS=5|pass"
     "pack.mutant-no-stale-check|pack_progress.pml|-DK=3 -DL=1 -DMAXD=1 -DMUTANT_NO_STALE_CHECK|fail:((holder==me)&&(dc==mydc))"

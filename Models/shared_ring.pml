@@ -37,7 +37,9 @@
  * sends synchronous (receipt) messages.
  * -DFIX_HEAD_HELP, -DFIX_HEAD_LAPS, -DFIX_DELIVERY_RACE: proposed fixes (README, Findings).
  * -DMUTANT_NO_LIVENESS, -DMUTANT_NO_MARK, -DMUTANT_REPAIR_STORE: deliberately broken repairs the
- * checks must catch.
+ * checks must catch. -DMUTANT_LATE_INTENT (a sender's intent stored after its claim) and
+ * -DMUTANT_NO_RECHECK (a receiver trusts a kind it read after the slot word without checking the
+ * word again): broken claims and takes of the cursor protocol, which the checks must catch too.
  */
 
 #ifndef C
@@ -90,7 +92,8 @@ byte pay[C];           /* payload: the message id */
 byte snd[C];           /* sender identity (process id) */
 byte takenBy[C];       /* receipt: the receiver that took it */
 byte tail, head;
-byte intent[NIDS];     /* lease intent: position + 1 being taken */
+byte intent[NIDS];     /* lease intent: position + 1 being taken (stored before the head CAS) */
+byte sintent[NIDS];    /* lease sender intent: position + 1 being claimed (before the tail CAS) */
 bit isRecv[NIDS];      /* receiverLeases bitmap */
 bit alive[NIDS];       /* liveness oracle */
 byte nextId = NS + NR + 1;  /* ids of new incarnations (first ones: sender sp is sp + 1,
@@ -133,20 +136,35 @@ byte finished;         /* scenario processes done */
 #define HELP_HEAD skip
 #endif
 
+/* Some live process's intent (sender intents: IX = sintent; receiver intents: IX = intent)
+ * names position + 1 = v: LeaseTable.mayHoldLive. Ids are the lease entries (never reused). */
+#define LI(IX, k, v) ((k) < NIDS && IX[k] == (v) && alive[k])
+#define ANY_LIVE(IX, v) (LI(IX, 1, v) || LI(IX, 2, v) || LI(IX, 3, v) || LI(IX, 4, v) || LI(IX, 5, v) || \
+                         LI(IX, 6, v) || LI(IX, 7, v) || LI(IX, 8, v) || LI(IX, 9, v) || LI(IX, 10, v) || \
+                         LI(IX, 11, v) || LI(IX, 12, v) || LI(IX, 13, v) || LI(IX, 14, v) || LI(IX, 15, v))
+
 /* The current incarnation may die here (right after a store). */
 #define CRASH if :: atomic { mayDie && deaths < MAXD -> deaths++; PR("dies\n") }; goto died :: skip fi
 
 /* holderIsDead(w, at: p) as one expression (for wait guards): slot index i */
+/* empty(p) with tail past p: a claim never written (isUnwrittenClaim); full(p) with head past p:
+ * a take never named in the slot (isUnnamedTake). Neither names its holder: dead when no live
+ * process's intent names p. */
 #ifndef MUTANT_NO_LIVENESS
-#define HOLDER_DEAD(w, i) ((ST(w) == TAKEN && kind[i] == KDELIVERED) -> !alive[snd[i]] : !alive[REF(w)])
+#define HOLDER_DEAD(w, i) \
+    (ST(w) == EMPTY -> (tail > SEQ(w) && !ANY_LIVE(sintent, SEQ(w) + 1)) : \
+    (ST(w) == FULL -> (head > SEQ(w) && !ANY_LIVE(intent, SEQ(w) + 1)) : \
+    ((ST(w) == TAKEN && kind[i] == KDELIVERED) -> !alive[snd[i]] : !alive[REF(w)])))
 #else
 #define HOLDER_DEAD(w, i) 1        /* mutant: repair without asking whether the holder is dead */
 #endif
 
-/* suspectedOrphans() finds slot k, and its taker is dead */
-#define ORPHAN(k) (ST(slotw[k]) == TAKEN && isRecv[REF(slotw[k])] && \
-                   intent[REF(slotw[k])] == SEQ(slotw[k]) + 1 && kind[k] != KDELIVERED && \
-                   !alive[REF(slotw[k])])
+/* suspectedOrphans() finds slot k, and its taker is dead: taken by a receiver entry whose intent
+ * names it, or full behind head (an unnamed take: its taker's intent names it) */
+#define ORPHAN(k) ((ST(slotw[k]) == TAKEN && isRecv[REF(slotw[k])] && \
+                    intent[REF(slotw[k])] == SEQ(slotw[k]) + 1 && kind[k] != KDELIVERED && \
+                    !alive[REF(slotw[k])]) || \
+                   (ST(slotw[k]) == FULL && head > SEQ(slotw[k]) && !ANY_LIVE(intent, SEQ(slotw[k]) + 1)))
 
 /* hand message `id` (slot i, redelivered flag rf) to the caller */
 inline deliver() {
@@ -164,10 +182,7 @@ inline deliver() {
 inline holderIsDead() {
     atomic {
         i = p % C;
-        if
-        :: ST(w) == TAKEN && kind[i] == KDELIVERED -> dead = !alive[snd[i]]
-        :: else -> dead = !alive[REF(w)]
-        fi
+        dead = HOLDER_DEAD(w, i)
     }
 }
 
@@ -176,9 +191,9 @@ inline repair() {
     i = p % C;
     if
     :: SEQ(w) != p
-    :: SEQ(w) == p && ST(w) == CLAIMED ->
+    :: SEQ(w) == p && (ST(w) == CLAIMED || (ST(w) == EMPTY && tail > p)) ->
        atomic { if :: slotw[i] == w -> slotw[i] = W(p + C, EMPTY, 0); ok = 1;
-                       PR("frees the dead claim of %d on position %d\n", REF(w), p)
+                       PR("frees the dead claim of %d on position %d (state %d)\n", REF(w), p, ST(w))
                     :: else -> ok = 0 fi };
        if
        :: ok -> CRASH; ADVANCE(head, p); HELP_HEAD; CRASH
@@ -192,7 +207,11 @@ inline repair() {
                           PR("frees the delivered receipt at %d (its sender %d is dead)\n", p, snd[i]) :: else fi };
           CRASH
        :: kv == KRECEIPT && alive[snd[i]]       /* its sender still waits: left to it */
+       :: tail != p + C                           /* not stopped at tail by it: not ours to requeue */
        :: else ->
+          /* announce the slot (receiver intent) and the claim of p + C (sender intent) first */
+          atomic { intent[me] = p + 1; sintent[me] = p + C + 1; isRecv[me] = 1 };
+          CRASH;
           atomic {
               if
 #ifndef MUTANT_REPAIR_STORE
@@ -210,6 +229,9 @@ inline repair() {
           if
           :: ok ->
              CRASH;                                           /* repair.after-adopt */
+             /* claim p + C (seq_cst CAS on tail): nobody else can, the slot is ours */
+             atomic { assert(tail == p + C); tail = p + C + 1; PR("claims position %d for the requeue\n", p + C) };
+             CRASH;
              atomic { kind[i] = KMSG; rflag[i] = 1 };
              CRASH;                                           /* repair.after-redeliver-mark */
              atomic { assert(slotw[i] == W(p, TAKEN, me)); slotw[i] = W(p + C, FULL, me);
@@ -261,20 +283,37 @@ inline tryWrite() {
        cur = slotw[t % C];
        if
        :: SEQ(cur) == t && ST(cur) == EMPTY ->
+          /* the claim: sender intent, then CAS tail t -> t + 1 (seq_cst) */
+#ifndef MUTANT_LATE_INTENT
+          atomic { sintent[me] = t + 1 };
+          CRASH;
+#endif
           atomic {
               if
-              :: slotw[t % C] == cur -> slotw[t % C] = W(t, CLAIMED, me); ok = 1; PR("claims position %d\n", t)
+              :: tail == t -> tail = t + 1; ok = 1; PR("claims position %d (tail)\n", t)
               :: else -> ok = 0
               fi
           };
+#ifdef MUTANT_LATE_INTENT
+          /* mutant: the intent follows the claim */
+          if :: ok -> atomic { sintent[me] = t + 1 } :: else fi;
+#endif
           if
-          :: ok -> CRASH; ADVANCE(tail, t); CRASH; commit()   /* shared.send.after-claim */
-          :: else
+          :: ok ->
+             CRASH;                                           /* shared.send.after-tail-claim */
+             atomic {
+                 /* nobody frees or skips the slot of a live claimer */
+                 assert(slotw[t % C] == cur);
+                 slotw[t % C] = W(t, CLAIMED, me); PR("names itself in position %d\n", t)
+             };
+             CRASH;                                           /* shared.send.after-claim */
+             commit()
+          :: else -> atomic { sintent[me] = 0 }; CRASH        /* lost: clear the intent */
           fi
-       :: SEQ(cur) == t && ST(cur) != EMPTY -> ADVANCE(tail, t)
+       /* claimed for t, or a later lap, already: a claim moves tail before it writes the slot, so
+        * t is stale (retry), unless tail still reads t (corrupted) */
+       :: SEQ(cur) >= t && !(SEQ(cur) == t && ST(cur) == EMPTY) -> atomic { CORRUPTED(tail == t) }
        :: SEQ(cur) < t -> atomic { res = 2; w = cur; p = t - C }
-       :: SEQ(cur) > t && SEQ(cur) - t > 2 * C -> atomic { CORRUPTED(tail == t) }
-       :: SEQ(cur) > t && SEQ(cur) - t <= 2 * C -> ADVANCE(tail, t)
        fi
     od
 }
@@ -422,7 +461,7 @@ restart:
            * the stall time and its holder is dead, repair it; or give up (trySend: full). */
           if
           :: tail != t || slotw[t % C] != w
-          :: atomic { (ST(w) == CLAIMED || ST(w) == TAKEN) && slotw[t % C] == w &&
+          :: atomic { ST(w) != FULL && slotw[t % C] == w &&
                       HOLDER_DEAD(w, t % C) } ->
              repair()
           :: left--
@@ -490,33 +529,65 @@ inline tryRead() {
        cur = slotw[h % C];
        if
        :: SEQ(cur) == h && ST(cur) == FULL ->
-          atomic { intent[me] = h + 1; PR("intent %d\n", h) };
-          CRASH;                                              /* shared.receive.after-intent */
-          atomic {
-              i = h % C;
-              if
-              :: slotw[i] == cur ->
-                 slotw[i] = W(h, TAKEN, me); ok = 1;
-                 PR("takes message %d at %d\n", pay[i], h);
-                 /* per sender: first takes in the order sent */
-                 if
-                 :: !rflag[i] -> assert(pay[i] > lastTaken[MSGPROC(pay[i])]); lastTaken[MSGPROC(pay[i])] = pay[i]
-                 :: else
-                 fi
-              :: else -> ok = 0
-              fi
-          };
+          /* the kind (and, for the ghost checks, the message) of cur: load it, then the word
+           * again, so that the two belong together (a receipt message taken back and its slot
+           * reused a lap later would lend us the next message's kind) */
+          i = h % C;
+          atomic { kv = kind[i]; id = pay[i]; rf = rflag[i] };
           if
-          :: ok ->
-             CRASH;                                           /* shared.receive.after-take */
-             ADVANCE(head, h);
-             CRASH;
-             p = h; consume(); res = 1
-          :: else
+#ifndef MUTANT_NO_RECHECK
+          :: slotw[i] != cur                                  /* changed: look again */
+          :: else ->
+#else
+          :: true ->                        /* mutant: trusts a kind read after the word */
+#endif
+             atomic { intent[me] = h + 1; PR("intent %d\n", h) };
+             CRASH;                                           /* shared.receive.after-intent */
+             /* the take: CAS head h -> h + 1 (acquire-release) */
+             atomic {
+                 if
+                 :: head == h ->
+                    head = h + 1; ok = 1;
+                    PR("takes message %d at %d (head)\n", id, h);
+                    /* per sender: first takes (the head CAS orders them) in the order sent */
+                    if
+                    :: !rf -> assert(id > lastTaken[MSGPROC(id)]); lastTaken[MSGPROC(id)] = id
+                    :: else
+                    fi
+                 :: else -> ok = 0
+                 fi
+             };
+             if
+             :: ok ->
+                CRASH;                                        /* shared.receive.after-head-take */
+                if
+                :: kv == KRECEIPT ->
+                   /* its sender may take it back until it reads taken: CAS */
+                   atomic {
+                       if
+                       :: slotw[i] == cur -> slotw[i] = W(h, TAKEN, me); ok = 1; PR("names itself in %d (CAS)\n", h)
+                       :: else -> ok = 0; PR("finds message %d taken back\n", id)
+                       fi
+                   }
+                :: else ->
+                   atomic {
+                       /* nobody changes a full slot behind head while its taker lives */
+                       assert(slotw[i] == cur);
+                       slotw[i] = W(h, TAKEN, me); PR("names itself in %d\n", h)
+                   }
+                fi;
+                if
+                :: ok -> CRASH; p = h; consume(); res = 1     /* shared.receive.after-take */
+                :: else
+                fi
+             :: else -> atomic { intent[me] = 0 }; CRASH      /* lost: clear the intent */
+             fi
           fi
        :: SEQ(cur) == h && ST(cur) == EMPTY -> res = 2
        :: SEQ(cur) == h && ST(cur) == CLAIMED -> atomic { res = 3; w = cur; p = h }
-       :: SEQ(cur) == h && ST(cur) == TAKEN -> ADVANCE(head, h)
+       /* taken for h: a take moves head before it names itself, so h is stale (retry), unless
+        * head still reads h (corrupted) */
+       :: SEQ(cur) == h && ST(cur) == TAKEN -> atomic { CORRUPTED(head == h) }
        :: SEQ(cur) < h -> res = 2
 #ifndef FIX_HEAD_LAPS
        :: SEQ(cur) > h && SEQ(cur) - h > 2 * C ->
@@ -563,7 +634,8 @@ inline adopt() {
 inline adoptOrphan() {
     atomic {
         w = slotw[i]; p = SEQ(w); e = REF(w);
-        ok = (ST(w) == TAKEN && isRecv[e] && intent[e] == p + 1 && kind[i] != KDELIVERED)
+        ok = (ST(w) == TAKEN && isRecv[e] && intent[e] == p + 1 && kind[i] != KDELIVERED) ||
+             (ST(w) == FULL && head > p)                     /* an unnamed take */
     };
     if
     :: ok ->
@@ -601,6 +673,9 @@ restart:
            * give up. */
           if
           :: head != h || slotw[h % C] != cur
+          /* an unwritten claim at head (unwrittenClaimAtHead), its claimer dead: skip it */
+          :: atomic { ST(cur) == EMPTY && SEQ(cur) == h && slotw[h % C] == cur && HOLDER_DEAD(cur, h % C) ->
+                      w = cur; p = h }; repair()
           :: atomic { ORPHAN(0) -> i = 0; w = slotw[0]; p = SEQ(w) }; res = 0; adopt()
           :: atomic { C > 1 && ORPHAN(1) -> i = 1; w = slotw[1]; p = SEQ(w) }; res = 0; adopt()
           :: atomic { C > 2 && ORPHAN(2) -> i = 2; w = slotw[2]; p = SEQ(w) }; res = 0; adopt()
@@ -649,7 +724,7 @@ proctype Final() {
           if
           :: res == 2 ->
              if
-             :: ST(w) == CLAIMED || ST(w) == TAKEN -> holderIsDead(); if :: dead -> repair() :: else fi
+             :: ST(w) != FULL -> holderIsDead(); if :: dead -> repair() :: else fi
              :: else
              fi
           :: else
@@ -661,6 +736,11 @@ proctype Final() {
              :: res == 1
              :: res == 3 -> holderIsDead(); assert(dead); repair()
              :: res == 2 ->
+                /* an unwritten claim at head: everyone else is dead or done */
+                if
+                :: SEQ(cur) == h && ST(cur) == EMPTY && tail > h -> w = cur; p = h; holderIsDead(); assert(dead); repair()
+                :: else
+                fi;
                 /* orphans: every receiver entry */
                 i = 0; ok = 0;
                 do

@@ -107,11 +107,13 @@ extension MultiProcess {
             SenderCase(kind: .oneToOne, capacity: 8, point: .oneToOneAfterPublish, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .oneToOne, capacity: 8, point: .oneToOneAfterPublish, hit: 5, batch: 8, visible: false),
             SenderCase(kind: .oneToOne, capacity: 8, point: .leaseAfterAcquire, hit: 1, batch: 1, visible: false),
+            SenderCase(kind: .shared, capacity: 8, point: .sharedAfterTailClaim, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .shared, capacity: 8, point: .sharedAfterClaim, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .shared, capacity: 8, point: .sharedAfterPayload, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .shared, capacity: 8, point: .sharedAfterCommit, hit: 37, batch: 0, visible: true),
             SenderCase(kind: .shared, capacity: 8, point: .sharedAfterCommit, hit: 37, batch: 8, visible: true),
             SenderCase(kind: .shared, capacity: 8, point: .leaseAfterAcquire, hit: 1, batch: 1, visible: false),
+            SenderCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedAfterTailClaim, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedAfterClaim, hit: 37, batch: 1, visible: false),
             SenderCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedAfterCommit, hit: 37, batch: 1, visible: true),
             SenderCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .chainAfterSeal, hit: 5, batch: 1, visible: false),
@@ -175,6 +177,45 @@ extension MultiProcess {
             }
         }
 
+        /// A sender killed after its claim moved `tail` but before it wrote the slot leaves a slot
+        /// that reads empty at `head`: a receiver that polls only now and then finds it through
+        /// `tail`, and skips it once its claimer is known dead; the messages after it arrive.
+        @Test func slowPollerSkipsDeadSendersUnwrittenClaim() throws {
+            let options = MailboxOptions(capacity: 8, maxMessageSize: Self.maxSize, kind: .shared)
+            try withMailbox("walk-slowhole", options) { name, box throws in
+                let doomed = try Peer(["walk-send", name, "2", "400", String(Self.minSize), String(Self.maxSize), "1"],
+                                      crashAt: "\(CrashPoint.sharedAfterTailClaim.rawValue):3")
+                let result = doomed.finish()
+                #expect(result.signaled && result.status == SIGKILL, "not killed at its third claim: \(result.stderr)")
+                let next = try Peer(["walk-send", name, "3", "5", String(Self.minSize), String(Self.maxSize), "1"])
+                next.expectSuccess()
+                let (received, emptyPolls) = try pollSlowly(box, until: 7)
+                let expected = (0..<2).map { Received(sender: 2, sequence: $0, redelivered: false) }
+                    + (0..<5).map { Received(sender: 3, sequence: $0, redelivered: false) }
+                #expect(received == expected)
+                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the unwritten claim was skipped")
+                #expect(box.depth == 0)
+            }
+        }
+
+        /// A receiver killed after its take moved `head` but before it named itself in the slot
+        /// never saw the message: another receiver adopts it and hands it out, after the messages
+        /// behind it, so marked redelivered (unmarked messages arrive in their sender's order).
+        @Test func slowPollerAdoptsMessageOfReceiverDeadBeforeNamingItself() throws {
+            try withMailbox("walk-slowunnamed", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .shared)) { name, box throws in
+                for sequence in 0..<3 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
+                let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterHeadTake.rawValue):1")
+                let result = doomed.finish()
+                #expect(result.signaled && result.status == SIGKILL, "not killed at its first take: \(result.stderr)")
+                #expect(peerReceived(result.stdout).isEmpty, "the dead receiver handled a message")
+                let (received, emptyPolls) = try pollSlowly(box, until: 3)
+                #expect(received == [Received(sender: 1, sequence: 1, redelivered: false),
+                                     Received(sender: 1, sequence: 2, redelivered: false),
+                                     Received(sender: 1, sequence: 0, redelivered: true)])
+                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the dead receiver's message was adopted")
+            }
+        }
+
         /// The same for a message whose receiver died while reading it: a receiver that polls only
         /// now and then adopts it within a few polls (the orphan search's poll stride is for the
         /// spinning of a blocking call).
@@ -208,10 +249,12 @@ extension MultiProcess {
             ReceiverCase(kind: .oneToOne, capacity: 8, point: .oneToOneBeforeRelease, hit: 37, batch: 6),
             ReceiverCase(kind: .oneToOne, capacity: 8, point: .leaseAfterAcquire, hit: 1, batch: 1),
             ReceiverCase(kind: .shared, capacity: 8, point: .sharedAfterIntent, hit: 37, batch: 1),
+            ReceiverCase(kind: .shared, capacity: 8, point: .sharedAfterHeadTake, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: 8, point: .sharedAfterTake, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: 8, point: .sharedBeforeRelease, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: 8, point: .sharedBeforeRelease, hit: 37, batch: 6),
             ReceiverCase(kind: .shared, capacity: 8, point: .leaseAfterAcquire, hit: 1, batch: 1),
+            ReceiverCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedAfterHeadTake, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedAfterTake, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .sharedBeforeRelease, hit: 37, batch: 1),
             ReceiverCase(kind: .shared, capacity: .unbounded(segmentCapacity: 4), point: .chainAfterRaiseRead, hit: 3, batch: 1),

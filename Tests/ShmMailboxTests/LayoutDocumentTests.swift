@@ -69,7 +69,8 @@ struct LayoutDocumentTests {
         #expect(event == ["word": EventLayout.word, "sleepers": EventLayout.sleepers, "waiting": EventLayout.waiting])
         let lease = Self.offsets(after: "## Lease table\n", offsetColumn: 0, fieldColumn: 2)
         #expect(lease == ["holder": SegmentLayout.leaseHolder, "tag": SegmentLayout.leaseTag, "roles": SegmentLayout.leaseRoles,
-                          "firstSeen": SegmentLayout.leaseFirstSeen, "intent": SegmentLayout.leaseIntent])
+                          "firstSeen": SegmentLayout.leaseFirstSeen, "intent": SegmentLayout.leaseIntent,
+                          "senderIntent": SegmentLayout.leaseSenderIntent])
         #expect(Self.document.contains("At \(SegmentLayout.leaseTableOffset): \(SegmentLayout.leaseCount) entries of \(SegmentLayout.leaseEntrySize) bytes"))
     }
 

@@ -1,4 +1,4 @@
-/// Byte offsets and constants of the shared-memory format, version 2.
+/// Byte offsets and constants of the shared-memory format, version 3.
 ///
 /// `Layout/README.md` beside this file documents the format; this enum is its single source of
 /// truth in code. Fields are read and written at these explicit offsets (never through Swift
@@ -7,7 +7,7 @@ enum SegmentLayout {
     /// "SHMMBOX1" read as a little-endian UInt64. Published last, with a release store. The
     /// trailing "1" is part of the name, not the version (see `version`).
     static let magic: UInt64 = 0x3158_4F42_4D4D_4853
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     /// Spacing between fields written by different processes: two cache lines, so that
     /// adjacent-line prefetching does not couple them either.
     static let lineSize = 128
@@ -124,7 +124,11 @@ enum SegmentLayout {
     /// Shared ring: position + 1 of the slot this holder is taking, stored before its take;
     /// 0 = none. Lets others find a message whose receiver died while reading it.
     static let leaseIntent = 24             // u64
-    // +32..<64 reserved.
+    /// Shared ring: position + 1 of the slot this holder is claiming, stored before its claim
+    /// (the CAS on `tail`); 0 = none. Lets others tell whether the claimer of a position whose
+    /// slot was never written is dead (see `SharedRing`).
+    static let leaseSenderIntent = 32       // u64
+    // +40..<64 reserved.
 
     /// The header: everything before the data area.
     static let headerSize = leaseTableOffset + leaseCount * leaseEntrySize

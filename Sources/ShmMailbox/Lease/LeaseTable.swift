@@ -56,6 +56,27 @@ struct LeaseTable {
         entry(index).atomicUInt64(at: SegmentLayout.leaseIntent)
     }
 
+    /// The sender-intent word of entry `index` (see `SegmentLayout.leaseSenderIntent`).
+    func senderIntent(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        entry(index).atomicUInt64(at: SegmentLayout.leaseSenderIntent)
+    }
+
+    /// Whether a live process may hold `position` of a shared ring through a cursor it moved but
+    /// a slot it has not written yet: some entry's intent (`senders`: the sender intent, else the
+    /// receiver intent) names the position and its holder is alive. A dead holder's intent, a
+    /// reset one (the entry was leased again, so its holder died) and a free entry count as no
+    /// claim. Scans every entry: for repairs, after a slot stayed the same for a while.
+    func mayHoldLive(_ position: UInt64, senders: Bool, liveness: some Liveness) -> Bool {
+        (0..<count).contains { index in
+            let word = senders ? senderIntent(index) : intent(index)
+            // Acquire: pairs with the release of the cursor CAS that followed the intent store,
+            // which the caller saw (the cursor is past `position`).
+            guard word.pointee.load(ordering: .acquiring) == position &+ 1 else { return false }
+            let holder = holderWord(index).holder
+            return holder != 0 && holder != LeaseWord.retired && liveness.isAlive(holder)
+        }
+    }
+
     /// Threads of one process take leases one at a time, so a thread never uses an entry this
     /// process has claimed before the claiming thread has set its tag. (The value counts the
     /// acquisitions; the lock is what matters. Not `Void`: ThreadSanitizer misreads the accesses
@@ -99,6 +120,7 @@ struct LeaseTable {
         let tag = previous == Self.tagMask ? 1 : previous + 1
         // Relaxed: published by the release store of the tag below.
         intent(index).pointee.store(0, ordering: .relaxed)
+        senderIntent(index).pointee.store(0, ordering: .relaxed)
         entry(index).atomicUInt32(at: SegmentLayout.leaseRoles).pointee.store(0, ordering: .relaxed)
         entry(index).storeBytes(of: WallClock.nanos(), toByteOffset: SegmentLayout.leaseFirstSeen, as: UInt64.self)
         // Release: whoever reads this tag also sees the entry reset above.

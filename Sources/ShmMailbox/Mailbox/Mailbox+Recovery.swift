@@ -69,8 +69,10 @@ extension Mailbox {
     /// `startOneShotAttempt`), since its caller may poll only now and then.
     @inline(never)
     func noteStall(word: UInt64, position: UInt64, in ring: SharedRing, phase: Waiter.Phase) {
+        // Claimed or taken: a holder named in the word. Empty (a lap behind `tail`, or at `head`
+        // with `tail` past it): a claimer that has not written the slot (`holderIsDead` tells).
         let slotState = SharedRing.state(of: word)
-        guard slotState == SharedRing.stateClaimed || slotState == SharedRing.stateTaken else { return }
+        guard slotState != SharedRing.stateFull else { return }
         let isNew = stall.map { $0.word != word || $0.position != position } ?? true
         if isNew { stall = (word, position, 0) }
         if phase == .spinning, state.pointee.stallPollsLeft > 0 {
@@ -158,6 +160,13 @@ extension Mailbox {
     /// else whether it was a receipt message.
     func adoptOrphan(in ring: SharedRing, segment generation: UInt64 = 0, lease: UInt32,
                      intent: UnsafeMutablePointer<Atomic<UInt64>>, _ take: SharedRing.Body) throws -> Bool? {
+        // A claim never written stops receivers at `head` as if the ring were empty, and nothing
+        // else shows it to them: time it like a stuck claim.
+        if let (word, position) = ring.unwrittenClaimAtHead() {
+            noteStall(word: word, position: position, in: ring, phase: .aboutToSleep)
+        }
+        // Several receivers' intents may name one slot (losers of its take); each sighting
+        // times the same watch entry, so repeats change nothing.
         let suspects = ring.suspectedOrphans()
         let watched = orphanWatch.keys.filter { $0.generation == generation }
         if suspects.isEmpty {
@@ -165,7 +174,7 @@ extension Mailbox {
             return nil
         }
         let now = MonotonicClock.now()
-        for (word, position) in suspects {
+        for (word, position, _) in suspects {
             let key = OrphanKey(generation: generation, position: position)
             guard let seen = orphanWatch[key], seen.word == word else {
                 orphanWatch[key] = (word, now)

@@ -19,11 +19,13 @@ enum CrashPoint: String, CaseIterable, Sendable {
     case oneToOneAfterIntent = "o2o.receive.after-intent"
     case oneToOneBeforeRelease = "o2o.receive.before-release"
     // Shared ring, sender.
+    case sharedAfterTailClaim = "shared.send.after-tail-claim"
     case sharedAfterClaim = "shared.send.after-claim"
     case sharedAfterPayload = "shared.send.after-payload"
     case sharedAfterCommit = "shared.send.after-commit"
     // Shared ring, receiver.
     case sharedAfterIntent = "shared.receive.after-intent"
+    case sharedAfterHeadTake = "shared.receive.after-head-take"
     case sharedAfterTake = "shared.receive.after-take"
     case sharedBeforeRelease = "shared.receive.before-release"
     // Receipts (synchronous sends).

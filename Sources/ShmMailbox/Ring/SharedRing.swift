@@ -4,44 +4,58 @@ import Synchronization
 /// The many-senders, many-receivers ring: `capacity` fixed-size slots, each holding one
 /// variable-size message of up to `maxMessageSize` bytes.
 ///
-/// The design follows Vyukov's bounded MPMC queue (a sequence number per slot), changed so that
-/// the word that claims a slot also names who claimed it. Each slot starts with one 64-bit state
-/// word:
+/// The design follows Vyukov's bounded MPMC queue: a sender claims a position by CAS on `tail`,
+/// a receiver takes one by CAS on `head`, and a word per slot says whose turn it is. While one
+/// process sends and one receives, each cursor's line stays with its CPU, so neither CAS waits on
+/// the other process; the only line that travels is the slot's. (Claiming and taking by CAS on
+/// the slot word itself, as version 2 of the format did, made each side wait for the other's
+/// copy of that line on every message: a quarter of a round trip.) Each slot starts with one
+/// 64-bit state word:
 ///
 ///     bits 24..<64  sequence: the position (mod 2^40) the slot currently serves
 ///     bits 22..<24  state: 0 empty, 1 claimed by a sender, 2 full, 3 taken by a receiver
 ///     bits  0..<22  lease reference of the claiming sender, committing sender or taking
 ///                   receiver (see `LeaseTable`): entry index and tag; 0 when empty
 ///
-/// A slot moves `empty(p) → claimed(p, s) → full(p, s) → taken(p, r) → empty(p + capacity)`,
-/// each step by compare-and-swap on the exact word or (for the process the word names) a
-/// release store. `tail` and `head` are hints of the next position to claim or take; whoever
-/// finds them behind a slot that has moved on advances them (helping), so a process that dies
-/// between its claim or take and its cursor update stalls nobody.
+/// A position moves `empty(p)` —CAS `tail`→ `claimed(p, s)` → `full(p, s)` —CAS `head`→
+/// `taken(p, r)` → `empty(p + capacity)`. The word is written by release stores of the process
+/// that holds the position (by CAS for a receipt message, which its sender may take back).
+/// Before each cursor CAS the process stores the position in its lease entry (its *intent*:
+/// sender intent or receiver intent) and clears it if the CAS fails, so that a position whose
+/// cursor has moved but whose word does not name its holder yet can still be attributed.
 ///
 /// Crash windows, and who repairs them (`Mailbox` checks liveness only after a slot has stayed
-/// the same for a while, so a slow but live process is never disturbed):
+/// the same for a while, so a slow but live process is never disturbed; every repair is a CAS on
+/// the exact word observed; Models/shared_ring.pml checks them all):
+/// - A sender killed between its `tail` CAS and its claim store leaves `empty(p)` behind `tail`:
+///   receivers at `head` look for that from time to time (`unwrittenClaimAtHead`), and senders a
+///   lap later are stopped by it. Once no live process's sender intent names `p`, it is skipped
+///   (`empty(p + capacity)`). Nothing was sent.
 /// - A sender killed between claim and commit leaves `claimed(p, s)`: whoever is stopped by it
 ///   (a receiver at `head`, a sender at `tail` a lap later) frees it, `empty(p + capacity)`.
 ///   Nothing was sent.
+/// - A receiver killed between its `head` CAS and its take store leaves `full(p)` behind `head`:
+///   the orphan search finds it through the dead receiver's intent and, once no live process's
+///   receiver intent names `p`, another receiver adopts it (`full(p, s) → taken(p, me)`). It
+///   arrives after later messages, so it is marked redelivered, although nobody had read it.
 /// - A receiver killed between take and release leaves `taken(p, r)`, its message possibly half
 ///   handled. The message is redelivered, marked as such: a receiver that is about to sleep finds
-///   it through the dead receiver's lease *intent* (the position it was taking, stored before the
-///   take) and adopts it (`taken(p, r) → taken(p, me)`), handing it to its own caller; or a sender
-///   stopped at `tail` a lap later turns it into the newest message (`taken(p, r) →
-///   taken(p, me) → full(p + capacity, me)`). Each step is one CAS on the exact word, so a
-///   message is adopted at most once per death.
+///   it through the dead receiver's intent and adopts it (`taken(p, r) → taken(p, me)`), handing
+///   it to its own caller; or a sender stopped at `tail` a lap later turns it into the newest
+///   message (`taken(p, r) → taken(p, me)`, a claim of `p + capacity` on `tail`, then
+///   `full(p + capacity, me)`). Each step is one CAS on the exact word, so a message is adopted
+///   at most once per death.
 /// - Receipts (synchronous sends, kind 5): the receiver marks the slot delivered and leaves it
 ///   taken; the waiting sender reads the receipt and frees the slot. A sender that stops waiting
 ///   marks it abandoned, and the receiver frees it.
 ///
 /// Sealing (unbounded mailboxes only): a sender that finds the ring full stores the full position
-/// in `sealedAt` and moves on to the next segment of the chain. A sender that claims a slot at or
-/// beyond `sealedAt` frees it and moves on too; a receiver leaves the ring once its head has
-/// reached `sealedAt` and the slot there is unclaimed. The claim, the check of `sealedAt` after
-/// it, the sealing store and the receiver's loads are sequentially consistent, which makes this a
-/// Dekker handshake: either the receiver sees the claim (and waits for the message), or the
-/// claimer sees the seal (and takes its message elsewhere).
+/// in `sealedAt` and moves on to the next segment of the chain. A sender that claims a position at
+/// or beyond `sealedAt` gives it back and moves on too; a receiver leaves the ring once its head
+/// has reached `sealedAt` and `tail` has not passed `head`. The claim, the check of `sealedAt`
+/// after it, the sealing store and the receiver's loads are sequentially consistent, which makes
+/// this a Dekker handshake: either the receiver sees the claim (and waits for the message), or
+/// the claimer sees the seal (and takes its message elsewhere).
 ///
 /// Why slots and not a byte ring: the per-slot word makes every crash window detectable and
 /// repairable without timeouts; the price is that each slot reserves `maxMessageSize` bytes.
@@ -157,6 +171,19 @@ struct SharedRing {
         slot(position).atomicUInt32(at: SegmentLayout.slotKind)
     }
 
+    /// This sender's intent word: the entry its lease reference names. Its own entry, so the
+    /// index is in range.
+    @inline(__always)
+    private func senderIntent(of lease: UInt32) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        leases.senderIntent(Int(lease >> LeaseTable.tagBits))
+    }
+
+    /// A state word for error messages: "claimed(5, ref 16385)".
+    static func describe(_ word: UInt64) -> String {
+        let name = ["empty", "claimed", "full", "taken"][Int(state(of: word))]
+        return "\(name)(\(word >> sequenceShift), ref \(reference(of: word)))"
+    }
+
     /// Frees the slot this process owns (claimed or taken by it) for the next lap.
     @inline(__always)
     private func free(_ position: UInt64) {
@@ -194,37 +221,35 @@ struct SharedRing {
     @inline(__always)
     func tryWrite(length: Int, lease: UInt32, identity: UInt64, receipt: Bool,
                   _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WriteResult {
-        var staleReloads = 0
+        let intent = senderIntent(of: lease)
         while true {
-            // Acquire: pairs with the release in `advance`, so the slot word we read next is at
-            // least as new as the state that justified this tail value.
+            // Acquire: pairs with the release of the claims that moved `tail`, so the slot word
+            // we read next is at least as new as the claim before `position`.
             let position = tail.pointee.load(ordering: .acquiring)
             let word = stateWord(position)
-            // Claim by CAS straight away, expecting the slot empty for `position` as this library
-            // writes it (reference 0), rather than load it first: the slot's line was last
-            // written by a receiver on another CPU, and a load then a CAS would fetch it twice
-            // (shared, then exclusive). A failed CAS returns what the slot holds instead.
-            // Sequentially consistent: acquire, so that if the slot is empty for us the
-            // receiver's reads of its previous content happened before (it freed the slot with a
-            // release store); release keeps the claim ordered before our writes; seq_cst orders
-            // it before the load of `sealedAt` below (the sealing handshake). On x86 every locked
-            // CAS is all of these anyway.
-            let empty = Self.makeWord(position: position, state: Self.stateEmpty, reference: 0)
-            let claimed = Self.makeWord(position: position, state: Self.stateClaimed, reference: lease)
-            var (exchanged, current) = word.pointee.compareExchange(expected: empty, desired: claimed, ordering: .sequentiallyConsistent)
-            if !exchanged, Self.distance(current, from: position) == 0, Self.state(of: current) == Self.stateEmpty {
-                // Empty, but with stray reference bits: only a damaged segment has such a word.
-                // Claim it as found (expecting the clean word again would retry forever, found
-                // by the fuzzer, Fuzz/findings/shared-empty-word-with-reference.bin).
-                // Sequentially consistent: as above.
-                (exchanged, current) = word.pointee.compareExchange(expected: current, desired: claimed, ordering: .sequentiallyConsistent)
-            }
-            if exchanged {
+            // Acquire: pairs with the receiver's release store that freed the slot: its reads of
+            // the previous message happen before our writes.
+            let current = word.pointee.load(ordering: .acquiring)
+            let distance = Self.distance(current, from: position)
+            if distance == 0, Self.state(of: current) == Self.stateEmpty {
+                // Free for `position`: claim it by moving `tail` on. The intent goes first, so
+                // that whoever finds the slot never written while `tail` is past it can tell
+                // whether its claimer still lives. Relaxed: published by the CAS's release.
+                intent.pointee.store(position &+ 1, ordering: .relaxed)
+                // Sequentially consistent: release publishes the intent; seq_cst orders the claim
+                // before the load of `sealedAt` below (the sealing handshake). The line is this
+                // sender's own while it sends alone, so the CAS waits for nothing but the
+                // stores before it. Failure relaxed: another sender claimed `position`.
+                guard tail.pointee.compareExchange(expected: position, desired: position &+ 1,
+                                                   successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed).exchanged else {
+                    // Relaxed: only a claim needs the intent, and this one was lost.
+                    intent.pointee.store(0, ordering: .relaxed)
+                    continue
+                }
+                crashPoint(.sharedAfterTailClaim)
+                // Release: a process that sees the claim also sees `tail` past it.
+                word.pointee.store(Self.makeWord(position: position, state: Self.stateClaimed, reference: lease), ordering: .releasing)
                 crashPoint(.sharedAfterClaim)
-                // `tail` moves on before the payload is written: this locked instruction waits
-                // for the store buffer to drain, which is quick now (we hold the slot's line) and
-                // would not be after our stores, once a polling receiver has read that line.
-                advance(tail, from: position)
                 if let seal, isSealed(seal, at: position) {
                     // Sealed before our claim: give the slot back, write elsewhere.
                     giveBack(position)
@@ -233,19 +258,13 @@ struct SharedRing {
                 try commit(position, length: length, lease: lease, identity: identity, receipt: receipt, fill)
                 return .written(position: position)
             }
-            let distance = Self.distance(current, from: position)
-            if distance == 0 {
-                // Another sender claimed this position (or, if it reads empty, the slot changed
-                // under our second CAS): help tail past a claim, and retry.
-                if Self.state(of: current) != Self.stateEmpty { advance(tail, from: position) }
-                continue
-            }
             if distance < 0 {
-                // The slot still serves the previous lap: the ring is full. A slot's sequence
-                // moves in steps of `capacity`, and `tail` passes a position only once its slot
-                // has reached it, so in a sound ring the slot at `tail` is exactly one lap behind
-                // here. That case needs no other check; reading `head` on every poll of a full
-                // ring would pull its line away from the receivers, which write it on every take.
+                // The slot still serves the previous lap: the ring is full (or that lap's claimer
+                // died before writing it: see `isUnwrittenClaim`). A slot's sequence moves in
+                // steps of `capacity` and `tail` passes a position only by claiming it, so in a
+                // sound ring the slot at `tail` is exactly one lap behind here. That case needs no
+                // other check; reading `head` on every poll of a full ring would pull its line
+                // away from the receivers, which write it on every take.
                 if distance == -Int64(capacity) {
                     if let seal, isSealed(seal, at: position) { return .sealed }
                     return .full(blockedBy: current, position: position &- capacity)
@@ -263,20 +282,11 @@ struct SharedRing {
                 if let seal, isSealed(seal, at: position) { return .sealed }
                 return .full(blockedBy: current, position: position &- capacity)
             }
-            // distance > 0: tail is behind the slot (someone has not advanced it yet).
-            if distance > Int64(capacity) * 2 {
-                // A slot can be laps ahead of tail only if tail moved on since we read it (we
-                // were preempted; or, by a lap, after a slot given back out of order): retry. If
-                // tail has not moved, the segment is damaged.
-                if tail.pointee.load(ordering: .acquiring) != position { continue }
-                throw MailboxError.corrupted(reason: "shared ring slot sequence is \(distance) positions ahead of tail")
-            }
-            // The slot serves a later lap, so `position` was used already: help tail past it.
-            advance(tail, from: position)
-            staleReloads += 1
-            if staleReloads > 1 << 20 {
-                throw MailboxError.corrupted(reason: "shared ring tail never catches up with its slots")
-            }
+            // The slot was claimed for `position` (or a later lap) already. A claim moves `tail`
+            // before it writes the slot (release), so our `tail` is stale (we were preempted):
+            // retry. If `tail` has not moved, no claim justifies the slot: the segment is damaged.
+            if tail.pointee.load(ordering: .acquiring) != position { continue }
+            throw MailboxError.corrupted(reason: "shared ring slot for position \(position) reads \(Self.describe(current)) while tail has not passed it")
         }
     }
 
@@ -309,8 +319,9 @@ struct SharedRing {
         }
         crashPoint(.sharedAfterPayload)
         at.storeBytes(of: UInt32(length), toByteOffset: SegmentLayout.slotLength, as: UInt32.self)
-        // Relaxed: published by the release store of the state word below.
-        kindWord(position).pointee.store(receipt ? SegmentLayout.kindReceipt : SegmentLayout.kindMessage, ordering: .relaxed)
+        // Release: a receiver that reads this kind sees everything before it, also the word of
+        // the lap we claimed (see `tryRead`); the state word's release store below publishes it.
+        kindWord(position).pointee.store(receipt ? SegmentLayout.kindReceipt : SegmentLayout.kindMessage, ordering: .releasing)
         // Release: the payload and header bytes are visible before the slot reads as full.
         stateWord(position).pointee.store(Self.makeWord(position: position, state: Self.stateFull, reference: lease), ordering: .releasing)
         crashPoint(.sharedAfterCommit)
@@ -351,23 +362,26 @@ struct SharedRing {
         guard sealedAt != 0 else { return false }
         let position = head.pointee.load(ordering: .sequentiallyConsistent)
         guard Int64(bitPattern: position &- sealedAt) >= 0 else { return false }
-        // Sequentially consistent: ordered after the seal load, so a claim we do not see here
-        // will see the seal and be given back.
-        let current = stateWord(position).pointee.load(ordering: .sequentiallyConsistent)
-        let distance = Self.distance(current, from: position)
-        // A slot still in the previous lap, or empty for `position`: nothing was claimed here.
-        // Claimed or full for `position`: a message is still to be read. A later lap: `position`
-        // is stale; the next `tryRead` moves head on.
-        return distance < 0 || (distance == 0 && Self.state(of: current) == Self.stateEmpty)
+        // Sequentially consistent: ordered after the seal load, so a claim (a CAS on `tail`) we
+        // do not see here will see the seal and be given back. A claim at or beyond `head` that
+        // we do see is a message still to be read, or a slot still to be given back (which moves
+        // `head` on), or one whose claimer died before writing it (which the orphan search skips).
+        let claimed = tail.pointee.load(ordering: .sequentiallyConsistent)
+        return Int64(bitPattern: claimed &- position) <= 0
     }
 
     /// Whether some slot is still claimed or taken (any lap): a sealed, drained ring is given back
     /// only once every message taken from it has been finished with (or redelivered).
     func hasUnfinishedSlots() -> Bool {
-        (0..<capacity).contains { index in
+        // Acquire: as in `tryRead`.
+        let taken = head.pointee.load(ordering: .acquiring)
+        return (0..<capacity).contains { index in
             // Acquire: a slot freed by a receiver has been finished with.
-            let state = Self.state(of: stateWord(index).pointee.load(ordering: .acquiring))
+            let word = stateWord(index).pointee.load(ordering: .acquiring)
+            let state = Self.state(of: word)
+            // A full slot behind `head` was taken by a receiver that has not named itself in it.
             return state == Self.stateClaimed || state == Self.stateTaken
+                || (state == Self.stateFull && Self.distance(word, from: taken) < 0)
         }
     }
 
@@ -389,32 +403,66 @@ struct SharedRing {
                 switch Self.state(of: current) {
                 case Self.stateFull:
                     // A payload that runs past the slot's first line: ask for its next line
-                    // now. The locked CAS below holds back every later load until it has the
-                    // first line exclusively, so without this the payload's line would be
-                    // fetched only after that, one transfer between the CPUs after another. The
-                    // length is read from the line just loaded; any value is harmless (a
-                    // prefetch never faults), `consume` checks the one it uses.
+                    // now, so that it travels while we take the message (the locked CAS on
+                    // `head` holds back every later load until it completes). The length is read
+                    // from the line just loaded; any value is harmless (a prefetch never faults),
+                    // `consume` checks the one it uses.
                     let at = slot(position)
                     let length = at.load(fromByteOffset: SegmentLayout.slotLength, as: UInt32.self)
                     if length > UInt32(Self.firstLinePayload) { shim_prefetch_for_read(at + SegmentLayout.slotAlignment) }
+                    // The kind of the message `current` names: load it, then the word again, so
+                    // that the two belong together. A receipt message its sender took back, its
+                    // slot reused a lap later while `head` stayed here (the sender died before
+                    // moving it), would otherwise lend us the next message's kind
+                    // (Models/shared_ring.pml, MUTANT_NO_RECHECK). Acquire: pairs with the
+                    // sender's release store of the kind, so a kind of a later lap comes with the
+                    // word of that lap, which the second load then sees.
+                    let isReceipt = kindWord(position).pointee.load(ordering: .acquiring) & SegmentLayout.kindMask == SegmentLayout.kindReceipt
+                    // Relaxed: ordered after the acquire load above.
+                    guard word.pointee.load(ordering: .relaxed) == current else { continue }
                     // Relaxed: the take's CAS below (release) publishes it before the take.
                     intent.pointee.store(position &+ 1, ordering: .relaxed)
                     crashPoint(.sharedAfterIntent)
+                    // Take it by moving `head` on: the line is this receiver's own while it
+                    // receives alone, so the CAS waits for nothing but the stores before it.
+                    // Acquire-release: release publishes the intent to whoever sees `head` past
+                    // the position (the payload was made visible by the acquire load above).
+                    // Failure relaxed: another receiver took it.
+                    guard head.pointee.compareExchange(expected: position, desired: position &+ 1,
+                                                       successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed).exchanged else {
+                        // Relaxed: only a take needs the intent, and this one was lost.
+                        intent.pointee.store(0, ordering: .relaxed)
+                        continue
+                    }
+                    crashPoint(.sharedAfterHeadTake)
                     let taken = Self.makeWord(position: position, state: Self.stateTaken, reference: lease)
-                    // Acquire-release: acquire makes the payload visible; release publishes the
-                    // intent to whoever sees the take.
-                    guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
+                    if isReceipt {
+                        // A receipt message's sender may take it back (`retract`: CAS full →
+                        // empty) until the slot reads taken, so only a CAS settles which of us
+                        // has it. Acquire-release: as for any take of the word. If the sender
+                        // took it back, `head` is past it already: look at the next one.
+                        guard word.pointee.compareExchange(expected: current, desired: taken, ordering: .acquiringAndReleasing).exchanged else { continue }
+                    } else {
+                        // Only a receipt message's sender takes a full slot back, and nobody
+                        // else changes a full slot behind `head` while its taker lives (see
+                        // `holderIsDead`): the slot still holds `current`, so a store names us.
+                        // Release: whoever sees the take sees the intent and `head` before it.
+                        word.pointee.store(taken, ordering: .releasing)
+                    }
                     crashPoint(.sharedAfterTake)
-                    advance(head, from: position)
                     return .message(receipt: try consume(position, lease: lease, identity: identity, body))
                 case Self.stateEmpty:
+                    // Nothing at `head` yet (or a claimer died before writing the slot: the
+                    // orphan search looks for that, see `unwrittenClaimAtHead`).
                     return .empty
                 case Self.stateClaimed:
                     return .pending(word: current, position: position)
                 default:
-                    // Taken by another receiver: help head past it.
-                    advance(head, from: position)
-                    continue
+                    // Taken for `position`: a take moves `head` before it names itself in the
+                    // slot (release), so our `head` is stale: retry. If `head` has not moved,
+                    // nothing justifies the word: the segment is damaged.
+                    if head.pointee.load(ordering: .acquiring) != position { continue }
+                    throw MailboxError.corrupted(reason: "shared ring slot for position \(position) reads \(Self.describe(current)) while head has not passed it")
                 }
             }
             if distance < 0 {
@@ -436,8 +484,8 @@ struct SharedRing {
             if distance > Int64(capacity) * 2 {
                 // Laps ahead of head: head moved on while we were preempted (retry), or head lags
                 // behind slots given back out of order (help it on), or, if the slot is further
-                // ahead than any claim can reach (tail + capacity, plus the hints' slack), the
-                // segment is damaged.
+                // ahead than any claim can reach (tail + capacity, plus some slack), the segment
+                // is damaged.
                 if head.pointee.load(ordering: .acquiring) != position { continue }
                 let written = tail.pointee.load(ordering: .acquiring)
                 if Self.distance(current, from: written) > Int64(capacity) + 1024 {
@@ -507,15 +555,17 @@ struct SharedRing {
         free(position)
     }
 
-    /// Whether `tail` and `head` (both hints) can both be right. Legitimately tail − head lies in
-    /// 0...capacity, plus a little lag of either hint behind the slots; far outside means garbage.
+    /// Whether `tail` and `head` (or a position read earlier) can both be right. Legitimately
+    /// tail − head lies in 0...capacity, plus what a stale read lags behind; far outside means
+    /// garbage.
     private func isPlausibleGap(_ tail: UInt64, _ head: UInt64) -> Bool {
         let gap = Int64(bitPattern: tail &- head)
         let slack = Int64(capacity) * 2 + 1024
         return gap >= -slack && gap <= slack
     }
 
-    /// Moves `cursor` from `position` to `position + 1` unless someone already did.
+    /// Moves `head` from `position` to `position + 1` unless someone already did: past a slot
+    /// given back, which serves a later lap already (a take moves `head` by its own CAS).
     @inline(__always)
     private func advance(_ cursor: UnsafeMutablePointer<Atomic<UInt64>>, from position: UInt64) {
         // Release: a process that reads the new cursor value (acquire) also sees the slot state
@@ -527,12 +577,53 @@ struct SharedRing {
 
     /// Whether the process a stuck slot waits for has died: the claiming sender (`claimed`), the
     /// taking receiver (`taken`), or, for a delivered receipt message, the sender that should
-    /// collect the receipt.
+    /// collect the receipt. Two states name nobody, because their holder died (or is about) to
+    /// write the slot after moving a cursor past it:
+    /// - `empty(p)` with `tail` past `p` (a sender claimed `p` and has not written the slot): dead
+    ///   when no live process's sender intent names `p`.
+    /// - `full(p)` with `head` past `p` (a receiver took `p` and has not named itself in the
+    ///   slot): dead when no live process's receiver intent names `p`.
+    /// A claimer or taker stores its intent before its cursor CAS (release) and keeps it until it
+    /// has written the slot, so a live one is always found; one that lost the CAS clears its
+    /// intent, and a dead loser is dead, so neither keeps a dead holder's slot alive for long.
     func holderIsDead(_ word: UInt64, at position: UInt64, liveness: some Liveness) -> Bool {
-        if Self.state(of: word) == Self.stateTaken, isDelivered(position) {
+        switch Self.state(of: word) {
+        case Self.stateEmpty:
+            return isUnwrittenClaim(word, at: position) && !leases.mayHoldLive(position, senders: true, liveness: liveness)
+        case Self.stateFull:
+            return isUnnamedTake(word, at: position) && !leases.mayHoldLive(position, senders: false, liveness: liveness)
+        case Self.stateTaken where isDelivered(position):
             return !liveness.isAlive(senderIdentity(position))
+        default:
+            return !leases.isAlive(Self.reference(of: word), liveness: liveness)
         }
-        return !leases.isAlive(Self.reference(of: word), liveness: liveness)
+    }
+
+    /// Whether `word`, the slot of `position`, reads `empty(position)` although `tail` has passed
+    /// `position`: its claimer has not written it yet (or died before it did).
+    func isUnwrittenClaim(_ word: UInt64, at position: UInt64) -> Bool {
+        guard Self.state(of: word) == Self.stateEmpty, Self.distance(word, from: position) == 0 else { return false }
+        // Acquire: pairs with the claim's release, so the claimer's intent is visible too.
+        let claimed = tail.pointee.load(ordering: .acquiring)
+        return Int64(bitPattern: claimed &- position) > 0 && isPlausibleGap(claimed, position)
+    }
+
+    /// Whether `word`, the slot of `position`, reads `full(position)` although `head` has passed
+    /// `position`: its taker has not named itself in it yet (or died before it did).
+    func isUnnamedTake(_ word: UInt64, at position: UInt64) -> Bool {
+        guard Self.state(of: word) == Self.stateFull, Self.distance(word, from: position) == 0 else { return false }
+        // Acquire: pairs with the take's release, so the taker's intent is visible too.
+        let taken = head.pointee.load(ordering: .acquiring)
+        return Int64(bitPattern: taken &- position) > 0 && isPlausibleGap(taken, position)
+    }
+
+    /// The slot at `head` if it is an unwritten claim (see `isUnwrittenClaim`): receivers that find
+    /// the ring empty look for one from time to time, since nothing else would show it to them.
+    func unwrittenClaimAtHead() -> (word: UInt64, position: UInt64)? {
+        // Acquire loads: as in `tryRead`.
+        let position = head.pointee.load(ordering: .acquiring)
+        let word = stateWord(position).pointee.load(ordering: .acquiring)
+        return isUnwrittenClaim(word, at: position) ? (word, position) : nil
     }
 
     private func isDelivered(_ position: UInt64) -> Bool {
@@ -545,16 +636,16 @@ struct SharedRing {
     }
 
     /// Repairs a slot whose holder died (the caller checked `holderIsDead`), if it still holds
-    /// exactly `word`: frees a dead sender's claim (nothing was sent) or a delivered receipt
-    /// nobody will collect; and, for a sender (`me`) stopped at `tail` by a message whose receiver
-    /// died while reading it, makes that message the newest one, marked redelivered. A receipt
-    /// message whose sender still waits is left to that sender. Returns how it changed the slot, or
-    /// nil if it did not.
+    /// exactly `word`: frees a dead sender's claim, written or not (nothing was sent), or a
+    /// delivered receipt nobody will collect; and, for a sender (`me`) stopped at `tail` by a
+    /// message whose receiver died while reading it, makes that message the newest one, marked
+    /// redelivered. A receipt message whose sender still waits is left to that sender. Returns how
+    /// it changed the slot, or nil if it did not.
     func repair(stuck word: UInt64, at position: UInt64, by me: UInt32, liveness: some Liveness) -> MailboxEvent.SlotRepair? {
         guard Self.distance(word, from: position) == 0 else { return nil }
         let state = Self.state(of: word)
         let freed = Self.makeWord(position: position &+ capacity, state: Self.stateEmpty, reference: 0)
-        if state == Self.stateClaimed {
+        if state == Self.stateClaimed || (state == Self.stateEmpty && isUnwrittenClaim(word, at: position)) {
             // Acquire-release: only the exact stuck word is replaced; release publishes the slot.
             guard stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged else { return nil }
             helpHead()
@@ -568,33 +659,47 @@ struct SharedRing {
             return stateWord(position).pointee.compareExchange(expected: word, desired: freed, ordering: .acquiringAndReleasing).exchanged ? .receiptFreed : nil
         }
         if kind == SegmentLayout.kindReceipt && liveness.isAlive(senderIdentity(position)) { return nil }
+        // The message goes back in as position + capacity, which this sender must claim like any
+        // other: `tail` stands there, since no sender can claim a slot that is not empty.
+        let next = position &+ capacity
+        // Acquire: as in `tryWrite`.
+        guard tail.pointee.load(ordering: .acquiring) == next else { return nil }
         // Announce the slot in our lease entry first, as a receiver would, so that if we die
-        // holding it the orphan search finds it (Models/shared_ring.pml, F5).
+        // holding it the orphan search finds it (Models/shared_ring.pml, F5); and the claim of
+        // `next`, as a sender would, so that if we die after claiming it the slot is skipped.
         let entry = Int(me >> LeaseTable.tagBits)
-        if entry < leases.count {
-            // Relaxed: published by the release of the CAS below.
-            leases.intent(entry).pointee.store(position &+ 1, ordering: .relaxed)
-            // Relaxed RMW: the orphan search re-checks everything on the slot word.
-            receiverLeases.advanced(by: entry / 64).pointee.bitwiseOr(1 << UInt64(entry % 64), ordering: .relaxed)
-        }
+        guard entry < leases.count else { return nil }
+        // Relaxed: published by the release of the CASes below.
+        leases.intent(entry).pointee.store(position &+ 1, ordering: .relaxed)
+        leases.senderIntent(entry).pointee.store(next &+ 1, ordering: .relaxed)
+        // Relaxed RMW: the orphan search re-checks everything on the slot word.
+        receiverLeases.advanced(by: entry / 64).pointee.bitwiseOr(1 << UInt64(entry % 64), ordering: .relaxed)
         // Adopt it (one CAS on the exact word), then hand it to the next lap as a plain message.
         let adopted = Self.makeWord(position: position, state: Self.stateTaken, reference: me)
         // Acquire-release: only one repairer adopts the message; acquire sees its bytes.
         guard stateWord(position).pointee.compareExchange(expected: word, desired: adopted, ordering: .acquiringAndReleasing).exchanged else { return nil }
         crashPoint(.repairAfterAdopt)
-        // Relaxed: published by the release store of the state word below. The slot is ours
-        // (taken by us) and its sender no longer writes the kind (dead, or it abandoned it).
-        kindWord(position).pointee.store(SegmentLayout.kindMessage | SegmentLayout.redeliveredFlag, ordering: .relaxed)
+        // Sequentially consistent, as any claim (see `tryWrite`). It cannot fail in a sound ring
+        // (the slot at `next` is ours, so nobody else claims `next`); if it does, the slot stays
+        // adopted by us and, once we are gone, the orphan search redelivers it.
+        guard tail.pointee.compareExchange(expected: next, desired: next &+ 1,
+                                           successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed).exchanged else { return .messageAdopted }
+        // Release: as in `commit`. The slot is ours (taken by us) and its sender no longer writes
+        // the kind (dead, or it abandoned it).
+        kindWord(position).pointee.store(SegmentLayout.kindMessage | SegmentLayout.redeliveredFlag, ordering: .releasing)
         crashPoint(.repairAfterRedeliverMark)
         // Release: the message bytes and kind are visible before the slot reads as full again.
-        stateWord(position).pointee.store(Self.makeWord(position: position &+ capacity, state: Self.stateFull, reference: me), ordering: .releasing)
+        stateWord(position).pointee.store(Self.makeWord(position: next, state: Self.stateFull, reference: me), ordering: .releasing)
         return .messageRequeued
     }
 
     /// Slots taken by a receiver that may have died while reading them: for each receiver lease,
-    /// the slot its intent names, if that slot is still taken by that lease.
-    func suspectedOrphans() -> [(word: UInt64, position: UInt64)] {
-        var found: [(word: UInt64, position: UInt64)] = []
+    /// the slot its intent names, if that slot is still taken by that lease, or still full
+    /// although `head` has passed it (taken, but the taker has not named itself in it yet).
+    /// `entry` is the receiver entry whose intent names the slot: its lease must not be given to
+    /// another process while the slot waits for repair (the intent is how it is found).
+    func suspectedOrphans() -> [(word: UInt64, position: UInt64, entry: Int)] {
+        var found: [(word: UInt64, position: UInt64, entry: Int)] = []
         for bitmapIndex in 0..<EventLayout.bitmapWords {
             // Relaxed: a snapshot; every candidate is re-checked on the slot word itself.
             var bits = receiverLeases.advanced(by: bitmapIndex).pointee.load(ordering: .relaxed)
@@ -608,22 +713,29 @@ struct SharedRing {
                 let position = intent &- 1
                 // Acquire: a slot still taken shows the take that the intent announced.
                 let word = stateWord(position).pointee.load(ordering: .acquiring)
+                if isUnnamedTake(word, at: position) {
+                    found.append((word, position, entry))
+                    continue
+                }
                 guard Self.state(of: word) == Self.stateTaken, Self.distance(word, from: position) == 0,
                       Int(Self.reference(of: word) >> LeaseTable.tagBits) == entry,
                       !isDelivered(position) else { continue }
-                found.append((word, position))
+                found.append((word, position, entry))
             }
         }
         return found
     }
 
-    /// Adopts a message whose receiver died while reading it (the caller checked, after a while,
-    /// that the slot still holds `word` and its holder is dead) and hands it to `body`, marked
-    /// redelivered. Returns nil if someone else got to it first, else whether it was a receipt
-    /// message.
+    /// Adopts a message whose receiver died while taking or reading it (the caller checked, after
+    /// a while, that the slot still holds `word` and its holder is dead) and hands it to `body`,
+    /// marked redelivered. A taker that died before naming itself in the slot (`full` behind
+    /// `head`) had not read it, but the message still arrives after later ones, and an unmarked
+    /// message is one that arrives in its sender's order. Returns nil if someone else got to it
+    /// first, else whether it was a receipt message.
     func adopt(_ word: UInt64, at position: UInt64, lease: UInt32, identity: UInt64,
                intent: UnsafeMutablePointer<Atomic<UInt64>>, _ body: Body) throws -> Bool? {
-        guard Self.state(of: word) == Self.stateTaken, Self.distance(word, from: position) == 0 else { return nil }
+        let state = Self.state(of: word)
+        guard state == Self.stateTaken || state == Self.stateFull, Self.distance(word, from: position) == 0 else { return nil }
         // Relaxed: the CAS below (release) publishes it; should we die reading, the next adopter
         // finds the slot through it.
         intent.pointee.store(position &+ 1, ordering: .relaxed)
