@@ -172,4 +172,70 @@ struct RingUnitTests {
             return
         }
     }
+
+    /// Shared ring, the windows between a cursor CAS and the slot store: a claim never written
+    /// (`empty(p)` behind `tail`) is skipped once no live process's sender intent names `p`; a
+    /// take never named (`full(p)` behind `head`) is found through the taker's intent and adopted,
+    /// marked redelivered, once no live process's receiver intent names `p`. A live intent holder,
+    /// also one that lost the CAS and has not cleared its intent yet, holds the repair back.
+    @Test func sharedRingRepairsCursorWindows() throws {
+        let geometry = try SegmentGeometry(kind: .shared, capacity: 2, maxMessageSize: 32)
+        let segment = FakeSegment(geometry)
+        let ring = SharedRing(header: segment.base, geometry: geometry)
+        let leases = LeaseTable(header: segment.base)
+        let everyone = ScriptedLiveness(dead: [])
+        let (alice, _) = try leases.acquire(for: Self.alice, liveness: everyone) { _ in true }
+        let (bob, _) = try leases.acquire(for: Self.bob, liveness: everyone) { _ in true }
+        let (carol, _) = try leases.acquire(for: Self.carol, liveness: everyone) { _ in true }
+        segment.base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset).pointee.store(1 << UInt64(bob.index) | 1 << UInt64(carol.index), ordering: .relaxed)
+        let tail = segment.base.atomicUInt64(at: SegmentLayout.tailOffset)
+        let head = segment.base.atomicUInt64(at: SegmentLayout.headOffset)
+        let slot0 = segment.base.atomicUInt64(at: geometry.dataOffset)
+
+        // Alice claims position 0 (intent, then tail) and dies before writing the slot.
+        leases.senderIntent(alice.index).pointee.store(1, ordering: .relaxed)
+        tail.pointee.store(1, ordering: .relaxed)
+        guard let (hole, at) = ring.unwrittenClaimAtHead() else {
+            Issue.record("the unwritten claim at head was not found")
+            return
+        }
+        #expect(at == 0 && hole == slot0.pointee.load(ordering: .relaxed))
+        guard case .empty = try ring.tryRead(lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index), { _, _, _ in }) else {
+            Issue.record("a receiver at an unwritten claim should find the ring empty")
+            return
+        }
+        #expect(!ring.holderIsDead(hole, at: 0, liveness: everyone))
+        let aliceDead = ScriptedLiveness(dead: [Self.alice])
+        #expect(ring.holderIsDead(hole, at: 0, liveness: aliceDead))
+        #expect(ring.repair(stuck: hole, at: 0, by: carol.reference, liveness: aliceDead) == .claimFreed)
+        #expect(ring.repair(stuck: hole, at: 0, by: carol.reference, liveness: aliceDead) == nil)
+        #expect(head.pointee.load(ordering: .relaxed) == 1, "head moves past the skipped position")
+        #expect(ring.unwrittenClaimAtHead() == nil)
+
+        // Carol sends m1 at position 1; Bob takes it (intent, then head) and dies before naming
+        // himself in the slot; Carol lost the same take and has not cleared her intent yet.
+        guard case .written(1) = try ring.tryWrite(length: 3, lease: carol.reference, identity: Self.carol, receipt: false, { $0.copyBytes(from: [1, 2, 3]) }) else {
+            Issue.record("the write did not land at position 1")
+            return
+        }
+        let full = segment.base.atomicUInt64(at: geometry.dataOffset + geometry.slotStride).pointee.load(ordering: .relaxed)
+        leases.intent(bob.index).pointee.store(2, ordering: .relaxed)
+        leases.intent(carol.index).pointee.store(2, ordering: .relaxed)
+        head.pointee.store(2, ordering: .relaxed)
+        let suspects = ring.suspectedOrphans()
+        #expect(Set(suspects.map(\.entry)) == [bob.index, carol.index] && suspects.allSatisfy { $0.position == 1 && $0.word == full })
+        let bobDead = ScriptedLiveness(dead: [Self.alice, Self.bob])
+        #expect(!ring.holderIsDead(full, at: 1, liveness: bobDead), "Carol's intent names the position and she lives")
+        leases.intent(carol.index).pointee.store(0, ordering: .relaxed)
+        #expect(ring.holderIsDead(full, at: 1, liveness: bobDead))
+        #expect(!ring.holderIsDead(full, at: 1, liveness: aliceDead), "Bob lives")
+        var adopted: [UInt8] = []
+        let receipt = try ring.adopt(full, at: 1, lease: carol.reference, identity: Self.carol, intent: leases.intent(carol.index)) { bytes, sender, redelivered in
+            #expect(redelivered && sender.pid == 3_000_003)
+            adopted = bytes.withUnsafeBytes { Array($0) }
+        }
+        #expect(receipt == false && adopted == [1, 2, 3])
+        #expect(ring.suspectedOrphans().isEmpty)
+        #expect(!ring.hasUnfinishedSlots())
+    }
 }
