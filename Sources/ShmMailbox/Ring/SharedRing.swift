@@ -393,7 +393,8 @@ struct SharedRing {
     func tryRead(lease: UInt32, identity: UInt64, intent: UnsafeMutablePointer<Atomic<UInt64>>, _ body: Body) throws -> ReadResult {
         var staleReloads = 0
         while true {
-            // Acquire: pairs with `advance`'s release (see tryWrite).
+            // Acquire: pairs with the release of the takes (and helps past given-back slots) that
+            // moved `head`, so the slot word we read next is at least as new as they saw.
             let position = head.pointee.load(ordering: .acquiring)
             let word = stateWord(position)
             // Acquire: pairs with the sender's release in `commit`: a full slot's bytes are visible.
@@ -469,7 +470,7 @@ struct SharedRing {
                 // The slot still serves the previous lap: nothing was written at `position` yet.
                 // Exactly one lap behind is the sound case (`head`, like `tail` in `tryWrite`,
                 // passes a position only once its slot has reached it), and it is what an idle
-                // receiver polls: it must not read `tail` each time, or every sender's advance of
+                // receiver polls: it must not read `tail` each time, or every sender's claim on
                 // `tail` would wait for this CPU's copy of that line to be invalidated.
                 if distance == -Int64(capacity) { return .empty }
                 // Further behind happens only in a damaged ring (see `tryWrite`).
