@@ -158,11 +158,15 @@ extension MultiProcess {
         /// A receiver that only polls now and then (`tryReceive` every 20 ms) still repairs a dead
         /// sender's claim at the head within a few polls: a non-blocking call times the stuck slot
         /// on every call, not once per `stallPollStride` polls as a blocking call's spinning does.
-        @Test func slowPollerRepairsDeadSendersClaim() throws {
+        /// Killed after its claim store (`claimed` at head) or before it (`tail` moved, the slot
+        /// still empty: found through `tail` and skipped once its claimer is known dead); the
+        /// messages after it arrive either way.
+        @Test(arguments: [CrashPoint.sharedAfterClaim, .sharedAfterTailClaim])
+        func slowPollerRepairsDeadSendersClaim(_ point: CrashPoint) throws {
             let options = MailboxOptions(capacity: 8, maxMessageSize: Self.maxSize, kind: .shared)
             try withMailbox("walk-slowpoll", options) { name, box throws in
                 let doomed = try Peer(["walk-send", name, "2", "400", String(Self.minSize), String(Self.maxSize), "1"],
-                                      crashAt: "\(CrashPoint.sharedAfterClaim.rawValue):3")
+                                      crashAt: "\(point.rawValue):3")
                 let result = doomed.finish()
                 #expect(result.signaled && result.status == SIGKILL, "not killed at its third claim: \(result.stderr)")
                 let next = try Peer(["walk-send", name, "3", "5", String(Self.minSize), String(Self.maxSize), "1"])
@@ -174,57 +178,26 @@ extension MultiProcess {
                 // Two polls suffice (the first times the stall, the next, 20 ms later, repairs it);
                 // the stride of a blocking call would have taken more than 64.
                 #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the dead claim was repaired")
-            }
-        }
-
-        /// A sender killed after its claim moved `tail` but before it wrote the slot leaves a slot
-        /// that reads empty at `head`: a receiver that polls only now and then finds it through
-        /// `tail`, and skips it once its claimer is known dead; the messages after it arrive.
-        @Test func slowPollerSkipsDeadSendersUnwrittenClaim() throws {
-            let options = MailboxOptions(capacity: 8, maxMessageSize: Self.maxSize, kind: .shared)
-            try withMailbox("walk-slowhole", options) { name, box throws in
-                let doomed = try Peer(["walk-send", name, "2", "400", String(Self.minSize), String(Self.maxSize), "1"],
-                                      crashAt: "\(CrashPoint.sharedAfterTailClaim.rawValue):3")
-                let result = doomed.finish()
-                #expect(result.signaled && result.status == SIGKILL, "not killed at its third claim: \(result.stderr)")
-                let next = try Peer(["walk-send", name, "3", "5", String(Self.minSize), String(Self.maxSize), "1"])
-                next.expectSuccess()
-                let (received, emptyPolls) = try pollSlowly(box, until: 7)
-                let expected = (0..<2).map { Received(sender: 2, sequence: $0, redelivered: false) }
-                    + (0..<5).map { Received(sender: 3, sequence: $0, redelivered: false) }
-                #expect(received == expected)
-                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the unwritten claim was skipped")
                 #expect(box.depth == 0)
             }
         }
 
-        /// A receiver killed after its take moved `head` but before it named itself in the slot
-        /// never saw the message: another receiver adopts it and hands it out, after the messages
-        /// behind it, so marked redelivered (unmarked messages arrive in their sender's order).
-        @Test func slowPollerAdoptsMessageOfReceiverDeadBeforeNamingItself() throws {
-            try withMailbox("walk-slowunnamed", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .shared)) { name, box throws in
-                for sequence in 0..<3 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
-                let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterHeadTake.rawValue):1")
-                let result = doomed.finish()
-                #expect(result.signaled && result.status == SIGKILL, "not killed at its first take: \(result.stderr)")
-                #expect(peerReceived(result.stdout).isEmpty, "the dead receiver handled a message")
-                let (received, emptyPolls) = try pollSlowly(box, until: 3)
-                #expect(received == [Received(sender: 1, sequence: 1, redelivered: false),
-                                     Received(sender: 1, sequence: 2, redelivered: false),
-                                     Received(sender: 1, sequence: 0, redelivered: true)])
-                #expect(emptyPolls <= 10, "\(emptyPolls) polls of 20 ms before the dead receiver's message was adopted")
-            }
-        }
-
-        /// The same for a message whose receiver died while reading it: a receiver that polls only
-        /// now and then adopts it within a few polls (the orphan search's poll stride is for the
-        /// spinning of a blocking call).
-        @Test func slowPollerAdoptsDeadReceiversMessage() throws {
+        /// The same for a message whose receiver died while taking or reading it: a receiver that
+        /// polls only now and then adopts it within a few polls (the orphan search's poll stride is
+        /// for the spinning of a blocking call). Killed after its take store (`taken` by it) or
+        /// before it (`head` moved, the slot still full: the dead receiver never saw the message);
+        /// either way the message arrives after the ones behind it, so marked redelivered
+        /// (unmarked messages arrive in their sender's order).
+        @Test(arguments: [CrashPoint.sharedAfterTake, .sharedAfterHeadTake])
+        func slowPollerAdoptsDeadReceiversMessage(_ point: CrashPoint) throws {
             try withMailbox("walk-slowadopt", MailboxOptions(capacity: 8, maxMessageSize: 64, kind: .shared)) { name, box throws in
                 for sequence in 0..<3 { try box.send(TestMessages.make(sender: 1, sequence: UInt64(sequence), length: 32)) }
-                let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(CrashPoint.sharedAfterTake.rawValue):1")
+                let doomed = try Peer(["walk-receive", name, "1", "1"], crashAt: "\(point.rawValue):1")
                 let result = doomed.finish()
                 #expect(result.signaled && result.status == SIGKILL, "not killed at its first take: \(result.stderr)")
+                if point == .sharedAfterHeadTake {
+                    #expect(peerReceived(result.stdout).isEmpty, "the dead receiver handled a message")
+                }
                 let (received, emptyPolls) = try pollSlowly(box, until: 3)
                 #expect(received == [Received(sender: 1, sequence: 1, redelivered: false),
                                      Received(sender: 1, sequence: 2, redelivered: false),

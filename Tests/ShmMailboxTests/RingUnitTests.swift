@@ -26,6 +26,20 @@ struct RingUnitTests {
     static let bob = ProcessIdentity(pid: 3_000_002, startTime: 222).packed
     static let carol = ProcessIdentity(pid: 3_000_003, startTime: 333).packed
 
+    /// A shared ring of 2 slots of 32 bytes in process memory, with leases for Alice, Bob and
+    /// Carol (in that order).
+    static func sharedRingOfThree() throws -> (SegmentGeometry, FakeSegment, SharedRing, LeaseTable,
+                                               LeaseTable.Lease, LeaseTable.Lease, LeaseTable.Lease) {
+        let geometry = try SegmentGeometry(kind: .shared, capacity: 2, maxMessageSize: 32)
+        let segment = FakeSegment(geometry)
+        let leases = LeaseTable(header: segment.base)
+        let everyone = ScriptedLiveness(dead: [])
+        let (alice, _) = try leases.acquire(for: Self.alice, liveness: everyone) { _ in true }
+        let (bob, _) = try leases.acquire(for: Self.bob, liveness: everyone) { _ in true }
+        let (carol, _) = try leases.acquire(for: Self.carol, liveness: everyone) { _ in true }
+        return (geometry, segment, SharedRing(header: segment.base, geometry: geometry), leases, alice, bob, carol)
+    }
+
     /// A one-to-one record holds only its sender's pid: the receiver names the sender by the
     /// sender role word when that word names the same pid (start time included), else by the
     /// pid alone (start time 0): a released, another process's or a retired role.
@@ -115,14 +129,8 @@ struct RingUnitTests {
     /// adopted (by a receiver) or moved to the next lap (by a sender), marked redelivered; a live
     /// holder is never touched.
     @Test func sharedRingRepairs() throws {
-        let geometry = try SegmentGeometry(kind: .shared, capacity: 2, maxMessageSize: 32)
-        let segment = FakeSegment(geometry)
-        let ring = SharedRing(header: segment.base, geometry: geometry)
-        let leases = LeaseTable(header: segment.base)
+        let (geometry, segment, ring, leases, alice, bob, carol) = try Self.sharedRingOfThree()
         let everyone = ScriptedLiveness(dead: [])
-        let (alice, _) = try leases.acquire(for: Self.alice, liveness: everyone) { _ in true }
-        let (bob, _) = try leases.acquire(for: Self.bob, liveness: everyone) { _ in true }
-        let (carol, _) = try leases.acquire(for: Self.carol, liveness: everyone) { _ in true }
         segment.base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset).pointee.store(1 << UInt64(bob.index), ordering: .relaxed)
 
         // Alice sends m0; Bob takes it and dies while reading it.
@@ -179,14 +187,8 @@ struct RingUnitTests {
     /// marked redelivered, once no live process's receiver intent names `p`. A live intent holder,
     /// also one that lost the CAS and has not cleared its intent yet, holds the repair back.
     @Test func sharedRingRepairsCursorWindows() throws {
-        let geometry = try SegmentGeometry(kind: .shared, capacity: 2, maxMessageSize: 32)
-        let segment = FakeSegment(geometry)
-        let ring = SharedRing(header: segment.base, geometry: geometry)
-        let leases = LeaseTable(header: segment.base)
+        let (geometry, segment, ring, leases, alice, bob, carol) = try Self.sharedRingOfThree()
         let everyone = ScriptedLiveness(dead: [])
-        let (alice, _) = try leases.acquire(for: Self.alice, liveness: everyone) { _ in true }
-        let (bob, _) = try leases.acquire(for: Self.bob, liveness: everyone) { _ in true }
-        let (carol, _) = try leases.acquire(for: Self.carol, liveness: everyone) { _ in true }
         segment.base.atomicUInt64(at: SegmentLayout.receiverLeasesOffset).pointee.store(1 << UInt64(bob.index) | 1 << UInt64(carol.index), ordering: .relaxed)
         let tail = segment.base.atomicUInt64(at: SegmentLayout.tailOffset)
         let head = segment.base.atomicUInt64(at: SegmentLayout.headOffset)

@@ -19,7 +19,7 @@ extension Mailbox {
         }
         let (taken, reclaimed) = try leases.acquire(for: packedMe, liveness: liveness) { index in
             guard let sharedRing else { return true }
-            return !sharedRing.suspectedOrphans().contains { $0.entry == index }
+            return sharedRing.mayReclaimLease(index)
         }
         if reclaimed {
             for event in [messageEvent, spaceEvent, roleEvent] { event.withdraw(deadSleeper: taken.index) }

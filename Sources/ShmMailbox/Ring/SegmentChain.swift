@@ -234,11 +234,8 @@ final class SegmentChain {
     private func link(_ generation: UInt64, segment: SharedSegment) throws(MailboxError) -> Link {
         let table = LeaseTable(header: segment.base)
         let ring = SharedRing(header: segment.base, geometry: geometry)
-        // A dead process's entry is reclaimed only if no message waiting for repair is found
-        // through its intent (as in the mailbox's own segment, `Mailbox.ensureLease`).
-        let (lease, _) = try table.acquire(for: me.packed, liveness: liveness) { index in
-            !ring.suspectedOrphans().contains { $0.entry == index }
-        }
+        // As in the mailbox's own segment (`Mailbox.ensureLease`).
+        let (lease, _) = try table.acquire(for: me.packed, liveness: liveness) { ring.mayReclaimLease($0) }
         return Link(generation: generation, segment: segment, ring: ring, lease: lease, intent: table.intent(lease.index))
     }
 

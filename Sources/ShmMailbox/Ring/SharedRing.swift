@@ -727,6 +727,12 @@ struct SharedRing {
         return found
     }
 
+    /// Whether the lease entry `index` (of a dead process) may be given to another process: not
+    /// while a message waiting for repair is found through its intent, which the reset would lose.
+    func mayReclaimLease(_ index: Int) -> Bool {
+        !suspectedOrphans().contains { $0.entry == index }
+    }
+
     /// Adopts a message whose receiver died while taking or reading it (the caller checked, after
     /// a while, that the slot still holds `word` and its holder is dead) and hands it to `body`,
     /// marked redelivered. A taker that died before naming itself in the slot (`full` behind
