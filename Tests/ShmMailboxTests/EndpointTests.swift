@@ -343,6 +343,35 @@ extension MultiProcess {
             }
         }
 
+        /// Inside a batch a sender looks at whether its receiver's liveness check is due once
+        /// every `batchSendsBetweenChecks` sends on the link, not on every send: a receiver
+        /// killed in the middle of a long batch is still `noSuchEndpoint`, within that many sends.
+        @Test func aLongBatchNoticesAReceiverKilledInTheMiddle() throws {
+            try withEndpointNames(["s", "killed"]) { names in
+                let endpoint = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 1024, maxMessageSize: 64))
+                let killed = try Peer(["ep-hold", names[1]])
+                waitForHolder(names[1])
+                var sent = 0
+                expectError(.noSuchEndpoint(names[1])) {
+                    try endpoint.batch {
+                        for _ in 0..<10 {
+                            try endpoint.send(to: names[1], "alive")
+                            sent += 1
+                        }
+                        killed.kill9()
+                        #expect(killed.finish().signaled)
+                        // Past the liveness interval (10 ms).
+                        usleep(20_000)
+                        for _ in 0..<1000 {
+                            try endpoint.send(to: names[1], "dead?")
+                            sent += 1
+                        }
+                    }
+                }
+                #expect(sent >= 10 && sent <= Endpoint.batchSendsBetweenChecks, "noticed after \(sent) sends")
+            }
+        }
+
         /// A live holder keeps its name (`nameTaken` naming its pid, in this process and in
         /// another); once it is killed, `join` takes the name over, and messages sent to the
         /// name reach the new holder.
