@@ -105,7 +105,9 @@ extension Mailbox {
         if roles & LeaseTable.roleReceived == 0 { try takeRole(LeaseTable.roleReceived, deadline: deadline) }
         // The common case first, in line: a bounded ring (not under round robin) with a message
         // waiting. Each read notes when it hands `body` a message and says whether it took a
-        // receipt message, nil if it found none.
+        // receipt message, nil if it found none. What it found instead stands for the first
+        // attempt's read below (an empty poll reads the ring once); that attempt sets it back
+        // to nil, so it is nil whenever no receive is between the two.
         if let ring = oneToOne {
             if try readInLine(release: release, { took in
                 try ring.tryRead(release: release) { bytes, sender, redelivered in
@@ -113,13 +115,17 @@ extension Mailbox {
                     try body(bytes, sender, redelivered)
                 } ? false : nil
             }) { return true }
+            state.pointee.inLineFound = .empty
         } else if turnEntry == nil, case .shared(let ring) = ring {
             if try readInLine(release: release, { took in
                 let result = try ring.tryRead(lease: leaseReference, identity: packedMe, intent: intentWord) { bytes, sender, redelivered in
                     took = true
                     try body(bytes, sender, redelivered)
                 }
-                guard case .message(let receipt) = result else { return nil }
+                guard case .message(let receipt) = result else {
+                    state.pointee.inLineFound = result
+                    return nil
+                }
                 return receipt
             }) { return true }
         }
@@ -148,8 +154,10 @@ extension Mailbox {
         }
         func attempt(_ phase: Waiter.Phase) throws -> Bool {
             let took: Bool
+            let found = handle.pointee.inLineFound
+            handle.pointee.inLineFound = nil
             if let ring = oneToOne {
-                took = try ring.tryRead(release: release, take)
+                took = try found == nil && ring.tryRead(release: release, take)
                 if !took { try checkNotGone() }
                 return took
             }
@@ -158,7 +166,7 @@ extension Mailbox {
                 preconditionFailure("handled above")
             case .shared(let ring):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
-                took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, take)
+                took = try read(ring, lease: leaseReference, intent: intentWord, phase: phase, found: found, take)
             case .chained(let chain):
                 if let turnEntry, !hasTurn(turnEntry) { return false }
                 took = try readChain(chain, phase: phase, take)
@@ -177,12 +185,13 @@ extension Mailbox {
         return true
     }
 
-    /// One read of a shared ring; when it is empty, and from time to time, also looks for a
-    /// message whose receiver died while reading it.
+    /// One read of a shared ring (or what `found` says a read just found); when it is empty, and
+    /// from time to time, also looks for a message whose receiver died while reading it.
     @inline(__always)
     private func read(_ ring: SharedRing, lease: UInt32, intent: UnsafeMutablePointer<Atomic<UInt64>>, phase: Waiter.Phase,
-                      _ take: SharedRing.Body) throws -> Bool {
-        if try took(ring.tryRead(lease: lease, identity: packedMe, intent: intent, take), in: ring, phase: phase) { return true }
+                      found: SharedRing.ReadResult? = nil, _ take: SharedRing.Body) throws -> Bool {
+        let result = try found ?? ring.tryRead(lease: lease, identity: packedMe, intent: intent, take)
+        if took(result, in: ring, phase: phase) { return true }
         guard isOrphanSearchDue(phase) else { return false }
         return try tookOrphan(adoptOrphan(in: ring, lease: lease, intent: intent, take))
     }

@@ -151,6 +151,9 @@ public final class Mailbox {
         /// receipt message.
         var took = false
         var tookReceipt = false
+        /// What the current receive's in-line read found instead of a message; it stands for
+        /// the first attempt's read (nil: that attempt reads the ring itself).
+        var inLineFound: SharedRing.ReadResult?
         /// Where the current synchronous send's message went: its position (or, one-to-one,
         /// its end), the shared ring and the lease reference it was written with.
         var written: UInt64 = 0
