@@ -34,6 +34,9 @@
 //                         zero-copy send), then zero-copy tryReceive { bytes, sender, from in ... }
 //   endpoint-batch-<size> Endpoint.batch { 64 of those sends }, then tryReceiveBatch(limit: 64)
 //                         reading in place (how ringbench's shm-endpoint streams)
+//   endpoint-poll-64      zero-copy tryReceive { bytes, sender, from in ... } from anyone with one
+//                         empty link (to itself): one turn of a busy-polling loop, and of the
+//                         spin before a blocking receive from anyone sleeps
 //
 // <ring> is o2o (.oneToOne) or shared (.shared); <size> is 8, 64 or 4096 bytes. Mailboxes use the
 // library's defaults (capacity 1024, largest message 4096 B); endpoints use theirs.
@@ -76,7 +79,7 @@ let configurations: [Configuration] =
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
     + [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
-    + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .poll, size: 64) }
+    + [Target.oneToOne, .shared, .endpoint].map { Configuration(target: $0, mode: .poll, size: 64) }
     + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
 // MARK: - Messages
@@ -288,7 +291,16 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 }
             }
         }
-    case .poll, .async:
+    case .poll:
+        // One link (to itself), emptied before the loop: each poll looks at it and finds nothing.
+        guard try endpoint.trySend(to: name, payload), try endpoint.tryReceive() != nil else { fail("the link to itself did not work") }
+        try measuredSection {
+            for index in 0..<iterations {
+                let taken: Void? = try endpoint.tryReceive { _, _, _ in fail("poll \(index) found a message on an empty link") }
+                guard taken == nil else { fail("poll \(index) found a message on an empty link") }
+            }
+        }
+    case .async:
         fail("endpoints have no \(configuration.mode) configuration")
     }
 }

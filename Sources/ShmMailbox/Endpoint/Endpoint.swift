@@ -703,14 +703,20 @@ public final class Endpoint {
             index += 1
             let taken: Int
             do {
+                // The closures below capture `source` unmanaged (a trivial value) and borrow the
+                // sender's name through it: capturing the reference itself cost retains and
+                // releases of it and of the name on every poll of an empty link.
+                func hand(_ bytes: UnsafeRawBufferPointer, _ pid: ProcessIdentity, _ redelivered: Bool) throws {
+                    try source._withUnsafeGuaranteedRef { try body(bytes, pid, redelivered, $0.sender) }
+                }
                 taken = try source._withUnsafeGuaranteedRef { source in
                     // Called from inside a receive's closure: the link whose message is in hand
                     // is read again only once that closure returns; the others are served.
                     if source.link.isReceiving { return 0 }
                     if limit == 1 {
-                        return try source.link.receiveOne(deadline: 0, release: true, { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }) ? 1 : 0
+                        return try source.link.receiveOne(deadline: 0, release: true, hand) ? 1 : 0
                     }
-                    return try source.link.receiveMany(limit: limit, deadline: 0) { bytes, pid, redelivered in try body(bytes, pid, redelivered, source.sender) }
+                    return try source.link.receiveMany(limit: limit, deadline: 0, hand)
                 }
             } catch let error as MailboxError {
                 if case .corrupted = error { quarantine(order[index - 1].sender) }
