@@ -210,7 +210,7 @@ struct SharedRing {
             let position = head.pointee.load(ordering: .acquiring)
             let word = stateWord(position).pointee.load(ordering: .acquiring)
             guard Self.distance(word, from: position) > 0 else { return }
-            advance(head, from: position)
+            advanceHead(from: position)
         }
     }
 
@@ -495,7 +495,7 @@ struct SharedRing {
             }
             // The slot serves a later lap (it was given back), so `position` was used already:
             // help head past it.
-            advance(head, from: position)
+            advanceHead(from: position)
             staleReloads += 1
             if staleReloads > 1 << 20 {
                 throw MailboxError.corrupted(reason: "shared ring head never catches up with its slots")
@@ -568,10 +568,10 @@ struct SharedRing {
     /// Moves `head` from `position` to `position + 1` unless someone already did: past a slot
     /// given back, which serves a later lap already (a take moves `head` by its own CAS).
     @inline(__always)
-    private func advance(_ cursor: UnsafeMutablePointer<Atomic<UInt64>>, from position: UInt64) {
-        // Release: a process that reads the new cursor value (acquire) also sees the slot state
-        // that justified advancing it. Failure ordering relaxed: someone else advanced it.
-        _ = cursor.pointee.compareExchange(expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
+    private func advanceHead(from position: UInt64) {
+        // Release: a process that reads the new head (acquire) also sees the slot state that
+        // justified advancing it. Failure ordering relaxed: someone else advanced it.
+        _ = head.pointee.compareExchange(expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
     }
 
     // MARK: Crash recovery
@@ -603,19 +603,22 @@ struct SharedRing {
     /// Whether `word`, the slot of `position`, reads `empty(position)` although `tail` has passed
     /// `position`: its claimer has not written it yet (or died before it did).
     func isUnwrittenClaim(_ word: UInt64, at position: UInt64) -> Bool {
-        guard Self.state(of: word) == Self.stateEmpty, Self.distance(word, from: position) == 0 else { return false }
-        // Acquire: pairs with the claim's release, so the claimer's intent is visible too.
-        let claimed = tail.pointee.load(ordering: .acquiring)
-        return Int64(bitPattern: claimed &- position) > 0 && isPlausibleGap(claimed, position)
+        reads(word, state: Self.stateEmpty, at: position, behind: tail)
     }
 
     /// Whether `word`, the slot of `position`, reads `full(position)` although `head` has passed
     /// `position`: its taker has not named itself in it yet (or died before it did).
     func isUnnamedTake(_ word: UInt64, at position: UInt64) -> Bool {
-        guard Self.state(of: word) == Self.stateFull, Self.distance(word, from: position) == 0 else { return false }
-        // Acquire: pairs with the take's release, so the taker's intent is visible too.
-        let taken = head.pointee.load(ordering: .acquiring)
-        return Int64(bitPattern: taken &- position) > 0 && isPlausibleGap(taken, position)
+        reads(word, state: Self.stateFull, at: position, behind: head)
+    }
+
+    /// Whether `word` reads `state` for `position` while `cursor` has passed `position`.
+    private func reads(_ word: UInt64, state: UInt64, at position: UInt64, behind cursor: UnsafeMutablePointer<Atomic<UInt64>>) -> Bool {
+        guard Self.state(of: word) == state, Self.distance(word, from: position) == 0 else { return false }
+        // Acquire: pairs with the release of the claim or take that moved the cursor, so its
+        // maker's intent is visible too.
+        let moved = cursor.pointee.load(ordering: .acquiring)
+        return Int64(bitPattern: moved &- position) > 0 && isPlausibleGap(moved, position)
     }
 
     /// The slot at `head` if it is an unwritten claim (see `isUnwrittenClaim`): receivers that find
