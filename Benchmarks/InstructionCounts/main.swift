@@ -22,6 +22,9 @@
 //                         then zero-copy tryReceive { bytes, sender in ... } reading in place
 //   <ring>-batch-<size>   Mailbox.batch { 64 zero-copy trySend(count:) }, then
 //                         receiveBatch(limit: 64) reading in place
+//   <ring>-many-64        trySendBatch(messages: 64, bytesEach: 64) { index, span in fill }, then
+//                         receiveBatch(limit: 64) reading in place (how ringbench's shm and
+//                         shm-shared stream; on a shared ring it is the batch loop above)
 //   <ring>-poll-64        zero-copy tryReceive { ... } on an empty mailbox, which must find
 //                         nothing: what each turn of a caller's own busy-polling loop costs
 //   <ring>-async-64       the async zero-copy send(count:) { fill } and receive { bytes, sender,
@@ -59,7 +62,7 @@ enum Target {
 }
 
 enum Mode: String {
-    case copy, zc, batch, poll, async
+    case copy, zc, batch, many, poll, async
 }
 
 struct Configuration {
@@ -79,6 +82,7 @@ let configurations: [Configuration] =
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
     + [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
+    + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .many, size: 64) }
     + [Target.oneToOne, .shared, .endpoint].map { Configuration(target: $0, mode: .poll, size: 64) }
     + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
@@ -211,6 +215,25 @@ func runMailbox(_ configuration: Configuration, iterations: Int) throws {
                 }
             }
         }
+    case .many:
+        var sent: UInt64 = 0
+        var expected: UInt64 = 0
+        try measuredSection {
+            for _ in 0..<(iterations / batchSize) {
+                let first = sent
+                let written = try box.trySendBatch(messages: batchSize, bytesEach: size) { index, span in
+                    span.withUnsafeMutableBytes { fill($0, first + UInt64(index)) }
+                }
+                guard written == batchSize else { fail("mailbox full at message \(first + UInt64(written))") }
+                sent += UInt64(written)
+                while expected < sent {
+                    _ = try box.receiveBatch(limit: batchSize) { bytes, sender in
+                        bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: expected) }
+                        expected += 1
+                    }
+                }
+            }
+        }
     case .poll:
         try measuredSection {
             for index in 0..<iterations {
@@ -304,7 +327,7 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 guard taken == nil else { fail("poll \(index) found a message on an empty link") }
             }
         }
-    case .async:
+    case .many, .async:
         fail("endpoints have no \(configuration.mode) configuration")
     }
 }

@@ -1,8 +1,10 @@
 // A peer process for the multi-process tests. Each command opens a mailbox by name, does one
 // job, reports on stdout, and exits 0 on success or 1 (with a reason on stderr) on failure.
 //
-//   send NAME SENDER COUNT MIN MAX [BATCH]    send messages 0..<COUNT (COUNT -1: forever),
-//                                             BATCH at a time inside `Mailbox.batch` if given
+//   send NAME SENDER COUNT MIN MAX [BATCH [many]]   send messages 0..<COUNT (COUNT -1: forever),
+//                                             BATCH at a time inside `Mailbox.batch` if given, or
+//                                             (`many`, MIN = MAX) through `trySendBatch`, waiting
+//                                             in `send` for room whenever it sends fewer
 //   receive NAME COUNT OUTFILE               receive COUNT messages (or until a stop message),
 //                                             verify each, write "sender sequence" lines to OUTFILE
 //   receive-sequence NAME SENDER COUNT MIN MAX   receive exactly messages 0..<COUNT of SENDER, in order
@@ -103,6 +105,8 @@ case "send":
     let minSize = number(4)
     let maxSize = number(5)
     let batch = arguments.count > 6 ? number(6) : 1
+    let many = arguments.count > 7 && argument(7) == "many"
+    if many && minSize != maxSize { fail("send ... many: MIN and MAX must be equal") }
     var sequence: UInt64 = 0
     func sendOne() {
         let length = TestMessages.length(sender: sender, sequence: sequence, minSize: minSize, maxSize: maxSize)
@@ -114,7 +118,19 @@ case "send":
         sequence += 1
     }
     while count < 0 || sequence < UInt64(count) {
-        if batch > 1 {
+        if many {
+            let first = sequence
+            let wanted = count < 0 ? batch : min(batch, count - Int(first))
+            do {
+                let sent = try box.trySendBatch(messages: wanted, bytesEach: minSize) { index, span in
+                    TestMessages.fill(&span, sender: sender, sequence: first + UInt64(index))
+                }
+                sequence += UInt64(sent)
+                if sent < wanted { sendOne() }   // full: wait for room
+            } catch {
+                fail("trySendBatch from \(first): \(error)")
+            }
+        } else if batch > 1 {
             let end = count < 0 ? sequence + UInt64(batch) : min(UInt64(count), sequence + UInt64(batch))
             box.batch { while sequence < end { sendOne() } }
         } else {

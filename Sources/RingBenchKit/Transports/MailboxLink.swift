@@ -52,7 +52,9 @@ final class MailboxSetup: TransportSetup {
     var note: String {
         var parts = ["\(kind == .oneToOne ? "one-to-one" : "shared") ring, capacity \(capacity)"]
         if plan.transport == .shm, kind == .shared { parts[0] += " (fan-in uses the shared ring: a one-to-one ring takes one sender)" }
-        if plan.shape != .pingPong { parts.append("batch \(plan.batch)") }
+        if plan.shape != .pingPong {
+            parts.append(plan.transport == .shmAsync ? "batch \(plan.batch)" : "batch \(plan.batch) (trySendBatch, copying in)")
+        }
         parts.append("receiver copies each message out")
         if plan.transport == .shmAsync {
             parts.append("async calls, each side's loop one task on its own thread")
@@ -169,13 +171,25 @@ class MailboxLink: Link {
     func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
-        // One tail store and at most one wake-up for the whole batch (`Mailbox.batch`); a send
-        // that finds the ring full publishes the batch so far before it waits.
+        // As many as fit in one call (`trySendBatch`: the checks once, one tail store and at most
+        // one wake-up), each filled into `message` and copied into the ring as `send` copies it;
+        // where the ring is full, the next message goes through `send`, which waits in slices.
         let bytes = UnsafeRawBufferPointer(message)
-        try outbox.batch {
-            for index in 0..<count {
-                try fill(index, message)
-                if try !Self.trySend(bytes, to: outbox) { try send(bytes) }   // full: the slow path waits in slices
+        var sent = 0
+        while sent < count {
+            let first = sent
+            do {
+                sent += try outbox.trySendBatch(messages: count - first, bytesEach: message.count) { index, span in
+                    try fill(first + index, message)
+                    span.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                }
+            } catch let error as MailboxError {
+                throw BenchError.mailbox(operation: "send", description: error.description)
+            }
+            if sent < count {
+                try fill(sent, message)
+                try send(bytes)
+                sent += 1
             }
         }
     }

@@ -138,6 +138,66 @@ extension Mailbox {
         } != .full
     }
 
+    /// Zero-copy sends of up to `messages` messages of `bytesEach` bytes, as many as there is room
+    /// for now, without waiting: `fill` writes message `index` (0, 1, …) straight into shared
+    /// memory, as for `trySend(count:_:)`. Returns how many were sent (0 when the mailbox is
+    /// full); they are announced together, like sends inside `batch`. Per-call checks (the
+    /// handle, the mailbox's state, the size) run once for the whole batch, so on a `.oneToOne`
+    /// mailbox each further message costs only its write into the ring. Where a bounded ring
+    /// fills up, call again once a receiver has made room (or send the next one with `send`).
+    ///
+    /// ```swift
+    /// var sent = 0
+    /// while sent < ticks.count {
+    ///     sent += try box.trySendBatch(messages: ticks.count - sent, bytesEach: 16) { index, span in
+    ///         span.storeBytes(of: ticks[sent + index].price, toByteOffset: 0, as: Double.self)
+    ///         span.storeBytes(of: ticks[sent + index].time, toByteOffset: 8, as: UInt64.self)
+    ///     }
+    ///     if sent < ticks.count { try box.send(value: ticks[sent]); sent += 1 }   // full: wait
+    /// }
+    /// ```
+    ///
+    /// - Throws: `messageTooLarge` (before sending any), another `MailboxError` as `trySend`, or
+    ///   what `fill` throws: then messages `0 ..< index` (the index `fill` threw for) are sent
+    ///   and announced, and that one is not.
+    public func trySendBatch(messages: Int, bytesEach count: Int,
+                             _ fill: (_ index: Int, inout MutableRawSpan) throws -> Void) throws -> Int {
+        guard messages > 0 else { return 0 }
+        guard let ring = oneToOne, !isRendezvous else {
+            // Other rings: one send after another, announced together.
+            return try batch {
+                var sent = 0
+                while sent < messages, try trySend(count: count, { span in try fill(sent, &span) }) { sent += 1 }
+                return sent
+            }
+        }
+        try checkCanSend(count: count)
+        let sender = UInt32(bitPattern: me.pid)
+        var sent = 0
+        defer {
+            // Written records are visible to a receiver that polls; publish them and wake a
+            // sleeper now, or (inside a batch) when it ends. Also when `fill` threw.
+            if sent > 0 {
+                if batchDepth == 0 {
+                    ring.publishWrites()
+                    notifyReceivers()
+                } else {
+                    hasUnnotifiedSends = true
+                }
+            }
+        }
+        while sent < messages {
+            let index = sent
+            let written = try ring.tryWrite(length: count, sender: sender, publish: false) { buffer in
+                var span = MutableRawSpan(_unsafeBytes: buffer)
+                try fill(index, &span)
+            }
+            guard written else { break }
+            sent += 1
+        }
+        return sent
+    }
+
     /// Sends made inside `body` on this handle are announced together when `body` returns: at most
     /// one wake-up (and, on a `.oneToOne` mailbox, one store of the published tail) for the whole
     /// batch instead of one per message. Each message can be taken as soon as it is written by a
@@ -225,13 +285,7 @@ extension Mailbox {
     @inline(__always)
     func sendReserving(count: Int, deadline: UInt64, completion: Completion, collectingReceipt: Bool = true,
                        _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> SendResult {
-        try checkUsable()
-        guard count >= 0, count <= maxMessageSize else {
-            throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
-        }
-        if roles & LeaseTable.roleSent == 0 { try takeRole(LeaseTable.roleSent, deadline: 0) }
-        if ownership == .process { try checkOwner(force: false) }
-        try checkNotGone()
+        try checkCanSend(count: count)
         let publish = batchDepth == 0
         let waits = completion == .received || isRendezvous
         // The common case first, in line: a bounded ring with room and nobody to wait for.
@@ -320,6 +374,20 @@ extension Mailbox {
             return try awaitReceipt(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)
         }
         return try awaitConsumption(upTo: written, deadline: deadline)
+    }
+
+    /// The checks every send makes before it writes: the handle is usable, a message of `count`
+    /// bytes fits, this handle holds the sender role, and the mailbox is neither gone nor
+    /// (process-owned) left by its owner.
+    @inline(__always)
+    private func checkCanSend(count: Int) throws {
+        try checkUsable()
+        guard count >= 0, count <= maxMessageSize else {
+            throw MailboxError.messageTooLarge(size: count, limit: maxMessageSize)
+        }
+        if roles & LeaseTable.roleSent == 0 { try takeRole(LeaseTable.roleSent, deadline: 0) }
+        if ownership == .process { try checkOwner(force: false) }
+        try checkNotGone()
     }
 
     /// Publishes batched sends and wakes receivers that sleep, once for the whole batch.
