@@ -24,7 +24,7 @@
 //                         receiveBatch(limit: 64) reading in place
 //   <ring>-many-64        trySendBatch(messages: 64, bytesEach: 64) { index, span in fill }, then
 //                         receiveBatch(limit: 64) reading in place (how ringbench's shm and
-//                         shm-shared stream; on a shared ring it is the batch loop above)
+//                         shm-shared stream, copying in instead of filling)
 //   <ring>-poll-64        zero-copy tryReceive { ... } on an empty mailbox, which must find
 //                         nothing: what each turn of a caller's own busy-polling loop costs
 //   <ring>-async-64       the async zero-copy send(count:) { fill } and receive { bytes, sender,
@@ -36,7 +36,9 @@
 //   endpoint-zc-<size>    Endpoint.trySend(to: ownName, UnsafeRawBufferPointer) (endpoints have no
 //                         zero-copy send), then zero-copy tryReceive { bytes, sender, from in ... }
 //   endpoint-batch-<size> Endpoint.batch { 64 of those sends }, then tryReceiveBatch(limit: 64)
-//                         reading in place (how ringbench's shm-endpoint streams)
+//                         reading in place
+//   endpoint-many-64      Endpoint.trySendBatch(to: ownName, messages: 64, bytesEach: 64) { fill },
+//                         then tryReceiveBatch(limit: 64) (how ringbench's shm-endpoint streams)
 //   endpoint-poll-64      zero-copy tryReceive { bytes, sender, from in ... } from anyone with one
 //                         empty link (to itself): one turn of a busy-polling loop, and of the
 //                         spin before a blocking receive from anyone sleeps
@@ -82,7 +84,7 @@ let configurations: [Configuration] =
         [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: target, mode: mode, size: $0) } }
     }
     + [Mode.copy, .zc, .batch].flatMap { mode in sizes.map { Configuration(target: .endpoint, mode: mode, size: $0) } }
-    + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .many, size: 64) }
+    + [Target.oneToOne, .shared, .endpoint].map { Configuration(target: $0, mode: .many, size: 64) }
     + [Target.oneToOne, .shared, .endpoint].map { Configuration(target: $0, mode: .poll, size: 64) }
     + [Target.oneToOne, .shared].map { Configuration(target: $0, mode: .async, size: 64) }
 
@@ -327,7 +329,27 @@ func runEndpoint(_ configuration: Configuration, iterations: Int) throws {
                 guard taken == nil else { fail("poll \(index) found a message on an empty link") }
             }
         }
-    case .many, .async:
+    case .many:
+        var sent: UInt64 = 0
+        var expected: UInt64 = 0
+        try measuredSection {
+            for _ in 0..<(iterations / batchSize) {
+                let first = sent
+                let written = try endpoint.trySendBatch(to: name, messages: batchSize, bytesEach: size) { index, span in
+                    span.withUnsafeMutableBytes { fill($0, first + UInt64(index)) }
+                }
+                guard written == batchSize else { fail("link full at message \(first + UInt64(written))") }
+                sent += UInt64(written)
+                while expected < sent {
+                    _ = try endpoint.tryReceiveBatch(limit: batchSize) { bytes, sender, from in
+                        guard from == name else { fail("message \(expected) from \(from)") }
+                        bytes.withUnsafeBytes { verify($0, sender: sender, size: size, expected: expected) }
+                        expected += 1
+                    }
+                }
+            }
+        }
+    case .async:
         fail("endpoints have no \(configuration.mode) configuration")
     }
 }

@@ -11,10 +11,12 @@
 //                                              checks the reported sender names
 //   ep-echo NAME PEER COUNT                    join NAME; COUNT times receive(from: PEER) and
 //                                              send the same bytes back
-//   ep-send NAME TO ID COUNT [DELAY] [BATCH]   after DELAY ms (default 0) join NAME, send messages
-//                                              0..<COUNT (sender ID) to TO (waiting up to 20 s for
-//                                              TO to join), BATCH at a time inside
-//                                              `Endpoint.batch` if given; prints "at T", T the
+//   ep-send NAME TO ID COUNT [DELAY] [BATCH [many]]   after DELAY ms (default 0) join NAME, send
+//                                              messages 0..<COUNT (sender ID) to TO (waiting up to
+//                                              20 s for TO to join), BATCH at a time inside
+//                                              `Endpoint.batch` if given, or (`many`) through
+//                                              `trySendBatch`, 64 bytes each, waiting in `send` for
+//                                              room whenever it sends fewer; prints "at T", T the
 //                                              CLOCK_MONOTONIC time in ns just before the first send
 //   ep-send-once NAME TO TEXT                  join NAME, send TEXT once; print "sent" or the error
 //   ep-join NAME                               join NAME; print "joined" or the error
@@ -34,6 +36,19 @@ func endpointExitCode(for error: MailboxError) -> Int32 {
     case .corrupted: return 11
     case .timedOut: return 12
     default: return exitCode(for: error)
+    }
+}
+
+/// `Endpoint.trySendBatch` of messages `first ..< first + messages` of sender `id`, 64 bytes each.
+func typedSendBatch(_ endpoint: Endpoint, to receiver: String, messages: Int, id: UInt32, first: UInt64) throws(MailboxError) -> Int {
+    do {
+        return try endpoint.trySendBatch(to: receiver, messages: messages, bytesEach: 64) { index, span in
+            TestMessages.fill(&span, sender: id, sequence: first + UInt64(index))
+        }
+    } catch let error as MailboxError {
+        throw error
+    } catch {
+        fail("trySendBatch: \(error)")
     }
 }
 
@@ -209,9 +224,21 @@ func runEndpointCommand(_ arguments: [String]) -> Bool {
                 try untilJoined { () throws(MailboxError) in try endpoint.send(to: receiver, bytes, timeout: .seconds(30)) }
                 sequence += 1
             }
+            let many = arguments.count > 7 && argument(7) == "many"
             while sequence < count {
                 let end = min(count, sequence + batch)
-                if batch == 1 {
+                if many {
+                    let first = sequence
+                    let sent = try untilJoined { () throws(MailboxError) in
+                        try typedSendBatch(endpoint, to: receiver, messages: Int(end - first), id: id, first: first)
+                    }
+                    sequence += UInt64(sent)
+                    if sequence < end {   // full: wait for room
+                        let bytes = TestMessages.make(sender: id, sequence: sequence, length: 64)
+                        try endpoint.send(to: receiver, bytes, timeout: .seconds(30))
+                        sequence += 1
+                    }
+                } else if batch == 1 {
                     try sendNext()
                 } else {
                     try endpoint.batch { while sequence < end { try sendNext() } }

@@ -148,6 +148,94 @@ struct SendBatchTests {
     }
 }
 
+@Suite("Endpoint batch sends")
+struct EndpointSendBatchTests {
+    /// To its own name (a link like any other): what fits is sent, in order, byte for byte and
+    /// named as from this endpoint; a throwing `fill` keeps what came before it; bad sizes,
+    /// unknown receivers and a closed endpoint throw before anything is sent.
+    @Test func sendsWhatFitsAndKeepsWhatWasSent() throws {
+        try withEndpointNames(["batch-self"]) { names in
+            let endpoint = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 64))
+            #expect(try endpoint.trySendBatch(to: names[0], messages: 20, bytesEach: 40) { index, span in
+                TestMessages.fill(&span, sender: 9, sequence: UInt64(index))
+            } == 8)
+            #expect(try endpoint.trySendBatch(to: names[0], messages: 5, bytesEach: 40) { _, _ in
+                Issue.record("fill called on a full link")
+            } == 0)
+            var next = UInt64(0)
+            var senders: Set<String> = []
+            let taken = try endpoint.tryReceiveBatch { bytes, _, from in
+                senders.insert(from)
+                try TestMessages.verify(bytes, sender: 9, sequence: next, length: 40)
+                next += 1
+            }
+            #expect(taken == 8)
+            #expect(senders == [names[0]])
+            #expect(throws: SendBatchTests.FillFailed(index: 2)) {
+                _ = try endpoint.trySendBatch(to: names[0], messages: 5, bytesEach: 40) { index, span in
+                    if index == 2 { throw SendBatchTests.FillFailed(index: index) }
+                    TestMessages.fill(&span, sender: 9, sequence: 8 + UInt64(index))
+                }
+            }
+            #expect(try endpoint.tryReceiveBatch { bytes, _, _ in
+                try TestMessages.verify(bytes, sender: 9, sequence: next, length: 40)
+                next += 1
+            } == 2)
+            expectError(.messageTooLarge(size: 65, limit: 64)) {
+                _ = try endpoint.trySendBatch(to: names[0], messages: 1, bytesEach: 65) { _, _ in Issue.record("fill called for an oversized message") }
+            }
+            expectError(.noSuchEndpoint(names[0] + "-nobody")) {
+                _ = try endpoint.trySendBatch(to: names[0] + "-nobody", messages: 1, bytesEach: 8) { _, _ in Issue.record("fill called for nobody") }
+            }
+            endpoint.close()
+            expectError(.closed) {
+                _ = try endpoint.trySendBatch(to: names[0], messages: 1, bytesEach: 8) { _, _ in Issue.record("fill called when closed") }
+            }
+        }
+    }
+}
+
+extension EndpointSendBatchTests {
+    /// A batch send rings the receiver's doorbell while it sleeps in a receive from anyone: the
+    /// doorbell's word moves before the call returns (also when all of it fit, so no waiting
+    /// `send` rang it), and the receiver gets every message. Three rounds, each with the
+    /// receiving endpoint's thread asleep for 60 ms first.
+    @Test func ringsASleepingReceiversDoorbell() throws {
+        try withEndpointNames(["ring-rx", "ring-tx"]) { names in
+            let receiver = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 16, maxMessageSize: 32, waitStrategy: .block))
+            let sender = try Endpoint.join(names[1], options: Endpoint.Options(linkCapacity: 16, maxMessageSize: 32))
+            nonisolated(unsafe) let receiving = receiver
+            let doorbell = receiver.home.doorbell.word
+            for round in 0..<3 {
+                let received = DispatchSemaphore(value: 0)
+                nonisolated(unsafe) var failure: (any Error)?
+                Thread.detachNewThread {
+                    do {
+                        for index in 0..<4 {
+                            try receiving.receive(timeout: .seconds(10)) { bytes, _, from in
+                                guard from == names[1] else { throw SendBatchTests.FillFailed(index: -1) }
+                                try TestMessages.verify(bytes, sender: 10, sequence: UInt64(round * 4 + index), length: 24)
+                            }
+                        }
+                    } catch {
+                        failure = error
+                    }
+                    received.signal()
+                }
+                usleep(60_000)
+                let before = doorbell.pointee.load(ordering: .acquiring)
+                #expect(try sender.trySendBatch(to: names[0], messages: 4, bytesEach: 24) { index, span in
+                    TestMessages.fill(&span, sender: 10, sequence: UInt64(round * 4 + index))
+                } == 4)
+                let after = doorbell.pointee.load(ordering: .acquiring)
+                #expect(after != before, "round \(round): the batch did not ring the sleeping receiver's doorbell")
+                received.wait()
+                if let failure { throw failure }
+            }
+        }
+    }
+}
+
 extension MultiProcess {
     @Suite("Batch sends between processes")
     struct BatchSends {
@@ -173,6 +261,37 @@ extension MultiProcess {
                 #expect(try box.tryReceive() == nil)
                 let seconds = Date().timeIntervalSince(started)
                 #expect(seconds < 30, "\(count) messages took \(seconds) s: wake-ups missed?")
+            }
+        }
+
+        /// Two processes stream 20,000 messages each in endpoint batch sends of up to 64 into links
+        /// of 8, while this process, with `.block`, sleeps on its doorbell between messages: every
+        /// message arrives once, intact, in its sender's order, and the doorbell rings for each
+        /// batch (a missed ring costs a 50 ms sleep slice, far beyond the time bound).
+        @Test func endpointBatchesReachASleepingReceiver() throws {
+            try withEndpointNames(["many-rx", "many-1", "many-2"]) { names in
+                let receiver = try Endpoint.join(names[0], options: Endpoint.Options(linkCapacity: 8, maxMessageSize: 64, waitStrategy: .block))
+                let count = 20_000
+                let started = Date()
+                let senders = try [1, 2].map { index in
+                    try Peer(["ep-send", names[index], names[0], String(index), String(count), "0", "64", "many"])
+                }
+                var next = [names[1]: UInt64(0), names[2]: UInt64(0)]
+                for _ in 0..<(2 * count) {
+                    try receiver.receive(timeout: .seconds(30)) { bytes, _, from in
+                        guard let expected = next[from] else {
+                            Issue.record("message from unknown sender \(from)")
+                            return
+                        }
+                        try TestMessages.verify(bytes, sender: from == names[1] ? 1 : 2, sequence: expected, length: 64)
+                        next[from] = expected + 1
+                    }
+                }
+                for sender in senders { #expect(sender.expectSuccess().contains("sent \(count)")) }
+                #expect(next[names[1]] == UInt64(count) && next[names[2]] == UInt64(count))
+                #expect(try receiver.tryReceive() == nil)
+                let seconds = Date().timeIntervalSince(started)
+                #expect(seconds < 30, "\(2 * count) messages took \(seconds) s: doorbell rings missed?")
             }
         }
     }

@@ -44,7 +44,7 @@ final class EndpointSetup: TransportSetup {
     var note: String {
         var parts = ["one-to-one link per sender, capacity \(options.linkCapacity)",
                      "receive from anyone (doorbell, scan of the links)"]
-        if plan.shape != .pingPong { parts.append("batch \(plan.batch) (Endpoint.batch)") }
+        if plan.shape != .pingPong { parts.append("batch \(plan.batch) (Endpoint.trySendBatch, copying in)") }
         parts.append("receiver copies each message out")
         return parts.joined(separator: ", ")
     }
@@ -162,12 +162,26 @@ final class EndpointLink: Link {
 
     func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        // One publication per link and one doorbell ring for the whole batch (`Endpoint.batch`);
-        // a send that finds the link full publishes the batch so far before it waits.
-        try endpoint.batch {
-            for index in 0..<count {
-                try fill(index, message)
-                try send(UnsafeRawBufferPointer(message))
+        guard let peer else { throw BenchError.protocolViolation("this endpoint link only receives") }
+        // As many as fit in one call (`Endpoint.trySendBatch`: the checks once, one publication
+        // and one doorbell ring), each filled into `message` and copied into the link as `send`
+        // copies it; where the link is full, the next message goes through `send`, which waits.
+        let bytes = UnsafeRawBufferPointer(message)
+        var sent = 0
+        while sent < count {
+            let first = sent
+            do {
+                sent += try endpoint.trySendBatch(to: peer, messages: count - first, bytesEach: message.count) { index, span in
+                    try fill(first + index, message)
+                    span.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                }
+            } catch let error as MailboxError {
+                throw Self.failure("send", error)
+            }
+            if sent < count {
+                try fill(sent, message)
+                try send(bytes)
+                sent += 1
             }
         }
     }

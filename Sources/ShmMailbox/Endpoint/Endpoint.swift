@@ -231,6 +231,39 @@ public final class Endpoint {
         try sendContents(to: receiver, text.utf8, deadline: 0)
     }
 
+    /// Zero-copy sends to `receiver` of up to `messages` messages of `bytesEach` bytes, as many as
+    /// its link has room for now, without waiting (`Mailbox.trySendBatch` on the link): `fill`
+    /// writes message `index` (0, 1, …) in place. Returns how many were sent; they are announced
+    /// together, with one doorbell ring (inside a `batch`, when it ends). The receiver's
+    /// liveness and the link's checks are looked at once for the whole call.
+    ///
+    /// - Throws: what `send(to:_:timeout:)` throws (`messageTooLarge` before sending any), or what
+    ///   `fill` throws: then messages `0 ..< index` are sent and announced, and that one is not.
+    public func trySendBatch(to receiver: String, messages: Int, bytesEach count: Int,
+                             _ fill: (_ index: Int, inout MutableRawSpan) throws -> Void) throws -> Int {
+        guard !isClosed else { throw MailboxError.closed }
+        guard messages > 0 else { return 0 }
+        let out = try outgoingLink(to: receiver, force: false)
+        if batchDepth > 0 && !out.inBatch {
+            out.link.enterBatch()
+            out.inBatch = true
+            batchedLinks.append(out)
+        }
+        let sent: Int
+        do {
+            sent = try out.link.trySendBatch(messages: messages, bytesEach: count, fill)
+        } catch {
+            // `fill` threw after some messages may have gone out: ring for them (a needless ring
+            // costs a receiver one look).
+            if batchDepth == 0 { out.peer.doorbell.notify() }
+            throw error
+        }
+        // Outside a batch: ring once for what was sent. Inside one the batch's end rings, or now
+        // if the link filled up (it published what it had; the receiver must make room).
+        if batchDepth == 0 ? sent > 0 : sent < messages { out.peer.doorbell.notify() }
+        return sent
+    }
+
     /// `sendBuffer` for any collection of bytes: in place when it is contiguous, else via a copy.
     /// Inlinable, like the generic calls over it, so that a client specializes it (the generic
     /// form costs about 150 instructions a message in witness calls).

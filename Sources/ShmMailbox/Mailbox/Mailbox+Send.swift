@@ -141,17 +141,20 @@ extension Mailbox {
     /// Zero-copy sends of up to `messages` messages of `bytesEach` bytes, as many as there is room
     /// for now, without waiting: `fill` writes message `index` (0, 1, …) straight into shared
     /// memory, as for `trySend(count:_:)`. Returns how many were sent (0 when the mailbox is
-    /// full); they are announced together, like sends inside `batch`. Per-call checks (the
-    /// handle, the mailbox's state, the size) run once for the whole batch, so on a `.oneToOne`
-    /// mailbox each further message costs only its write into the ring. Where a bounded ring
-    /// fills up, call again once a receiver has made room (or send the next one with `send`).
+    /// full); they are announced together, like sends inside `batch` (and inside a `batch`, with
+    /// it). The per-call checks (the handle, the mailbox's state, the size) run once for the
+    /// whole call, so on a bounded mailbox each further message costs only its write into the
+    /// ring. An unbounded mailbox takes them all; a zero-capacity one only what a waiting receiver
+    /// takes at once. Where a bounded mailbox fills up, call again once a receiver has made room,
+    /// or send the next message with `send`, which waits.
     ///
     /// ```swift
     /// var sent = 0
     /// while sent < ticks.count {
-    ///     sent += try box.trySendBatch(messages: ticks.count - sent, bytesEach: 16) { index, span in
-    ///         span.storeBytes(of: ticks[sent + index].price, toByteOffset: 0, as: Double.self)
-    ///         span.storeBytes(of: ticks[sent + index].time, toByteOffset: 8, as: UInt64.self)
+    ///     let first = sent
+    ///     sent += try box.trySendBatch(messages: ticks.count - first, bytesEach: 16) { index, span in
+    ///         span.storeBytes(of: ticks[first + index].price, toByteOffset: 0, as: Double.self)
+    ///         span.storeBytes(of: ticks[first + index].time, toByteOffset: 8, as: UInt64.self)
     ///     }
     ///     if sent < ticks.count { try box.send(value: ticks[sent]); sent += 1 }   // full: wait
     /// }
@@ -163,36 +166,40 @@ extension Mailbox {
     public func trySendBatch(messages: Int, bytesEach count: Int,
                              _ fill: (_ index: Int, inout MutableRawSpan) throws -> Void) throws -> Int {
         guard messages > 0 else { return 0 }
-        guard let ring = oneToOne, !isRendezvous else {
-            // Other rings: one send after another, announced together.
-            return try batch {
-                var sent = 0
-                while sent < messages, try trySend(count: count, { span in try fill(sent, &span) }) { sent += 1 }
-                return sent
-            }
-        }
         try checkCanSend(count: count)
-        let sender = UInt32(bitPattern: me.pid)
+        // Everything below is one batch: published and announced once, when it ends (also when
+        // `fill` throws), or at once where a send finds the mailbox full.
+        enterBatch()
+        defer { leaveBatch() }
         var sent = 0
-        defer {
-            // Written records are visible to a receiver that polls; publish them and wake a
-            // sleeper now, or (inside a batch) when it ends. Also when `fill` threw.
-            if sent > 0 {
-                if batchDepth == 0 {
-                    ring.publishWrites()
-                    notifyReceivers()
-                } else {
-                    hasUnnotifiedSends = true
+        // A bounded ring with room: only the writes. Anything else (full, a stuck slot to track,
+        // a chain, a rendezvous) takes the whole path of one `trySend` per message below.
+        if let ring = oneToOne, !isRendezvous {
+            let sender = UInt32(bitPattern: me.pid)
+            while sent < messages {
+                let index = sent
+                let written = try ring.tryWrite(length: count, sender: sender, publish: false) { buffer in
+                    var span = MutableRawSpan(_unsafeBytes: buffer)
+                    try fill(index, &span)
                 }
+                guard written else { break }
+                hasUnnotifiedSends = true
+                sent += 1
             }
         }
         while sent < messages {
             let index = sent
-            let written = try ring.tryWrite(length: count, sender: sender, publish: false) { buffer in
+            func fillMessage(_ buffer: UnsafeMutableRawBufferPointer) throws {
                 var span = MutableRawSpan(_unsafeBytes: buffer)
                 try fill(index, &span)
             }
-            guard written else { break }
+            if !isRendezvous, case .shared(let ring) = ring,
+               case .written(let position) = try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: false, fillMessage) {
+                noteWrite(at: position, in: ring)
+                hasUnnotifiedSends = true
+            } else if try sendReserving(count: count, deadline: 0, completion: .queued, fillMessage) == .full {
+                break
+            }
             sent += 1
         }
         return sent
@@ -296,9 +303,7 @@ extension Mailbox {
             } else if case .shared(let ring) = ring,
                       case .written(let position) = try ring.tryWrite(length: count, lease: leaseReference, identity: packedMe, receipt: false, fill) {
                 written = true
-                // A sender writing one position after another is streaming on its own.
-                if position == state.pointee.lastWrite &+ 1 { ring.prefetchForWrite(after: position) }
-                state.pointee.lastWrite = position
+                noteWrite(at: position, in: ring)
             }
             if written {
                 if publish {
@@ -374,6 +379,14 @@ extension Mailbox {
             return try awaitReceipt(at: written, in: writtenTo, lease: state.pointee.writtenLease, deadline: deadline)
         }
         return try awaitConsumption(upTo: written, deadline: deadline)
+    }
+
+    /// Notes a write in line at `position` of a shared ring: a sender writing one position after
+    /// another is streaming on its own, and asks for the lines it will write next.
+    @inline(__always)
+    private func noteWrite(at position: UInt64, in ring: SharedRing) {
+        if position == state.pointee.lastWrite &+ 1 { ring.prefetchForWrite(after: position) }
+        state.pointee.lastWrite = position
     }
 
     /// The checks every send makes before it writes: the handle is usable, a message of `count`
