@@ -69,6 +69,12 @@ public final class RemoteMailbox {
     /// Tests: acknowledgements sent without waiting are not sent, as if lost with a connection
     /// that the call then finds replaced (see `receiveMessages`).
     var testingLosesAcknowledgementsSentWithoutWaiting = false
+    /// Tests: every fetched message comes twice in a row, as a server that counted a delivery to
+    /// a client it cut off as never made may send it (see `receiveMessages`).
+    var testingDeliversFetchedTwice = false
+    /// Tests: the delivery facts of those copies (which, not bound to a subscription, have no
+    /// JetStream metadata of their own), until first asked for.
+    var testingCopies: [OpaquePointer: (redelivered: Bool, sequence: UInt64)] = [:]
     /// Tests: called at each point of the pack protocol where a process may die (`handed`: a
     /// pack's message handed over, not yet recorded; `recorded`: progress recorded, the server
     /// not yet told; `acknowledged`: a finished pack acknowledged, its progress key not yet
