@@ -163,25 +163,12 @@ final class EndpointLink: Link {
     func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         guard let peer else { throw BenchError.protocolViolation("this endpoint link only receives") }
-        // As many as fit in one call (`Endpoint.trySendBatch`: the checks once, one publication
-        // and one doorbell ring), each filled into `message` and copied into the link as `send`
-        // copies it; where the link is full, the next message goes through `send`, which waits.
-        let bytes = UnsafeRawBufferPointer(message)
-        var sent = 0
-        while sent < count {
-            let first = sent
+        // `Endpoint.trySendBatch`: the checks once, one publication and one doorbell ring per call.
+        try sendInBatches(count: count, buffer: message, fill: fill) { messages, fillOne in
             do {
-                sent += try endpoint.trySendBatch(to: peer, messages: count - first, bytesEach: message.count) { index, span in
-                    try fill(first + index, message)
-                    span.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
-                }
+                return try endpoint.trySendBatch(to: peer, messages: messages, bytesEach: message.count, fillOne)
             } catch let error as MailboxError {
                 throw Self.failure("send", error)
-            }
-            if sent < count {
-                try fill(sent, message)
-                try send(bytes)
-                sent += 1
             }
         }
     }

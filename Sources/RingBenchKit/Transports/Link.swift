@@ -30,6 +30,32 @@ extension Link {
         }
     }
 
+    /// `sendBatch` through a library batch send (`Mailbox.trySendBatch`, `Endpoint.trySendBatch`):
+    /// `trySendBatch(messages, fillOne)` sends as many as fit in one call, each filled into
+    /// `buffer` by `fill` and copied in as `send` copies it; where the ring is full, the next
+    /// message goes through `send`, which waits.
+    func sendInBatches(count: Int, buffer message: UnsafeMutableRawBufferPointer,
+                       fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void,
+                       _ trySendBatch: (_ messages: Int, _ fillOne: (Int, inout MutableRawSpan) throws -> Void) throws -> Int) throws {
+        let bytes = UnsafeRawBufferPointer(message)
+        var sent = 0
+        // Both closures are only called during this call; the batch send's `fillOne` calls `fill`.
+        try withoutActuallyEscaping(fill) { fill in
+            while sent < count {
+                let first = sent
+                sent += try trySendBatch(count - first) { index, span in
+                    try fill(first + index, message)
+                    span.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                }
+                if sent < count {
+                    try fill(sent, message)
+                    try send(bytes)
+                    sent += 1
+                }
+            }
+        }
+    }
+
     /// Receives one message with `receive`.
     public func receiveBatch(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         try receive(body)

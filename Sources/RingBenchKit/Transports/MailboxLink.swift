@@ -171,25 +171,12 @@ class MailboxLink: Link {
     func sendBatch(count: Int, buffer message: UnsafeMutableRawBufferPointer,
                    fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         guard let outbox else { throw BenchError.protocolViolation("this mailbox link only receives") }
-        // As many as fit in one call (`trySendBatch`: the checks once, one tail store and at most
-        // one wake-up), each filled into `message` and copied into the ring as `send` copies it;
-        // where the ring is full, the next message goes through `send`, which waits in slices.
-        let bytes = UnsafeRawBufferPointer(message)
-        var sent = 0
-        while sent < count {
-            let first = sent
+        // `trySendBatch`: the checks once, one tail store and at most one wake-up per call.
+        try sendInBatches(count: count, buffer: message, fill: fill) { messages, fillOne in
             do {
-                sent += try outbox.trySendBatch(messages: count - first, bytesEach: message.count) { index, span in
-                    try fill(first + index, message)
-                    span.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
-                }
+                return try outbox.trySendBatch(messages: messages, bytesEach: message.count, fillOne)
             } catch let error as MailboxError {
                 throw BenchError.mailbox(operation: "send", description: error.description)
-            }
-            if sent < count {
-                try fill(sent, message)
-                try send(bytes)
-                sent += 1
             }
         }
     }
