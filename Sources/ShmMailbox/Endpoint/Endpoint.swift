@@ -244,7 +244,11 @@ public final class Endpoint {
         guard !isClosed else { throw MailboxError.closed }
         guard messages > 0 else { return 0 }
         let out = try outgoingLink(to: receiver, force: false)
-        if batchDepth > 0 { joinBatch(out) }
+        if batchDepth > 0 && !out.inBatch {
+            out.link.enterBatch()
+            out.inBatch = true
+            batchedLinks.append(out)
+        }
         let sent: Int
         do {
             sent = try out.link.trySendBatch(messages: messages, bytesEach: count, fill)
@@ -298,14 +302,6 @@ public final class Endpoint {
             if batchDepth == 0 { finishBatch() }
         }
         return try body()
-    }
-
-    /// Puts `out`'s link in batch mode for the current batch (once; `finishBatch` ends it).
-    private func joinBatch(_ out: Outgoing) {
-        guard !out.inBatch else { return }
-        out.link.enterBatch()
-        out.inBatch = true
-        batchedLinks.append(out)
     }
 
     /// Publishes every link sent on in the batch and rings each receiver's doorbell once.
@@ -392,7 +388,11 @@ public final class Endpoint {
     private func sendBufferSlowly(to receiver: String, _ buffer: UnsafeRawBufferPointer, deadline: UInt64) throws(MailboxError) -> Bool {
         var out = try outgoingLink(to: receiver, force: false)
         if batchDepth > 0 {
-            joinBatch(out)
+            if !out.inBatch {
+                out.link.enterBatch()
+                out.inBatch = true
+                batchedLinks.append(out)
+            }
             // This send is the first of the next `batchSendsBetweenChecks`.
             out.batchSendsLeft = Self.batchSendsBetweenChecks - 1
         }
